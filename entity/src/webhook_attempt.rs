@@ -1,0 +1,23 @@
+//! `webhook_attempt`: one HTTP attempt of a delivery, with its outcome.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "webhook_attempt")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    pub delivery_id: i32,
+    pub number: i32,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub status: Option<i32>,
+    /// `timeout`, `connect`, `blocked_target`, ... when no HTTP status was received.
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,40 @@
+//! `webhook_delivery`: the outbox, one row per (event, endpoint), with the exact body bytes to
+//! send and the dispatcher's state (attempts, next attempt time, lease).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "webhook_delivery")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    /// The `X-Cirrus-Delivery` id: the same on every attempt and redelivery.
+    #[sea_orm(unique)]
+    pub uuid: String,
+    pub org_id: i32,
+    pub event_id: Option<i32>,
+    pub endpoint_id: i32,
+    pub repository_id: Option<i32>,
+    pub url: String,
+    pub kind: String,
+    pub action: String,
+    pub body: String,
+    /// PENDING, IN_FLIGHT, DELIVERED or FAILED.
+    pub state: String,
+    pub attempt_count: i32,
+    pub next_attempt_at: i64,
+    pub lease_until: Option<i64>,
+    pub lease_token: Option<String>,
+    pub last_status: Option<i32>,
+    pub last_duration_ms: Option<i64>,
+    pub last_response: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+crate::org_scoped!(Entity, Column::OrgId);

@@ -1,0 +1,31 @@
+//! `webhook_endpoint`: where an organization's events are delivered. Rows are soft-deleted when
+//! the settings list drops them, so deliveries already queued can say what happened to them.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "webhook_endpoint")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    pub org_id: i32,
+    pub position: i32,
+    pub url: String,
+    /// The signing secret; write-only for clients, never returned.
+    pub secret: Option<String>,
+    /// JSON array of event patterns (`*`, `task.*`, `build.failed`, ...).
+    pub events: String,
+    pub repository_id: Option<i32>,
+    /// A custom stored GraphQL query; `None` means the default payload query.
+    pub query: Option<String>,
+    pub enabled: bool,
+    pub deleted: bool,
+    pub created_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+crate::org_scoped!(Entity, Column::OrgId);

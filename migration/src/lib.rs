@@ -1,0 +1,20 @@
+//! Database schema of buildhooks, as sea-orm migrations that run unchanged on SQLite and
+//! PostgreSQL. Applied at start-up and by `buildhooks migrate`; never edit one that has shipped.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_core;
+mod m20261123_000002_webhooks;
+
+/// Every migration of buildhooks, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_core::Migration),
+            Box::new(m20261123_000002_webhooks::Migration),
+        ]
+    }
+}

@@ -1,0 +1,90 @@
+//! Organizations and their API tokens: creation, hashing (only a SHA-256 hash is stored) and
+//! turning a bearer token into the organization it belongs to.
+
+use base64::Engine;
+use buildhooks_entity::{api_token, organization};
+use rand::RngCore;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sha2::{Digest, Sha256};
+
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+
+/// The organization a request acts as: the only tenant it can see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Viewer {
+    pub org_id: i32,
+}
+
+/// A fresh API token: `bh_` and 32 random bytes, base64url.
+pub fn generate_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!(
+        "bh_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// The stored form of a token: lower-case hex SHA-256.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Stores a new token for `org_id` and returns it; it is never readable again.
+pub async fn issue_token(db: &impl ConnectionTrait, org_id: i32) -> Result<String> {
+    let token = generate_token();
+    api_token::ActiveModel {
+        org_id: Set(org_id),
+        token_hash: Set(hash_token(&token)),
+        created_at: Set(now_ms()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(token)
+}
+
+/// Creates an organization and its first token.
+pub async fn create_organization(
+    db: &impl ConnectionTrait,
+    name: &str,
+    platform: &str,
+) -> Result<(organization::Model, String)> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(Error::Validation(
+            "organization name must be 1 to 100 characters".into(),
+        ));
+    }
+    let exists = organization::Entity::find()
+        .filter(organization::Column::Name.eq(name))
+        .one(db)
+        .await?;
+    if exists.is_some() {
+        return Err(Error::Validation(format!(
+            "an organization named {name:?} already exists"
+        )));
+    }
+    let org = organization::ActiveModel {
+        platform: Set(platform.to_owned()),
+        name: Set(name.to_owned()),
+        created_at: Set(now_ms()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    let token = issue_token(db, org.id).await?;
+    Ok((org, token))
+}
+
+/// The organization a bearer token belongs to.
+pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Viewer> {
+    let found = api_token::Entity::find()
+        .filter(api_token::Column::TokenHash.eq(hash_token(token.trim())))
+        .one(db)
+        .await?;
+    found
+        .map(|t| Viewer { org_id: t.org_id })
+        .ok_or(Error::Unauthenticated)
+}

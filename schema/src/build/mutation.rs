@@ -1,0 +1,150 @@
+//! `createBuild`, `approve` and `retrigger`: each one write transaction that applies the change,
+//! writes its events and their outbox rows, and commits.
+
+use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
+
+use super::types::Build;
+use crate::ctx::{parse_id, store, viewer};
+use crate::transition::{self, NewBuild, NewTask};
+use crate::webhook::outbox::commit_with_events;
+
+#[derive(InputObject)]
+pub struct BuildTaskInput {
+    pub name: String,
+    #[graphql(default)]
+    pub optional: bool,
+    #[graphql(default)]
+    pub labels: Vec<String>,
+}
+
+#[derive(InputObject)]
+pub struct RepositoryCreateBuildInput {
+    pub repository_id: ID,
+    pub branch: String,
+    pub sha: Option<String>,
+    pub message: Option<String>,
+    pub name: Option<String>,
+    pub tag: Option<String>,
+    pub pull_request: Option<i32>,
+    #[graphql(default)]
+    pub needs_approval: bool,
+    pub tasks: Vec<BuildTaskInput>,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct RepositoryCreateBuildPayload {
+    pub build: Build,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct BuildApproveInput {
+    pub build_id: ID,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct BuildApprovePayload {
+    pub build: Build,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct BuildReTriggerInput {
+    pub build_id: ID,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct BuildReTriggerPayload {
+    pub build: Build,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(Default)]
+pub struct BuildMutation;
+
+#[Object]
+impl BuildMutation {
+    /// Creates a build with its tasks: CREATED, or NEEDS_APPROVAL when asked.
+    async fn create_build(
+        &self,
+        ctx: &Context<'_>,
+        input: RepositoryCreateBuildInput,
+    ) -> async_graphql::Result<RepositoryCreateBuildPayload> {
+        async {
+            let org_id = viewer(ctx)?.org_id;
+            let new = NewBuild {
+                repository_id: parse_id(&input.repository_id, "repository")?,
+                branch: input.branch,
+                sha: input.sha,
+                message: input.message,
+                name: input.name,
+                tag: input.tag,
+                pull_request: input.pull_request,
+                needs_approval: input.needs_approval,
+                tasks: input
+                    .tasks
+                    .into_iter()
+                    .map(|t| NewTask {
+                        name: t.name,
+                        optional: t.optional,
+                        labels: t.labels,
+                    })
+                    .collect(),
+            };
+            let w = store(ctx)?.begin_write().await?;
+            let (build, events) = transition::create_build(w.txn(), org_id, new).await?;
+            commit_with_events(ctx, w, org_id, events).await?;
+            Ok::<_, crate::error::Error>(RepositoryCreateBuildPayload {
+                build: build.into(),
+                client_mutation_id: input.client_mutation_id,
+            })
+        }
+        .await
+        .extend()
+    }
+
+    /// NEEDS_APPROVAL -> TRIGGERED; any other status is INVALID_TRANSITION.
+    async fn approve(
+        &self,
+        ctx: &Context<'_>,
+        input: BuildApproveInput,
+    ) -> async_graphql::Result<BuildApprovePayload> {
+        async {
+            let org_id = viewer(ctx)?.org_id;
+            let build_id = parse_id(&input.build_id, "build")?;
+            let w = store(ctx)?.begin_write().await?;
+            let (build, events) = transition::approve(w.txn(), org_id, build_id).await?;
+            commit_with_events(ctx, w, org_id, events).await?;
+            Ok::<_, crate::error::Error>(BuildApprovePayload {
+                build: build.into(),
+                client_mutation_id: input.client_mutation_id,
+            })
+        }
+        .await
+        .extend()
+    }
+
+    /// A new run of every task of a finished build.
+    async fn retrigger(
+        &self,
+        ctx: &Context<'_>,
+        input: BuildReTriggerInput,
+    ) -> async_graphql::Result<BuildReTriggerPayload> {
+        async {
+            let org_id = viewer(ctx)?.org_id;
+            let build_id = parse_id(&input.build_id, "build")?;
+            let w = store(ctx)?.begin_write().await?;
+            let (build, events) = transition::retrigger(w.txn(), org_id, build_id).await?;
+            commit_with_events(ctx, w, org_id, events).await?;
+            Ok::<_, crate::error::Error>(BuildReTriggerPayload {
+                build: build.into(),
+                client_mutation_id: input.client_mutation_id,
+            })
+        }
+        .await
+        .extend()
+    }
+}

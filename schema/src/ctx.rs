@@ -1,0 +1,48 @@
+//! Accessors for what every resolver needs from the GraphQL context: the viewer (tenant), the
+//! database handle, the store, and id parsing that treats a malformed id like a missing one.
+
+use async_graphql::{Context, ID};
+
+use crate::auth::Viewer;
+use crate::error::{Error, Result};
+use crate::store::{DbHandle, Store};
+
+/// The organization this request acts as.
+pub(crate) fn viewer(ctx: &Context<'_>) -> Result<Viewer> {
+    ctx.data_opt::<Viewer>()
+        .copied()
+        .ok_or(Error::Unauthenticated)
+}
+
+/// The database handle: the request's transaction when rendering a payload, else the pool.
+pub(crate) fn db<'a>(ctx: &Context<'a>) -> Result<&'a DbHandle> {
+    ctx.data_opt::<DbHandle>()
+        .ok_or_else(|| Error::Internal("no database handle in context".into()))
+}
+
+/// The store, for mutations that open a write transaction.
+pub(crate) fn store<'a>(ctx: &Context<'a>) -> Result<&'a Store> {
+    ctx.data_opt::<Store>()
+        .ok_or_else(|| Error::Internal("no store in context".into()))
+}
+
+/// A numeric id; anything else names nothing that exists.
+pub(crate) fn parse_id(id: &ID, what: &'static str) -> Result<i32> {
+    id.as_str().trim().parse().map_err(|_| Error::NotFound(what))
+}
+
+/// Checks a page size: 1 to 100, `default` when absent.
+pub(crate) fn page_size(first: Option<i32>, default: u64) -> Result<u64> {
+    match first {
+        None => Ok(default),
+        Some(n @ 1..=100) => Ok(n as u64),
+        Some(_) => Err(Error::field("first", "must be between 1 and 100")),
+    }
+}
+
+/// The id a Relay cursor stands for (cursors are ids as strings).
+pub(crate) fn parse_cursor(after: Option<&str>) -> Result<Option<i32>> {
+    after
+        .map(|c| c.parse().map_err(|_| Error::field("after", "invalid cursor")))
+        .transpose()
+}

@@ -1,0 +1,93 @@
+//! The schema crate's error type and its GraphQL face: every variant maps to a stable
+//! `extensions.code`, and internal causes are logged here and never shown to clients.
+
+use async_graphql::ErrorExtensions;
+
+/// Result of domain and resolver code.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a request, by what the client should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad input as a whole (`VALIDATION`).
+    #[error("{0}")]
+    Validation(String),
+    /// Bad input in one named field, e.g. `deliveryEndpoints[1].webhookURL` (`VALIDATION`).
+    #[error("{field}: {message}")]
+    InvalidField { field: String, message: String },
+    /// The id does not exist or belongs to another organization (`NOT_FOUND`).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// No or a wrong token (`UNAUTHENTICATED`).
+    #[error("a valid organization token is required (Authorization: Bearer <token>)")]
+    Unauthenticated,
+    /// The status machine forbids the change (`INVALID_TRANSITION`).
+    #[error("{0}")]
+    InvalidTransition(String),
+    /// A database failure; its text stays in the logs.
+    #[error("internal error")]
+    Db(#[from] sea_orm::DbErr),
+    /// Any other internal failure; its text stays in the logs.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl Error {
+    /// The stable `extensions.code` of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Validation(_) | Error::InvalidField { .. } => "VALIDATION",
+            Error::NotFound(_) => "NOT_FOUND",
+            Error::Unauthenticated => "UNAUTHENTICATED",
+            Error::InvalidTransition(_) => "INVALID_TRANSITION",
+            Error::Db(_) | Error::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// Shorthand for a field-level validation error.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl ErrorExtensions for Error {
+    fn extend(&self) -> async_graphql::Error {
+        match self {
+            Error::Db(cause) => tracing::error!(error = %cause, "database error"),
+            Error::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            _ => {}
+        }
+        let code = self.code();
+        let field = match self {
+            Error::InvalidField { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
+            ext.set("code", code);
+            if let Some(field) = &field {
+                ext.set("field", field.as_str());
+            }
+        })
+    }
+}
+
+/// Gives every error of a response a `code`: errors raised by async-graphql itself (syntax,
+/// validation, input coercion, limits) have none and are the client's fault, so `VALIDATION`.
+pub fn normalize_response(mut response: async_graphql::Response) -> async_graphql::Response {
+    for error in &mut response.errors {
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|ext| ext.get("code").is_some());
+        if !has_code {
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", "VALIDATION");
+        }
+    }
+    response
+}

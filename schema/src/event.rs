@@ -1,0 +1,90 @@
+//! Events: what a transition emits (kind, action, old and new status), their filter keys, and the
+//! event rows written in the transition's transaction.
+
+use buildhooks_entity::event;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+
+use crate::error::Result;
+
+/// `build` or `task`: the `X-Cirrus-Event` header value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Build,
+    Task,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Build => "build",
+            EventKind::Task => "task",
+        }
+    }
+}
+
+/// One creation or status change, not yet written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventDraft {
+    pub kind: EventKind,
+    /// `created` or `updated`.
+    pub action: &'static str,
+    pub old_status: Option<&'static str>,
+    pub new_status: &'static str,
+    pub repository_id: i32,
+    pub build_id: i32,
+    pub task_id: Option<i32>,
+}
+
+impl EventDraft {
+    /// A build or task was created with `status`.
+    pub fn created(kind: EventKind, status: &'static str, ids: (i32, i32, Option<i32>)) -> Self {
+        EventDraft {
+            kind,
+            action: "created",
+            old_status: None,
+            new_status: status,
+            repository_id: ids.0,
+            build_id: ids.1,
+            task_id: ids.2,
+        }
+    }
+
+    /// A build or task went from `old` to `new`.
+    pub fn updated(
+        kind: EventKind,
+        old: &'static str,
+        new: &'static str,
+        ids: (i32, i32, Option<i32>),
+    ) -> Self {
+        EventDraft {
+            kind,
+            action: "updated",
+            old_status: Some(old),
+            new_status: new,
+            ..Self::created(kind, new, ids)
+        }
+    }
+
+    /// The key event patterns match: `<kind>.<new status, lower case>`, e.g. `task.failed`.
+    pub fn filter_key(&self) -> String {
+        format!("{}.{}", self.kind.as_str(), self.new_status.to_ascii_lowercase())
+    }
+
+    /// Writes the event row.
+    pub async fn insert(&self, db: &impl ConnectionTrait, org_id: i32, now: i64) -> Result<event::Model> {
+        Ok(event::ActiveModel {
+            org_id: Set(org_id),
+            repository_id: Set(self.repository_id),
+            build_id: Set(self.build_id),
+            task_id: Set(self.task_id),
+            kind: Set(self.kind.as_str().to_owned()),
+            action: Set(self.action.to_owned()),
+            old_status: Set(self.old_status.map(str::to_owned)),
+            new_status: Set(self.new_status.to_owned()),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?)
+    }
+}

@@ -1,0 +1,87 @@
+//! The buildhooks GraphQL schema and the domain services behind it: status machines and
+//! transitions, events, webhook settings, payload rendering and the transactional outbox.
+//! It knows nothing of HTTP: `server/` serves it, and renders payloads through it.
+
+pub mod auth;
+pub mod build;
+pub mod clock;
+mod ctx;
+pub mod error;
+pub mod event;
+pub mod owner;
+pub mod repository;
+pub mod status;
+pub mod store;
+pub mod task;
+pub mod transition;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+
+pub use auth::Viewer;
+pub use error::{Error, Result};
+pub use store::{DbHandle, Store};
+pub use webhook::outbox::Faults;
+pub use webhook::WebhookConfig;
+
+/// Every query field.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(
+    owner::query::OwnerQuery,
+    repository::query::RepositoryQuery,
+    build::query::BuildQuery,
+    task::query::TaskQuery,
+    webhook::delivery::WebhookQuery,
+);
+
+/// Every mutation field.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(
+    owner::mutation::OwnerMutation,
+    repository::mutation::RepositoryMutation,
+    build::mutation::BuildMutation,
+    task::mutation::TaskMutation,
+    webhook::settings::WebhookSettingsMutation,
+);
+
+/// The public API schema.
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// The same queries without mutations: what stored payload queries run against.
+pub type PayloadSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+
+/// Limits of the public API.
+pub const MAX_DEPTH: usize = 12;
+pub const MAX_COMPLEXITY: usize = 1000;
+pub const MAX_DIRECTIVES: usize = 10;
+/// Stricter limits of stored payload queries, which run inside transitions.
+pub const PAYLOAD_MAX_DEPTH: usize = 8;
+pub const PAYLOAD_MAX_COMPLEXITY: usize = 200;
+
+/// Builds the payload schema.
+pub fn build_payload_schema(store: &Store) -> PayloadSchema {
+    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+        .data(DbHandle::Conn(store.conn().clone()))
+        .limit_depth(PAYLOAD_MAX_DEPTH)
+        .limit_complexity(PAYLOAD_MAX_COMPLEXITY)
+        .limit_directives(MAX_DIRECTIVES)
+        .disable_introspection()
+        .finish()
+}
+
+/// Builds the public schema over `store`.
+pub fn build_schema(store: Store, config: WebhookConfig, faults: Arc<Faults>) -> AppSchema {
+    let payload = build_payload_schema(&store);
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+        .data(DbHandle::Conn(store.conn().clone()))
+        .data(store)
+        .data(payload)
+        .data(config)
+        .data(faults)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_directives(MAX_DIRECTIVES)
+        .finish()
+}

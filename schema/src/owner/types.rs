@@ -1,0 +1,89 @@
+//! The GraphQL `OwnerInfo` type and the check that an owner uid is the viewer's own.
+
+use async_graphql::{ComplexObject, Context, ResultExt, SimpleObject, ID};
+use buildhooks_entity::{organization, repository};
+use sea_orm::{EntityTrait, QueryOrder};
+
+use crate::ctx::{db, viewer};
+use crate::error::{Error, Result};
+use crate::repository::types::Repository;
+use crate::webhook::delivery::{self, DeliveryConnection};
+use crate::webhook::settings::{load_settings, WebHookSettings};
+
+/// An organization.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct OwnerInfo {
+    pub uid: ID,
+    pub platform: String,
+    pub name: String,
+    #[graphql(skip)]
+    pub org_id: i32,
+}
+
+impl From<organization::Model> for OwnerInfo {
+    fn from(m: organization::Model) -> Self {
+        OwnerInfo {
+            uid: ID(m.id.to_string()),
+            platform: m.platform,
+            name: m.name,
+            org_id: m.id,
+        }
+    }
+}
+
+#[ComplexObject]
+impl OwnerInfo {
+    /// The organization's repositories, by name.
+    async fn repositories(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Repository>> {
+        async {
+            let rows = repository::Entity::find_in_org(self.org_id)
+                .order_by_asc(repository::Column::Name)
+                .all(db(ctx)?)
+                .await?;
+            Ok::<_, Error>(rows.into_iter().map(Repository::from).collect())
+        }
+        .await
+        .extend()
+    }
+
+    /// Webhook endpoints; secrets are masked.
+    async fn webhook_settings(&self, ctx: &Context<'_>) -> async_graphql::Result<WebHookSettings> {
+        async { load_settings(db(ctx)?, self.org_id).await }
+            .await
+            .extend()
+    }
+
+    /// Deliveries, newest first.
+    async fn webhook_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<DeliveryConnection> {
+        async { delivery::page(db(ctx)?, self.org_id, first, after).await }
+            .await
+            .extend()
+    }
+}
+
+/// The viewer's organization, if `uid` (and `platform`, when given) name it; otherwise
+/// NOT_FOUND, exactly as for an organization that does not exist.
+pub(crate) async fn check_owner(
+    ctx: &Context<'_>,
+    platform: Option<&str>,
+    uid: &ID,
+) -> Result<OwnerInfo> {
+    let viewer = viewer(ctx)?;
+    if uid.as_str().trim() != viewer.org_id.to_string() {
+        return Err(Error::NotFound("owner"));
+    }
+    let org = organization::Entity::find_by_id(viewer.org_id)
+        .one(db(ctx)?)
+        .await?
+        .ok_or(Error::NotFound("owner"))?;
+    if platform.is_some_and(|p| p != org.platform) {
+        return Err(Error::NotFound("owner"));
+    }
+    Ok(org.into())
+}

@@ -1,0 +1,59 @@
+//! Repository queries: `repository(id)` and `ownerRepository(platform, owner, name)`.
+
+use async_graphql::{Context, Object, ResultExt, ID};
+use buildhooks_entity::{organization, repository};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::types::Repository;
+use crate::ctx::{db, parse_id, viewer};
+use crate::error::{Error, Result};
+
+/// Loads a repository of the viewer's organization.
+pub(crate) async fn load(ctx: &Context<'_>, id: i32) -> Result<Repository> {
+    repository::Entity::find_in_org(viewer(ctx)?.org_id)
+        .filter(repository::Column::Id.eq(id))
+        .one(db(ctx)?)
+        .await?
+        .map(Repository::from)
+        .ok_or(Error::NotFound("repository"))
+}
+
+#[derive(Default)]
+pub struct RepositoryQuery;
+
+#[Object]
+impl RepositoryQuery {
+    /// A repository by id.
+    async fn repository(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Repository>> {
+        async { load(ctx, parse_id(&id, "repository")?).await.map(Some) }
+            .await
+            .extend()
+    }
+
+    /// A repository by its organization's platform and name and its own name.
+    async fn owner_repository(
+        &self,
+        ctx: &Context<'_>,
+        platform: String,
+        owner: String,
+        name: String,
+    ) -> async_graphql::Result<Option<Repository>> {
+        async {
+            let viewer = viewer(ctx)?;
+            let db = db(ctx)?;
+            let org = organization::Entity::find_by_id(viewer.org_id)
+                .one(db)
+                .await?
+                .filter(|o| o.name == owner && o.platform == platform)
+                .ok_or(Error::NotFound("repository"))?;
+            repository::Entity::find_in_org(org.id)
+                .filter(repository::Column::Name.eq(name))
+                .one(db)
+                .await?
+                .map(|m| Some(Repository::from(m)))
+                .ok_or(Error::NotFound("repository"))
+        }
+        .await
+        .extend()
+    }
+}

@@ -1,0 +1,236 @@
+//! Build and task statuses (Cirrus CI's names), their explicit transition tables, and the rule
+//! that derives a build's status from its tasks.
+
+use std::str::FromStr;
+
+use async_graphql::Enum;
+
+/// Status of a build, as in Cirrus CI.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum BuildStatus {
+    Created,
+    NeedsApproval,
+    Triggered,
+    Executing,
+    Failed,
+    Completed,
+    Aborted,
+    Errored,
+}
+
+/// Status of a task, as in Cirrus CI.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TaskStatus {
+    Created,
+    Triggered,
+    Scheduled,
+    Executing,
+    Aborted,
+    Failed,
+    Completed,
+    Skipped,
+    Paused,
+}
+
+impl BuildStatus {
+    /// Every status, for tables and tests.
+    pub const ALL: [BuildStatus; 8] = [
+        BuildStatus::Created,
+        BuildStatus::NeedsApproval,
+        BuildStatus::Triggered,
+        BuildStatus::Executing,
+        BuildStatus::Failed,
+        BuildStatus::Completed,
+        BuildStatus::Aborted,
+        BuildStatus::Errored,
+    ];
+
+    /// The stored and wire name (`NEEDS_APPROVAL`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildStatus::Created => "CREATED",
+            BuildStatus::NeedsApproval => "NEEDS_APPROVAL",
+            BuildStatus::Triggered => "TRIGGERED",
+            BuildStatus::Executing => "EXECUTING",
+            BuildStatus::Failed => "FAILED",
+            BuildStatus::Completed => "COMPLETED",
+            BuildStatus::Aborted => "ABORTED",
+            BuildStatus::Errored => "ERRORED",
+        }
+    }
+
+    /// No further change happens without an explicit retrigger or rerun.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            BuildStatus::Failed | BuildStatus::Completed | BuildStatus::Aborted | BuildStatus::Errored
+        )
+    }
+
+    /// The build transition table: every change a build may make.
+    pub fn can_become(self, to: BuildStatus) -> bool {
+        use BuildStatus::*;
+        match self {
+            Created => matches!(to, Triggered | Executing | Completed | Failed | Aborted | Errored),
+            NeedsApproval => matches!(to, Triggered | Completed | Failed | Aborted),
+            Triggered => matches!(to, Executing | Completed | Failed | Aborted | Errored),
+            Executing => matches!(to, Completed | Failed | Aborted | Errored),
+            // Reopened by `retrigger` or by a task's `rerun`.
+            Failed | Completed | Aborted | Errored => to == Triggered,
+        }
+    }
+}
+
+impl TaskStatus {
+    /// Every status, for tables and tests.
+    pub const ALL: [TaskStatus; 9] = [
+        TaskStatus::Created,
+        TaskStatus::Triggered,
+        TaskStatus::Scheduled,
+        TaskStatus::Executing,
+        TaskStatus::Aborted,
+        TaskStatus::Failed,
+        TaskStatus::Completed,
+        TaskStatus::Skipped,
+        TaskStatus::Paused,
+    ];
+
+    /// The stored and wire name (`EXECUTING`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Created => "CREATED",
+            TaskStatus::Triggered => "TRIGGERED",
+            TaskStatus::Scheduled => "SCHEDULED",
+            TaskStatus::Executing => "EXECUTING",
+            TaskStatus::Aborted => "ABORTED",
+            TaskStatus::Failed => "FAILED",
+            TaskStatus::Completed => "COMPLETED",
+            TaskStatus::Skipped => "SKIPPED",
+            TaskStatus::Paused => "PAUSED",
+        }
+    }
+
+    /// A final task never changes again; a rerun is a new task.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Aborted | TaskStatus::Failed | TaskStatus::Completed | TaskStatus::Skipped
+        )
+    }
+
+    /// The task transition table: every change `updateTaskStatus` may make.
+    pub fn can_become(self, to: TaskStatus) -> bool {
+        use TaskStatus::*;
+        match self {
+            Created => matches!(to, Triggered | Aborted | Skipped),
+            Triggered => matches!(to, Scheduled | Executing | Aborted | Skipped),
+            Scheduled => matches!(to, Executing | Aborted),
+            Executing => matches!(to, Completed | Failed | Aborted | Paused),
+            Paused => matches!(to, Executing | Aborted),
+            Aborted | Failed | Completed | Skipped => false,
+        }
+    }
+}
+
+macro_rules! parse_by_name {
+    ($ty:ty) => {
+        impl FromStr for $ty {
+            type Err = crate::error::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL
+                    .into_iter()
+                    .find(|status| status.as_str() == s)
+                    .ok_or_else(|| crate::error::Error::Internal(format!("unknown status {s}")))
+            }
+        }
+    };
+}
+parse_by_name!(BuildStatus);
+parse_by_name!(TaskStatus);
+
+/// What a task contributes to its build's status.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskState {
+    pub status: TaskStatus,
+    pub optional: bool,
+}
+
+/// The status a build should have given its latest task runs, or `None` to keep `current`.
+/// First task executing -> EXECUTING; all tasks final -> COMPLETED, or FAILED when a non-optional
+/// task FAILED or ABORTED; a task triggered while the build is CREATED -> TRIGGERED.
+pub fn derive_build_status(current: BuildStatus, tasks: &[TaskState]) -> Option<BuildStatus> {
+    if tasks.is_empty() {
+        return None;
+    }
+    let next = if tasks.iter().all(|t| t.status.is_final()) {
+        let failed = tasks.iter().any(|t| {
+            !t.optional && matches!(t.status, TaskStatus::Failed | TaskStatus::Aborted)
+        });
+        if failed {
+            BuildStatus::Failed
+        } else {
+            BuildStatus::Completed
+        }
+    } else if current == BuildStatus::NeedsApproval {
+        return None;
+    } else if tasks
+        .iter()
+        .any(|t| matches!(t.status, TaskStatus::Executing | TaskStatus::Paused))
+    {
+        BuildStatus::Executing
+    } else if current == BuildStatus::Created
+        && tasks
+            .iter()
+            .any(|t| matches!(t.status, TaskStatus::Triggered | TaskStatus::Scheduled))
+    {
+        BuildStatus::Triggered
+    } else {
+        return None;
+    };
+    (next != current && current.can_become(next)).then_some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(status: TaskStatus, optional: bool) -> TaskState {
+        TaskState { status, optional }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in TaskStatus::ALL {
+            assert_eq!(s.as_str().parse::<TaskStatus>().ok(), Some(s));
+        }
+        for s in BuildStatus::ALL {
+            assert_eq!(s.as_str().parse::<BuildStatus>().ok(), Some(s));
+        }
+    }
+
+    #[test]
+    fn final_tasks_never_move() {
+        for from in TaskStatus::ALL.into_iter().filter(|s| s.is_final()) {
+            for to in TaskStatus::ALL {
+                assert!(!from.can_become(to), "{from:?} -> {to:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn build_follows_its_tasks() {
+        use BuildStatus as B;
+        use TaskStatus as T;
+        let exec = [t(T::Executing, false), t(T::Triggered, false)];
+        assert_eq!(derive_build_status(B::Triggered, &exec), Some(B::Executing));
+        assert_eq!(derive_build_status(B::Executing, &exec), None);
+        let done = [t(T::Completed, false), t(T::Failed, true)];
+        assert_eq!(derive_build_status(B::Executing, &done), Some(B::Completed));
+        let failed = [t(T::Completed, false), t(T::Aborted, false)];
+        assert_eq!(derive_build_status(B::Executing, &failed), Some(B::Failed));
+        let waiting = [t(T::Created, false)];
+        assert_eq!(derive_build_status(B::NeedsApproval, &waiting), None);
+        let triggered = [t(T::Triggered, false), t(T::Created, false)];
+        assert_eq!(derive_build_status(B::Created, &triggered), Some(B::Triggered));
+    }
+}

@@ -1,0 +1,112 @@
+//! `updateTaskStatus`, `abortTask` and `rerun`: each one write transaction that applies the
+//! change (and the build's derived status), writes the events and their outbox rows, and commits.
+
+use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
+
+use super::types::Task;
+use crate::ctx::{parse_id, store, viewer};
+use crate::error::Result;
+use crate::status::TaskStatus;
+use crate::transition;
+use crate::webhook::outbox::commit_with_events;
+
+#[derive(InputObject)]
+pub struct UpdateTaskStatusInput {
+    pub task_id: ID,
+    pub status: TaskStatus,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct UpdateTaskStatusPayload {
+    pub task: Task,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct TaskAbortInput {
+    pub task_id: ID,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct TaskAbortPayload {
+    pub aborted_task: Task,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct TaskReRunInput {
+    pub task_id: ID,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct TaskReRunPayload {
+    pub new_task: Task,
+    pub client_mutation_id: Option<String>,
+}
+
+async fn move_task(ctx: &Context<'_>, task_id: &ID, to: TaskStatus) -> Result<Task> {
+    let org_id = viewer(ctx)?.org_id;
+    let task_id = parse_id(task_id, "task")?;
+    let w = store(ctx)?.begin_write().await?;
+    let (task, events) = transition::update_task_status(w.txn(), org_id, task_id, to).await?;
+    commit_with_events(ctx, w, org_id, events).await?;
+    Ok(task.into())
+}
+
+#[derive(Default)]
+pub struct TaskMutation;
+
+#[Object]
+impl TaskMutation {
+    /// Reports a task's progress (CI agents call this); the build follows its tasks.
+    async fn update_task_status(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateTaskStatusInput,
+    ) -> async_graphql::Result<UpdateTaskStatusPayload> {
+        let task = move_task(ctx, &input.task_id, input.status).await.extend()?;
+        Ok(UpdateTaskStatusPayload {
+            task,
+            client_mutation_id: input.client_mutation_id,
+        })
+    }
+
+    /// Aborts a task that has not finished.
+    async fn abort_task(
+        &self,
+        ctx: &Context<'_>,
+        input: TaskAbortInput,
+    ) -> async_graphql::Result<TaskAbortPayload> {
+        let task = move_task(ctx, &input.task_id, TaskStatus::Aborted)
+            .await
+            .extend()?;
+        Ok(TaskAbortPayload {
+            aborted_task: task,
+            client_mutation_id: input.client_mutation_id,
+        })
+    }
+
+    /// A new run of a finished task (`manualRerunCount` + 1).
+    async fn rerun(
+        &self,
+        ctx: &Context<'_>,
+        input: TaskReRunInput,
+    ) -> async_graphql::Result<TaskReRunPayload> {
+        async {
+            let org_id = viewer(ctx)?.org_id;
+            let task_id = parse_id(&input.task_id, "task")?;
+            let w = store(ctx)?.begin_write().await?;
+            let (task, events) = transition::rerun(w.txn(), org_id, task_id).await?;
+            commit_with_events(ctx, w, org_id, events).await?;
+            Ok::<_, crate::error::Error>(TaskReRunPayload {
+                new_task: task.into(),
+                client_mutation_id: input.client_mutation_id,
+            })
+        }
+        .await
+        .extend()
+    }
+}

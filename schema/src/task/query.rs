@@ -1,0 +1,31 @@
+//! `task(id)`; a null id returns null, so the default payload query serves build events too.
+
+use async_graphql::{Context, Object, ResultExt, ID};
+use buildhooks_entity::task;
+use sea_orm::{ColumnTrait, QueryFilter};
+
+use super::types::Task;
+use crate::ctx::{db, parse_id, viewer};
+use crate::error::Error;
+
+#[derive(Default)]
+pub struct TaskQuery;
+
+#[Object]
+impl TaskQuery {
+    /// A task by id; null for a null id.
+    async fn task(&self, ctx: &Context<'_>, id: Option<ID>) -> async_graphql::Result<Option<Task>> {
+        let Some(id) = id else { return Ok(None) };
+        async {
+            let id = parse_id(&id, "task")?;
+            task::Entity::find_in_org(viewer(ctx)?.org_id)
+                .filter(task::Column::Id.eq(id))
+                .one(db(ctx)?)
+                .await?
+                .map(|m| Some(Task::from(m)))
+                .ok_or(Error::NotFound("task"))
+        }
+        .await
+        .extend()
+    }
+}

@@ -1,0 +1,182 @@
+//! Build transitions: `createBuild`, `approve` (NEEDS_APPROVAL -> TRIGGERED with its tasks) and
+//! `retrigger` (a new run of every task of a finished build).
+
+use buildhooks_entity::{build as build_row, repository, task as task_row};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, Set};
+
+use super::task::new_run_of;
+use super::{build_status, latest_tasks, lock_build, set_build_status, set_task_status, task_status};
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::event::{EventDraft, EventKind};
+use crate::status::{BuildStatus, TaskStatus};
+
+/// A build to create, already validated for shape by the caller.
+pub struct NewBuild {
+    pub repository_id: i32,
+    pub branch: String,
+    pub sha: Option<String>,
+    pub message: Option<String>,
+    pub name: Option<String>,
+    pub tag: Option<String>,
+    pub pull_request: Option<i32>,
+    pub needs_approval: bool,
+    pub tasks: Vec<NewTask>,
+}
+
+/// A task of a build to create.
+pub struct NewTask {
+    pub name: String,
+    pub optional: bool,
+    pub labels: Vec<String>,
+}
+
+fn check(new: &NewBuild) -> Result<()> {
+    if new.branch.trim().is_empty() || new.branch.len() > 255 {
+        return Err(Error::field("branch", "must be 1 to 255 characters"));
+    }
+    if new.tasks.is_empty() || new.tasks.len() > 100 {
+        return Err(Error::field("tasks", "a build has 1 to 100 tasks"));
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, t) in new.tasks.iter().enumerate() {
+        if t.name.trim().is_empty() || t.name.len() > 255 {
+            return Err(Error::field(format!("tasks[{i}].name"), "must be 1 to 255 characters"));
+        }
+        if !names.insert(t.name.as_str()) {
+            return Err(Error::field(format!("tasks[{i}].name"), "task names must be unique in a build"));
+        }
+        if t.labels.len() > 50 || t.labels.iter().any(|l| l.len() > 255) {
+            return Err(Error::field(format!("tasks[{i}].labels"), "at most 50 labels of 255 characters"));
+        }
+    }
+    Ok(())
+}
+
+/// Creates a build in CREATED (or NEEDS_APPROVAL) with its tasks in CREATED.
+pub async fn create_build(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    new: NewBuild,
+) -> Result<(build_row::Model, Vec<EventDraft>)> {
+    check(&new)?;
+    repository::Entity::find_in_org(org_id)
+        .filter(repository::Column::Id.eq(new.repository_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("repository"))?;
+    let now = now_ms();
+    let status = if new.needs_approval {
+        BuildStatus::NeedsApproval
+    } else {
+        BuildStatus::Created
+    };
+    let build = build_row::ActiveModel {
+        org_id: Set(org_id),
+        repository_id: Set(new.repository_id),
+        name: Set(new.name),
+        branch: Set(new.branch),
+        tag: Set(new.tag),
+        change_id_in_repo: Set(new.sha.unwrap_or_default()),
+        change_message: Set(new.message.unwrap_or_default()),
+        pull_request: Set(new.pull_request),
+        status: Set(status.as_str().to_owned()),
+        change_timestamp: Set(now),
+        build_created_timestamp: Set(now),
+        status_timestamp: Set(now),
+        executing_timestamp: Set(None),
+        final_status_timestamp: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    let mut events = vec![EventDraft::created(
+        EventKind::Build,
+        status.as_str(),
+        (build.repository_id, build.id, None),
+    )];
+    for t in new.tasks {
+        let labels = serde_json::to_string(&t.labels)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let task = task_row::ActiveModel {
+            org_id: Set(org_id),
+            build_id: Set(build.id),
+            repository_id: Set(build.repository_id),
+            name: Set(t.name),
+            name_alias: Set(None),
+            status: Set(TaskStatus::Created.as_str().to_owned()),
+            labels: Set(labels),
+            optional: Set(t.optional),
+            manual_rerun_count: Set(0),
+            previous_run_id: Set(None),
+            superseded: Set(false),
+            status_timestamp: Set(now),
+            creation_timestamp: Set(now),
+            scheduled_timestamp: Set(None),
+            executing_timestamp: Set(None),
+            final_status_timestamp: Set(None),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+        events.push(EventDraft::created(
+            EventKind::Task,
+            TaskStatus::Created.as_str(),
+            (task.repository_id, task.build_id, Some(task.id)),
+        ));
+    }
+    Ok((build, events))
+}
+
+/// NEEDS_APPROVAL -> TRIGGERED, and every waiting task of the build to TRIGGERED.
+pub async fn approve(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    build_id: i32,
+) -> Result<(build_row::Model, Vec<EventDraft>)> {
+    let build = lock_build(db, org_id, build_id).await?;
+    let status = build_status(&build)?;
+    if status != BuildStatus::NeedsApproval {
+        return Err(Error::InvalidTransition(format!(
+            "build {build_id} is {}: only a build in NEEDS_APPROVAL can be approved",
+            status.as_str()
+        )));
+    }
+    let now = now_ms();
+    let mut events = Vec::new();
+    let build = set_build_status(db, build, BuildStatus::Triggered, now, &mut events).await?;
+    for task in latest_tasks(db, org_id, build_id).await? {
+        if task_status(&task)? == TaskStatus::Created {
+            set_task_status(db, task, TaskStatus::Triggered, now, &mut events).await?;
+        }
+    }
+    Ok((build, events))
+}
+
+/// A new run of every task of a finished build; the build goes back to TRIGGERED.
+pub async fn retrigger(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    build_id: i32,
+) -> Result<(build_row::Model, Vec<EventDraft>)> {
+    let build = lock_build(db, org_id, build_id).await?;
+    let status = build_status(&build)?;
+    if !status.is_final() {
+        return Err(Error::InvalidTransition(format!(
+            "build {build_id} is {}: only a finished build can be retriggered",
+            status.as_str()
+        )));
+    }
+    let now = now_ms();
+    let mut events = Vec::new();
+    let build = set_build_status(db, build, BuildStatus::Triggered, now, &mut events).await?;
+    for task in latest_tasks(db, org_id, build_id).await? {
+        let run = new_run_of(db, &task, TaskStatus::Triggered, task.manual_rerun_count, now).await?;
+        events.push(EventDraft::created(
+            EventKind::Task,
+            TaskStatus::Triggered.as_str(),
+            (run.repository_id, run.build_id, Some(run.id)),
+        ));
+    }
+    Ok((build, events))
+}

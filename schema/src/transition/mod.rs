@@ -1,0 +1,155 @@
+//! The domain's state changes: each function checks the transition tables, writes the new rows
+//! and returns the events it caused, in order. Callers run them inside one write transaction and
+//! hand the events to the outbox before committing.
+
+mod build;
+mod task;
+
+pub use build::{approve, create_build, retrigger, NewBuild, NewTask};
+pub use task::{rerun, update_task_status};
+
+use buildhooks_entity::{build as build_row, task as task_row};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+
+use crate::error::{Error, Result};
+use crate::event::{EventDraft, EventKind};
+use crate::status::{derive_build_status, BuildStatus, TaskState, TaskStatus};
+
+/// Loads a build of `org_id` and locks its row (PostgreSQL `FOR UPDATE`; SQLite writers are
+/// already serialised), so concurrent changes to its tasks derive its status one at a time.
+pub(crate) async fn lock_build(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    build_id: i32,
+) -> Result<build_row::Model> {
+    build_row::Entity::find_in_org(org_id)
+        .filter(build_row::Column::Id.eq(build_id))
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("build"))
+}
+
+/// The latest run of every task of a build, in creation order.
+pub(crate) async fn latest_tasks(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    build_id: i32,
+) -> Result<Vec<task_row::Model>> {
+    Ok(task_row::Entity::find_in_org(org_id)
+        .filter(task_row::Column::BuildId.eq(build_id))
+        .filter(task_row::Column::Superseded.eq(false))
+        .order_by_asc(task_row::Column::Id)
+        .all(db)
+        .await?)
+}
+
+pub(crate) fn build_status(m: &build_row::Model) -> Result<BuildStatus> {
+    m.status.parse()
+}
+
+pub(crate) fn task_status(m: &task_row::Model) -> Result<TaskStatus> {
+    m.status.parse()
+}
+
+/// Moves a build to `to`, setting its timestamps, and records the event.
+pub(crate) async fn set_build_status(
+    db: &impl ConnectionTrait,
+    build: build_row::Model,
+    to: BuildStatus,
+    now: i64,
+    events: &mut Vec<EventDraft>,
+) -> Result<build_row::Model> {
+    let from = build_status(&build)?;
+    if !from.can_become(to) {
+        return Err(Error::InvalidTransition(format!(
+            "build {} cannot go from {} to {}",
+            build.id,
+            from.as_str(),
+            to.as_str()
+        )));
+    }
+    let ids = (build.repository_id, build.id, None);
+    let executing_timestamp = build.executing_timestamp;
+    let mut row: build_row::ActiveModel = build.into();
+    row.status = Set(to.as_str().to_owned());
+    row.status_timestamp = Set(now);
+    match to {
+        BuildStatus::Executing if executing_timestamp.is_none() => {
+            row.executing_timestamp = Set(Some(now))
+        }
+        // Reopened: a new round of execution.
+        BuildStatus::Triggered => {
+            row.executing_timestamp = Set(None);
+            row.final_status_timestamp = Set(None);
+        }
+        s if s.is_final() => row.final_status_timestamp = Set(Some(now)),
+        _ => {}
+    }
+    let updated = row.update(db).await?;
+    events.push(EventDraft::updated(
+        EventKind::Build,
+        from.as_str(),
+        to.as_str(),
+        ids,
+    ));
+    Ok(updated)
+}
+
+/// Moves a task to `to`, setting its timestamps, and records the event.
+pub(crate) async fn set_task_status(
+    db: &impl ConnectionTrait,
+    task: task_row::Model,
+    to: TaskStatus,
+    now: i64,
+    events: &mut Vec<EventDraft>,
+) -> Result<task_row::Model> {
+    let from = task_status(&task)?;
+    let ids = (task.repository_id, task.build_id, Some(task.id));
+    let executing_timestamp = task.executing_timestamp;
+    let mut row: task_row::ActiveModel = task.into();
+    row.status = Set(to.as_str().to_owned());
+    row.status_timestamp = Set(now);
+    match to {
+        TaskStatus::Scheduled => row.scheduled_timestamp = Set(Some(now)),
+        TaskStatus::Executing if executing_timestamp.is_none() => {
+            row.executing_timestamp = Set(Some(now))
+        }
+        s if s.is_final() => row.final_status_timestamp = Set(Some(now)),
+        _ => {}
+    }
+    let updated = row.update(db).await?;
+    events.push(EventDraft::updated(
+        EventKind::Task,
+        from.as_str(),
+        to.as_str(),
+        ids,
+    ));
+    Ok(updated)
+}
+
+/// Re-derives a build's status from its latest task runs and applies a change, if any.
+pub(crate) async fn sync_build_status(
+    db: &impl ConnectionTrait,
+    build: build_row::Model,
+    now: i64,
+    events: &mut Vec<EventDraft>,
+) -> Result<build_row::Model> {
+    let tasks = latest_tasks(db, build.org_id, build.id).await?;
+    let states = tasks
+        .iter()
+        .map(|t| {
+            Ok(TaskState {
+                status: task_status(t)?,
+                optional: t.optional,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    match derive_build_status(build_status(&build)?, &states) {
+        Some(next) => set_build_status(db, build, next, now, events).await,
+        None => Ok(build),
+    }
+}

@@ -1,0 +1,132 @@
+//! Task transitions: `updateTaskStatus` (and `abortTask`, which is the same move to ABORTED) and
+//! `rerun`, each followed by the build's derived status.
+
+use buildhooks_entity::task as task_row;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, Set};
+
+use super::{
+    build_status, lock_build, set_build_status, set_task_status, sync_build_status, task_status,
+};
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::event::{EventDraft, EventKind};
+use crate::status::{BuildStatus, TaskStatus};
+
+/// Loads a task of `org_id`, locking its build first so that the task row read afterwards is the
+/// one this transaction will change.
+async fn lock_task(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    task_id: i32,
+) -> Result<(task_row::Model, buildhooks_entity::build::Model)> {
+    let find = || {
+        task_row::Entity::find_in_org(org_id).filter(task_row::Column::Id.eq(task_id))
+    };
+    let task = find().one(db).await?.ok_or(Error::NotFound("task"))?;
+    let build = lock_build(db, org_id, task.build_id).await?;
+    let task = find().one(db).await?.ok_or(Error::NotFound("task"))?;
+    Ok((task, build))
+}
+
+/// Moves a task to `to` (as reported by a CI agent), then its build as its tasks say.
+pub async fn update_task_status(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    task_id: i32,
+    to: TaskStatus,
+) -> Result<(task_row::Model, Vec<EventDraft>)> {
+    let (task, build) = lock_task(db, org_id, task_id).await?;
+    let from = task_status(&task)?;
+    if task.superseded {
+        return Err(Error::InvalidTransition(format!(
+            "task {task_id} was rerun: only its latest run can change"
+        )));
+    }
+    if build_status(&build)? == BuildStatus::NeedsApproval && to != TaskStatus::Aborted {
+        return Err(Error::InvalidTransition(format!(
+            "build {} needs approval before its tasks can run",
+            build.id
+        )));
+    }
+    if !from.can_become(to) {
+        return Err(Error::InvalidTransition(format!(
+            "task {task_id} cannot go from {} to {}",
+            from.as_str(),
+            to.as_str()
+        )));
+    }
+    let now = now_ms();
+    let mut events = Vec::new();
+    let task = set_task_status(db, task, to, now, &mut events).await?;
+    sync_build_status(db, build, now, &mut events).await?;
+    Ok((task, events))
+}
+
+/// Starts a new run of a final task; the old run is kept, superseded. A final build reopens.
+pub async fn rerun(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    task_id: i32,
+) -> Result<(task_row::Model, Vec<EventDraft>)> {
+    let (task, build) = lock_task(db, org_id, task_id).await?;
+    let status = task_status(&task)?;
+    if task.superseded || !status.is_final() {
+        return Err(Error::InvalidTransition(format!(
+            "task {task_id} is {}{}: only the latest run of a finished task can be rerun",
+            status.as_str(),
+            if task.superseded { " and was rerun" } else { "" }
+        )));
+    }
+    let now = now_ms();
+    let mut events = Vec::new();
+    let build_now = build_status(&build)?;
+    let initial = if build_now == BuildStatus::NeedsApproval {
+        TaskStatus::Created
+    } else {
+        TaskStatus::Triggered
+    };
+    let new_run = new_run_of(db, &task, initial, task.manual_rerun_count + 1, now).await?;
+    events.push(EventDraft::created(
+        EventKind::Task,
+        initial.as_str(),
+        (new_run.repository_id, new_run.build_id, Some(new_run.id)),
+    ));
+    if build_now.is_final() {
+        set_build_status(db, build, BuildStatus::Triggered, now, &mut events).await?;
+    }
+    Ok((new_run, events))
+}
+
+/// Inserts a new run of `old` with `status` and marks `old` superseded.
+pub(super) async fn new_run_of(
+    db: &impl ConnectionTrait,
+    old: &task_row::Model,
+    status: TaskStatus,
+    manual_rerun_count: i32,
+    now: i64,
+) -> Result<task_row::Model> {
+    let mut superseded: task_row::ActiveModel = old.clone().into();
+    superseded.superseded = Set(true);
+    superseded.update(db).await?;
+    Ok(task_row::ActiveModel {
+        org_id: Set(old.org_id),
+        build_id: Set(old.build_id),
+        repository_id: Set(old.repository_id),
+        name: Set(old.name.clone()),
+        name_alias: Set(old.name_alias.clone()),
+        status: Set(status.as_str().to_owned()),
+        labels: Set(old.labels.clone()),
+        optional: Set(old.optional),
+        manual_rerun_count: Set(manual_rerun_count),
+        previous_run_id: Set(Some(old.id)),
+        superseded: Set(false),
+        status_timestamp: Set(now),
+        creation_timestamp: Set(now),
+        scheduled_timestamp: Set(None),
+        executing_timestamp: Set(None),
+        final_status_timestamp: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}

@@ -1,0 +1,190 @@
+//! The deliveries log: `OwnerInfo.webhookDeliveries(first, after)` (newest first) and
+//! `webhookDelivery(id)`, in Cirrus's `WebHookDelivery` shape plus state, URL and every attempt.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{ComplexObject, Context, Object, ResultExt, SimpleObject, ID};
+use buildhooks_entity::{organization, webhook_attempt, webhook_delivery};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::ctx::{db, page_size, parse_cursor, viewer};
+use crate::error::{Error, Result};
+
+/// What was sent.
+#[derive(SimpleObject, Clone)]
+pub struct WebHookDeliveryPayload {
+    /// `build`, `task` or `ping`.
+    pub event: String,
+    pub action: String,
+    /// The body exactly as sent (JSON text).
+    pub data: String,
+}
+
+/// The last response.
+#[derive(SimpleObject, Clone)]
+pub struct WebHookDeliveryResponse {
+    /// HTTP status of the last attempt; 0 when none was received.
+    pub status: i32,
+    /// Milliseconds the last attempt took.
+    pub duration: i64,
+    /// The start of the last response body.
+    pub data: String,
+}
+
+/// One HTTP attempt.
+#[derive(SimpleObject, Clone)]
+pub struct WebHookAttempt {
+    pub number: i32,
+    /// Milliseconds since the epoch when the attempt started.
+    pub at: i64,
+    pub duration_ms: i64,
+    pub status: Option<i32>,
+    /// `timeout`, `connect`, `blocked_target`, ... when no HTTP status was received.
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+}
+
+/// A delivery of an event to an endpoint (Cirrus's `WebHookDelivery`, extended).
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct WebHookDelivery {
+    /// The `X-Cirrus-Delivery` id.
+    pub id: ID,
+    pub platform: String,
+    pub owner_uid: String,
+    pub repository_id: Option<ID>,
+    /// Milliseconds since the epoch when the delivery was created.
+    pub timestamp: i64,
+    pub payload: WebHookDeliveryPayload,
+    pub response: WebHookDeliveryResponse,
+    /// PENDING, IN_FLIGHT, DELIVERED or FAILED.
+    pub state: String,
+    #[graphql(name = "webhookURL")]
+    pub webhook_url: String,
+    pub endpoint_id: ID,
+    pub attempt_count: i32,
+    /// When the next attempt is due (milliseconds since the epoch), while PENDING.
+    pub next_attempt_at: i64,
+    #[graphql(skip)]
+    pub row_id: i32,
+}
+
+impl WebHookDelivery {
+    pub(crate) fn from_row(m: webhook_delivery::Model, platform: &str) -> Self {
+        WebHookDelivery {
+            id: ID(m.uuid),
+            platform: platform.to_owned(),
+            owner_uid: m.org_id.to_string(),
+            repository_id: m.repository_id.map(|r| ID(r.to_string())),
+            timestamp: m.created_at,
+            payload: WebHookDeliveryPayload {
+                event: m.kind,
+                action: m.action,
+                data: m.body,
+            },
+            response: WebHookDeliveryResponse {
+                status: m.last_status.unwrap_or(0),
+                duration: m.last_duration_ms.unwrap_or(0),
+                data: m.last_response.unwrap_or_default(),
+            },
+            state: m.state,
+            webhook_url: m.url,
+            endpoint_id: ID(m.endpoint_id.to_string()),
+            attempt_count: m.attempt_count,
+            next_attempt_at: m.next_attempt_at,
+            row_id: m.id,
+        }
+    }
+}
+
+#[ComplexObject]
+impl WebHookDelivery {
+    /// Every attempt, in order.
+    async fn attempts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<WebHookAttempt>> {
+        async {
+            let rows = webhook_attempt::Entity::find()
+                .filter(webhook_attempt::Column::DeliveryId.eq(self.row_id))
+                .order_by_asc(webhook_attempt::Column::Number)
+                .all(db(ctx)?)
+                .await?;
+            Ok::<_, Error>(
+                rows.into_iter()
+                    .map(|a| WebHookAttempt {
+                        number: a.number,
+                        at: a.started_at,
+                        duration_ms: a.duration_ms,
+                        status: a.status,
+                        error: a.error,
+                        response_excerpt: a.response_excerpt,
+                    })
+                    .collect(),
+            )
+        }
+        .await
+        .extend()
+    }
+}
+
+/// A page of deliveries.
+pub type DeliveryConnection = Connection<String, WebHookDelivery>;
+
+async fn platform(db: &impl ConnectionTrait, org_id: i32) -> Result<String> {
+    Ok(organization::Entity::find_by_id(org_id)
+        .one(db)
+        .await?
+        .map(|o| o.platform)
+        .unwrap_or_default())
+}
+
+/// The newest deliveries of `org_id`, after the cursor.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<DeliveryConnection> {
+    let limit = page_size(first, 50)?;
+    let mut q = webhook_delivery::Entity::find_in_org(org_id);
+    if let Some(after) = parse_cursor(after.as_deref())? {
+        q = q.filter(webhook_delivery::Column::Id.lt(after));
+    }
+    let mut rows = q
+        .order_by_desc(webhook_delivery::Column::Id)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let has_next = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let platform = platform(db, org_id).await?;
+    let mut conn = Connection::new(after.is_some(), has_next);
+    conn.edges.extend(rows.into_iter().map(|m| {
+        Edge::new(m.id.to_string(), WebHookDelivery::from_row(m, &platform))
+    }));
+    Ok(conn)
+}
+
+/// A delivery of `org_id` by its id.
+pub async fn load(db: &impl ConnectionTrait, org_id: i32, id: &str) -> Result<WebHookDelivery> {
+    let row = webhook_delivery::Entity::find_in_org(org_id)
+        .filter(webhook_delivery::Column::Uuid.eq(id.trim()))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("webhook delivery"))?;
+    Ok(WebHookDelivery::from_row(row, &platform(db, org_id).await?))
+}
+
+#[derive(Default)]
+pub struct WebhookQuery;
+
+#[Object]
+impl WebhookQuery {
+    /// A delivery by its id (`X-Cirrus-Delivery`), with every attempt.
+    async fn webhook_delivery(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+    ) -> async_graphql::Result<Option<WebHookDelivery>> {
+        async { load(db(ctx)?, viewer(ctx)?.org_id, &id).await.map(Some) }
+            .await
+            .extend()
+    }
+}

@@ -1,0 +1,137 @@
+//! The transactional outbox: for each event of a transition, one `webhook_delivery` row per
+//! matching endpoint, written in the transition's own transaction, then the commit and the
+//! dispatcher's wake-up. A refused or rolled-back transition leaves no event and no row.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_graphql::Context;
+use buildhooks_entity::{webhook_delivery, webhook_endpoint};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, Set};
+
+use super::{pattern, render};
+use crate::clock::now_ms;
+use crate::ctx::store;
+use crate::error::{Error, Result};
+use crate::event::EventDraft;
+use crate::store::WriteTxn;
+use crate::PayloadSchema;
+
+/// PostgreSQL channel notified (on commit) when outbox rows were written, so every instance's
+/// dispatcher wakes; in-process, `Store::wake_dispatcher` does the same.
+pub const NOTIFY_CHANNEL: &str = "buildhooks_outbox";
+
+/// Faults a test can switch on to prove atomicity. Not for production use.
+#[doc(hidden)]
+#[derive(Default, Debug)]
+pub struct Faults {
+    /// Fail the transaction after the outbox rows were inserted, before the commit.
+    pub fail_after_outbox: AtomicBool,
+}
+
+/// Outbox state names.
+pub mod state {
+    pub const PENDING: &str = "PENDING";
+    pub const IN_FLIGHT: &str = "IN_FLIGHT";
+    pub const DELIVERED: &str = "DELIVERED";
+    pub const FAILED: &str = "FAILED";
+}
+
+/// Writes the events and their outbox rows in `w`; returns how many rows were written.
+pub async fn publish(
+    w: &WriteTxn<'_>,
+    schema: &PayloadSchema,
+    org_id: i32,
+    events: &[EventDraft],
+) -> Result<usize> {
+    let endpoints = webhook_endpoint::Entity::find_in_org(org_id)
+        .filter(webhook_endpoint::Column::Enabled.eq(true))
+        .filter(webhook_endpoint::Column::Deleted.eq(false))
+        .order_by_asc(webhook_endpoint::Column::Position)
+        .all(w.txn())
+        .await?;
+    let endpoints: Vec<(webhook_endpoint::Model, Vec<String>)> = endpoints
+        .into_iter()
+        .map(|e| {
+            let patterns = serde_json::from_str(&e.events).unwrap_or_default();
+            (e, patterns)
+        })
+        .collect();
+    let now = now_ms();
+    let mut rows = Vec::new();
+    for event in events {
+        let stored = event.insert(w.txn(), org_id, now).await?;
+        let key = event.filter_key();
+        // Rendered once per distinct query per event, not once per endpoint.
+        let mut bodies: HashMap<&str, String> = HashMap::new();
+        for (endpoint, patterns) in &endpoints {
+            if endpoint.repository_id.is_some_and(|r| r != event.repository_id)
+                || !pattern::any_matches(patterns, &key)
+            {
+                continue;
+            }
+            let query = endpoint.query.as_deref().unwrap_or(render::DEFAULT_QUERY);
+            if !bodies.contains_key(query) {
+                let data = render::render_data(schema, w.handle(), org_id, query, event).await;
+                bodies.insert(query, render::body(event, data));
+            }
+            let body = bodies.get(query).cloned().unwrap_or_default();
+            rows.push(webhook_delivery::ActiveModel {
+                uuid: Set(uuid::Uuid::new_v4().to_string()),
+                org_id: Set(org_id),
+                event_id: Set(Some(stored.id)),
+                endpoint_id: Set(endpoint.id),
+                repository_id: Set(Some(event.repository_id)),
+                url: Set(endpoint.url.clone()),
+                kind: Set(event.kind.as_str().to_owned()),
+                action: Set(event.action.to_owned()),
+                body: Set(body),
+                state: Set(state::PENDING.to_owned()),
+                attempt_count: Set(0),
+                next_attempt_at: Set(now),
+                lease_until: Set(None),
+                lease_token: Set(None),
+                last_status: Set(None),
+                last_duration_ms: Set(None),
+                last_response: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            });
+        }
+    }
+    let written = rows.len();
+    if written > 0 {
+        webhook_delivery::Entity::insert_many(rows).exec(w.txn()).await?;
+        if w.txn().get_database_backend() == DbBackend::Postgres {
+            w.txn()
+                .execute_unprepared(&format!("NOTIFY {NOTIFY_CHANNEL}"))
+                .await?;
+        }
+    }
+    Ok(written)
+}
+
+/// Publishes `events` in `w`, commits, and wakes the dispatcher when rows were written.
+pub(crate) async fn commit_with_events(
+    ctx: &Context<'_>,
+    w: WriteTxn<'_>,
+    org_id: i32,
+    events: Vec<EventDraft>,
+) -> Result<()> {
+    let schema = ctx
+        .data_opt::<PayloadSchema>()
+        .ok_or_else(|| Error::Internal("no payload schema in context".into()))?;
+    let written = publish(&w, schema, org_id, &events).await?;
+    if ctx
+        .data_opt::<std::sync::Arc<Faults>>()
+        .is_some_and(|f| f.fail_after_outbox.load(Ordering::SeqCst))
+    {
+        return Err(Error::Internal("injected fault after outbox insert".into()));
+    }
+    w.commit().await?;
+    if written > 0 {
+        store(ctx)?.wake_dispatcher();
+    }
+    Ok(())
+}

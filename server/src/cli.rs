@@ -1,0 +1,109 @@
+//! The command line: `serve` (default), `migrate`, `org create`, `token create`. Output meant for
+//! programs (`org create`, `token create`) is one JSON object on stdout.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::config::{Config, Role};
+use crate::{db, run as serve, shutdown_signal, AppState};
+
+/// buildhooks: signed, at-least-once webhooks for CI build and task events.
+#[derive(Parser, Debug)]
+#[command(name = "buildhooks", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the API, the settings page and the dispatcher (the default).
+    Serve {
+        /// Which parts to run in this process.
+        #[arg(long, value_enum, default_value_t = Role::All)]
+        role: Role,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage organizations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrgCommand {
+    /// Create an organization; prints `{"uid", "name", "token"}` once.
+    Create {
+        name: String,
+        #[arg(long, default_value = "github")]
+        platform: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Issue a new API token for an organization; prints `{"uid", "token"}` once.
+    Create {
+        #[arg(long)]
+        org: i32,
+    },
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve { role: Role::All }) {
+        Command::Serve { role } => {
+            let state = AppState::connect(config.clone()).await?;
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            tracing::info!(addr = %listener.local_addr()?, ?role, "buildhooks serving");
+            serve(listener, state, role, shutdown_signal()).await
+        }
+        Command::Migrate => {
+            db::connect(&config.database_url).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Org {
+            command: OrgCommand::Create { name, platform },
+        } => {
+            let store = db::connect(&config.database_url).await?;
+            let (org, token) =
+                buildhooks_schema::auth::create_organization(store.conn(), &name, &platform)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}",
+                json!({ "uid": org.id.to_string(), "name": org.name, "token": token })
+            );
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Create { org },
+        } => {
+            let store = db::connect(&config.database_url).await?;
+            use sea_orm::EntityTrait;
+            buildhooks_entity::organization::Entity::find_by_id(org)
+                .one(store.conn())
+                .await?
+                .with_context(|| format!("no organization with uid {org}"))?;
+            let token = buildhooks_schema::auth::issue_token(store.conn(), org)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", json!({ "uid": org.to_string(), "token": token }));
+            Ok(())
+        }
+    }
+}

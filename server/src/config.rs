@@ -1,0 +1,73 @@
+//! Configuration, from flags and `BUILDHOOKS_*` environment variables with documented defaults.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Which parts of the server run in this process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum Role {
+    /// The HTTP API and the settings page only.
+    Api,
+    /// The outbox dispatcher only.
+    Dispatcher,
+    /// Both (the default).
+    #[default]
+    All,
+}
+
+/// Settings shared by every command.
+#[derive(Clone, Debug, Args)]
+pub struct Config {
+    /// Database URL: `sqlite://FILE?mode=rwc` (embedded default) or `postgres://...`.
+    #[arg(long, env = "BUILDHOOKS_DATABASE_URL", default_value = "sqlite://buildhooks.db?mode=rwc", global = true)]
+    pub database_url: String,
+
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "BUILDHOOKS_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: SocketAddr,
+
+    /// Allow webhooks to loopback and private networks (development and tests only).
+    #[arg(long, env = "BUILDHOOKS_ALLOW_PRIVATE_TARGETS", default_value_t = false, global = true)]
+    pub allow_private_targets: bool,
+
+    /// Total time allowed for one delivery attempt, in milliseconds.
+    #[arg(long, env = "BUILDHOOKS_DELIVERY_TIMEOUT_MS", default_value_t = 10_000, global = true)]
+    pub delivery_timeout_ms: u64,
+
+    /// Delay before the single retry, in milliseconds (jittered by +/-20%).
+    #[arg(long, env = "BUILDHOOKS_RETRY_DELAY_MS", default_value_t = 5_000, global = true)]
+    pub retry_delay_ms: u64,
+
+    /// Deliveries in flight at once per process.
+    #[arg(long, env = "BUILDHOOKS_DELIVERY_CONCURRENCY", default_value_t = 64, global = true)]
+    pub delivery_concurrency: usize,
+
+    /// Largest request body the API accepts, in bytes.
+    #[arg(long, env = "BUILDHOOKS_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// Defaults for `database_url`, everything else as documented.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        Config {
+            database_url: database_url.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            allow_private_targets: false,
+            delivery_timeout_ms: 10_000,
+            retry_delay_ms: 5_000,
+            delivery_concurrency: 64,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+
+    pub fn delivery_timeout(&self) -> Duration {
+        Duration::from_millis(self.delivery_timeout_ms)
+    }
+
+    pub fn retry_delay(&self) -> Duration {
+        Duration::from_millis(self.retry_delay_ms)
+    }
+}

@@ -1,0 +1,92 @@
+//! `POST /graphql` (bearer-token authenticated, one operation per request, bounded body) and
+//! `GET /graphql` (GraphiQL).
+
+use axum::body::{to_bytes, Body};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use buildhooks_schema::auth::authenticate;
+use buildhooks_schema::error::normalize_response;
+use buildhooks_schema::Error;
+
+use super::error_response;
+use crate::AppState;
+
+/// GraphiQL, pointed at this server.
+pub async fn graphiql() -> Html<String> {
+    Html(
+        async_graphql::http::GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("buildhooks GraphQL")
+            .finish(),
+    )
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+/// Executes one GraphQL operation as the organization the bearer token belongs to.
+pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let unauthenticated = |msg: &str| error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", msg);
+    let Some(token) = bearer(&headers).filter(|t| !t.is_empty()) else {
+        return unauthenticated("send `Authorization: Bearer <token>` with an organization API token");
+    };
+    let viewer = match authenticate(state.store.conn(), token).await {
+        Ok(viewer) => viewer,
+        Err(Error::Unauthenticated) => return unauthenticated("the API token is not valid"),
+        Err(error) => {
+            tracing::error!(%error, "authentication failed");
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error");
+        }
+    };
+    let bytes = match to_bytes(body, state.config.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "VALIDATION",
+                &format!("the request body is larger than {} bytes", state.config.max_body_bytes),
+            )
+        }
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(value) => value,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION",
+                &format!("the request body is not valid JSON: {e}"),
+            )
+        }
+    };
+    if value.is_array() {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION",
+            "batched requests are not supported: send one operation per request",
+        );
+    }
+    if !value.get("query").is_some_and(serde_json::Value::is_string) {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION",
+            "not a GraphQL request: expected a JSON object with a \"query\" string",
+        );
+    }
+    let request: async_graphql::Request = match serde_json::from_value(value) {
+        Ok(request) => request,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION",
+                &format!("not a GraphQL request (expected query, variables, operationName): {e}"),
+            )
+        }
+    };
+    let response = state.schema.execute(request.data(viewer)).await;
+    Json(normalize_response(response)).into_response()
+}

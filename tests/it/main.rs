@@ -1,0 +1,10 @@
+//! End-to-end tests of buildhooks: the real server on 127.0.0.1:0, real receivers, and a real
+//! database (SQLite by default; PostgreSQL when `BUILDHOOKS_TEST_DATABASE_URL` is set).
+
+mod bad_input;
+mod build_flow;
+mod cli;
+mod concurrency;
+mod tenancy;
+mod transitions;
+mod utils;

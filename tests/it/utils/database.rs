@@ -1,0 +1,85 @@
+//! Which database a test runs on: a fresh temporary SQLite file by default, or, when
+//! `BUILDHOOKS_TEST_DATABASE_URL` names a PostgreSQL server, one database created for this test
+//! binary (each test still makes its own organizations, so tests never share data).
+
+use tokio::sync::OnceCell;
+
+/// The environment variable that selects PostgreSQL.
+pub const PG_ENV: &str = "BUILDHOOKS_TEST_DATABASE_URL";
+
+/// A database for one test.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+static PG_DATABASE: OnceCell<String> = OnceCell::const_new();
+
+/// The PostgreSQL server URL, when the suite runs on PostgreSQL.
+pub fn postgres_server() -> Option<String> {
+    std::env::var(PG_ENV).ok().filter(|u| u.starts_with("postgres"))
+}
+
+fn with_database(server: &str, name: &str) -> String {
+    let (base, query) = match server.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (server, String::new()),
+    };
+    let prefix = match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => &base[..i],
+        _ => base,
+    };
+    format!("{prefix}/{name}{query}")
+}
+
+/// Creates a fresh PostgreSQL database on `server` and returns its URL.
+pub async fn create_postgres_database(server: &str) -> String {
+    use sea_orm::ConnectionTrait;
+    let name = format!("bh_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = sea_orm::Database::connect(server)
+        .await
+        .expect("connect to the PostgreSQL server named by BUILDHOOKS_TEST_DATABASE_URL");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    let _ = admin.close().await;
+    with_database(server, &name)
+}
+
+impl TestDatabase {
+    /// A fresh SQLite file, or this binary's PostgreSQL database (migrated once).
+    pub async fn new() -> Self {
+        match postgres_server() {
+            Some(server) => {
+                let url = PG_DATABASE
+                    .get_or_init(|| async {
+                        let url = create_postgres_database(&server).await;
+                        // Migrate once, so concurrent tests never race on it.
+                        let conn = buildhooks_server::db::connect(&url).await.expect("migrate");
+                        let _ = conn.conn().clone().close().await;
+                        url
+                    })
+                    .await
+                    .clone();
+                TestDatabase { url, _dir: None }
+            }
+            None => Self::sqlite(),
+        }
+    }
+
+    /// A fresh temporary SQLite file.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+        TestDatabase {
+            url,
+            _dir: Some(dir),
+        }
+    }
+
+    /// Is this PostgreSQL?
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres")
+    }
+}

@@ -1,0 +1,235 @@
+//! Test harness: `TestApp::spawn()` starts the real server (`buildhooks_server::run`) on
+//! 127.0.0.1:0 over a fresh database, and offers a GraphQL client; `Receiver` is a real HTTP
+//! receiver that records what it gets and answers as scripted.
+
+#![allow(dead_code)]
+
+pub mod database;
+pub mod receiver;
+
+use std::net::SocketAddr;
+
+use buildhooks_server::{AppState, Config, Role};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+pub use receiver::{Receiver, Reply};
+
+/// An organization made for one test.
+#[derive(Clone, Debug)]
+pub struct Org {
+    pub uid: String,
+    pub name: String,
+    pub token: String,
+}
+
+/// A running server over its own database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub org: Org,
+    pub db: database::TestDatabase,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// A server with private targets allowed (receivers live on 127.0.0.1) and fast retries.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A server whose configuration `adjust` may change first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let db = database::TestDatabase::new().await;
+        let mut config = Config::for_database(db.url.clone());
+        config.allow_private_targets = true;
+        config.retry_delay_ms = 50;
+        config.delivery_timeout_ms = 2_000;
+        adjust(&mut config);
+        Self::start(db, config, Role::All).await
+    }
+
+    /// Starts a server over an existing test database.
+    pub async fn start(db: database::TestDatabase, config: Config, role: Role) -> Self {
+        let state = AppState::connect(config).await.expect("server state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(buildhooks_server::run(listener, state.clone(), role, async {
+            let _ = rx.await;
+        }));
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        let mut app = TestApp {
+            addr,
+            client,
+            state,
+            org: Org {
+                uid: String::new(),
+                name: String::new(),
+                token: String::new(),
+            },
+            db,
+            shutdown: Some(tx),
+            server: Some(server),
+        };
+        app.org = app.new_org("main").await;
+        app
+    }
+
+    /// Stops the server and waits for it to drain.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    /// Creates another organization with a unique name.
+    pub async fn new_org(&self, prefix: &str) -> Org {
+        let name = format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let (org, token) =
+            buildhooks_schema::auth::create_organization(self.state.store.conn(), &name, "github")
+                .await
+                .expect("create organization");
+        Org {
+            uid: org.id.to_string(),
+            name: org.name,
+            token,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POSTs a raw body to /graphql; returns the status and the JSON body.
+    pub async fn post_raw(&self, token: Option<&str>, body: &str) -> (u16, Value) {
+        let mut req = self
+            .client
+            .post(self.url("/graphql"))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }));
+        (status, json)
+    }
+
+    /// Runs a GraphQL operation as `token`; returns the whole response JSON.
+    pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        let body = json!({ "query": query, "variables": variables }).to_string();
+        let (status, json) = self.post_raw(Some(token), &body).await;
+        assert_ne!(status, 500, "server error: {json}");
+        json
+    }
+
+    /// Runs a GraphQL operation as the test's organization.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.gql_as(&self.org.token.clone(), query, variables).await
+    }
+
+    /// Runs an operation that must succeed; returns `data`.
+    pub async fn ok(&self, query: &str, variables: Value) -> Value {
+        let resp = self.gql(query, variables).await;
+        assert!(resp.get("errors").is_none(), "unexpected errors: {resp}");
+        resp["data"].clone()
+    }
+
+    /// Creates a repository; returns its id.
+    pub async fn create_repository(&self, name: &str) -> String {
+        let data = self
+            .ok(
+                "mutation($n: String!) { createRepository(input: {name: $n}) { repository { id } } }",
+                json!({ "n": name }),
+            )
+            .await;
+        data["createRepository"]["repository"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    /// Creates a build with tasks `(name, optional)`; returns (build id, task ids).
+    pub async fn create_build(
+        &self,
+        repository_id: &str,
+        tasks: &[(&str, bool)],
+        needs_approval: bool,
+    ) -> (String, Vec<String>) {
+        let tasks: Vec<Value> = tasks
+            .iter()
+            .map(|(name, optional)| json!({ "name": name, "optional": optional }))
+            .collect();
+        let data = self
+            .ok(
+                "mutation($i: RepositoryCreateBuildInput!) { createBuild(input: $i) { build { id tasks { id } } } }",
+                json!({ "i": { "repositoryId": repository_id, "branch": "main", "sha": "abc123",
+                    "message": "Fix the flux capacitor\n\nLong text", "needsApproval": needs_approval,
+                    "tasks": tasks, "clientMutationId": "m1" } }),
+            )
+            .await;
+        let build = &data["createBuild"]["build"];
+        let ids = build["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .map(|t| t["id"].as_str().expect("task id").to_owned())
+            .collect();
+        (build["id"].as_str().expect("build id").to_owned(), ids)
+    }
+
+    /// `updateTaskStatus`; returns the whole response.
+    pub async fn set_task(&self, task_id: &str, status: &str) -> Value {
+        self.gql(
+            "mutation($i: UpdateTaskStatusInput!) { updateTaskStatus(input: $i) { task { id status } } }",
+            json!({ "i": { "taskId": task_id, "status": status } }),
+        )
+        .await
+    }
+
+    /// `updateTaskStatus` that must succeed.
+    pub async fn move_task(&self, task_id: &str, statuses: &[&str]) {
+        for status in statuses {
+            let resp = self.set_task(task_id, status).await;
+            assert!(resp.get("errors").is_none(), "{task_id} -> {status}: {resp}");
+        }
+    }
+
+    /// A build's status and timestamps.
+    pub async fn build(&self, build_id: &str) -> Value {
+        self.ok(
+            "query($id: ID!) { build(id: $id) { id status changeMessageTitle buildCreatedTimestamp durationInSeconds
+               tasks { id name status optional statusTimestamp creationTimestamp scheduledTimestamp
+                       executingTimestamp finalStatusTimestamp durationInSeconds manualRerunCount } } }",
+            json!({ "id": build_id }),
+        )
+        .await["build"]
+            .clone()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The `extensions.code` of the first error of a response.
+pub fn error_code(resp: &Value) -> Option<&str> {
+    resp["errors"][0]["extensions"]["code"].as_str()
+}
