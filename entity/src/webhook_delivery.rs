@@ -21,7 +21,10 @@ pub struct Model {
     pub body: String,
     /// PENDING, IN_FLIGHT, DELIVERED or FAILED.
     pub state: String,
+    /// Every attempt ever recorded.
     pub attempt_count: i32,
+    /// Attempts since the delivery was created or last redelivered (the retry rule counts these).
+    pub round_attempts: i32,
     pub next_attempt_at: i64,
     pub lease_until: Option<i64>,
     pub lease_token: Option<String>,

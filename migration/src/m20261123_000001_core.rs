@@ -138,8 +138,10 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(Task::Table).to_owned()).await?;
-        m.drop_table(Table::drop().table(Build::Table).to_owned()).await?;
+        m.drop_table(Table::drop().table(Task::Table).to_owned())
+            .await?;
+        m.drop_table(Table::drop().table(Build::Table).to_owned())
+            .await?;
         m.drop_table(Table::drop().table(Repository::Table).to_owned())
             .await?;
         m.drop_table(Table::drop().table(ApiToken::Table).to_owned())

@@ -89,6 +89,7 @@ impl MigrationTrait for Migration {
                 .col(text(WebhookDelivery::Body))
                 .col(string(WebhookDelivery::State))
                 .col(integer(WebhookDelivery::AttemptCount))
+                .col(integer(WebhookDelivery::RoundAttempts))
                 .col(big_integer(WebhookDelivery::NextAttemptAt))
                 .col(big_integer_null(WebhookDelivery::LeaseUntil))
                 .col(string_null(WebhookDelivery::LeaseToken))
@@ -212,6 +213,7 @@ enum WebhookDelivery {
     Body,
     State,
     AttemptCount,
+    RoundAttempts,
     NextAttemptAt,
     LeaseUntil,
     LeaseToken,

@@ -28,7 +28,10 @@ pub(crate) fn store<'a>(ctx: &Context<'a>) -> Result<&'a Store> {
 
 /// A numeric id; anything else names nothing that exists.
 pub(crate) fn parse_id(id: &ID, what: &'static str) -> Result<i32> {
-    id.as_str().trim().parse().map_err(|_| Error::NotFound(what))
+    id.as_str()
+        .trim()
+        .parse()
+        .map_err(|_| Error::NotFound(what))
 }
 
 /// Checks a page size: 1 to 100, `default` when absent.
@@ -43,6 +46,9 @@ pub(crate) fn page_size(first: Option<i32>, default: u64) -> Result<u64> {
 /// The id a Relay cursor stands for (cursors are ids as strings).
 pub(crate) fn parse_cursor(after: Option<&str>) -> Result<Option<i32>> {
     after
-        .map(|c| c.parse().map_err(|_| Error::field("after", "invalid cursor")))
+        .map(|c| {
+            c.parse()
+                .map_err(|_| Error::field("after", "invalid cursor"))
+        })
         .transpose()
 }

@@ -67,11 +67,20 @@ impl EventDraft {
 
     /// The key event patterns match: `<kind>.<new status, lower case>`, e.g. `task.failed`.
     pub fn filter_key(&self) -> String {
-        format!("{}.{}", self.kind.as_str(), self.new_status.to_ascii_lowercase())
+        format!(
+            "{}.{}",
+            self.kind.as_str(),
+            self.new_status.to_ascii_lowercase()
+        )
     }
 
     /// Writes the event row.
-    pub async fn insert(&self, db: &impl ConnectionTrait, org_id: i32, now: i64) -> Result<event::Model> {
+    pub async fn insert(
+        &self,
+        db: &impl ConnectionTrait,
+        org_id: i32,
+        now: i64,
+    ) -> Result<event::Model> {
         Ok(event::ActiveModel {
             org_id: Set(org_id),
             repository_id: Set(self.repository_id),

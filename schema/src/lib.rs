@@ -23,6 +23,7 @@ use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
 pub use auth::Viewer;
 pub use error::{Error, Result};
 pub use store::{DbHandle, Store};
+pub use webhook::actions::DeliverNow;
 pub use webhook::outbox::Faults;
 pub use webhook::WebhookConfig;
 
@@ -34,6 +35,7 @@ pub struct QueryRoot(
     build::query::BuildQuery,
     task::query::TaskQuery,
     webhook::delivery::WebhookQuery,
+    webhook::actions::WebhookActionsQuery,
 );
 
 /// Every mutation field.
@@ -44,6 +46,7 @@ pub struct MutationRoot(
     build::mutation::BuildMutation,
     task::mutation::TaskMutation,
     webhook::settings::WebhookSettingsMutation,
+    webhook::actions::WebhookActionsMutation,
 );
 
 /// The public API schema.
@@ -72,16 +75,26 @@ pub fn build_payload_schema(store: &Store) -> PayloadSchema {
 }
 
 /// Builds the public schema over `store`.
-pub fn build_schema(store: Store, config: WebhookConfig, faults: Arc<Faults>) -> AppSchema {
+pub fn build_schema(
+    store: Store,
+    config: WebhookConfig,
+    faults: Arc<Faults>,
+    sender: Arc<dyn DeliverNow>,
+) -> AppSchema {
     let payload = build_payload_schema(&store);
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
-        .data(DbHandle::Conn(store.conn().clone()))
-        .data(store)
-        .data(payload)
-        .data(config)
-        .data(faults)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .limit_directives(MAX_DIRECTIVES)
-        .finish()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .data(sender)
+    .data(DbHandle::Conn(store.conn().clone()))
+    .data(store)
+    .data(payload)
+    .data(config)
+    .data(faults)
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .limit_directives(MAX_DIRECTIVES)
+    .finish()
 }

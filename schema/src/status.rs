@@ -63,7 +63,10 @@ impl BuildStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            BuildStatus::Failed | BuildStatus::Completed | BuildStatus::Aborted | BuildStatus::Errored
+            BuildStatus::Failed
+                | BuildStatus::Completed
+                | BuildStatus::Aborted
+                | BuildStatus::Errored
         )
     }
 
@@ -71,7 +74,10 @@ impl BuildStatus {
     pub fn can_become(self, to: BuildStatus) -> bool {
         use BuildStatus::*;
         match self {
-            Created => matches!(to, Triggered | Executing | Completed | Failed | Aborted | Errored),
+            Created => matches!(
+                to,
+                Triggered | Executing | Completed | Failed | Aborted | Errored
+            ),
             NeedsApproval => matches!(to, Triggered | Completed | Failed | Aborted),
             Triggered => matches!(to, Executing | Completed | Failed | Aborted | Errored),
             Executing => matches!(to, Completed | Failed | Aborted | Errored),
@@ -163,9 +169,9 @@ pub fn derive_build_status(current: BuildStatus, tasks: &[TaskState]) -> Option<
         return None;
     }
     let next = if tasks.iter().all(|t| t.status.is_final()) {
-        let failed = tasks.iter().any(|t| {
-            !t.optional && matches!(t.status, TaskStatus::Failed | TaskStatus::Aborted)
-        });
+        let failed = tasks
+            .iter()
+            .any(|t| !t.optional && matches!(t.status, TaskStatus::Failed | TaskStatus::Aborted));
         if failed {
             BuildStatus::Failed
         } else {
@@ -231,6 +237,9 @@ mod tests {
         let waiting = [t(T::Created, false)];
         assert_eq!(derive_build_status(B::NeedsApproval, &waiting), None);
         let triggered = [t(T::Triggered, false), t(T::Created, false)];
-        assert_eq!(derive_build_status(B::Created, &triggered), Some(B::Triggered));
+        assert_eq!(
+            derive_build_status(B::Created, &triggered),
+            Some(B::Triggered)
+        );
     }
 }

@@ -21,27 +21,57 @@ pub enum Role {
 #[derive(Clone, Debug, Args)]
 pub struct Config {
     /// Database URL: `sqlite://FILE?mode=rwc` (embedded default) or `postgres://...`.
-    #[arg(long, env = "BUILDHOOKS_DATABASE_URL", default_value = "sqlite://buildhooks.db?mode=rwc", global = true)]
+    #[arg(
+        long,
+        env = "BUILDHOOKS_DATABASE_URL",
+        default_value = "sqlite://buildhooks.db?mode=rwc",
+        global = true
+    )]
     pub database_url: String,
 
     /// Address the HTTP server listens on.
-    #[arg(long, env = "BUILDHOOKS_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "BUILDHOOKS_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub listen: SocketAddr,
 
     /// Allow webhooks to loopback and private networks (development and tests only).
-    #[arg(long, env = "BUILDHOOKS_ALLOW_PRIVATE_TARGETS", default_value_t = false, global = true)]
+    #[arg(
+        long,
+        env = "BUILDHOOKS_ALLOW_PRIVATE_TARGETS",
+        default_value_t = false,
+        global = true
+    )]
     pub allow_private_targets: bool,
 
     /// Total time allowed for one delivery attempt, in milliseconds.
-    #[arg(long, env = "BUILDHOOKS_DELIVERY_TIMEOUT_MS", default_value_t = 10_000, global = true)]
+    #[arg(
+        long,
+        env = "BUILDHOOKS_DELIVERY_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
     pub delivery_timeout_ms: u64,
 
     /// Delay before the single retry, in milliseconds (jittered by +/-20%).
-    #[arg(long, env = "BUILDHOOKS_RETRY_DELAY_MS", default_value_t = 5_000, global = true)]
+    #[arg(
+        long,
+        env = "BUILDHOOKS_RETRY_DELAY_MS",
+        default_value_t = 5_000,
+        global = true
+    )]
     pub retry_delay_ms: u64,
 
     /// Deliveries in flight at once per process.
-    #[arg(long, env = "BUILDHOOKS_DELIVERY_CONCURRENCY", default_value_t = 64, global = true)]
+    #[arg(
+        long,
+        env = "BUILDHOOKS_DELIVERY_CONCURRENCY",
+        default_value_t = 64,
+        global = true
+    )]
     pub delivery_concurrency: usize,
 
     /// Largest request body the API accepts, in bytes.

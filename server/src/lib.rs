@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod http;
 pub mod telemetry;
 
@@ -12,8 +13,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
-use buildhooks_schema::{build_schema, AppSchema, Faults, Store, WebhookConfig};
+use buildhooks_schema::{build_schema, AppSchema, DeliverNow, Faults, Store, WebhookConfig};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use delivery::dispatcher::{self, DispatchConfig};
+use delivery::metrics::Metrics;
+use delivery::Sender;
 
 pub use config::{Config, Role};
 
@@ -23,6 +29,8 @@ pub struct AppState {
     pub schema: AppSchema,
     pub store: Store,
     pub config: Arc<Config>,
+    /// Sends and records delivery attempts.
+    pub sender: Sender,
     /// Test-only fault switches.
     pub faults: Arc<Faults>,
 }
@@ -32,17 +40,30 @@ impl AppState {
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
         let store = db::connect(&config.database_url).await?;
         let faults = Arc::new(Faults::default());
+        let sender = Sender {
+            store: store.clone(),
+            client: delivery::client::build(
+                config.delivery_timeout(),
+                config.allow_private_targets,
+            )
+            .context("cannot build the HTTP client")?,
+            metrics: Arc::new(Metrics::default()),
+            allow_private: config.allow_private_targets,
+            retry_delay: config.retry_delay(),
+        };
         let schema = build_schema(
             store.clone(),
             WebhookConfig {
                 allow_private_targets: config.allow_private_targets,
             },
             faults.clone(),
+            Arc::new(sender.clone()) as Arc<dyn DeliverNow>,
         );
         Ok(AppState {
             schema,
             store,
             config: Arc::new(config),
+            sender,
             faults,
         })
     }
@@ -55,12 +76,26 @@ pub async fn run(
     role: Role,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let _ = role;
-    let app = http::router(state);
-    axum::serve(listener, app)
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let dispatcher = (role != Role::Api).then(|| {
+        let config = DispatchConfig {
+            concurrency: state.config.delivery_concurrency,
+            // A claim outlasts the longest attempt (connect + total timeout) with room to spare.
+            lease_ms: 2 * state.config.delivery_timeout_ms as i64 + 2_000,
+            database_url: state.config.database_url.clone(),
+        };
+        tokio::spawn(dispatcher::run(state.sender.clone(), config, stop_rx))
+    });
+    let app = http::router(state, role);
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-        .context("HTTP server failed")
+        .context("HTTP server failed");
+    let _ = stop_tx.send(true);
+    if let Some(dispatcher) = dispatcher {
+        let _ = dispatcher.await;
+    }
+    served
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -20,6 +20,13 @@ async fn no_or_wrong_token_is_401_unauthenticated() {
     assert_eq!(resp["data"]["ownerInfo"]["uid"], app.org.uid.as_str());
 }
 
+/// `{ build(id: "1") { tasks { build { tasks { ... { id } } } } } }`, `levels` pairs deep.
+fn deep_query(levels: usize) -> String {
+    let open = "{ tasks { build ".repeat(levels);
+    let close = "} } ".repeat(levels);
+    format!("{{ build(id: \"1\") {open}{{ id }} {close}}}")
+}
+
 #[tokio::test]
 async fn malformed_requests_get_clear_errors_and_no_500() {
     let app = TestApp::spawn().await;
@@ -32,17 +39,26 @@ async fn malformed_requests_get_clear_errors_and_no_500() {
         ("unknown field", json!({ "query": "{ ownerInfo { uid noSuchField } }" }).to_string(), 200, "noSuchField"),
         ("unknown enum value", json!({ "query": "mutation { updateTaskStatus(input: {taskId: \"1\", status: EXPLODED}) { task { id } } }" }).to_string(), 200, "EXPLODED"),
         ("unknown enum value in variables", json!({ "query": "mutation($s: TaskStatus!) { updateTaskStatus(input: {taskId: \"1\", status: $s}) { task { id } } }", "variables": { "s": "EXPLODED" } }).to_string(), 200, "EXPLODED"),
-        ("past the depth limit", json!({ "query": "{ build(id: \"1\") { tasks { build { tasks { build { tasks { build { tasks { build { tasks { build { tasks { id } } } } } } } } } } } }" }).to_string(), 200, "deep"),
+        ("past the depth limit", json!({ "query": deep_query(8) }).to_string(), 200, "deep"),
         ("page size over 100", json!({ "query": "{ ownerInfo { webhookDeliveries(first: 1000) { edges { cursor } } } }" }).to_string(), 200, "between 1 and 100"),
     ];
     for (name, body, status, needle) in cases {
         let (got, resp) = app.post_raw(Some(&token), &body).await;
         assert_eq!(got, status, "{name}: {resp}");
         assert_eq!(error_code(&resp), Some("VALIDATION"), "{name}: {resp}");
-        let message = resp["errors"][0]["message"].as_str().unwrap_or("").to_owned();
-        assert!(message.to_lowercase().contains(&needle.to_lowercase()), "{name}: {message}");
+        let message = resp["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        assert!(
+            message.to_lowercase().contains(&needle.to_lowercase()),
+            "{name}: {message}"
+        );
         for leak in ["sqlite", "postgres", "SELECT", "sqlx", "panicked"] {
-            assert!(!resp.to_string().contains(leak), "{name} leaked {leak}: {resp}");
+            assert!(
+                !resp.to_string().contains(leak),
+                "{name} leaked {leak}: {resp}"
+            );
         }
     }
 }
@@ -51,7 +67,9 @@ async fn malformed_requests_get_clear_errors_and_no_500() {
 async fn oversized_bodies_are_refused_with_413() {
     let app = TestApp::spawn_with(|c| c.max_body_bytes = 4096).await;
     let query = format!("{{ __typename }} # {}", "x".repeat(8192));
-    let (status, resp) = app.post_raw(Some(&app.org.token), &json!({ "query": query }).to_string()).await;
+    let (status, resp) = app
+        .post_raw(Some(&app.org.token), &json!({ "query": query }).to_string())
+        .await;
     assert_eq!(status, 413, "{resp}");
     assert_eq!(error_code(&resp), Some("VALIDATION"));
 }
@@ -59,7 +77,9 @@ async fn oversized_bodies_are_refused_with_413() {
 #[tokio::test]
 async fn invalid_ids_and_bad_mutation_input_are_not_found_or_validation() {
     let app = TestApp::spawn().await;
-    let resp = app.gql("{ build(id: \"not-a-number\") { id } }", json!({})).await;
+    let resp = app
+        .gql("{ build(id: \"not-a-number\") { id } }", json!({}))
+        .await;
     assert_eq!(error_code(&resp), Some("NOT_FOUND"), "{resp}");
     let repo = app.create_repository("inputs").await;
     let no_tasks = app
@@ -72,11 +92,23 @@ async fn invalid_ids_and_bad_mutation_input_are_not_found_or_validation() {
         .await;
     assert_eq!(error_code(&dup), Some("VALIDATION"), "{dup}");
     let taken = app
-        .gql("mutation { createRepository(input: {name: \"inputs\"}) { repository { id } } }", json!({}))
+        .gql(
+            "mutation { createRepository(input: {name: \"inputs\"}) { repository { id } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(error_code(&taken), Some("VALIDATION"), "{taken}");
     let builds = app
-        .ok("query($r: ID!) { repository(id: $r) { builds(first: 10) { edges { node { id } } } } }", json!({ "r": repo }))
+        .ok(
+            "query($r: ID!) { repository(id: $r) { builds(first: 10) { edges { node { id } } } } }",
+            json!({ "r": repo }),
+        )
         .await;
-    assert_eq!(builds["repository"]["builds"]["edges"].as_array().map(Vec::len), Some(0), "refused input created nothing");
+    assert_eq!(
+        builds["repository"]["builds"]["edges"]
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "refused input created nothing"
+    );
 }

@@ -20,13 +20,21 @@ async fn org_create_prints_a_token_that_the_served_api_accepts() {
         .env("RUST_LOG", "warn")
         .output()
         .expect("run buildhooks org create");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(printed["name"], name.as_str());
     let token = printed["token"].as_str().expect("token").to_owned();
     let uid = printed["uid"].as_str().expect("uid").to_owned();
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
     let mut child = Command::new(binary())
         .args(["serve"])
         .env("BUILDHOOKS_DATABASE_URL", &db.url)
@@ -34,7 +42,10 @@ async fn org_create_prints_a_token_that_the_served_api_accepts() {
         .env("RUST_LOG", "warn")
         .spawn()
         .expect("serve");
-    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
     let mut answer = None;
     for _ in 0..100 {
         let sent = client

@@ -18,7 +18,10 @@ async fn twenty_concurrent_task_updates_leave_a_consistent_build() {
         let calls = tasks.iter().map(|t| app.set_task(t, round));
         for resp in join_all(calls).await {
             assert!(resp.get("errors").is_none(), "{round}: {resp}");
-            assert!(!resp.to_string().to_lowercase().contains("locked"), "{resp}");
+            assert!(
+                !resp.to_string().to_lowercase().contains("locked"),
+                "{resp}"
+            );
         }
         let b = app.build(&build).await;
         let expected = match round {
@@ -27,11 +30,18 @@ async fn twenty_concurrent_task_updates_leave_a_consistent_build() {
             _ => "COMPLETED",
         };
         assert_eq!(b["status"], expected, "after {round}: {b}");
-        assert!(b["tasks"].as_array().expect("tasks").iter().all(|t| t["status"] == round));
+        assert!(b["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .all(|t| t["status"] == round));
     }
     // Exactly one build event per build status change, whatever the interleaving.
     let events = app
-        .ok("query($id: ID!) { build(id: $id) { status } }", json!({ "id": build }))
+        .ok(
+            "query($id: ID!) { build(id: $id) { status } }",
+            json!({ "id": build }),
+        )
         .await;
     assert_eq!(events["build"]["status"], "COMPLETED");
 }

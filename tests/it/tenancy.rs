@@ -50,7 +50,10 @@ const EXEMPT: &[&str] = &["createRepository"];
 
 async fn root_fields(app: &TestApp) -> BTreeSet<String> {
     let data = app
-        .ok("{ __schema { queryType { fields { name } } mutationType { fields { name } } } }", json!({}))
+        .ok(
+            "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }",
+            json!({}),
+        )
         .await;
     let mut names = BTreeSet::new();
     for root in ["queryType", "mutationType"] {
@@ -77,7 +80,11 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
     // Organization B, with a repository, a build, a task, an endpoint and a delivery.
     let b = app.new_org("other").await;
     let b_repo = app
-        .gql_as(&b.token, "mutation { createRepository(input: {name: \"secret-repo\"}) { repository { id } } }", json!({}))
+        .gql_as(
+            &b.token,
+            "mutation { createRepository(input: {name: \"secret-repo\"}) { repository { id } } }",
+            json!({}),
+        )
         .await["data"]["createRepository"]["repository"]["id"]
         .as_str()
         .expect("repo")
@@ -100,10 +107,20 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
             json!({ "r": b_repo }),
         )
         .await;
-    let b_build = created["data"]["createBuild"]["build"]["id"].as_str().expect("build").to_owned();
-    let b_task = created["data"]["createBuild"]["build"]["tasks"][0]["id"].as_str().expect("task").to_owned();
+    let b_build = created["data"]["createBuild"]["build"]["id"]
+        .as_str()
+        .expect("build")
+        .to_owned();
+    let b_task = created["data"]["createBuild"]["build"]["tasks"][0]["id"]
+        .as_str()
+        .expect("task")
+        .to_owned();
     let deliveries = app
-        .gql_as(&b.token, "{ ownerInfo { webhookDeliveries(first: 1) { edges { node { id } } } } }", json!({}))
+        .gql_as(
+            &b.token,
+            "{ ownerInfo { webhookDeliveries(first: 1) { edges { node { id } } } } }",
+            json!({}),
+        )
         .await;
     let b_delivery = deliveries["data"]["ownerInfo"]["webhookDeliveries"]["edges"][0]["node"]["id"]
         .as_str()
@@ -141,12 +158,19 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
         .map(|(f, _, _)| f.to_string())
         .chain(EXEMPT.iter().map(|s| s.to_string()))
         .collect();
-    assert_eq!(root_fields(&app).await, covered, "every root field must be in the tenancy table");
+    assert_eq!(
+        root_fields(&app).await,
+        covered,
+        "every root field must be in the tenancy table"
+    );
 
     for ((field, query, vars), (_, _, missing_vars)) in ops.iter().zip(operations(&nowhere)) {
         let resp = app.gql(query, vars.clone()).await;
         assert_eq!(error_code(&resp), Some("NOT_FOUND"), "{field}: {resp}");
-        assert!(!resp["data"].to_string().contains("secret-repo"), "{field} leaked: {resp}");
+        assert!(
+            !resp["data"].to_string().contains("secret-repo"),
+            "{field} leaked: {resp}"
+        );
         let missing = app.gql(query, missing_vars).await;
         assert_eq!(
             strip_locations(resp.clone())["errors"][0]["extensions"],
@@ -160,5 +184,9 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
         .gql_as(&b.token, "query($id: ID!) { build(id: $id) { status tasks { status } } ownerInfo { webhookSettings { endpoints { id webhookURL } } } }", json!({ "id": theirs.build }))
         .await;
     assert_eq!(b_before, b_after, "organization B's data changed");
-    assert_eq!(receiver.received().len(), 2, "no ping or redelivery reached B's endpoint");
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "no ping or redelivery reached B's endpoint"
+    );
 }

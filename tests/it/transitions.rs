@@ -7,7 +7,15 @@ use serde_json::json;
 use crate::utils::{error_code, TestApp};
 
 const STATUSES: [&str; 9] = [
-    "CREATED", "TRIGGERED", "SCHEDULED", "EXECUTING", "PAUSED", "ABORTED", "FAILED", "COMPLETED", "SKIPPED",
+    "CREATED",
+    "TRIGGERED",
+    "SCHEDULED",
+    "EXECUTING",
+    "PAUSED",
+    "ABORTED",
+    "FAILED",
+    "COMPLETED",
+    "SKIPPED",
 ];
 
 /// The allowed task transitions, as documented.
@@ -61,13 +69,27 @@ async fn every_task_status_pair_follows_the_transition_table() {
             let before = app.build(&build).await;
             let resp = app.set_task(task, to).await;
             if ALLOWED.contains(&(from, to)) {
-                assert!(resp.get("errors").is_none(), "{from} -> {to} must be allowed: {resp}");
+                assert!(
+                    resp.get("errors").is_none(),
+                    "{from} -> {to} must be allowed: {resp}"
+                );
                 assert_eq!(resp["data"]["updateTaskStatus"]["task"]["status"], *to);
             } else {
-                assert_eq!(error_code(&resp), Some("INVALID_TRANSITION"), "{from} -> {to}: {resp}");
+                assert_eq!(
+                    error_code(&resp),
+                    Some("INVALID_TRANSITION"),
+                    "{from} -> {to}: {resp}"
+                );
                 let message = resp["errors"][0]["message"].as_str().unwrap_or("");
-                assert!(message.contains(from) && message.contains(to), "clear message: {message}");
-                assert_eq!(app.build(&build).await, before, "{from} -> {to} changed something");
+                assert!(
+                    message.contains(from) && message.contains(to),
+                    "clear message: {message}"
+                );
+                assert_eq!(
+                    app.build(&build).await,
+                    before,
+                    "{from} -> {to} changed something"
+                );
             }
             checked += 1;
         }
@@ -80,7 +102,8 @@ async fn build_level_moves_are_refused_outside_their_source_status() {
     let app = TestApp::spawn().await;
     let repo = app.create_repository("build-table").await;
     let approve = "mutation($i: BuildApproveInput!) { approve(input: $i) { build { status } } }";
-    let retrigger = "mutation($i: BuildReTriggerInput!) { retrigger(input: $i) { build { status } } }";
+    let retrigger =
+        "mutation($i: BuildReTriggerInput!) { retrigger(input: $i) { build { status } } }";
     // Reach CREATED, TRIGGERED, EXECUTING, COMPLETED and FAILED.
     let paths: [(&str, &[&str]); 5] = [
         ("CREATED", &[]),
@@ -95,11 +118,21 @@ async fn build_level_moves_are_refused_outside_their_source_status() {
         let before = app.build(&build).await;
         assert_eq!(before["status"], status);
         let resp = app.gql(approve, json!({ "i": { "buildId": build } })).await;
-        assert_eq!(error_code(&resp), Some("INVALID_TRANSITION"), "approve from {status}");
+        assert_eq!(
+            error_code(&resp),
+            Some("INVALID_TRANSITION"),
+            "approve from {status}"
+        );
         assert_eq!(app.build(&build).await, before);
         if !matches!(status, "COMPLETED" | "FAILED") {
-            let resp = app.gql(retrigger, json!({ "i": { "buildId": build } })).await;
-            assert_eq!(error_code(&resp), Some("INVALID_TRANSITION"), "retrigger from {status}");
+            let resp = app
+                .gql(retrigger, json!({ "i": { "buildId": build } }))
+                .await;
+            assert_eq!(
+                error_code(&resp),
+                Some("INVALID_TRANSITION"),
+                "retrigger from {status}"
+            );
             assert_eq!(app.build(&build).await, before);
         }
     }

@@ -64,7 +64,10 @@ impl RepositoryMutation {
                 .one(w.txn())
                 .await?;
             if taken.is_some() {
-                return Err(Error::field("name", "a repository with this name already exists"));
+                return Err(Error::field(
+                    "name",
+                    "a repository with this name already exists",
+                ));
             }
             let model = repository::ActiveModel {
                 org_id: Set(viewer.org_id),

@@ -24,7 +24,11 @@ pub struct RepositoryQuery;
 #[Object]
 impl RepositoryQuery {
     /// A repository by id.
-    async fn repository(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Repository>> {
+    async fn repository(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<Repository>> {
         async { load(ctx, parse_id(&id, "repository")?).await.map(Some) }
             .await
             .extend()

@@ -84,9 +84,11 @@ impl Repository {
             let has_next = rows.len() as u64 > limit;
             rows.truncate(limit as usize);
             let mut conn = Connection::new(after.is_some(), has_next);
-            conn.edges.extend(rows.into_iter().map(|m| {
-                async_graphql::connection::Edge::new(m.id.to_string(), Build::from(m))
-            }));
+            conn.edges.extend(
+                rows.into_iter().map(|m| {
+                    async_graphql::connection::Edge::new(m.id.to_string(), Build::from(m))
+                }),
+            );
             Ok::<_, Error>(conn)
         }
         .await

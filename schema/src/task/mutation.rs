@@ -67,7 +67,9 @@ impl TaskMutation {
         ctx: &Context<'_>,
         input: UpdateTaskStatusInput,
     ) -> async_graphql::Result<UpdateTaskStatusPayload> {
-        let task = move_task(ctx, &input.task_id, input.status).await.extend()?;
+        let task = move_task(ctx, &input.task_id, input.status)
+            .await
+            .extend()?;
         Ok(UpdateTaskStatusPayload {
             task,
             client_mutation_id: input.client_mutation_id,

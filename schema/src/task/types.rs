@@ -57,7 +57,9 @@ impl Task {
     /// Seconds spent executing: until the final status, or until now while running.
     async fn duration_in_seconds(&self) -> i64 {
         match self.executing_timestamp {
-            Some(start) => (self.final_status_timestamp.unwrap_or_else(now_ms) - start).max(0) / 1000,
+            Some(start) => {
+                (self.final_status_timestamp.unwrap_or_else(now_ms) - start).max(0) / 1000
+            }
             None => 0,
         }
     }
@@ -69,7 +71,9 @@ impl Task {
 
     /// The build this task belongs to.
     async fn build(&self, ctx: &Context<'_>) -> async_graphql::Result<Build> {
-        crate::build::query::load(ctx, self.row.build_id).await.extend()
+        crate::build::query::load(ctx, self.row.build_id)
+            .await
+            .extend()
     }
 
     /// The repository this task belongs to.

@@ -5,7 +5,9 @@ use buildhooks_entity::{build as build_row, repository, task as task_row};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, Set};
 
 use super::task::new_run_of;
-use super::{build_status, latest_tasks, lock_build, set_build_status, set_task_status, task_status};
+use super::{
+    build_status, latest_tasks, lock_build, set_build_status, set_task_status, task_status,
+};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::event::{EventDraft, EventKind};
@@ -41,13 +43,22 @@ fn check(new: &NewBuild) -> Result<()> {
     let mut names = std::collections::HashSet::new();
     for (i, t) in new.tasks.iter().enumerate() {
         if t.name.trim().is_empty() || t.name.len() > 255 {
-            return Err(Error::field(format!("tasks[{i}].name"), "must be 1 to 255 characters"));
+            return Err(Error::field(
+                format!("tasks[{i}].name"),
+                "must be 1 to 255 characters",
+            ));
         }
         if !names.insert(t.name.as_str()) {
-            return Err(Error::field(format!("tasks[{i}].name"), "task names must be unique in a build"));
+            return Err(Error::field(
+                format!("tasks[{i}].name"),
+                "task names must be unique in a build",
+            ));
         }
         if t.labels.len() > 50 || t.labels.iter().any(|l| l.len() > 255) {
-            return Err(Error::field(format!("tasks[{i}].labels"), "at most 50 labels of 255 characters"));
+            return Err(Error::field(
+                format!("tasks[{i}].labels"),
+                "at most 50 labels of 255 characters",
+            ));
         }
     }
     Ok(())
@@ -96,8 +107,8 @@ pub async fn create_build(
         (build.repository_id, build.id, None),
     )];
     for t in new.tasks {
-        let labels = serde_json::to_string(&t.labels)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let labels =
+            serde_json::to_string(&t.labels).map_err(|e| Error::Internal(e.to_string()))?;
         let task = task_row::ActiveModel {
             org_id: Set(org_id),
             build_id: Set(build.id),
@@ -171,7 +182,14 @@ pub async fn retrigger(
     let mut events = Vec::new();
     let build = set_build_status(db, build, BuildStatus::Triggered, now, &mut events).await?;
     for task in latest_tasks(db, org_id, build_id).await? {
-        let run = new_run_of(db, &task, TaskStatus::Triggered, task.manual_rerun_count, now).await?;
+        let run = new_run_of(
+            db,
+            &task,
+            TaskStatus::Triggered,
+            task.manual_rerun_count,
+            now,
+        )
+        .await?;
         events.push(EventDraft::created(
             EventKind::Task,
             TaskStatus::Triggered.as_str(),

@@ -10,8 +10,7 @@ pub use task::{rerun, update_task_status};
 
 use buildhooks_entity::{build as build_row, task as task_row};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::error::{Error, Result};

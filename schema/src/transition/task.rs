@@ -19,9 +19,7 @@ async fn lock_task(
     org_id: i32,
     task_id: i32,
 ) -> Result<(task_row::Model, buildhooks_entity::build::Model)> {
-    let find = || {
-        task_row::Entity::find_in_org(org_id).filter(task_row::Column::Id.eq(task_id))
-    };
+    let find = || task_row::Entity::find_in_org(org_id).filter(task_row::Column::Id.eq(task_id));
     let task = find().one(db).await?.ok_or(Error::NotFound("task"))?;
     let build = lock_build(db, org_id, task.build_id).await?;
     let task = find().one(db).await?.ok_or(Error::NotFound("task"))?;
@@ -74,7 +72,11 @@ pub async fn rerun(
         return Err(Error::InvalidTransition(format!(
             "task {task_id} is {}{}: only the latest run of a finished task can be rerun",
             status.as_str(),
-            if task.superseded { " and was rerun" } else { "" }
+            if task.superseded {
+                " and was rerun"
+            } else {
+                ""
+            }
         )));
     }
     let now = now_ms();

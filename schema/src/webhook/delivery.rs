@@ -3,7 +3,7 @@
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ComplexObject, Context, Object, ResultExt, SimpleObject, ID};
-use buildhooks_entity::{organization, webhook_attempt, webhook_delivery};
+use buildhooks_entity::{organization, webhook_attempt, webhook_delivery, webhook_endpoint};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::ctx::{db, page_size, parse_cursor, viewer};
@@ -96,8 +96,59 @@ impl WebHookDelivery {
     }
 }
 
+/// One request header.
+#[derive(SimpleObject, Clone)]
+pub struct HeaderPair {
+    pub name: String,
+    pub value: String,
+}
+
 #[ComplexObject]
 impl WebHookDelivery {
+    /// The request headers of the last attempt (or of the next one), signatures included.
+    async fn request_headers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<HeaderPair>> {
+        async {
+            let db = db(ctx)?;
+            let endpoint_id: i32 = self.endpoint_id.parse().unwrap_or(0);
+            let secret = webhook_endpoint::Entity::find_by_id(endpoint_id)
+                .one(db)
+                .await?
+                .and_then(|e| e.secret);
+            let last = webhook_attempt::Entity::find()
+                .filter(webhook_attempt::Column::DeliveryId.eq(self.row_id))
+                .order_by_desc(webhook_attempt::Column::Number)
+                .one(db)
+                .await?;
+            let at = last
+                .map(|a| a.started_at)
+                .unwrap_or_else(crate::clock::now_ms);
+            let signed = buildhooks_receiver::sign(
+                secret.as_deref(),
+                &self.payload.event,
+                self.id.as_str(),
+                at,
+                self.payload.data.as_bytes(),
+            );
+            let mut headers = vec![
+                HeaderPair {
+                    name: "content-type".into(),
+                    value: "application/json".into(),
+                },
+                HeaderPair {
+                    name: "user-agent".into(),
+                    value: super::USER_AGENT.into(),
+                },
+            ];
+            headers.extend(signed.pairs().into_iter().map(|(name, value)| HeaderPair {
+                name: name.to_owned(),
+                value,
+            }));
+            Ok::<_, Error>(headers)
+        }
+        .await
+        .extend()
+    }
+
     /// Every attempt, in order.
     async fn attempts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<WebHookAttempt>> {
         async {
@@ -156,9 +207,10 @@ pub async fn page(
     rows.truncate(limit as usize);
     let platform = platform(db, org_id).await?;
     let mut conn = Connection::new(after.is_some(), has_next);
-    conn.edges.extend(rows.into_iter().map(|m| {
-        Edge::new(m.id.to_string(), WebHookDelivery::from_row(m, &platform))
-    }));
+    conn.edges.extend(
+        rows.into_iter()
+            .map(|m| Edge::new(m.id.to_string(), WebHookDelivery::from_row(m, &platform))),
+    );
     Ok(conn)
 }
 

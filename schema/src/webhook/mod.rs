@@ -1,6 +1,7 @@
 //! Webhooks: endpoint settings and their validation (targets, event patterns, stored queries),
 //! payload rendering, the transactional outbox, and the deliveries log.
 
+pub mod actions;
 pub mod delivery;
 pub mod outbox;
 pub mod pattern;
@@ -9,6 +10,9 @@ pub mod render;
 pub mod secret;
 pub mod settings;
 pub mod target;
+
+/// The `User-Agent` of every delivery.
+pub const USER_AGENT: &str = concat!("buildhooks/", env!("CARGO_PKG_VERSION"));
 
 /// Webhook behaviour the operator configures.
 #[derive(Clone, Debug, Default)]

@@ -65,7 +65,9 @@ pub async fn publish(
         // Rendered once per distinct query per event, not once per endpoint.
         let mut bodies: HashMap<&str, String> = HashMap::new();
         for (endpoint, patterns) in &endpoints {
-            if endpoint.repository_id.is_some_and(|r| r != event.repository_id)
+            if endpoint
+                .repository_id
+                .is_some_and(|r| r != event.repository_id)
                 || !pattern::any_matches(patterns, &key)
             {
                 continue;
@@ -88,6 +90,7 @@ pub async fn publish(
                 body: Set(body),
                 state: Set(state::PENDING.to_owned()),
                 attempt_count: Set(0),
+                round_attempts: Set(0),
                 next_attempt_at: Set(now),
                 lease_until: Set(None),
                 lease_token: Set(None),
@@ -102,7 +105,9 @@ pub async fn publish(
     }
     let written = rows.len();
     if written > 0 {
-        webhook_delivery::Entity::insert_many(rows).exec(w.txn()).await?;
+        webhook_delivery::Entity::insert_many(rows)
+            .exec(w.txn())
+            .await?;
         if w.txn().get_database_backend() == DbBackend::Postgres {
             w.txn()
                 .execute_unprepared(&format!("NOTIFY {NOTIFY_CHANNEL}"))

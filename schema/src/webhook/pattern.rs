@@ -15,8 +15,18 @@ pub fn validate(pattern: &str) -> Result<(), String> {
         ));
     };
     let known = match kind {
-        "build" => status == "*" || BuildStatus::ALL.iter().any(|s| s.as_str().eq_ignore_ascii_case(status)),
-        "task" => status == "*" || TaskStatus::ALL.iter().any(|s| s.as_str().eq_ignore_ascii_case(status)),
+        "build" => {
+            status == "*"
+                || BuildStatus::ALL
+                    .iter()
+                    .any(|s| s.as_str().eq_ignore_ascii_case(status))
+        }
+        "task" => {
+            status == "*"
+                || TaskStatus::ALL
+                    .iter()
+                    .any(|s| s.as_str().eq_ignore_ascii_case(status))
+        }
         _ => {
             return Err(format!(
                 "{pattern:?}: unknown event kind {kind:?} (build or task)"
@@ -54,10 +64,24 @@ mod tests {
 
     #[test]
     fn grammar() {
-        for ok in ["*", "task.*", "build.*", "task.failed", "build.needs_approval"] {
+        for ok in [
+            "*",
+            "task.*",
+            "build.*",
+            "task.failed",
+            "build.needs_approval",
+        ] {
             assert_eq!(validate(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "task", "tasks.*", "task.FAILED", "task.exploded", "build.skipped", "*.*"] {
+        for bad in [
+            "",
+            "task",
+            "tasks.*",
+            "task.FAILED",
+            "task.exploded",
+            "build.skipped",
+            "*.*",
+        ] {
             assert!(validate(bad).is_err(), "{bad}");
         }
     }

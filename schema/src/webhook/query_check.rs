@@ -27,7 +27,10 @@ fn find_introspection(set: &Positioned<SelectionSet>) -> Option<String> {
             Selection::Field(f) => {
                 let name = f.node.name.node.as_str();
                 if name.starts_with("__") && name != "__typename" {
-                    return Some(format!("introspection ({name}) is not allowed in a stored query, at {}", at(f.pos)));
+                    return Some(format!(
+                        "introspection ({name}) is not allowed in a stored query, at {}",
+                        at(f.pos)
+                    ));
                 }
                 if let Some(found) = find_introspection(&f.node.selection_set) {
                     return Some(found);
@@ -47,16 +50,26 @@ fn find_introspection(set: &Positioned<SelectionSet>) -> Option<String> {
 /// Checks a stored query; `Err` holds a message for the user.
 pub async fn check(schema: &PayloadSchema, db: DbHandle, query: &str) -> Result<(), String> {
     if query.len() > MAX_QUERY_BYTES {
-        return Err(format!("a stored query has at most {MAX_QUERY_BYTES} bytes"));
+        return Err(format!(
+            "a stored query has at most {MAX_QUERY_BYTES} bytes"
+        ));
     }
     let doc = async_graphql::parser::parse_query(query).map_err(|e| {
-        let pos = e.positions().next().map(|p| format!(" at {}", at(p))).unwrap_or_default();
+        let pos = e
+            .positions()
+            .next()
+            .map(|p| format!(" at {}", at(p)))
+            .unwrap_or_default();
         format!("syntax error{pos}: {e}")
     })?;
     let operation = match &doc.operations {
         DocumentOperations::Single(op) => op,
-        DocumentOperations::Multiple(ops) if ops.len() == 1 => ops.values().next().ok_or("no operation")?,
-        DocumentOperations::Multiple(_) => return Err("a stored query has exactly one operation".into()),
+        DocumentOperations::Multiple(ops) if ops.len() == 1 => {
+            ops.values().next().ok_or("no operation")?
+        }
+        DocumentOperations::Multiple(_) => {
+            return Err("a stored query has exactly one operation".into())
+        }
     };
     if operation.node.ty != OperationType::Query {
         return Err(format!(

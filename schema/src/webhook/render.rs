@@ -12,7 +12,8 @@ use crate::store::DbHandle;
 use crate::PayloadSchema;
 
 /// The default stored query, from Cirrus CI's documentation.
-pub const DEFAULT_QUERY: &str = "query WebhookPayload($repositoryId: ID!, $buildId: ID!, $taskId: ID) {
+pub const DEFAULT_QUERY: &str =
+    "query WebhookPayload($repositoryId: ID!, $buildId: ID!, $taskId: ID) {
   repository(id: $repositoryId) { id owner name isPrivate }
   build(id: $buildId) { id name branch changeIdInRepo status changeTimestamp }
   task(id: $taskId) { id name status creationTimestamp finalStatusTimestamp }

@@ -65,7 +65,10 @@ pub async fn load_settings(db: &impl ConnectionTrait, org_id: i32) -> Result<Web
         .await?;
     Ok(WebHookSettings {
         owner_uid: ID(org_id.to_string()),
-        endpoints: rows.iter().map(|r| WebHookDeliveryEndpoint::from_row(r, None)).collect(),
+        endpoints: rows
+            .iter()
+            .map(|r| WebHookDeliveryEndpoint::from_row(r, None))
+            .collect(),
     })
 }
 
@@ -129,7 +132,11 @@ async fn check_endpoint(
     for p in &events {
         pattern::validate(p).map_err(|m| Error::field(field("events"), m))?;
     }
-    let query = input.query.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    let query = input
+        .query
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty());
     if let Some(q) = query {
         let schema = ctx
             .data_opt::<PayloadSchema>()
@@ -138,11 +145,18 @@ async fn check_endpoint(
             .await
             .map_err(|m| Error::field(field("query"), m))?;
     }
-    if let Some(s) = input.secret_token.as_deref().filter(|s| !secret::is_mask(s)) {
+    if let Some(s) = input
+        .secret_token
+        .as_deref()
+        .filter(|s| !secret::is_mask(s))
+    {
         secret::validate(s).map_err(|m| Error::field(field("secretToken"), m))?;
     }
     let repository_id = match &input.repository_id {
-        Some(id) => Some(parse_id(id, "repository").map_err(|_| Error::field(field("repositoryId"), "no such repository"))?),
+        Some(id) => Some(
+            parse_id(id, "repository")
+                .map_err(|_| Error::field(field("repositoryId"), "no such repository"))?,
+        ),
         None => None,
     };
     Ok(Checked {
@@ -185,22 +199,35 @@ fn resolve_secret(
         None => Ok((keep, None)),
         Some("") => Ok((None, None)),
         Some(m) if secret::is_mask(m) => {
-            let same = |s: &webhook_endpoint::Model| s.secret.as_deref().is_some_and(|x| secret::mask(x) == m);
+            let same = |s: &webhook_endpoint::Model| {
+                s.secret.as_deref().is_some_and(|x| secret::mask(x) == m)
+            };
             saved
                 .filter(|s| same(s))
                 .or_else(|| all_saved.iter().find(|s| same(s)))
                 .map(|s| (s.secret.clone(), None))
-                .ok_or_else(|| Error::field(field, "this masked secret matches no saved endpoint; send the secret itself"))
+                .ok_or_else(|| {
+                    Error::field(
+                        field,
+                        "this masked secret matches no saved endpoint; send the secret itself",
+                    )
+                })
         }
         Some(s) => Ok((Some(s.to_owned()), None)),
     }
 }
 
-async fn save(ctx: &Context<'_>, input: SaveWebHookSettingsInput) -> Result<SaveWebHookSettingsPayload> {
+async fn save(
+    ctx: &Context<'_>,
+    input: SaveWebHookSettingsInput,
+) -> Result<SaveWebHookSettingsPayload> {
     let org = check_owner(ctx, input.platform.as_deref(), &input.owner_uid).await?;
     let endpoints = input.delivery_endpoints.unwrap_or_default();
     if endpoints.len() > MAX_ENDPOINTS {
-        return Err(Error::field("deliveryEndpoints", format!("at most {MAX_ENDPOINTS} endpoints")));
+        return Err(Error::field(
+            "deliveryEndpoints",
+            format!("at most {MAX_ENDPOINTS} endpoints"),
+        ));
     }
     let mut checked = Vec::with_capacity(endpoints.len());
     for (i, e) in endpoints.iter().enumerate() {
@@ -221,17 +248,28 @@ async fn save(ctx: &Context<'_>, input: SaveWebHookSettingsInput) -> Result<Save
                 .one(w.txn())
                 .await?;
             if found.is_none() {
-                return Err(Error::field(format!("deliveryEndpoints[{i}].repositoryId"), "no such repository"));
+                return Err(Error::field(
+                    format!("deliveryEndpoints[{i}].repositoryId"),
+                    "no such repository",
+                ));
             }
         }
         let target = match_saved(&saved, &claimed, input, &c.url);
         if input.id.is_some() && target.is_none() {
-            return Err(Error::field(format!("deliveryEndpoints[{i}].id"), "no such endpoint"));
+            return Err(Error::field(
+                format!("deliveryEndpoints[{i}].id"),
+                "no such endpoint",
+            ));
         }
         let previous = target.map(|t| &saved[t]);
-        let (secret, generated) =
-            resolve_secret(format!("deliveryEndpoints[{i}].secretToken"), input, previous, &saved)?;
-        let events = serde_json::to_string(&c.events).map_err(|e| Error::Internal(e.to_string()))?;
+        let (secret, generated) = resolve_secret(
+            format!("deliveryEndpoints[{i}].secretToken"),
+            input,
+            previous,
+            &saved,
+        )?;
+        let events =
+            serde_json::to_string(&c.events).map_err(|e| Error::Internal(e.to_string()))?;
         let mut row = match previous {
             Some(p) => {
                 claimed.push(p.id);

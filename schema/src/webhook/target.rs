@@ -37,7 +37,8 @@ fn is_blocked_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xfe00) == 0xfc00 // fc00::/7 unique local
         || (first & 0xffc0) == 0xfe80 // fe80::/10 link-local
         || (first & 0xff00) == 0xff00 // ff00::/8 multicast
-        || ip.to_ipv4().is_some_and(|v4| ip.segments()[..6] == [0; 6] && is_blocked_v4(v4)) // ::a.b.c.d
+        || ip.to_ipv4().is_some_and(|v4| ip.segments()[..6] == [0; 6] && is_blocked_v4(v4))
+    // ::a.b.c.d
 }
 
 /// Checks a webhook URL when it is saved: scheme, host, no credentials, and (unless
@@ -62,8 +63,12 @@ pub async fn check_url(raw: &str, allow_private: bool) -> Result<url::Url, Strin
     }
     let blocked = "points into a private, loopback, link-local or metadata network, which webhooks may not reach";
     match host {
-        url::Host::Ipv4(ip) if is_blocked_ip(IpAddr::V4(ip)) => return Err(format!("{ip} {blocked}")),
-        url::Host::Ipv6(ip) if is_blocked_ip(IpAddr::V6(ip)) => return Err(format!("[{ip}] {blocked}")),
+        url::Host::Ipv4(ip) if is_blocked_ip(IpAddr::V4(ip)) => {
+            return Err(format!("{ip} {blocked}"))
+        }
+        url::Host::Ipv6(ip) if is_blocked_ip(IpAddr::V6(ip)) => {
+            return Err(format!("[{ip}] {blocked}"))
+        }
         url::Host::Domain(name) => {
             let port = url.port_or_known_default().unwrap_or(443);
             // A name that does not resolve now is accepted: it is checked again at connect time.
@@ -87,13 +92,36 @@ mod tests {
     #[test]
     fn blocks_internal_ranges() {
         for bad in [
-            "127.0.0.1", "10.0.0.1", "169.254.169.254", "172.16.0.1", "192.168.1.1", "100.64.0.1",
-            "0.0.0.0", "224.0.0.1", "255.255.255.255", "198.18.0.1", "::1", "::", "fc00::1",
-            "fe80::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254",
+            "127.0.0.1",
+            "10.0.0.1",
+            "169.254.169.254",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
         ] {
-            assert!(is_blocked_ip(bad.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))), "{bad}");
+            assert!(
+                is_blocked_ip(bad.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))),
+                "{bad}"
+            );
         }
-        for ok in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "172.32.0.1", "100.128.0.1"] {
+        for ok in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "172.32.0.1",
+            "100.128.0.1",
+        ] {
             let ip: IpAddr = ok.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
             assert!(!is_blocked_ip(ip), "{ok}");
         }

@@ -26,21 +26,30 @@ pub async fn graphiql() -> Html<String> {
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// Executes one GraphQL operation as the organization the bearer token belongs to.
 pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let unauthenticated = |msg: &str| error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", msg);
+    let unauthenticated =
+        |msg: &str| error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", msg);
     let Some(token) = bearer(&headers).filter(|t| !t.is_empty()) else {
-        return unauthenticated("send `Authorization: Bearer <token>` with an organization API token");
+        return unauthenticated(
+            "send `Authorization: Bearer <token>` with an organization API token",
+        );
     };
     let viewer = match authenticate(state.store.conn(), token).await {
         Ok(viewer) => viewer,
         Err(Error::Unauthenticated) => return unauthenticated("the API token is not valid"),
         Err(error) => {
             tracing::error!(%error, "authentication failed");
-            return error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error");
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error",
+            );
         }
     };
     let bytes = match to_bytes(body, state.config.max_body_bytes).await {
@@ -49,7 +58,10 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
             return error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "VALIDATION",
-                &format!("the request body is larger than {} bytes", state.config.max_body_bytes),
+                &format!(
+                    "the request body is larger than {} bytes",
+                    state.config.max_body_bytes
+                ),
             )
         }
     };

@@ -9,14 +9,18 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::AppState;
+use crate::{AppState, Role};
 
-/// Every route of the server.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+/// The routes this role serves: health and metrics always, the API and settings page unless
+/// this is a dispatcher-only process.
+pub fn router(state: AppState, role: Role) -> Router {
+    let mut router = Router::new()
         .route("/healthz", get(health::healthz))
-        .with_state(state)
+        .route("/metrics", get(health::metrics));
+    if role != Role::Dispatcher {
+        router = router.route("/graphql", get(graphql::graphiql).post(graphql::execute));
+    }
+    router.with_state(state)
 }
 
 /// A GraphQL-shaped error response: `{"errors": [{"message", "extensions": {"code"}}]}`.

@@ -17,7 +17,9 @@ static PG_DATABASE: OnceCell<String> = OnceCell::const_new();
 
 /// The PostgreSQL server URL, when the suite runs on PostgreSQL.
 pub fn postgres_server() -> Option<String> {
-    std::env::var(PG_ENV).ok().filter(|u| u.starts_with("postgres"))
+    std::env::var(PG_ENV)
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
 }
 
 fn with_database(server: &str, name: &str) -> String {

@@ -59,9 +59,14 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(buildhooks_server::run(listener, state.clone(), role, async {
-            let _ = rx.await;
-        }));
+        let server = tokio::spawn(buildhooks_server::run(
+            listener,
+            state.clone(),
+            role,
+            async {
+                let _ = rx.await;
+            },
+        ));
         let client = reqwest::Client::builder()
             .no_proxy()
             .build()
@@ -95,7 +100,10 @@ impl TestApp {
 
     /// Creates another organization with a unique name.
     pub async fn new_org(&self, prefix: &str) -> Org {
-        let name = format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let name = format!(
+            "{prefix}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let (org, token) =
             buildhooks_schema::auth::create_organization(self.state.store.conn(), &name, "github")
                 .await
@@ -204,7 +212,10 @@ impl TestApp {
     pub async fn move_task(&self, task_id: &str, statuses: &[&str]) {
         for status in statuses {
             let resp = self.set_task(task_id, status).await;
-            assert!(resp.get("errors").is_none(), "{task_id} -> {status}: {resp}");
+            assert!(
+                resp.get("errors").is_none(),
+                "{task_id} -> {status}: {resp}"
+            );
         }
     }
 

@@ -1,0 +1,258 @@
+//! Webhook actions beyond settings: `webhookRedeliver` (same id and body, new attempts),
+//! `webhookPing` (a signed `ping` delivery sent at once, its attempt returned) and
+//! `webhookPreview` (a stored query rendered for a repository's latest build, sent nowhere).
+//! Sending is the server's: it lends a [`DeliverNow`] to the schema.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
+use buildhooks_entity::{build, task, webhook_delivery, webhook_endpoint};
+use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter, QueryOrder, Set};
+use serde_json::json;
+
+use super::delivery::{load, WebHookDelivery};
+use super::outbox::state;
+use super::{query_check, render};
+use crate::clock::now_ms;
+use crate::ctx::{db, parse_id, store, viewer};
+use crate::error::{Error, Result};
+use crate::event::{EventDraft, EventKind};
+use crate::owner::types::check_owner;
+use crate::PayloadSchema;
+
+/// Sends one claimed delivery now and records the attempt (implemented by the dispatcher).
+#[async_trait::async_trait]
+pub trait DeliverNow: Send + Sync {
+    /// One attempt of delivery `delivery_id`, claimed with `lease_token`; no retry.
+    async fn deliver_now(&self, delivery_id: i32, lease_token: &str);
+}
+
+/// How long a ping's claim lasts if the process dies while sending it.
+const PING_LEASE_MS: i64 = 60_000;
+
+#[derive(InputObject)]
+pub struct WebhookRedeliverInput {
+    pub delivery_id: String,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct WebhookPingInput {
+    pub owner_uid: ID,
+    /// The endpoint to ping, by id ...
+    pub endpoint_id: Option<ID>,
+    /// ... or by its saved URL.
+    #[graphql(name = "webhookURL")]
+    pub webhook_url: Option<String>,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct WebhookDeliveryPayload {
+    pub delivery: WebHookDelivery,
+    pub client_mutation_id: Option<String>,
+}
+
+/// A rendered payload that was not sent.
+#[derive(SimpleObject)]
+pub struct WebHookPreview {
+    /// The body as it would be sent.
+    pub body: String,
+    /// Problems of the query (validation, or fields that resolved to errors).
+    pub errors: Vec<String>,
+}
+
+async fn redeliver(ctx: &Context<'_>, input: WebhookRedeliverInput) -> Result<WebHookDelivery> {
+    let org_id = viewer(ctx)?.org_id;
+    let store = store(ctx)?;
+    let w = store.begin_write().await?;
+    let row = webhook_delivery::Entity::find_in_org(org_id)
+        .filter(webhook_delivery::Column::Uuid.eq(input.delivery_id.trim()))
+        .one(w.txn())
+        .await?
+        .ok_or(Error::NotFound("webhook delivery"))?;
+    if row.state == state::PENDING || row.state == state::IN_FLIGHT {
+        return Err(Error::InvalidTransition(format!(
+            "delivery {} is {} already",
+            row.uuid, row.state
+        )));
+    }
+    let uuid = row.uuid.clone();
+    let mut active: webhook_delivery::ActiveModel = row.into();
+    active.state = Set(state::PENDING.to_owned());
+    active.round_attempts = Set(0);
+    active.next_attempt_at = Set(now_ms());
+    active.lease_until = Set(None);
+    active.lease_token = Set(None);
+    active.updated_at = Set(now_ms());
+    active.update(w.txn()).await?;
+    w.commit().await?;
+    store.wake_dispatcher();
+    load(db(ctx)?, org_id, &uuid).await
+}
+
+async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDelivery> {
+    let org = check_owner(ctx, None, &input.owner_uid).await?;
+    let mut q = webhook_endpoint::Entity::find_in_org(org.org_id)
+        .filter(webhook_endpoint::Column::Deleted.eq(false));
+    q = match (&input.endpoint_id, &input.webhook_url) {
+        (Some(id), _) => {
+            q.filter(webhook_endpoint::Column::Id.eq(parse_id(id, "webhook endpoint")?))
+        }
+        (None, Some(url)) => q.filter(webhook_endpoint::Column::Url.eq(url.trim())),
+        (None, None) => {
+            return Err(Error::field(
+                "endpointId",
+                "name the endpoint by endpointId or webhookURL",
+            ))
+        }
+    };
+    let endpoint = q
+        .one(db(ctx)?)
+        .await?
+        .ok_or(Error::NotFound("webhook endpoint"))?;
+    let now = now_ms();
+    let body = json!({
+        "action": "ping",
+        "data": { "ownerUid": org.uid.to_string(), "endpointId": endpoint.id.to_string(), "timestamp": now },
+    })
+    .to_string();
+    let token = uuid::Uuid::new_v4().to_string();
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let store = store(ctx)?;
+    let w = store.begin_write().await?;
+    let row = webhook_delivery::ActiveModel {
+        uuid: Set(uuid.clone()),
+        org_id: Set(org.org_id),
+        event_id: Set(None),
+        endpoint_id: Set(endpoint.id),
+        repository_id: Set(None),
+        url: Set(endpoint.url.clone()),
+        kind: Set("ping".into()),
+        action: Set("ping".into()),
+        body: Set(body),
+        // Claimed by this request: the dispatcher leaves it alone unless this process dies.
+        state: Set(state::IN_FLIGHT.into()),
+        attempt_count: Set(0),
+        round_attempts: Set(0),
+        next_attempt_at: Set(now),
+        lease_until: Set(Some(now + PING_LEASE_MS)),
+        lease_token: Set(Some(token.clone())),
+        last_status: Set(None),
+        last_duration_ms: Set(None),
+        last_response: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(w.txn())
+    .await?;
+    w.commit().await?;
+    let sender = ctx
+        .data_opt::<Arc<dyn DeliverNow>>()
+        .ok_or_else(|| Error::Internal("no delivery sender".into()))?;
+    sender.deliver_now(row.id, &token).await;
+    load(db(ctx)?, org.org_id, &uuid).await
+}
+
+async fn preview(
+    ctx: &Context<'_>,
+    repository_id: ID,
+    query: Option<String>,
+) -> Result<WebHookPreview> {
+    let org_id = viewer(ctx)?.org_id;
+    let repo = crate::repository::query::load(ctx, parse_id(&repository_id, "repository")?).await?;
+    let schema = ctx
+        .data_opt::<PayloadSchema>()
+        .ok_or_else(|| Error::Internal("no payload schema".into()))?;
+    let query = query.filter(|q| !q.trim().is_empty());
+    if let Some(q) = &query {
+        if let Err(message) = query_check::check(schema, db(ctx)?.clone(), q).await {
+            return Ok(WebHookPreview {
+                body: String::new(),
+                errors: vec![message],
+            });
+        }
+    }
+    let latest = build::Entity::find_in_org(org_id)
+        .filter(build::Column::RepositoryId.eq(repo.row_id))
+        .order_by_desc(build::Column::Id)
+        .one(db(ctx)?)
+        .await?
+        .ok_or_else(|| Error::field("repositoryId", "this repository has no builds yet"))?;
+    let first_task = task::Entity::find_in_org(org_id)
+        .filter(task::Column::BuildId.eq(latest.id))
+        .order_by_asc(task::Column::Id)
+        .one(db(ctx)?)
+        .await?;
+    let event = EventDraft {
+        kind: if first_task.is_some() {
+            EventKind::Task
+        } else {
+            EventKind::Build
+        },
+        action: "updated",
+        old_status: None,
+        new_status: "EXECUTING",
+        repository_id: latest.repository_id,
+        build_id: latest.id,
+        task_id: first_task.map(|t| t.id),
+    };
+    let text = query.as_deref().unwrap_or(render::DEFAULT_QUERY);
+    let data = render::render_data(schema, db(ctx)?.clone(), org_id, text, &event).await;
+    Ok(WebHookPreview {
+        body: render::body(&event, data),
+        errors: Vec::new(),
+    })
+}
+
+#[derive(Default)]
+pub struct WebhookActionsQuery;
+
+#[Object]
+impl WebhookActionsQuery {
+    /// Renders a stored query (or the default one) for the latest build of a repository, as the
+    /// payload of a task event, without delivering anything.
+    async fn webhook_preview(
+        &self,
+        ctx: &Context<'_>,
+        repository_id: ID,
+        query: Option<String>,
+    ) -> async_graphql::Result<WebHookPreview> {
+        preview(ctx, repository_id, query).await.extend()
+    }
+}
+
+#[derive(Default)]
+pub struct WebhookActionsMutation;
+
+#[Object]
+impl WebhookActionsMutation {
+    /// Sends a delivery again: same id and body, new attempts (retried once as usual).
+    async fn webhook_redeliver(
+        &self,
+        ctx: &Context<'_>,
+        input: WebhookRedeliverInput,
+    ) -> async_graphql::Result<WebhookDeliveryPayload> {
+        let client_mutation_id = input.client_mutation_id.clone();
+        let delivery = redeliver(ctx, input).await.extend()?;
+        Ok(WebhookDeliveryPayload {
+            delivery,
+            client_mutation_id,
+        })
+    }
+
+    /// Sends a signed `ping` to a saved endpoint now and returns the delivery with its attempt.
+    async fn webhook_ping(
+        &self,
+        ctx: &Context<'_>,
+        input: WebhookPingInput,
+    ) -> async_graphql::Result<WebhookDeliveryPayload> {
+        let client_mutation_id = input.client_mutation_id.clone();
+        let delivery = ping(ctx, input).await.extend()?;
+        Ok(WebhookDeliveryPayload {
+            delivery,
+            client_mutation_id,
+        })
+    }
+}

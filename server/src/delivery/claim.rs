@@ -1,0 +1,54 @@
+//! Claiming due outbox rows with a fenced lease: one short transaction marks them IN_FLIGHT with
+//! a fresh lease token and `lease_until`. PostgreSQL uses `FOR UPDATE SKIP LOCKED`, so several
+//! instances share one database; on SQLite the write gate serialises claimers. Rows whose lease
+//! expired (a worker died) are due again.
+
+use buildhooks_entity::webhook_delivery;
+use buildhooks_schema::clock::now_ms;
+use buildhooks_schema::webhook::outbox::state;
+use buildhooks_schema::{Result, Store};
+use sea_orm::{DbBackend, EntityTrait, Statement};
+
+const POSTGRES: &str =
+    "UPDATE webhook_delivery SET state = $1, lease_until = $2, lease_token = $3, updated_at = $4
+ WHERE id IN (SELECT id FROM webhook_delivery
+   WHERE (state = $5 AND next_attempt_at <= $4) OR (state = $1 AND lease_until < $4)
+   ORDER BY next_attempt_at, id LIMIT $6 FOR UPDATE SKIP LOCKED)
+ RETURNING *";
+
+const SQLITE: &str =
+    "UPDATE webhook_delivery SET state = ?1, lease_until = ?2, lease_token = ?3, updated_at = ?4
+ WHERE id IN (SELECT id FROM webhook_delivery
+   WHERE (state = ?5 AND next_attempt_at <= ?4) OR (state = ?1 AND lease_until < ?4)
+   ORDER BY next_attempt_at, id LIMIT ?6)
+ RETURNING *";
+
+/// Claims up to `limit` due rows for `lease_ms`; returns them with their lease token.
+pub async fn claim(
+    store: &Store,
+    limit: u64,
+    lease_ms: i64,
+) -> Result<(Vec<webhook_delivery::Model>, String)> {
+    let now = now_ms();
+    let token = uuid::Uuid::new_v4().to_string();
+    let backend = store.backend();
+    let sql = match backend {
+        DbBackend::Postgres => POSTGRES,
+        _ => SQLITE,
+    };
+    let values: Vec<sea_orm::Value> = vec![
+        state::IN_FLIGHT.into(),
+        (now + lease_ms).into(),
+        token.clone().into(),
+        now.into(),
+        state::PENDING.into(),
+        (limit as i64).into(),
+    ];
+    let w = store.begin_write().await?;
+    let rows = webhook_delivery::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+        .all(w.txn())
+        .await?;
+    w.commit().await?;
+    Ok((rows, token))
+}

@@ -1,0 +1,148 @@
+//! The dispatcher loop: woken at once by commits (in-process signal, and PostgreSQL
+//! `LISTEN/NOTIFY` across instances), polling as a fallback, it claims due rows in batches and
+//! delivers them with bounded concurrency; on shutdown it stops claiming and drains what is in
+//! flight.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use buildhooks_schema::clock::now_ms;
+use buildhooks_schema::webhook::outbox::{state, NOTIFY_CHANNEL};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use super::Sender;
+
+/// Longest sleep between two looks at the outbox.
+const MAX_IDLE: Duration = Duration::from_millis(1000);
+/// Most rows claimed at once.
+const BATCH: usize = 128;
+
+/// Dispatcher settings.
+#[derive(Clone, Debug)]
+pub struct DispatchConfig {
+    pub concurrency: usize,
+    /// How long a claim lasts: longer than an attempt can take.
+    pub lease_ms: i64,
+    /// For `LISTEN` on PostgreSQL.
+    pub database_url: String,
+}
+
+/// When the next row becomes due (a retry, or an expired lease), in ms since the epoch.
+async fn next_due(sender: &Sender) -> Option<i64> {
+    let backend = sender.store.backend();
+    let sql = match backend {
+        DbBackend::Postgres => "SELECT MIN(CASE WHEN state = $1 THEN next_attempt_at ELSE lease_until END) AS due FROM webhook_delivery WHERE state IN ($1, $2)",
+        _ => "SELECT MIN(CASE WHEN state = ?1 THEN next_attempt_at ELSE lease_until END) AS due FROM webhook_delivery WHERE state IN (?1, ?2)",
+    };
+    let row = sender
+        .store
+        .conn()
+        .query_one(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [state::PENDING.into(), state::IN_FLIGHT.into()],
+        ))
+        .await
+        .ok()??;
+    row.try_get::<Option<i64>>("", "due").ok().flatten()
+}
+
+/// Forwards PostgreSQL notifications to the in-process signal, reconnecting on failure.
+async fn listen(sender: Sender, url: String, mut stop: watch::Receiver<bool>) {
+    loop {
+        let connected = async {
+            let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
+            listener.listen(NOTIFY_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        }
+        .await;
+        match connected {
+            Ok(mut listener) => loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    got = listener.recv() => match got {
+                        Ok(_) => sender.store.wake_dispatcher(),
+                        Err(error) => {
+                            tracing::warn!(%error, "LISTEN connection lost");
+                            break;
+                        }
+                    }
+                }
+            },
+            Err(error) => tracing::warn!(%error, "cannot LISTEN for outbox notifications"),
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Runs until `stop` turns true, then drains in-flight deliveries.
+pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiver<bool>) {
+    if sender.store.backend() == DbBackend::Postgres {
+        tokio::spawn(listen(
+            sender.clone(),
+            config.database_url.clone(),
+            stop.clone(),
+        ));
+    }
+    let signal = sender.store.outbox_signal();
+    let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let mut running = JoinSet::new();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        while running.try_join_next().is_some() {}
+        let free = permits.available_permits().min(BATCH);
+        let mut claimed = 0;
+        if free > 0 {
+            match super::claim::claim(&sender.store, free as u64, config.lease_ms).await {
+                Ok((rows, token)) => {
+                    claimed = rows.len();
+                    for row in rows {
+                        let Ok(permit) = permits.clone().acquire_owned().await else {
+                            break;
+                        };
+                        let sender = sender.clone();
+                        let token = token.clone();
+                        running.spawn(async move {
+                            if let Err(error) = sender.process(&row, &token, true).await {
+                                tracing::error!(%error, delivery = %row.uuid, "cannot record delivery attempt");
+                            }
+                            drop(permit);
+                        });
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot claim outbox rows");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        if claimed == free && free > 0 {
+            continue; // more may be due right now
+        }
+        let idle = if free == 0 {
+            Duration::from_millis(5)
+        } else {
+            match next_due(&sender).await {
+                Some(due) => Duration::from_millis(
+                    (due - now_ms()).clamp(1, MAX_IDLE.as_millis() as i64) as u64,
+                ),
+                None => MAX_IDLE,
+            }
+        };
+        tokio::select! {
+            _ = signal.notified() => {}
+            _ = tokio::time::sleep(idle) => {}
+            _ = stop.changed() => {}
+            Some(_) = running.join_next(), if free == 0 => {}
+        }
+    }
+    tracing::info!(in_flight = running.len(), "dispatcher draining");
+    while running.join_next().await.is_some() {}
+}

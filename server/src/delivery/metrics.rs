@@ -1,0 +1,141 @@
+//! Delivery metrics kept in process (counters and an attempt-duration histogram) and rendered in
+//! Prometheus text format with the outbox gauges read from the database at scrape time.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use buildhooks_schema::clock::now_ms;
+use buildhooks_schema::webhook::outbox::state;
+use buildhooks_schema::{Result, Store};
+use sea_orm::{ConnectionTrait, Statement};
+
+use super::record::Verdict;
+
+/// Upper bounds of the attempt duration histogram, in seconds.
+const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+/// Counters shared by every delivery task of this process.
+#[derive(Default)]
+pub struct Metrics {
+    delivered: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+    stale: AtomicU64,
+    buckets: [AtomicU64; BUCKETS.len()],
+    duration_count: AtomicU64,
+    duration_sum_ms: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one recorded attempt.
+    pub fn observe(&self, verdict: Verdict, duration_ms: i64) {
+        let counter = match verdict {
+            Verdict::Delivered => &self.delivered,
+            Verdict::Retry => &self.retried,
+            Verdict::Failed => &self.failed,
+            Verdict::Stale => &self.stale,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let seconds = duration_ms.max(0) as f64 / 1000.0;
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            if seconds <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.duration_count.fetch_add(1, Ordering::Relaxed);
+        self.duration_sum_ms
+            .fetch_add(duration_ms.max(0) as u64, Ordering::Relaxed);
+    }
+
+    /// Delivered attempts so far (for the benchmark and tests).
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// The Prometheus exposition.
+    pub async fn render(&self, store: &Store) -> Result<String> {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP buildhooks_delivery_attempts_total Recorded delivery attempts by outcome."
+        );
+        let _ = writeln!(out, "# TYPE buildhooks_delivery_attempts_total counter");
+        for (outcome, counter) in [
+            ("delivered", &self.delivered),
+            ("retry", &self.retried),
+            ("failed", &self.failed),
+            ("stale", &self.stale),
+        ] {
+            let _ = writeln!(
+                out,
+                "buildhooks_delivery_attempts_total{{outcome=\"{outcome}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP buildhooks_delivery_attempt_duration_seconds Duration of delivery attempts."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE buildhooks_delivery_attempt_duration_seconds histogram"
+        );
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            let _ = writeln!(
+                out,
+                "buildhooks_delivery_attempt_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.duration_count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "buildhooks_delivery_attempt_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "buildhooks_delivery_attempt_duration_seconds_sum {}",
+            self.duration_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0
+        );
+        let _ = writeln!(
+            out,
+            "buildhooks_delivery_attempt_duration_seconds_count {count}"
+        );
+
+        let backend = store.backend();
+        let row = store
+            .conn()
+            .query_one(Statement::from_sql_and_values(
+                backend,
+                match backend {
+                    sea_orm::DbBackend::Postgres => "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_delivery WHERE state IN ($1, $2)",
+                    _ => "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_delivery WHERE state IN (?, ?)",
+                },
+                [state::PENDING.into(), state::IN_FLIGHT.into()],
+            ))
+            .await?;
+        let (pending, oldest) = match row {
+            Some(r) => (
+                r.try_get::<i64>("", "n").unwrap_or(0),
+                r.try_get::<Option<i64>>("", "oldest").unwrap_or(None),
+            ),
+            None => (0, None),
+        };
+        let age = oldest
+            .map(|t| (now_ms() - t).max(0) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        let _ = writeln!(
+            out,
+            "# HELP buildhooks_outbox_pending Outbox rows not yet delivered or failed."
+        );
+        let _ = writeln!(out, "# TYPE buildhooks_outbox_pending gauge");
+        let _ = writeln!(out, "buildhooks_outbox_pending {pending}");
+        let _ = writeln!(out, "# HELP buildhooks_outbox_oldest_pending_age_seconds Age of the oldest pending outbox row.");
+        let _ = writeln!(
+            out,
+            "# TYPE buildhooks_outbox_oldest_pending_age_seconds gauge"
+        );
+        let _ = writeln!(out, "buildhooks_outbox_oldest_pending_age_seconds {age}");
+        Ok(out)
+    }
+}

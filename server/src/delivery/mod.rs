@@ -1,0 +1,103 @@
+//! Delivery: the [`Sender`] that performs and records one attempt of a claimed outbox row (used
+//! by the dispatcher loop and, through `DeliverNow`, by `webhookPing`), and its parts.
+
+pub mod attempt;
+pub mod claim;
+pub mod client;
+pub mod dispatcher;
+pub mod metrics;
+pub mod record;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use buildhooks_entity::{webhook_delivery, webhook_endpoint};
+use buildhooks_schema::{DeliverNow, Result, Store};
+use sea_orm::EntityTrait;
+
+use attempt::Outcome;
+use metrics::Metrics;
+use record::Verdict;
+
+/// Sends claimed deliveries and records their attempts.
+#[derive(Clone)]
+pub struct Sender {
+    pub store: Store,
+    pub client: reqwest::Client,
+    pub metrics: Arc<Metrics>,
+    pub allow_private: bool,
+    pub retry_delay: Duration,
+}
+
+impl Sender {
+    /// One attempt of a claimed delivery, recorded; `allow_retry` false for pings.
+    #[tracing::instrument(skip_all, fields(delivery = %delivery.uuid))]
+    pub async fn process(
+        &self,
+        delivery: &webhook_delivery::Model,
+        token: &str,
+        allow_retry: bool,
+    ) -> Result<Verdict> {
+        let endpoint = webhook_endpoint::Entity::find_by_id(delivery.endpoint_id)
+            .one(self.store.conn())
+            .await?;
+        let outcome = match &endpoint {
+            Some(e) if !e.deleted && e.enabled => {
+                attempt::send(
+                    &self.client,
+                    delivery,
+                    e.secret.as_deref(),
+                    self.allow_private,
+                )
+                .await
+            }
+            Some(e) if !e.deleted => refused("endpoint_disabled"),
+            _ => refused("endpoint_removed"),
+        };
+        let verdict = record::record(
+            &self.store,
+            delivery,
+            token,
+            &outcome,
+            self.retry_delay,
+            allow_retry,
+        )
+        .await?;
+        self.metrics.observe(verdict, outcome.duration_ms);
+        match verdict {
+            Verdict::Delivered => tracing::debug!(status = ?outcome.status, "delivered"),
+            _ => {
+                tracing::warn!(status = ?outcome.status, error = ?outcome.error, ?verdict, "delivery attempt failed")
+            }
+        }
+        Ok(verdict)
+    }
+}
+
+fn refused(error: &'static str) -> Outcome {
+    Outcome {
+        started_at: buildhooks_schema::clock::now_ms(),
+        duration_ms: 0,
+        status: None,
+        error: Some(error),
+        excerpt: None,
+    }
+}
+
+#[async_trait::async_trait]
+impl DeliverNow for Sender {
+    async fn deliver_now(&self, delivery_id: i32, lease_token: &str) {
+        let found = webhook_delivery::Entity::find_by_id(delivery_id)
+            .one(self.store.conn())
+            .await;
+        match found {
+            Ok(Some(delivery)) => {
+                if let Err(error) = self.process(&delivery, lease_token, false).await {
+                    tracing::error!(%error, "immediate delivery failed");
+                }
+            }
+            Ok(None) => tracing::error!(delivery_id, "immediate delivery: row vanished"),
+            Err(error) => tracing::error!(%error, "immediate delivery: cannot load row"),
+        }
+    }
+}
