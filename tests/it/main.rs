@@ -5,6 +5,8 @@ mod bad_input;
 mod build_flow;
 mod cli;
 mod concurrency;
+mod payload;
+mod settings;
 mod tenancy;
 mod transitions;
 mod utils;

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod database;
+pub mod logs;
 pub mod receiver;
 
 use std::net::SocketAddr;
@@ -53,6 +54,7 @@ impl TestApp {
 
     /// Starts a server over an existing test database.
     pub async fn start(db: database::TestDatabase, config: Config, role: Role) -> Self {
+        logs::capture();
         let state = AppState::connect(config).await.expect("server state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -243,4 +245,50 @@ impl Drop for TestApp {
 /// The `extensions.code` of the first error of a response.
 pub fn error_code(resp: &Value) -> Option<&str> {
     resp["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// Saves `endpoints` as the organization's webhook settings; returns the whole response.
+pub async fn save_endpoints(app: &TestApp, org: &Org, endpoints: Value) -> Value {
+    app.gql_as(
+        &org.token,
+        "mutation($i: SaveWebHookSettingsInput!) { saveWebHookSettings(input: $i) { settings { endpoints {
+            id webhookURL maskedSecretToken events repositoryId query enabled generatedSecretToken } } } }",
+        json!({ "i": { "ownerUid": org.uid, "deliveryEndpoints": endpoints } }),
+    )
+    .await
+}
+
+/// Every delivery of the app's organization, oldest first, with attempts.
+pub async fn deliveries(app: &TestApp) -> Vec<Value> {
+    let data = app
+        .ok(
+            "{ ownerInfo { webhookDeliveries(first: 100) { edges { node { id state webhookURL attemptCount
+                payload { event action data } response { status } attempts { number status error durationMs } } } } } }",
+            json!({}),
+        )
+        .await;
+    let mut out: Vec<Value> = data["ownerInfo"]["webhookDeliveries"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Waits until every delivery of the organization reached a final state; returns them.
+pub async fn settled_deliveries(app: &TestApp, expected: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let all = deliveries(app).await;
+        let done = all.len() >= expected
+            && all
+                .iter()
+                .all(|d| d["state"] == "DELIVERED" || d["state"] == "FAILED");
+        if done || std::time::Instant::now() > deadline {
+            return all;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
