@@ -5,6 +5,7 @@ mod bad_input;
 mod build_flow;
 mod cli;
 mod concurrency;
+mod delivery;
 mod payload;
 mod settings;
 mod tenancy;
