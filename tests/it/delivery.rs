@@ -35,7 +35,13 @@ fn statuses(delivery: &Value) -> Vec<Value> {
         .as_array()
         .expect("attempts")
         .iter()
-        .map(|a| if a["status"].is_null() { a["error"].clone() } else { a["status"].clone() })
+        .map(|a| {
+            if a["status"].is_null() {
+                a["error"].clone()
+            } else {
+                a["status"].clone()
+            }
+        })
         .collect()
 }
 
@@ -52,10 +58,22 @@ async fn retries_once_after_a_503_then_delivers_with_the_same_id() {
     for r in &got {
         assert_eq!(r.header("x-cirrus-delivery").as_deref(), Some(id));
         let sig = r.header("x-cirrus-signature").expect("signed");
-        assert_eq!(buildhooks_receiver::verify_cirrus(b"s3cret", &r.body, &sig), Ok(()));
-        assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
-        assert!(r.header("user-agent").is_some_and(|ua| ua.starts_with("buildhooks/")));
-        let ts: i64 = r.header("x-cirrus-timestamp").expect("timestamp").parse().expect("ms");
+        assert_eq!(
+            buildhooks_receiver::verify_cirrus(b"s3cret", &r.body, &sig),
+            Ok(())
+        );
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/json")
+        );
+        assert!(r
+            .header("user-agent")
+            .is_some_and(|ua| ua.starts_with("buildhooks/")));
+        let ts: i64 = r
+            .header("x-cirrus-timestamp")
+            .expect("timestamp")
+            .parse()
+            .expect("ms");
         assert!(ts > 1_600_000_000_000);
     }
     assert_eq!(got[0].body, got[1].body, "the same bytes on retry");
@@ -68,7 +86,12 @@ async fn two_500s_fail_after_two_attempts_and_a_404_fails_at_once() {
     let d = one_delivery(&app, &receiver.url(), None).await;
     assert_eq!(d["state"], "FAILED");
     assert_eq!(statuses(&d), [json!(500), json!(500)]);
-    assert!(receiver.received()[0].header("x-cirrus-signature").is_none(), "no secret, no signature");
+    assert!(
+        receiver.received()[0]
+            .header("x-cirrus-signature")
+            .is_none(),
+        "no secret, no signature"
+    );
 
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(vec![Reply::status(404)]).await;
@@ -94,12 +117,19 @@ async fn a_redirect_fails_at_once_and_its_location_is_never_requested() {
 #[tokio::test]
 async fn a_hanging_receiver_times_out_then_is_retried_once() {
     let app = TestApp::spawn_with(|c| c.delivery_timeout_ms = 300).await;
-    let receiver = Receiver::start(vec![Reply::slow(200, Duration::from_secs(3)), Reply::status(200)]).await;
+    let receiver = Receiver::start(vec![
+        Reply::slow(200, Duration::from_secs(3)),
+        Reply::status(200),
+    ])
+    .await;
     let d = one_delivery(&app, &receiver.url(), None).await;
     assert_eq!(statuses(&d), [json!("timeout"), json!(200)]);
     assert_eq!(d["state"], "DELIVERED");
     let first = d["attempts"][0]["durationMs"].as_i64().expect("duration");
-    assert!((250..2000).contains(&first), "timed out near 300 ms: {first}");
+    assert!(
+        (250..2000).contains(&first),
+        "timed out near 300 ms: {first}"
+    );
 }
 
 #[tokio::test]
@@ -138,7 +168,8 @@ async fn signatures_verify_with_pythons_hmac_and_the_standard_webhooks_vector() 
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(vec![]).await;
     let saved = save_endpoints(&app, &app.org, json!([{ "webhookURL": receiver.url(), "events": ["build.created"], "generateSecret": true }])).await;
-    let secret = saved["data"]["saveWebHookSettings"]["settings"]["endpoints"][0]["generatedSecretToken"]
+    let secret = saved["data"]["saveWebHookSettings"]["settings"]["endpoints"][0]
+        ["generatedSecretToken"]
         .as_str()
         .expect("secret")
         .to_owned();
@@ -165,20 +196,31 @@ async fn signatures_verify_with_pythons_hmac_and_the_standard_webhooks_vector() 
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(input.to_string().as_bytes()).expect("write");
+        stdin
+            .write_all(input.to_string().as_bytes())
+            .expect("write");
     }
     let out = child.wait_with_output().expect("python");
-    assert!(out.status.success(), "python: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "verified");
 }
 
 #[tokio::test]
 async fn internal_targets_are_refused_at_connect_time_with_no_connection_made() {
     let app = TestApp::spawn_with(|c| c.allow_private_targets = false).await;
-    let trap = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let trap = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let port = trap.local_addr().expect("addr").port();
     let trap6 = tokio::net::TcpListener::bind("[::1]:0").await.ok();
-    let port6 = trap6.as_ref().and_then(|l| l.local_addr().ok()).map_or(port, |a| a.port());
+    let port6 = trap6
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map_or(port, |a| a.port());
     let targets = [
         format!("http://127.0.0.1:{port}/"),
         "http://10.0.0.1/".to_owned(),
@@ -214,12 +256,21 @@ async fn internal_targets_are_refused_at_connect_time_with_no_connection_made() 
     assert_eq!(all.len(), targets.len());
     for d in &all {
         assert_eq!(d["state"], "FAILED", "{d}");
-        assert_eq!(statuses(d), [json!("blocked_target")], "{}: not retried, not sent", d["webhookURL"]);
+        assert_eq!(
+            statuses(d),
+            [json!("blocked_target")],
+            "{}: not retried, not sent",
+            d["webhookURL"]
+        );
     }
     let accepted = tokio::time::timeout(Duration::from_millis(300), trap.accept()).await;
     assert!(accepted.is_err(), "a connection reached 127.0.0.1");
     if let Some(trap6) = trap6 {
-        assert!(tokio::time::timeout(Duration::from_millis(100), trap6.accept()).await.is_err());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), trap6.accept())
+                .await
+                .is_err()
+        );
     }
 }
 
@@ -231,26 +282,65 @@ async fn a_worker_whose_lease_expired_cannot_overwrite_the_newer_claim() {
     // API only: no dispatcher here, the test plays both workers.
     let app = TestApp::start(db, config, Role::Api).await;
     let receiver = Receiver::start(vec![]).await;
-    save_endpoints(&app, &app.org, json!([{ "webhookURL": receiver.url(), "events": ["build.created"] }])).await;
+    save_endpoints(
+        &app,
+        &app.org,
+        json!([{ "webhookURL": receiver.url(), "events": ["build.created"] }]),
+    )
+    .await;
     let repo = app.create_repository("lease").await;
     app.create_build(&repo, &[("a", false)], false).await;
     let store = &app.state.store;
     let (first, old_token) = claim::claim(store, 10, 50).await.expect("claim");
-    let mine: Vec<_> = first.into_iter().filter(|d| d.org_id.to_string() == app.org.uid).collect();
+    let mine: Vec<_> = first
+        .into_iter()
+        .filter(|d| d.org_id.to_string() == app.org.uid)
+        .collect();
     assert_eq!(mine.len(), 1);
     tokio::time::sleep(Duration::from_millis(120)).await;
     let (second, new_token) = claim::claim(store, 10, 60_000).await.expect("reclaim");
-    let again = second.into_iter().find(|d| d.id == mine[0].id).expect("the expired lease is reclaimed");
+    let again = second
+        .into_iter()
+        .find(|d| d.id == mine[0].id)
+        .expect("the expired lease is reclaimed");
     assert_ne!(old_token, new_token);
-    let outcome = |status: u16| Outcome { started_at: 0, duration_ms: 1, status: Some(status), error: None, excerpt: None };
-    let newer = record::record(store, &again, &new_token, &outcome(200), Duration::ZERO, true).await.expect("record");
+    let outcome = |status: u16| Outcome {
+        started_at: 0,
+        duration_ms: 1,
+        status: Some(status),
+        error: None,
+        excerpt: None,
+    };
+    let newer = record::record(
+        store,
+        &again,
+        &new_token,
+        &outcome(200),
+        Duration::ZERO,
+        true,
+    )
+    .await
+    .expect("record");
     assert_eq!(newer, record::Verdict::Delivered);
-    let stale = record::record(store, &mine[0], &old_token, &outcome(500), Duration::ZERO, true).await.expect("record");
+    let stale = record::record(
+        store,
+        &mine[0],
+        &old_token,
+        &outcome(500),
+        Duration::ZERO,
+        true,
+    )
+    .await
+    .expect("record");
     assert_eq!(stale, record::Verdict::Stale);
     let d = &crate::utils::deliveries(&app).await[0];
     assert_eq!(d["state"], "DELIVERED", "{d}");
     assert_eq!(d["response"]["status"], 200);
-    assert_eq!(d["attempts"].as_array().map(Vec::len), Some(2), "both attempts are on record");
+    assert_eq!(
+        d["attempts"].as_array().map(Vec::len),
+        Some(2),
+        "both attempts are on record"
+    );
 }
 
 #[tokio::test]
@@ -271,28 +361,54 @@ async fn ping_returns_its_attempt_and_redeliver_keeps_id_and_body() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].header("x-cirrus-event").as_deref(), Some("ping"));
     assert_eq!(
-        buildhooks_receiver::verify_cirrus(b"pingpong", &got[0].body, &got[0].header("x-cirrus-signature").expect("sig")),
+        buildhooks_receiver::verify_cirrus(
+            b"pingpong",
+            &got[0].body,
+            &got[0].header("x-cirrus-signature").expect("sig")
+        ),
         Ok(())
     );
 
     let repo = app.create_repository("redeliver").await;
     app.create_build(&repo, &[("a", false)], false).await;
     let first = receiver.wait_for(2, Duration::from_secs(10)).await;
-    let delivery = settled_deliveries(&app, 2).await.into_iter().find(|d| d["payload"]["event"] == "build").expect("build delivery");
+    let delivery = settled_deliveries(&app, 2)
+        .await
+        .into_iter()
+        .find(|d| d["payload"]["event"] == "build")
+        .expect("build delivery");
     let redo = app
         .gql("mutation($i: WebhookRedeliverInput!) { webhookRedeliver(input: $i) { delivery { id state } } }", json!({ "i": { "deliveryId": delivery["id"] } }))
         .await;
     assert!(redo.get("errors").is_none(), "{redo}");
     let got = receiver.wait_for(3, Duration::from_secs(10)).await;
     assert_eq!(got.len(), 3);
-    assert_eq!(got[2].header("x-cirrus-delivery"), first[1].header("x-cirrus-delivery"));
+    assert_eq!(
+        got[2].header("x-cirrus-delivery"),
+        first[1].header("x-cirrus-delivery")
+    );
     assert_eq!(got[2].body, first[1].body);
-    let after = settled_deliveries(&app, 2).await.into_iter().find(|d| d["id"] == delivery["id"]).expect("delivery");
+    let after = settled_deliveries(&app, 2)
+        .await
+        .into_iter()
+        .find(|d| d["id"] == delivery["id"])
+        .expect("delivery");
     assert_eq!(after["attempts"].as_array().map(Vec::len), Some(2));
     assert_eq!(after["state"], "DELIVERED");
 
-    let metrics = app.client.get(app.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
-    assert!(metrics.contains("buildhooks_delivery_attempts_total{outcome=\"delivered\"} 3"), "{metrics}");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("buildhooks_delivery_attempts_total{outcome=\"delivered\"} 3"),
+        "{metrics}"
+    );
     assert!(metrics.contains("buildhooks_outbox_pending 0"), "{metrics}");
     assert!(metrics.contains("buildhooks_delivery_attempt_duration_seconds_count 3"));
 }

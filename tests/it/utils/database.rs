@@ -1,8 +1,8 @@
 //! Which database a test runs on: a fresh temporary SQLite file by default, or, when
-//! `BUILDHOOKS_TEST_DATABASE_URL` names a PostgreSQL server, one database created for this test
-//! binary (each test still makes its own organizations, so tests never share data).
-
-use tokio::sync::OnceCell;
+//! `BUILDHOOKS_TEST_DATABASE_URL` names a PostgreSQL server, a fresh database created on it for
+//! each test (a per-binary database is not enough: every server's dispatcher serves all the
+//! organizations of its database, so tests with different settings would deliver each other's
+//! rows). `.ci/run` drops the `bh_test_*` databases of earlier runs.
 
 /// The environment variable that selects PostgreSQL.
 pub const PG_ENV: &str = "BUILDHOOKS_TEST_DATABASE_URL";
@@ -12,8 +12,6 @@ pub struct TestDatabase {
     pub url: String,
     _dir: Option<tempfile::TempDir>,
 }
-
-static PG_DATABASE: OnceCell<String> = OnceCell::const_new();
 
 /// The PostgreSQL server URL, when the suite runs on PostgreSQL.
 pub fn postgres_server() -> Option<String> {
@@ -50,22 +48,13 @@ pub async fn create_postgres_database(server: &str) -> String {
 }
 
 impl TestDatabase {
-    /// A fresh SQLite file, or this binary's PostgreSQL database (migrated once).
+    /// A fresh SQLite file, or a fresh PostgreSQL database.
     pub async fn new() -> Self {
         match postgres_server() {
-            Some(server) => {
-                let url = PG_DATABASE
-                    .get_or_init(|| async {
-                        let url = create_postgres_database(&server).await;
-                        // Migrate once, so concurrent tests never race on it.
-                        let conn = buildhooks_server::db::connect(&url).await.expect("migrate");
-                        let _ = conn.conn().clone().close().await;
-                        url
-                    })
-                    .await
-                    .clone();
-                TestDatabase { url, _dir: None }
-            }
+            Some(server) => TestDatabase {
+                url: create_postgres_database(&server).await,
+                _dir: None,
+            },
             None => Self::sqlite(),
         }
     }
