@@ -119,9 +119,7 @@
 
   /** gql with the session's token; an authentication failure ends the session. */
   async function api(query, variables) {
-    try {
-      return await gql(query, variables, state.token);
-    } catch (err) {
+    try { return await gql(query, variables, state.token); } catch (err) {
       if (err.unauth) signOut('Your session has ended (the token is no longer valid). Sign in again.');
       throw err;
     }
@@ -166,9 +164,7 @@
       const network = err instanceof ApiError && err.status === 0 && !err.unauth;
       showSignin(fromStorage ? '' : network ? err.message : 'That token is not valid for this organization');
       if (!fromStorage) $('token').focus();
-    } finally {
-      btn.disabled = false;
-    }
+    } finally { btn.disabled = false; }
   }
 
   function signOut(message) {
@@ -191,9 +187,7 @@
       const data = await api(Q.endpoints, { uid: state.uid });
       state.endpoints = (data.ownerInfo && data.ownerInfo.webhookSettings.endpoints) || [];
       renderEndpoints();
-    } catch (err) {
-      if (!err.unauth) showAlert('app-error', `Could not load the endpoints: ${err.message}`);
-    }
+    } catch (err) { if (!err.unauth) showAlert('app-error', `Could not load the endpoints: ${err.message}`); }
   }
 
   function repoName(id) {
@@ -268,36 +262,34 @@
     return f && list[f.index] ? `${list[f.index].webhookURL}: ${stripField(e)}` : stripField(e);
   }).join(' ');
 
-  async function toggleEndpoint(id) {
+  /** A save made from the list (enable/disable, delete): errors go to the page-level alert. */
+  async function saveFromList(list, done, what) {
+    showAlert('app-error', '');
+    try {
+      await saveList(list);
+      done();
+    } catch (err) { if (!err.unauth) showAlert('app-error', `Could not ${what} the endpoint: ${listErrorText(err, list)}`); }
+  }
+  function toggleEndpoint(id) {
     const list = state.endpoints.map(toInput);
     const target = list.find((e) => e.id === id);
     if (!target) return;
     target.enabled = !target.enabled;
-    showAlert('app-error', '');
-    try {
-      await saveList(list);
+    saveFromList(list, () => {
       announce(`${target.webhookURL} is now ${target.enabled ? 'enabled' : 'disabled'}.`);
       const b = endpointButton(id, 'ep-toggle');
       if (b) b.focus();
-    } catch (err) {
-      if (!err.unauth) showAlert('app-error', `Could not change the endpoint: ${listErrorText(err, list)}`);
-    }
+    }, 'change');
   }
-
-  async function deleteEndpoint(id) {
+  function deleteEndpoint(id) {
     const ep = state.endpoints.find((e) => e.id === id);
     if (!ep || !window.confirm(`Delete the endpoint ${ep.webhookURL}? It will receive no more webhooks.`)) return;
-    const list = state.endpoints.filter((e) => e.id !== id).map(toInput);
-    showAlert('app-error', '');
-    try {
-      await saveList(list);
+    saveFromList(state.endpoints.filter((e) => e.id !== id).map(toInput), () => {
       state.pings.delete(id);
       if (state.editingId === id) closeEditor(false);
       announce(`Deleted ${ep.webhookURL}.`);
       $('add-endpoint').focus();
-    } catch (err) {
-      if (!err.unauth) showAlert('app-error', `Could not delete the endpoint: ${listErrorText(err, list)}`);
-    }
+    }, 'delete');
   }
 
   // ---- ping -----------------------------------------------------------------------------------
@@ -318,6 +310,19 @@
     return { text: `failed: ${a.error || 'no response'}`, kind: 'error' };
   }
 
+  /** Re-reads a delivery every POLL_MS until `settled(d)`; null when cancelled or after 20 s. */
+  async function pollDelivery(query, id, cancelled, settled, onUpdate) {
+    for (const deadline = Date.now() + POLL_LIMIT_MS; Date.now() < deadline;) {
+      await sleep(POLL_MS);
+      if (cancelled()) return null;
+      const d = (await api(query, { id })).webhookDelivery;
+      if (!d || cancelled()) return null;
+      onUpdate(d);
+      if (settled(d)) return d;
+    }
+    return null;
+  }
+
   async function pingEndpoint(id, btn) {
     if (isBusy(btn)) return;
     const ep = state.endpoints.find((e) => e.id === id);
@@ -325,13 +330,14 @@
     setPing(id, 'Sending…', 'pending');
     try {
       let d = (await api(Q.ping, { input: { ownerUid: state.uid, endpointId: id } })).webhookPing.delivery;
-      const deadline = Date.now() + POLL_LIMIT_MS;
-      // A 5xx or timeout is retried once: wait for the final outcome.
-      while (d && (ACTIVE.has(d.state) || !(d.attempts || []).length) && Date.now() < deadline) {
-        if ((d.attempts || []).length) setPing(id, `${describeAttempts(d).text}, retrying…`, 'pending');
-        await sleep(POLL_MS);
+      const settled = (x) => !ACTIVE.has(x.state);
+      // A 5xx or a timeout is retried once: wait for the final outcome.
+      if (d && !settled(d)) {
+        await pollDelivery(Q.pingPoll, d.id, () => !state.token, settled, (x) => {
+          d = x;
+          if ((x.attempts || []).length && !settled(x)) setPing(id, `${describeAttempts(x).text}, retrying…`, 'pending');
+        });
         if (!state.token) return;
-        d = (await api(Q.pingPoll, { id: d.id })).webhookDelivery || d;
       }
       const r = describeAttempts(d || {});
       setPing(id, r.text, r.kind);
@@ -339,9 +345,7 @@
       loadDeliveries(false);
     } catch (err) {
       if (!err.unauth) setPing(id, `failed: ${err.message}`, 'error');
-    } finally {
-      setBusy(endpointButton(id, 'ep-ping') || btn, false);
-    }
+    } finally { setBusy(endpointButton(id, 'ep-ping') || btn, false); }
   }
 
   // ---- endpoint editor ------------------------------------------------------------------------
@@ -399,21 +403,12 @@
     if (restoreFocus) (opener && opener.isConnected ? opener : $('add-endpoint')).focus();
   }
 
-  /** Shows (or with an empty message clears) the error under one editor control. */
+  /** Shows (or with an empty message clears) the error under one editor control. The control's
+   *  aria-describedby lists the error element, which adds nothing while it is empty. */
   function fieldError(ctrlId, msg) {
-    const c = $(ctrlId);
     const e = $(`${ctrlId}-error`);
-    const ids = (c.getAttribute('aria-describedby') || '').split(/\s+/).filter((x) => x && x !== e.id);
-    if (msg) {
-      e.textContent = e.textContent ? `${e.textContent} ${msg}` : msg;
-      c.setAttribute('aria-invalid', 'true');
-      ids.unshift(e.id);
-    } else {
-      e.textContent = '';
-      c.removeAttribute('aria-invalid');
-    }
-    e.hidden = !msg;
-    if (ids.length) c.setAttribute('aria-describedby', ids.join(' ')); else c.removeAttribute('aria-describedby');
+    showAlert(e.id, msg ? [e.textContent, msg].filter(Boolean).join(' ') : '');
+    if (msg) $(ctrlId).setAttribute('aria-invalid', 'true'); else $(ctrlId).removeAttribute('aria-invalid');
   }
   function setFormError(messages) {
     $('ep-form-error').replaceChildren(...messages.map((m) => el('p', null, m)));
@@ -458,12 +453,8 @@
     ev.preventDefault();
     if (state.saving || state.editingId === undefined) return;
     clearFormErrors();
-    const ep = state.editingId === null ? null : state.endpoints.find((e) => e.id === state.editingId);
-    if (state.editingId !== null && !ep) {
-      setFormError(['This endpoint no longer exists (it was deleted). Cancel, then add it again.']);
-      $('endpoint-form-title').focus();
-      return;
-    }
+    // Deleting the endpoint being edited closes the editor, so `ep` is found whenever editing.
+    const ep = state.endpoints.find((e) => e.id === state.editingId) || null;
     const edited = readForm(ep);
     if (!edited) { focusFirstError(); return; }
     const list = state.endpoints.map(toInput);
@@ -521,9 +512,7 @@
       if (err.unauth) return;
       out.textContent = list(errList(err).map(stripField));
       out.classList.add('has-errors');
-    } finally {
-      setBusy(btn, false);
-    }
+    } finally { setBusy(btn, false); }
   }
 
   // ---- generated secret, shown once -----------------------------------------------------------
@@ -538,15 +527,12 @@
 
   async function copySecret() {
     const input = $('secret-value');
-    const text = input.value;
-    if (!text) return;
+    if (!input.value) return;
     let ok = false;
-    if (navigator.clipboard && window.isSecureContext) {
-      try { await navigator.clipboard.writeText(text); ok = true; } catch { ok = false; }
-    }
-    if (!ok) { // fallback: select the text and copy the selection
+    try { await navigator.clipboard.writeText(input.value); ok = true; } catch { ok = false; }
+    if (!ok) { // no Clipboard API (or refused): select the text and copy the selection
       input.focus();
-      input.setSelectionRange(0, text.length);
+      input.select();
       try { ok = document.execCommand('copy'); } catch { ok = false; }
       $('secret-copy').focus();
     }
@@ -585,9 +571,7 @@
       } else if (btn === document.activeElement) announce('Deliveries refreshed.');
     } catch (err) {
       if (!err.unauth) showAlert('app-error', `Could not load the deliveries: ${err.message}`);
-    } finally {
-      setBusy(btn, false);
-    }
+    } finally { setBusy(btn, false); }
   }
 
   let rowSeq = 0;
@@ -676,26 +660,16 @@
     showAlert('delivery-detail-error', '');
     try {
       await api(Q.redeliver, { input: { deliveryId: id } });
-      const deadline = Date.now() + POLL_LIMIT_MS;
-      while (Date.now() < deadline) {
-        await sleep(POLL_MS);
-        if (gen !== state.pollGen) return;
-        const d = (await api(Q.delivery, { id })).webhookDelivery;
-        if (gen !== state.pollGen || !d) return;
-        renderDetail(d);
-        if (d.attemptCount > before && !ACTIVE.has(d.state)) {
-          status.textContent = `Redelivered: ${d.state.toLowerCase()}.`;
-          return;
-        }
-      }
-      status.textContent = 'Still in progress after 20 s. Close and reopen this delivery to check again.';
+      const d = await pollDelivery(Q.delivery, id, () => gen !== state.pollGen,
+        (x) => x.attemptCount > before && !ACTIVE.has(x.state), renderDetail);
+      if (gen !== state.pollGen) return;
+      status.textContent = d ? `Redelivered: ${d.state.toLowerCase()}.`
+        : 'Still in progress after 20 s. Close and reopen this delivery to check again.';
     } catch (err) {
       if (err.unauth || gen !== state.pollGen) return;
       status.textContent = '';
       showAlert('delivery-detail-error', `Could not redeliver: ${err.message}`);
-    } finally {
-      if (gen === state.pollGen) setBusy(btn, false);
-    }
+    } finally { if (gen === state.pollGen) setBusy(btn, false); }
   }
 
   function onDetailClosed() {
@@ -724,24 +698,22 @@
       if (token) signIn(token, false);
       else { showSignin('Enter the API token of this organization.'); $('token').focus(); }
     });
-    $('signout').addEventListener('click', () => signOut(''));
-    $('add-endpoint').addEventListener('click', (e) => openEditor(null, e.currentTarget));
+    const clicks = {
+      signout: () => signOut(''), 'add-endpoint': (e) => openEditor(null, e.currentTarget),
+      'ep-cancel': () => closeEditor(true), 'ep-preview': onPreview,
+      'secret-copy': copySecret, 'secret-done': () => closeDialog($('secret-reveal')),
+      'deliveries-refresh': () => loadDeliveries(false), 'deliveries-older': () => loadDeliveries(true),
+      'delivery-close': () => closeDialog($('delivery-detail')), 'delivery-redeliver': redeliver,
+    };
+    for (const [id, fn] of Object.entries(clicks)) $(id).addEventListener('click', fn);
     $('endpoint-form').addEventListener('submit', onSave);
-    $('ep-cancel').addEventListener('click', () => closeEditor(true));
     $('ep-custom-query').addEventListener('change', syncQuery);
     $('ep-secret').addEventListener('input', () => { if ($('ep-secret').value) setSecretMode('own'); });
     for (const id of Object.values(FIELD_CONTROLS)) {
       $(id).addEventListener(id === 'ep-repository' ? 'change' : 'input', () => fieldError(id, ''));
     }
     document.querySelectorAll('input[name="ep-secret-mode"]').forEach((r) => r.addEventListener('change', () => fieldError('ep-secret', '')));
-    $('ep-preview').addEventListener('click', onPreview);
-    $('secret-copy').addEventListener('click', copySecret);
-    $('secret-done').addEventListener('click', () => closeDialog($('secret-reveal')));
     wireDialog($('secret-reveal'), onSecretClosed);
-    $('deliveries-refresh').addEventListener('click', () => loadDeliveries(false));
-    $('deliveries-older').addEventListener('click', () => loadDeliveries(true));
-    $('delivery-close').addEventListener('click', () => closeDialog($('delivery-detail')));
-    $('delivery-redeliver').addEventListener('click', redeliver);
     wireDialog($('delivery-detail'), onDetailClosed);
 
     let saved = null;

@@ -6,6 +6,7 @@ mod build_flow;
 mod cli;
 mod concurrency;
 mod delivery;
+mod durability;
 mod payload;
 mod settings;
 mod tenancy;
