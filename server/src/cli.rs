@@ -28,6 +28,12 @@ pub enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Run everything on a temporary database and print each verified delivery of one build.
+    Demo {
+        /// Keep the server running after the demo, until Ctrl-C.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Manage organizations.
     Org {
         #[command(subcommand)]
@@ -71,6 +77,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(addr = %listener.local_addr()?, ?role, "buildhooks serving");
             serve(listener, state, role, shutdown_signal()).await
         }
+        Command::Demo { keep } => crate::demo::demo(keep).await,
         Command::Migrate => {
             db::connect(&config.database_url).await?;
             eprintln!("migrations applied");

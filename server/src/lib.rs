@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod delivery;
+pub mod demo;
 pub mod http;
 pub mod telemetry;
 
