@@ -180,6 +180,8 @@ pub(crate) enum Repository {
     CreatedAt,
 }
 
+// Column names mirror Cirrus CI's (`buildCreatedTimestamp`).
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 enum Build {
     Table,

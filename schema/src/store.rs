@@ -66,10 +66,15 @@ impl ConnectionTrait for DbHandle {
     }
 }
 
+/// Called right after a commit that wrote outbox rows, with their delivery ids (the benchmark
+/// measures commit-to-receipt latency with it).
+pub type CommitObserver = Arc<dyn Fn(&[String]) + Send + Sync>;
+
 /// The application's database: the pool, the SQLite write gate and the outbox signal.
 #[derive(Clone)]
 pub struct Store {
     conn: DatabaseConnection,
+    commit_observer: Option<CommitObserver>,
     /// SQLite allows one writer; a transaction that reads and then writes fails with SQLITE_BUSY
     /// when another writer commits in between, so writers queue here instead (PostgreSQL: none).
     write_gate: Option<Arc<Mutex<()>>>,
@@ -85,6 +90,7 @@ impl Store {
         };
         Store {
             conn,
+            commit_observer: None,
             write_gate,
             outbox_signal: Arc::new(Notify::new()),
         }
@@ -122,6 +128,18 @@ impl Store {
     /// Wakes the dispatcher; call after committing outbox rows.
     pub fn wake_dispatcher(&self) {
         self.outbox_signal.notify_one();
+    }
+
+    /// Observes every commit that wrote outbox rows.
+    pub fn set_commit_observer(&mut self, observer: CommitObserver) {
+        self.commit_observer = Some(observer);
+    }
+
+    /// Tells the observer, if any, that `delivery_ids` were committed.
+    pub fn committed(&self, delivery_ids: &[String]) {
+        if let Some(observer) = &self.commit_observer {
+            observer(delivery_ids);
+        }
     }
 }
 

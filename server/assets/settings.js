@@ -126,11 +126,19 @@
   }
 
   // ---- dialogs (native <dialog>: modal, focus inside, Escape closes) ------------------------
+  // Every close (button, Escape, sign-out) goes through closeDialog, which runs the dialog's
+  // handler synchronously and exactly once (the native close event would come a task later).
+  const dialogClosers = new Map();
   function openDialog(d, focusEl) { if (!d.open) d.showModal(); (focusEl || d).focus(); }
-  function closeDialog(d) { if (d.open) d.close(); }
+  function closeDialog(d) {
+    if (!d.open) return;
+    d.close();
+    dialogClosers.get(d)();
+  }
   function wireDialog(d, onClose) {
+    dialogClosers.set(d, onClose);
     d.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); closeDialog(d); } });
-    d.addEventListener('close', onClose);
+    d.addEventListener('cancel', (e) => { e.preventDefault(); closeDialog(d); });
   }
 
   // ---- sign in / out ------------------------------------------------------------------------

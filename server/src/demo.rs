@@ -63,7 +63,10 @@ impl Api {
 /// Runs the demo; `keep` keeps the server up afterwards until Ctrl-C.
 pub async fn demo(keep: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("temporary directory")?;
-    let mut config = Config::for_database(format!("sqlite://{}?mode=rwc", dir.path().join("demo.db").display()));
+    let mut config = Config::for_database(format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("demo.db").display()
+    ));
     // The demo's receiver lives on 127.0.0.1.
     config.allow_private_targets = true;
     config.retry_delay_ms = 200;
@@ -85,7 +88,10 @@ pub async fn demo(keep: bool) -> anyhow::Result<()> {
         token,
     };
     let repo = api
-        .call("mutation { createRepository(input: {name: \"hello-world\"}) { repository { id } } }", json!({}))
+        .call(
+            "mutation { createRepository(input: {name: \"hello-world\"}) { repository { id } } }",
+            json!({}),
+        )
         .await?["createRepository"]["repository"]["id"]
         .as_str()
         .context("repository id")?
@@ -105,7 +111,10 @@ pub async fn demo(keep: bool) -> anyhow::Result<()> {
         .context("generated secret")?
         .to_owned();
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let inbox = Inbox { secret: secret.into(), tx };
+    let inbox = Inbox {
+        secret: secret.into(),
+        tx,
+    };
     let app = Router::new()
         .route("/webhooks", axum::routing::post(receive))
         .with_state(inbox);
@@ -114,8 +123,19 @@ pub async fn demo(keep: bool) -> anyhow::Result<()> {
     });
 
     println!("buildhooks demo: server on http://{addr}, receiver on {receiver_url}");
-    println!("settings page: http://{addr}/settings/{}{}", org.id, if keep { "" } else { "  (use --keep to keep it open)" });
-    println!("{:<6} {:<8} {:<34} {:<10} {:>9}", "event", "action", "status", "signature", "commit->receipt");
+    println!(
+        "settings page: http://{addr}/settings/{}{}",
+        org.id,
+        if keep {
+            ""
+        } else {
+            "  (use --keep to keep it open)"
+        }
+    );
+    println!(
+        "{:<6} {:<8} {:<34} {:<10} {:>9}",
+        "event", "action", "status", "signature", "commit->receipt"
+    );
 
     let started = Instant::now();
     let build = api
@@ -124,15 +144,21 @@ pub async fn demo(keep: bool) -> anyhow::Result<()> {
             json!({ "r": repo }),
         )
         .await?;
-    let build_id = build["createBuild"]["build"]["id"].as_str().context("build id")?.to_owned();
+    let build_id = build["createBuild"]["build"]["id"]
+        .as_str()
+        .context("build id")?
+        .to_owned();
     let tasks: Vec<String> = build["createBuild"]["build"]["tasks"]
         .as_array()
         .context("tasks")?
         .iter()
         .filter_map(|t| t["id"].as_str().map(str::to_owned))
         .collect();
-    api.call("mutation($b: ID!) { approve(input: {buildId: $b}) { build { status } } }", json!({ "b": build_id }))
-        .await?;
+    api.call(
+        "mutation($b: ID!) { approve(input: {buildId: $b}) { build { status } } }",
+        json!({ "b": build_id }),
+    )
+    .await?;
     let set = "mutation($t: ID!, $s: TaskStatus!) { updateTaskStatus(input: {taskId: $t, status: $s}) { task { status } } }";
     for (task, status) in [
         (&tasks[0], "EXECUTING"),
@@ -148,12 +174,16 @@ pub async fn demo(keep: bool) -> anyhow::Result<()> {
         .filter(webhook_delivery::Column::Kind.ne("ping"))
         .all(store.conn())
         .await?;
-    let created_at: std::collections::HashMap<String, i64> =
-        expected.iter().map(|d| (d.uuid.clone(), d.created_at)).collect();
+    let created_at: std::collections::HashMap<String, i64> = expected
+        .iter()
+        .map(|d| (d.uuid.clone(), d.created_at))
+        .collect();
     let mut arrived = std::collections::HashSet::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while arrived.len() < expected.len() {
-        let Ok(Some((hook, at))) = tokio::time::timeout_at(deadline, rx.recv()).await else { break };
+        let Ok(Some((hook, at))) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+            break;
+        };
         let id = hook.delivery_id.clone().unwrap_or_default();
         let payload = hook.payload().context("payload")?;
         let new_status = match hook.event.as_str() {
@@ -165,9 +195,18 @@ pub async fn demo(keep: bool) -> anyhow::Result<()> {
             Some(old) => format!("{old} -> {new_status}"),
             None => new_status,
         };
-        let latency = created_at.get(&id).map(|c| format!("{} ms", at - c)).unwrap_or_default();
-        let action = serde_json::to_value(payload.action)?.as_str().unwrap_or("").to_owned();
-        println!("{:<6} {:<8} {:<34} {:<10} {:>9}", hook.event, action, change, "verified", latency);
+        let latency = created_at
+            .get(&id)
+            .map(|c| format!("{} ms", at - c))
+            .unwrap_or_default();
+        let action = serde_json::to_value(payload.action)?
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        println!(
+            "{:<6} {:<8} {:<34} {:<10} {:>9}",
+            hook.event, action, change, "verified", latency
+        );
         arrived.insert(id);
     }
     let all_known = arrived.iter().all(|id| created_at.contains_key(id));
@@ -178,7 +217,10 @@ pub async fn demo(keep: bool) -> anyhow::Result<()> {
         started.elapsed().as_millis()
     );
     if keep {
-        println!("serving until Ctrl-C; API token of org {}: {}", org.id, api.token);
+        println!(
+            "serving until Ctrl-C; API token of org {}: {}",
+            org.id, api.token
+        );
         crate::shutdown_signal().await;
     }
     let _ = stop_tx.send(());

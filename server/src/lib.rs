@@ -39,7 +39,18 @@ pub struct AppState {
 impl AppState {
     /// Connects to the configured database, migrates it, and builds the schema.
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
-        let store = db::connect(&config.database_url).await?;
+        Self::connect_observed(config, None).await
+    }
+
+    /// As `connect`, with an observer of every commit that wrote outbox rows (the benchmark).
+    pub async fn connect_observed(
+        config: Config,
+        observer: Option<buildhooks_schema::store::CommitObserver>,
+    ) -> anyhow::Result<Self> {
+        let mut store = db::connect(&config.database_url).await?;
+        if let Some(observer) = observer {
+            store.set_commit_observer(observer);
+        }
         let faults = Arc::new(Faults::default());
         let sender = Sender {
             store: store.clone(),

@@ -37,13 +37,13 @@ pub mod state {
     pub const FAILED: &str = "FAILED";
 }
 
-/// Writes the events and their outbox rows in `w`; returns how many rows were written.
+/// Writes the events and their outbox rows in `w`; returns the delivery ids written.
 pub async fn publish(
     w: &WriteTxn<'_>,
     schema: &PayloadSchema,
     org_id: i32,
     events: &[EventDraft],
-) -> Result<usize> {
+) -> Result<Vec<String>> {
     let endpoints = webhook_endpoint::Entity::find_in_org(org_id)
         .filter(webhook_endpoint::Column::Enabled.eq(true))
         .filter(webhook_endpoint::Column::Deleted.eq(false))
@@ -59,6 +59,7 @@ pub async fn publish(
         .collect();
     let now = now_ms();
     let mut rows = Vec::new();
+    let mut ids = Vec::new();
     for event in events {
         let stored = event.insert(w.txn(), org_id, now).await?;
         let key = event.filter_key();
@@ -78,8 +79,10 @@ pub async fn publish(
                 bodies.insert(query, render::body(event, data));
             }
             let body = bodies.get(query).cloned().unwrap_or_default();
+            let id = uuid::Uuid::new_v4().to_string();
+            ids.push(id.clone());
             rows.push(webhook_delivery::ActiveModel {
-                uuid: Set(uuid::Uuid::new_v4().to_string()),
+                uuid: Set(id),
                 org_id: Set(org_id),
                 event_id: Set(Some(stored.id)),
                 endpoint_id: Set(endpoint.id),
@@ -103,8 +106,7 @@ pub async fn publish(
             });
         }
     }
-    let written = rows.len();
-    if written > 0 {
+    if !rows.is_empty() {
         webhook_delivery::Entity::insert_many(rows)
             .exec(w.txn())
             .await?;
@@ -114,7 +116,7 @@ pub async fn publish(
                 .await?;
         }
     }
-    Ok(written)
+    Ok(ids)
 }
 
 /// Publishes `events` in `w`, commits, and wakes the dispatcher when rows were written.
@@ -135,8 +137,10 @@ pub(crate) async fn commit_with_events(
         return Err(Error::Internal("injected fault after outbox insert".into()));
     }
     w.commit().await?;
-    if written > 0 {
-        store(ctx)?.wake_dispatcher();
+    if !written.is_empty() {
+        let store = store(ctx)?;
+        store.committed(&written);
+        store.wake_dispatcher();
     }
     Ok(())
 }
