@@ -513,8 +513,8 @@
     try {
       const p = (await api(Q.preview, { repositoryId, query })).webhookPreview || {};
       const errs = (p.errors || []).map((e) => (typeof e === 'string' ? e : (e && e.message) || JSON.stringify(e)));
-      const body = p.body == null ? '(no body)' : pretty(p.body);
-      out.textContent = errs.length ? `${body}\n\n${list(errs)}` : body;
+      const body = p.body ? pretty(p.body) : ''; // empty when the query did not validate
+      out.textContent = [body, errs.length ? list(errs) : ''].filter(Boolean).join('\n\n') || '(empty body)';
       out.classList.toggle('has-errors', errs.length > 0);
     } catch (err) {
       if (err.unauth) return;

@@ -28,6 +28,8 @@ pub enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Measure the delivery path; prints one JSON object.
+    Bench(crate::bench::BenchArgs),
     /// Run everything on a temporary database and print each verified delivery of one build.
     Demo {
         /// Keep the server running after the demo, until Ctrl-C.
@@ -78,6 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(listener, state, role, shutdown_signal()).await
         }
         Command::Demo { keep } => crate::demo::demo(keep).await,
+        Command::Bench(args) => crate::bench::run(config, args).await,
         Command::Migrate => {
             db::connect(&config.database_url).await?;
             eprintln!("migrations applied");

@@ -1,0 +1,376 @@
+//! `--mode e2e` (transitions through the GraphQL HTTP API, each emitting one task event to one
+//! endpoint) and `--mode dispatch` (outbox rows written first, then the dispatcher alone).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use buildhooks_entity::webhook_delivery;
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use super::receiver::{self, Arrivals};
+use super::{base_report, stats, wait_for, BenchArgs, BenchDb, Mode, Progress};
+use crate::config::{Config, Role};
+use crate::delivery::dispatcher::{self, DispatchConfig};
+use crate::AppState;
+
+/// The transitions each task goes through; each emits one delivered `task.*` event.
+const STEPS: [&str; 4] = ["TRIGGERED", "SCHEDULED", "EXECUTING", "COMPLETED"];
+const TASKS_PER_BUILD: usize = 50;
+
+struct Api {
+    client: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Api {
+    async fn call(&self, query: &str, variables: Value) -> anyhow::Result<Value> {
+        let resp: Value = self
+            .client
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if let Some(errors) = resp.get("errors") {
+            bail!("GraphQL error: {errors}");
+        }
+        Ok(resp["data"].clone())
+    }
+}
+
+/// An in-process server (or `--target`), an organization, a repository and one endpoint for
+/// `task.*` transitions that points at the receiver.
+struct Setup {
+    api: Api,
+    repo: String,
+    state: Option<AppState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+type Commits = Arc<Mutex<HashMap<String, Instant>>>;
+
+async fn setup(
+    config: &Config,
+    args: &BenchArgs,
+    db: &BenchDb,
+    receiver_url: &str,
+    role: Role,
+    commits: Commits,
+) -> anyhow::Result<Setup> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let (api, state, stop, server, uid) = match &args.target {
+        Some(target) => {
+            let token = args.token.clone().context("--target needs --token")?;
+            let api = Api {
+                client,
+                url: format!("{}/graphql", target.trim_end_matches('/')),
+                token,
+            };
+            let uid = api.call("{ ownerInfo { uid } }", json!({})).await?["ownerInfo"]["uid"]
+                .as_str()
+                .context("uid")?
+                .to_owned();
+            (api, None, None, None, uid)
+        }
+        None => {
+            let mut config = config.clone();
+            config.database_url = db.url.clone();
+            config.allow_private_targets = true;
+            let observer: buildhooks_schema::store::CommitObserver =
+                Arc::new(move |ids: &[String]| {
+                    let now = Instant::now();
+                    if let Ok(mut map) = commits.lock() {
+                        for id in ids {
+                            map.insert(id.clone(), now);
+                        }
+                    }
+                });
+            let state = AppState::connect_observed(config, Some(observer)).await?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let url = format!("http://{}/graphql", listener.local_addr()?);
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(crate::run(listener, state.clone(), role, async {
+                let _ = rx.await;
+            }));
+            let (org, token) =
+                buildhooks_schema::auth::create_organization(state.store.conn(), "bench", "github")
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            (
+                Api { client, url, token },
+                Some(state),
+                Some(tx),
+                Some(server),
+                org.id.to_string(),
+            )
+        }
+    };
+    let repo = api
+        .call(
+            "mutation($n: String!) { createRepository(input: {name: $n}) { repository { id } } }",
+            json!({ "n": format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]) }),
+        )
+        .await?["createRepository"]["repository"]["id"]
+        .as_str()
+        .context("repository")?
+        .to_owned();
+    let events: Vec<String> = STEPS
+        .iter()
+        .map(|s| format!("task.{}", s.to_lowercase()))
+        .collect();
+    api.call(
+        "mutation($i: SaveWebHookSettingsInput!) { saveWebHookSettings(input: $i) { settings { ownerUid } } }",
+        json!({ "i": { "ownerUid": uid, "deliveryEndpoints": [{ "webhookURL": receiver_url, "events": events, "repositoryId": repo, "secretToken": "bench-secret" }] } }),
+    )
+    .await?;
+    Ok(Setup {
+        api,
+        repo,
+        state,
+        stop,
+        server,
+    })
+}
+
+impl Setup {
+    /// Creates builds holding `n` tasks (untimed); returns the task ids.
+    async fn tasks(&self, n: usize) -> anyhow::Result<Vec<String>> {
+        let mut ids = Vec::with_capacity(n);
+        while ids.len() < n {
+            let count = (n - ids.len()).min(TASKS_PER_BUILD);
+            let tasks: Vec<Value> = (0..count)
+                .map(|i| json!({ "name": format!("task-{i}") }))
+                .collect();
+            let data = self
+                .api
+                .call(
+                    "mutation($i: RepositoryCreateBuildInput!) { createBuild(input: $i) { build { tasks { id } } } }",
+                    json!({ "i": { "repositoryId": self.repo, "branch": "main", "tasks": tasks } }),
+                )
+                .await?;
+            for t in data["createBuild"]["build"]["tasks"]
+                .as_array()
+                .context("tasks")?
+            {
+                ids.push(t["id"].as_str().context("task id")?.to_owned());
+            }
+        }
+        Ok(ids)
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+const SET: &str = "mutation($t: ID!, $s: TaskStatus!) { updateTaskStatus(input: {taskId: $t, status: $s}) { clientMutationId } }";
+
+pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Result<Value> {
+    let arrivals = Arrivals::default();
+    let receiver_url = receiver::start(arrivals.clone()).await?;
+    let commits: Commits = Arc::default();
+    let setup = setup(config, args, db, &receiver_url, Role::All, commits.clone()).await?;
+    let task_ids = setup.tasks(args.events.div_ceil(STEPS.len())).await?;
+    // Step-major: every task's first step, then every task's second, ...
+    let plan: Arc<Vec<(String, &'static str)>> = Arc::new(
+        STEPS
+            .iter()
+            .flat_map(|step| task_ids.iter().map(move |t| (t.clone(), *step)))
+            .take(args.events)
+            .collect(),
+    );
+    let api = Arc::new(setup.api);
+    let sent_at: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let errors = Arc::new(AtomicUsize::new(0));
+    let progress = Progress::start("e2e", arrivals.clone(), args.events);
+    let cpu0 = stats::machine_cpu_seconds();
+    let started = Instant::now();
+    let transition = {
+        let (api, plan, errors, sent_at) =
+            (api.clone(), plan.clone(), errors.clone(), sent_at.clone());
+        move |i: usize| {
+            let (api, plan, errors, sent_at) =
+                (api.clone(), plan.clone(), errors.clone(), sent_at.clone());
+            async move {
+                let (task, step) = &plan[i];
+                if api
+                    .call(SET, json!({ "t": task, "s": step }))
+                    .await
+                    .is_err()
+                {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Ok(mut v) = sent_at.lock() {
+                    v.push(Instant::now());
+                }
+            }
+        }
+    };
+    match args.rate {
+        Some(rate) => {
+            let mut ticker =
+                tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut running = tokio::task::JoinSet::new();
+            for i in 0..plan.len() {
+                ticker.tick().await;
+                running.spawn(transition(i));
+            }
+            while running.join_next().await.is_some() {}
+        }
+        None => {
+            let next = Arc::new(AtomicUsize::new(0));
+            let mut workers = tokio::task::JoinSet::new();
+            for _ in 0..args.concurrency.max(1) {
+                let (next, transition) = (next.clone(), transition.clone());
+                let len = plan.len();
+                workers.spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= len {
+                            break;
+                        }
+                        transition(i).await;
+                    }
+                });
+            }
+            while workers.join_next().await.is_some() {}
+        }
+    }
+    let transitions_done = started.elapsed().as_secs_f64();
+    wait_for(&arrivals, plan.len(), Duration::from_secs(15)).await;
+    let cpu = cpu0.zip(stats::machine_cpu_seconds()).map(|(a, b)| b - a);
+    drop(progress);
+    let firsts = arrivals.first_arrivals();
+    let last_arrival = firsts.values().max().copied().unwrap_or_else(Instant::now);
+    let seconds = last_arrival
+        .saturating_duration_since(started)
+        .as_secs_f64()
+        .max(1e-9);
+    let commits = commits.lock().map(|c| c.clone()).unwrap_or_default();
+    let mut latencies: Vec<f64> = if args.target.is_none() {
+        firsts
+            .iter()
+            .filter_map(|(id, at)| {
+                commits
+                    .get(id)
+                    .map(|c| at.saturating_duration_since(*c).as_secs_f64() * 1000.0)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (distinct, total) = arrivals.counts();
+    let mut report = base_report(
+        Mode::E2e,
+        if args.target.is_some() {
+            "target"
+        } else {
+            db.label
+        },
+        plan.len(),
+    );
+    report["concurrency"] = json!(if args.rate.is_some() {
+        Value::Null
+    } else {
+        json!(args.concurrency)
+    });
+    report["offered_rate"] = json!(args.rate);
+    report["deliveries"] = json!(distinct);
+    report["seconds"] = json!(stats::round(seconds));
+    report["transitions_per_s"] = json!(stats::round(plan.len() as f64 / transitions_done));
+    report["deliveries_per_s"] = json!(stats::round(distinct as f64 / seconds));
+    report["latency_ms"] = stats::percentiles(&mut latencies);
+    report["latency_measured"] = json!("transition commit -> receiver holds the body");
+    report["lost"] = json!(plan.len().saturating_sub(distinct));
+    report["duplicates"] = json!(total - distinct);
+    report["api_errors"] = json!(errors.load(Ordering::Relaxed));
+    report["machine_cpu_s_per_1000"] =
+        json!(cpu.map(|c| stats::round(c * 1000.0 / distinct.max(1) as f64)));
+    drop(transition);
+    let rest = Setup {
+        api: Arc::try_unwrap(api).map_err(|_| anyhow::anyhow!("API client still in use"))?,
+        repo: String::new(),
+        state: None,
+        stop: setup.stop,
+        server: setup.server,
+    };
+    drop(setup.state);
+    rest.stop().await;
+    Ok(report)
+}
+
+pub async fn dispatch(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Result<Value> {
+    if args.target.is_some() {
+        bail!("--mode dispatch runs in-process; --target is for e2e");
+    }
+    let arrivals = Arrivals::default();
+    let receiver_url = receiver::start(arrivals.clone()).await?;
+    // API only: rows pile up until the dispatcher is started below.
+    let setup = setup(config, args, db, &receiver_url, Role::Api, Arc::default()).await?;
+    let state = setup.state.clone().context("in-process state")?;
+    let task = setup.tasks(1).await?;
+    setup
+        .api
+        .call(SET, json!({ "t": task[0], "s": "TRIGGERED" }))
+        .await?;
+    let template = webhook_delivery::Entity::find()
+        .one(state.store.conn())
+        .await?
+        .context("a rendered outbox row")?;
+    for _ in 1..args.events {
+        let mut row: webhook_delivery::ActiveModel = template.clone().into();
+        row.id = sea_orm::ActiveValue::NotSet;
+        row.uuid = Set(uuid::Uuid::new_v4().to_string());
+        row.insert(state.store.conn()).await?;
+    }
+    let progress = Progress::start("dispatch", arrivals.clone(), args.events);
+    let cpu0 = stats::machine_cpu_seconds();
+    let started = Instant::now();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let dispatch_config = DispatchConfig {
+        concurrency: state.config.delivery_concurrency,
+        lease_ms: 2 * state.config.delivery_timeout_ms as i64 + 2_000,
+        database_url: state.config.database_url.clone(),
+    };
+    let running = tokio::spawn(dispatcher::run(
+        state.sender.clone(),
+        dispatch_config,
+        stop_rx,
+    ));
+    wait_for(&arrivals, args.events, Duration::from_secs(15)).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu0.zip(stats::machine_cpu_seconds()).map(|(a, b)| b - a);
+    let _ = stop_tx.send(true);
+    let _ = running.await;
+    drop(progress);
+    let (distinct, total) = arrivals.counts();
+    let mut report = base_report(Mode::Dispatch, db.label, args.events);
+    report["deliveries"] = json!(distinct);
+    report["seconds"] = json!(stats::round(seconds));
+    report["deliveries_per_s"] = json!(stats::round(distinct as f64 / seconds));
+    report["lost"] = json!(args.events.saturating_sub(distinct));
+    report["duplicates"] = json!(total - distinct);
+    report["machine_cpu_s_per_1000"] =
+        json!(cpu.map(|c| stats::round(c * 1000.0 / distinct.max(1) as f64)));
+    drop(state);
+    setup.stop().await;
+    Ok(report)
+}

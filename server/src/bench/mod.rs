@@ -1,0 +1,214 @@
+//! `buildhooks bench`: measures the delivery path the same way every time and prints one JSON
+//! object. Modes: `raw` (signed POSTs, no database: the machine's ceiling), `dispatch` (N outbox
+//! rows written first, then the dispatcher alone drains them) and `e2e` (transitions through the
+//! GraphQL HTTP API, latency from the transition's commit to the receiver holding the body).
+//! Everything runs in-process on a fresh database unless `--target` names a running server.
+
+mod e2e;
+mod raw;
+mod receiver;
+pub mod stats;
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use receiver::Arrivals;
+
+/// What to measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    Raw,
+    Dispatch,
+    E2e,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Raw => "raw",
+            Mode::Dispatch => "dispatch",
+            Mode::E2e => "e2e",
+        }
+    }
+}
+
+/// Benchmark options.
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// raw, dispatch or e2e.
+    #[arg(long, value_enum, default_value_t = Mode::E2e)]
+    pub mode: Mode,
+    /// Events (e2e: transitions; dispatch: outbox rows; raw: POSTs).
+    #[arg(long, default_value_t = 2000)]
+    pub events: usize,
+    /// Requests in flight at once (e2e: API clients; raw: senders).
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// e2e at a fixed offered rate (transitions per second) instead of saturation.
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// e2e against a running server (`http://host:port`); it must allow private targets.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// The organization token for `--target`.
+    #[arg(long, requires = "target")]
+    pub token: Option<String>,
+    /// Also run `raw` with the same size and report the ratio to it.
+    #[arg(long)]
+    pub compare_raw: bool,
+}
+
+/// A fresh database for one run: a temporary SQLite file, or a new database on the PostgreSQL
+/// server of `--database-url` (dropped afterwards).
+pub(crate) struct BenchDb {
+    pub url: String,
+    pub label: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl BenchDb {
+    async fn create(config: &Config) -> anyhow::Result<Self> {
+        use sea_orm::ConnectionTrait;
+        if config.database_url.starts_with("postgres") {
+            let name = format!("bh_bench_{}", uuid::Uuid::new_v4().simple());
+            let admin = crate::db::open(&config.database_url).await?;
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await?;
+            let (base, query) = match config.database_url.split_once('?') {
+                Some((b, q)) => (b.to_owned(), format!("?{q}")),
+                None => (config.database_url.clone(), String::new()),
+            };
+            let prefix = base
+                .rsplit_once('/')
+                .map(|(p, _)| p.to_owned())
+                .unwrap_or(base);
+            Ok(BenchDb {
+                url: format!("{prefix}/{name}{query}"),
+                label: "postgresql",
+                _dir: None,
+                pg: Some((config.database_url.clone(), name)),
+            })
+        } else {
+            let dir = tempfile::tempdir()?;
+            Ok(BenchDb {
+                url: format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("bench.db").display()
+                ),
+                label: "sqlite",
+                _dir: Some(dir),
+                pg: None,
+            })
+        }
+    }
+
+    async fn drop_database(self) {
+        use sea_orm::ConnectionTrait;
+        if let Some((server, name)) = &self.pg {
+            if let Ok(admin) = crate::db::open(server).await {
+                let _ = admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            }
+        }
+    }
+}
+
+/// Prints progress on a terminal until dropped.
+pub(crate) struct Progress(Option<tokio::task::JoinHandle<()>>);
+
+impl Progress {
+    pub fn start(label: &'static str, arrivals: Arrivals, expected: usize) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        Progress(Some(tokio::spawn(async move {
+            loop {
+                let (done, _) = arrivals.counts();
+                let width = 30;
+                let filled = (done * width / expected.max(1)).min(width);
+                eprint!(
+                    "\r{label} [{}{}] {done}/{expected}",
+                    "#".repeat(filled),
+                    " ".repeat(width - filled)
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })))
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+            eprintln!();
+        }
+    }
+}
+
+/// Waits until `n` distinct deliveries arrived, or `timeout` without progress.
+pub(crate) async fn wait_for(arrivals: &Arrivals, n: usize, timeout: Duration) {
+    let mut last = (0, tokio::time::Instant::now());
+    loop {
+        let (distinct, _) = arrivals.counts();
+        if distinct >= n {
+            return;
+        }
+        if distinct != last.0 {
+            last = (distinct, tokio::time::Instant::now());
+        } else if last.1.elapsed() > timeout {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Runs the benchmark and prints its JSON; fails when deliveries were lost or duplicated.
+pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
+    let mut report = match args.mode {
+        Mode::Raw => raw::run(&config, &args).await?,
+        Mode::Dispatch | Mode::E2e => {
+            let db = BenchDb::create(&config).await?;
+            let result = if args.mode == Mode::Dispatch {
+                e2e::dispatch(&config, &args, &db).await
+            } else {
+                e2e::run(&config, &args, &db).await
+            };
+            db.drop_database().await;
+            result?
+        }
+    };
+    if args.compare_raw && args.mode != Mode::Raw {
+        let baseline = raw::run(&config, &args).await?;
+        let raw_rate = baseline["deliveries_per_s"].as_f64().unwrap_or(0.0);
+        let rate = report["deliveries_per_s"].as_f64().unwrap_or(0.0);
+        report["raw_deliveries_per_s"] = json!(raw_rate);
+        report["ratio_to_raw"] = json!(if raw_rate > 0.0 {
+            stats::round(rate / raw_rate)
+        } else {
+            0.0
+        });
+    }
+    let (rss, peak) = stats::rss_mb();
+    report["rss_mb"] = json!(rss);
+    report["peak_rss_mb"] = json!(peak);
+    println!("{}", serde_json::to_string(&report)?);
+    let lost = report["lost"].as_u64().unwrap_or(0);
+    let duplicates = report["duplicates"].as_u64().unwrap_or(0);
+    if lost > 0 || duplicates > 0 {
+        anyhow::bail!("{lost} lost and {duplicates} duplicated deliveries");
+    }
+    Ok(())
+}
+
+/// The fields every mode reports.
+pub(crate) fn base_report(mode: Mode, database: &str, events: usize) -> Value {
+    json!({ "mode": mode.name(), "database": database, "events": events })
+}

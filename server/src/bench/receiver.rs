@@ -1,0 +1,64 @@
+//! The benchmark's receivers: HTTP servers on 127.0.0.1 that answer 200 at once and note when
+//! each delivery id arrived, so lost and duplicated deliveries and latencies can be counted.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::Router;
+
+/// Arrival times by delivery id (`X-Cirrus-Delivery`).
+#[derive(Clone, Default)]
+pub struct Arrivals(Arc<Mutex<HashMap<String, Vec<Instant>>>>);
+
+impl Arrivals {
+    fn note(&self, id: String) {
+        let now = Instant::now();
+        if let Ok(mut map) = self.0.lock() {
+            map.entry(id).or_default().push(now);
+        }
+    }
+
+    /// (distinct ids, total requests).
+    pub fn counts(&self) -> (usize, usize) {
+        self.0
+            .lock()
+            .map(|m| (m.len(), m.values().map(Vec::len).sum()))
+            .unwrap_or((0, 0))
+    }
+
+    /// The first arrival of every id.
+    pub fn first_arrivals(&self) -> HashMap<String, Instant> {
+        self.0
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.first().map(|t| (k.clone(), *t)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Starts a receiver; returns its URL.
+pub async fn start(arrivals: Arrivals) -> anyhow::Result<String> {
+    let app = Router::new().fallback(move |headers: HeaderMap, _body: axum::body::Bytes| {
+        let arrivals = arrivals.clone();
+        async move {
+            let id = headers
+                .get("x-cirrus-delivery")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            arrivals.note(id);
+            StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/bench", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(url)
+}
