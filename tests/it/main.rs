@@ -2,6 +2,7 @@
 //! database (SQLite by default; PostgreSQL when `BUILDHOOKS_TEST_DATABASE_URL` is set).
 
 mod bad_input;
+mod browser;
 mod build_flow;
 mod cli;
 mod concurrency;

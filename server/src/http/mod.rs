@@ -2,6 +2,7 @@
 
 pub mod graphql;
 pub mod health;
+pub mod settings;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,7 +19,12 @@ pub fn router(state: AppState, role: Role) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics));
     if role != Role::Dispatcher {
-        router = router.route("/graphql", get(graphql::graphiql).post(graphql::execute));
+        router = router
+            .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+            .route("/settings/assets/settings.js", get(settings::script))
+            .route("/settings/assets/settings.css", get(settings::style))
+            .route("/settings/{owner_uid}", get(settings::page))
+            .route("/favicon.ico", get(settings::favicon));
     }
     router.with_state(state)
 }

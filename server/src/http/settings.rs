@@ -1,0 +1,51 @@
+//! `GET /settings/{ownerUid}`: the per-organization webhook settings page. Its HTML, script and
+//! stylesheet are embedded in the binary (no build step, nothing fetched from elsewhere) and
+//! served under a strict Content-Security-Policy; the page talks to `POST /graphql`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+const HTML: &str = include_str!("../../assets/settings.html");
+const SCRIPT: &str = include_str!("../../assets/settings.js");
+const STYLE: &str = include_str!("../../assets/settings.css");
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// The page, for any owner uid (the page signs in against the API).
+pub async fn page() -> Response {
+    asset("text/html; charset=utf-8", HTML)
+}
+
+pub async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+pub async fn style() -> Response {
+    asset("text/css; charset=utf-8", STYLE)
+}
+
+/// No favicon: an empty answer instead of a 404 in the browser console.
+pub async fn favicon() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
