@@ -6,13 +6,85 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
+use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::webhook::outbox::{state, NOTIFY_CHANNEL};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use tokio::sync::{watch, Semaphore};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 
+use super::attempt::Outcome;
+use super::record::{self, Job};
 use super::Sender;
+
+/// Most outcomes recorded in one transaction.
+const RECORD_BATCH: usize = 256;
+
+/// An attempt waiting to be recorded; the sender waits for the recorder's reply.
+struct Finished {
+    delivery: webhook_delivery::Model,
+    token: Arc<str>,
+    outcome: Outcome,
+    done: oneshot::Sender<()>,
+}
+
+/// Records finished attempts in batches: one transaction for everything that finished while the
+/// previous batch was being written (group commit), so recording keeps up with sending.
+async fn recorder(sender: Sender, mut rx: mpsc::Receiver<Finished>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < RECORD_BATCH {
+            match rx.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let jobs: Vec<Job<'_>> = batch
+            .iter()
+            .map(|f| Job {
+                delivery: &f.delivery,
+                token: &f.token,
+                outcome: &f.outcome,
+                allow_retry: true,
+            })
+            .collect();
+        match record::record_batch(&sender.store, &jobs, sender.retry_delay).await {
+            Ok(verdicts) => {
+                for (f, verdict) in batch.iter().zip(verdicts) {
+                    sender.observe(verdict, &f.outcome);
+                }
+            }
+            // The rows stay IN_FLIGHT and are retried when their lease expires: nothing is lost.
+            Err(error) => {
+                tracing::error!(%error, rows = batch.len(), "cannot record delivery attempts")
+            }
+        }
+        for f in batch {
+            let _ = f.done.send(());
+        }
+    }
+}
+
+/// The endpoints of a claimed batch, in one query.
+async fn endpoints_of(
+    sender: &Sender,
+    rows: &[webhook_delivery::Model],
+) -> HashMap<i32, webhook_endpoint::Model> {
+    let ids: Vec<i32> = rows.iter().map(|r| r.endpoint_id).collect();
+    match webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::Id.is_in(ids))
+        .all(sender.store.conn())
+        .await
+    {
+        Ok(found) => found.into_iter().map(|e| (e.id, e)).collect(),
+        Err(error) => {
+            tracing::error!(%error, "cannot load endpoints");
+            HashMap::new()
+        }
+    }
+}
 
 /// Longest sleep between two looks at the outbox.
 const MAX_IDLE: Duration = Duration::from_millis(1000);
@@ -90,6 +162,8 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
         ));
     }
     let signal = sender.store.outbox_signal();
+    let (record_tx, record_rx) = mpsc::channel::<Finished>(RECORD_BATCH * 4);
+    let recording = tokio::spawn(recorder(sender.clone(), record_rx));
     let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut running = JoinSet::new();
     loop {
@@ -103,15 +177,30 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
             match super::claim::claim(&sender.store, free as u64, config.lease_ms).await {
                 Ok((rows, token)) => {
                     claimed = rows.len();
+                    let endpoints = Arc::new(endpoints_of(&sender, &rows).await);
+                    let token: Arc<str> = token.into();
                     for row in rows {
                         let Ok(permit) = permits.clone().acquire_owned().await else {
                             break;
                         };
-                        let sender = sender.clone();
-                        let token = token.clone();
+                        let (sender, token, endpoints, record_tx) = (
+                            sender.clone(),
+                            token.clone(),
+                            endpoints.clone(),
+                            record_tx.clone(),
+                        );
                         running.spawn(async move {
-                            if let Err(error) = sender.process(&row, &token, true).await {
-                                tracing::error!(%error, delivery = %row.uuid, "cannot record delivery attempt");
+                            let outcome =
+                                sender.attempt(&row, endpoints.get(&row.endpoint_id)).await;
+                            let (done, recorded) = oneshot::channel();
+                            let finished = Finished {
+                                delivery: row,
+                                token,
+                                outcome,
+                                done,
+                            };
+                            if record_tx.send(finished).await.is_ok() {
+                                let _ = recorded.await;
                             }
                             drop(permit);
                         });
@@ -145,4 +234,6 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
     }
     tracing::info!(in_flight = running.len(), "dispatcher draining");
     while running.join_next().await.is_some() {}
+    drop(record_tx);
+    let _ = recording.await;
 }

@@ -41,7 +41,27 @@ impl Sender {
         let endpoint = webhook_endpoint::Entity::find_by_id(delivery.endpoint_id)
             .one(self.store.conn())
             .await?;
-        let outcome = match &endpoint {
+        let outcome = self.attempt(delivery, endpoint.as_ref()).await;
+        let verdict = record::record(
+            &self.store,
+            delivery,
+            token,
+            &outcome,
+            self.retry_delay,
+            allow_retry,
+        )
+        .await?;
+        self.observe(verdict, &outcome);
+        Ok(verdict)
+    }
+
+    /// One HTTP attempt to `endpoint` (none is sent when it was removed or disabled).
+    pub async fn attempt(
+        &self,
+        delivery: &webhook_delivery::Model,
+        endpoint: Option<&webhook_endpoint::Model>,
+    ) -> Outcome {
+        match endpoint {
             Some(e) if !e.deleted && e.enabled => {
                 attempt::send(
                     &self.client,
@@ -53,16 +73,11 @@ impl Sender {
             }
             Some(e) if !e.deleted => refused("endpoint_disabled"),
             _ => refused("endpoint_removed"),
-        };
-        let verdict = record::record(
-            &self.store,
-            delivery,
-            token,
-            &outcome,
-            self.retry_delay,
-            allow_retry,
-        )
-        .await?;
+        }
+    }
+
+    /// Counts and logs a recorded attempt.
+    pub fn observe(&self, verdict: Verdict, outcome: &Outcome) {
         self.metrics.observe(verdict, outcome.duration_ms);
         match verdict {
             Verdict::Delivered => tracing::debug!(status = ?outcome.status, "delivered"),
@@ -70,7 +85,6 @@ impl Sender {
                 tracing::warn!(status = ?outcome.status, error = ?outcome.error, ?verdict, "delivery attempt failed")
             }
         }
-        Ok(verdict)
     }
 }
 
