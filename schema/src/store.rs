@@ -2,13 +2,16 @@
 //! `ConnectionTrait` (so a payload query sees the uncommitted transition), the write gate that
 //! serialises writers on SQLite, and the outbox wake-up signal for the dispatcher.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use buildhooks_entity::webhook_delivery;
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
     QueryResult, Statement, TransactionTrait,
 };
-use tokio::sync::{Mutex, MutexGuard, Notify};
+use tokio::sync::{mpsc, Mutex, MutexGuard, Notify};
 
 use crate::error::{Error, Result};
 
@@ -70,14 +73,33 @@ impl ConnectionTrait for DbHandle {
 /// measures commit-to-receipt latency with it).
 pub type CommitObserver = Arc<dyn Fn(&[String]) + Send + Sync>;
 
+/// Outbox rows written already leased to this process's dispatcher, handed to it on commit.
+pub struct HandedOff {
+    pub rows: Vec<webhook_delivery::Model>,
+    pub token: String,
+}
+
+/// The local dispatcher's hand-off queue. Rows committed by this process are written IN_FLIGHT
+/// under a lease and given to the dispatcher directly, skipping the claim transaction; if the
+/// process dies, the lease expires and any instance reclaims them. When the queue is backed up,
+/// rows are written PENDING instead and claimed as usual.
+pub struct Handoff {
+    pub lease_ms: i64,
+    pub tx: mpsc::UnboundedSender<HandedOff>,
+    /// Rows handed off and not yet taken up by the dispatcher.
+    pub backlog: Arc<AtomicUsize>,
+    pub max_backlog: usize,
+}
+
 /// The application's database: the pool, the SQLite write gate and the outbox signal.
 #[derive(Clone)]
 pub struct Store {
     conn: DatabaseConnection,
+    handoff: Arc<OnceLock<Handoff>>,
     commit_observer: Option<CommitObserver>,
     /// SQLite allows one writer; a transaction that reads and then writes fails with SQLITE_BUSY
     /// when another writer commits in between, so writers queue here instead (PostgreSQL: none).
-    write_gate: Option<Arc<Mutex<()>>>,
+    write_gate: Option<Arc<WriteGate>>,
     outbox_signal: Arc<Notify>,
 }
 
@@ -85,11 +107,12 @@ impl Store {
     /// Wraps a connected pool.
     pub fn new(conn: DatabaseConnection) -> Self {
         let write_gate = match conn.get_database_backend() {
-            DbBackend::Sqlite => Some(Arc::new(Mutex::new(()))),
+            DbBackend::Sqlite => Some(Arc::new(WriteGate::default())),
             _ => None,
         };
         Store {
             conn,
+            handoff: Arc::new(OnceLock::new()),
             commit_observer: None,
             write_gate,
             outbox_signal: Arc::new(Notify::new()),
@@ -108,14 +131,34 @@ impl Store {
 
     /// Starts a write transaction, first waiting for the write gate on SQLite.
     pub async fn begin_write(&self) -> Result<WriteTxn<'_>> {
-        let guard = match &self.write_gate {
-            Some(gate) => Some(gate.lock().await),
+        let (queue, writer) = match &self.write_gate {
+            Some(gate) => {
+                let queue = gate.queue.lock().await;
+                (Some(queue), Some(gate.writer.lock().await))
+            }
+            None => (None, None),
+        };
+        let txn = self.conn.begin().await?;
+        Ok(WriteTxn {
+            txn: Arc::new(txn),
+            _writer: writer,
+            _queue: queue,
+        })
+    }
+
+    /// Starts a write transaction ahead of the queue of ordinary writers (the dispatcher's short
+    /// claim and record transactions): on SQLite it waits for at most the one writer holding the
+    /// gate, so the outbox drains even while the API saturates the database.
+    pub async fn begin_write_priority(&self) -> Result<WriteTxn<'_>> {
+        let writer = match &self.write_gate {
+            Some(gate) => Some(gate.writer.lock().await),
             None => None,
         };
         let txn = self.conn.begin().await?;
         Ok(WriteTxn {
             txn: Arc::new(txn),
-            _guard: guard,
+            _writer: writer,
+            _queue: None,
         })
     }
 
@@ -128,6 +171,28 @@ impl Store {
     /// Wakes the dispatcher; call after committing outbox rows.
     pub fn wake_dispatcher(&self) {
         self.outbox_signal.notify_one();
+    }
+
+    /// Registers this process's dispatcher for hand-offs (once).
+    pub fn set_handoff(&self, handoff: Handoff) {
+        let _ = self.handoff.set(handoff);
+    }
+
+    /// A lease (token, until) for rows about to be written, when the local dispatcher can take
+    /// them now.
+    pub fn handoff_lease(&self, now: i64) -> Option<(String, i64)> {
+        let h = self.handoff.get()?;
+        (h.backlog.load(Ordering::Relaxed) < h.max_backlog && !h.tx.is_closed())
+            .then(|| (uuid::Uuid::new_v4().to_string(), now + h.lease_ms))
+    }
+
+    /// Gives committed, leased rows to the local dispatcher.
+    pub fn hand_off(&self, rows: Vec<webhook_delivery::Model>, token: String) {
+        if let Some(h) = self.handoff.get() {
+            h.backlog.fetch_add(rows.len(), Ordering::Relaxed);
+            // If the dispatcher is gone the rows stay leased and are reclaimed on expiry.
+            let _ = h.tx.send(HandedOff { rows, token });
+        }
     }
 
     /// Observes every commit that wrote outbox rows.
@@ -143,10 +208,21 @@ impl Store {
     }
 }
 
+/// SQLite's single-writer gate, in two stages: ordinary writers queue on `queue` and then take
+/// `writer`; priority writers take `writer` directly, so at most one ordinary writer is ever
+/// ahead of them.
+#[derive(Default)]
+struct WriteGate {
+    queue: Mutex<()>,
+    writer: Mutex<()>,
+}
+
 /// An open write transaction (holding the SQLite write gate until it ends).
 pub struct WriteTxn<'a> {
+    // Field order is drop order: the transaction ends before the gate opens.
     txn: Arc<DatabaseTransaction>,
-    _guard: Option<MutexGuard<'a, ()>>,
+    _writer: Option<MutexGuard<'a, ()>>,
+    _queue: Option<MutexGuard<'a, ()>>,
 }
 
 impl WriteTxn<'_> {

@@ -123,16 +123,17 @@ fn create_org(db_url: &str) -> (String, String) {
     )
 }
 
-/// Creates `builds` builds of 10 tasks each; the endpoint listens to `task.created`, so every
-/// build makes 10 deliveries.
+/// Creates `builds` builds of 10 tasks each through `servers` in turn (as a load balancer
+/// would); the endpoint listens to `task.created`, so every build makes 10 deliveries.
 async fn make_events(
-    server: &Server,
+    servers: &[&Server],
     client: &reqwest::Client,
     uid: &str,
     token: &str,
     receiver: &Receiver,
     builds: usize,
 ) {
+    let server = servers[0];
     let repo = server
         .gql(
             client,
@@ -155,8 +156,8 @@ async fn make_events(
     let tasks: Vec<Value> = (0..10)
         .map(|i| json!({ "name": format!("t{i}") }))
         .collect();
-    for _ in 0..builds {
-        server
+    for i in 0..builds {
+        servers[i % servers.len()]
             .gql(
                 client,
                 token,
@@ -228,7 +229,7 @@ async fn kill_9_mid_flight_loses_nothing() {
     ];
     let first = Server::start(&db.url, &env);
     first.wait_ready(&client).await;
-    make_events(&first, &client, &uid, &token, &receiver, 100).await;
+    make_events(&[&first], &client, &uid, &token, &receiver, 100).await;
     wait_distinct(&receiver, 300, Duration::from_secs(60)).await;
     first.kill();
     let (at_kill, _) = tally(&receiver);
@@ -276,7 +277,7 @@ async fn two_instances_on_one_postgres_share_the_outbox_without_duplicates() {
     let b = Server::start(&db.url, &env);
     a.wait_ready(&client).await;
     b.wait_ready(&client).await;
-    make_events(&a, &client, &uid, &token, &receiver, 200).await;
+    make_events(&[&a, &b], &client, &uid, &token, &receiver, 200).await;
     let (distinct, _) = wait_distinct(&receiver, 2000, Duration::from_secs(90)).await;
     wait_settled(&db.url).await;
     let (distinct_after, total) = tally(&receiver);

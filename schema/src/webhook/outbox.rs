@@ -37,13 +37,15 @@ pub mod state {
     pub const FAILED: &str = "FAILED";
 }
 
-/// Writes the events and their outbox rows in `w`; returns the delivery ids written.
+/// Writes the events and their outbox rows in `w`, leased with `lease` (token, until) when
+/// given, PENDING otherwise; returns the rows written.
 pub async fn publish(
     w: &WriteTxn<'_>,
     schema: &PayloadSchema,
     org_id: i32,
     events: &[EventDraft],
-) -> Result<Vec<String>> {
+    lease: Option<&(String, i64)>,
+) -> Result<Vec<webhook_delivery::Model>> {
     let endpoints = webhook_endpoint::Entity::find_in_org(org_id)
         .filter(webhook_endpoint::Column::Enabled.eq(true))
         .filter(webhook_endpoint::Column::Deleted.eq(false))
@@ -59,7 +61,6 @@ pub async fn publish(
         .collect();
     let now = now_ms();
     let mut rows = Vec::new();
-    let mut ids = Vec::new();
     for event in events {
         let stored = event.insert(w.txn(), org_id, now).await?;
         let key = event.filter_key();
@@ -79,10 +80,8 @@ pub async fn publish(
                 bodies.insert(query, render::body(event, data));
             }
             let body = bodies.get(query).cloned().unwrap_or_default();
-            let id = uuid::Uuid::new_v4().to_string();
-            ids.push(id.clone());
             rows.push(webhook_delivery::ActiveModel {
-                uuid: Set(id),
+                uuid: Set(uuid::Uuid::new_v4().to_string()),
                 org_id: Set(org_id),
                 event_id: Set(Some(stored.id)),
                 endpoint_id: Set(endpoint.id),
@@ -91,12 +90,17 @@ pub async fn publish(
                 kind: Set(event.kind.as_str().to_owned()),
                 action: Set(event.action.to_owned()),
                 body: Set(body),
-                state: Set(state::PENDING.to_owned()),
+                state: Set(if lease.is_some() {
+                    state::IN_FLIGHT
+                } else {
+                    state::PENDING
+                }
+                .to_owned()),
                 attempt_count: Set(0),
                 round_attempts: Set(0),
                 next_attempt_at: Set(now),
-                lease_until: Set(None),
-                lease_token: Set(None),
+                lease_until: Set(lease.map(|l| l.1)),
+                lease_token: Set(lease.map(|l| l.0.clone())),
                 last_status: Set(None),
                 last_duration_ms: Set(None),
                 last_response: Set(None),
@@ -106,17 +110,19 @@ pub async fn publish(
             });
         }
     }
+    let mut written = Vec::new();
     if !rows.is_empty() {
-        webhook_delivery::Entity::insert_many(rows)
-            .exec(w.txn())
+        written = webhook_delivery::Entity::insert_many(rows)
+            .exec_with_returning_many(w.txn())
             .await?;
-        if w.txn().get_database_backend() == DbBackend::Postgres {
+        // Leased rows go to this process's dispatcher; only claimable ones wake the others.
+        if lease.is_none() && w.txn().get_database_backend() == DbBackend::Postgres {
             w.txn()
                 .execute_unprepared(&format!("NOTIFY {NOTIFY_CHANNEL}"))
                 .await?;
         }
     }
-    Ok(ids)
+    Ok(written)
 }
 
 /// Publishes `events` in `w`, commits, and wakes the dispatcher when rows were written.
@@ -129,7 +135,9 @@ pub(crate) async fn commit_with_events(
     let schema = ctx
         .data_opt::<PayloadSchema>()
         .ok_or_else(|| Error::Internal("no payload schema in context".into()))?;
-    let written = publish(&w, schema, org_id, &events).await?;
+    let store = store(ctx)?;
+    let lease = store.handoff_lease(now_ms());
+    let written = publish(&w, schema, org_id, &events, lease.as_ref()).await?;
     if ctx
         .data_opt::<std::sync::Arc<Faults>>()
         .is_some_and(|f| f.fail_after_outbox.load(Ordering::SeqCst))
@@ -138,9 +146,12 @@ pub(crate) async fn commit_with_events(
     }
     w.commit().await?;
     if !written.is_empty() {
-        let store = store(ctx)?;
-        store.committed(&written);
-        store.wake_dispatcher();
+        let ids: Vec<String> = written.iter().map(|d| d.uuid.clone()).collect();
+        store.committed(&ids);
+        match lease {
+            Some((token, _)) => store.hand_off(written, token),
+            None => store.wake_dispatcher(),
+        }
     }
     Ok(())
 }

@@ -44,7 +44,7 @@ pub async fn claim(
         state::PENDING.into(),
         (limit as i64).into(),
     ];
-    let w = store.begin_write().await?;
+    let w = store.begin_write_priority().await?;
     let rows = webhook_delivery::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
         .all(w.txn())

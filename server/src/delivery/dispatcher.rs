@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::clock::now_ms;
+use buildhooks_schema::store::{HandedOff, Handoff};
 use buildhooks_schema::webhook::outbox::{state, NOTIFY_CHANNEL};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
@@ -152,7 +154,51 @@ async fn listen(sender: Sender, url: String, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Runs until `stop` turns true, then drains in-flight deliveries.
+/// Starts one delivery per row (each waits for a permit), recording through the recorder.
+async fn start_deliveries(
+    sender: &Sender,
+    rows: Vec<webhook_delivery::Model>,
+    token: String,
+    permits: &Arc<Semaphore>,
+    record_tx: &mpsc::Sender<Finished>,
+    running: &mut JoinSet<()>,
+    backlog: Option<&AtomicUsize>,
+) {
+    let endpoints = Arc::new(endpoints_of(sender, &rows).await);
+    let token: Arc<str> = token.into();
+    for row in rows {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        if let Some(backlog) = backlog {
+            backlog.fetch_sub(1, Ordering::Relaxed);
+        }
+        let (sender, token, endpoints, record_tx) = (
+            sender.clone(),
+            token.clone(),
+            endpoints.clone(),
+            record_tx.clone(),
+        );
+        running.spawn(async move {
+            let outcome = sender.attempt(&row, endpoints.get(&row.endpoint_id)).await;
+            let (done, recorded) = oneshot::channel();
+            let finished = Finished {
+                delivery: row,
+                token,
+                outcome,
+                done,
+            };
+            if record_tx.send(finished).await.is_ok() {
+                let _ = recorded.await;
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Runs until `stop` turns true, then drains in-flight deliveries. Rows committed by this
+/// process arrive through the hand-off queue; everything else (retries, other instances' rows,
+/// expired leases) is claimed.
 pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiver<bool>) {
     if sender.store.backend() == DbBackend::Postgres {
         tokio::spawn(listen(
@@ -161,6 +207,14 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
             stop.clone(),
         ));
     }
+    let (handoff_tx, mut handoff_rx) = mpsc::unbounded_channel::<HandedOff>();
+    let backlog = Arc::new(AtomicUsize::new(0));
+    sender.store.set_handoff(Handoff {
+        lease_ms: config.lease_ms,
+        tx: handoff_tx,
+        backlog: backlog.clone(),
+        max_backlog: config.concurrency.max(1) * 4,
+    });
     let signal = sender.store.outbox_signal();
     let (record_tx, record_rx) = mpsc::channel::<Finished>(RECORD_BATCH * 4);
     let recording = tokio::spawn(recorder(sender.clone(), record_rx));
@@ -171,39 +225,35 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
             break;
         }
         while running.try_join_next().is_some() {}
+        while let Ok(handed) = handoff_rx.try_recv() {
+            start_deliveries(
+                &sender,
+                handed.rows,
+                handed.token,
+                &permits,
+                &record_tx,
+                &mut running,
+                Some(&backlog),
+            )
+            .await;
+        }
         let free = permits.available_permits().min(BATCH);
         let mut claimed = 0;
         if free > 0 {
             match super::claim::claim(&sender.store, free as u64, config.lease_ms).await {
                 Ok((rows, token)) => {
                     claimed = rows.len();
-                    let endpoints = Arc::new(endpoints_of(&sender, &rows).await);
-                    let token: Arc<str> = token.into();
-                    for row in rows {
-                        let Ok(permit) = permits.clone().acquire_owned().await else {
-                            break;
-                        };
-                        let (sender, token, endpoints, record_tx) = (
-                            sender.clone(),
-                            token.clone(),
-                            endpoints.clone(),
-                            record_tx.clone(),
-                        );
-                        running.spawn(async move {
-                            let outcome =
-                                sender.attempt(&row, endpoints.get(&row.endpoint_id)).await;
-                            let (done, recorded) = oneshot::channel();
-                            let finished = Finished {
-                                delivery: row,
-                                token,
-                                outcome,
-                                done,
-                            };
-                            if record_tx.send(finished).await.is_ok() {
-                                let _ = recorded.await;
-                            }
-                            drop(permit);
-                        });
+                    if claimed > 0 {
+                        start_deliveries(
+                            &sender,
+                            rows,
+                            token,
+                            &permits,
+                            &record_tx,
+                            &mut running,
+                            None,
+                        )
+                        .await;
                     }
                 }
                 Err(error) => {
@@ -226,11 +276,28 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
             }
         };
         tokio::select! {
+            Some(handed) = handoff_rx.recv() => {
+                start_deliveries(&sender, handed.rows, handed.token, &permits, &record_tx, &mut running, Some(&backlog)).await;
+            }
             _ = signal.notified() => {}
             _ = tokio::time::sleep(idle) => {}
             _ = stop.changed() => {}
             Some(_) = running.join_next(), if free == 0 => {}
         }
+    }
+    // No new hand-offs; deliver the ones already queued, then drain.
+    handoff_rx.close();
+    while let Some(handed) = handoff_rx.recv().await {
+        start_deliveries(
+            &sender,
+            handed.rows,
+            handed.token,
+            &permits,
+            &record_tx,
+            &mut running,
+            Some(&backlog),
+        )
+        .await;
     }
     tracing::info!(in_flight = running.len(), "dispatcher draining");
     while running.join_next().await.is_some() {}

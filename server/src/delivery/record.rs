@@ -86,7 +86,7 @@ pub async fn record_batch(
         return Ok(Vec::new());
     }
     let now = now_ms();
-    let w = store.begin_write().await?;
+    let w = store.begin_write_priority().await?;
     webhook_attempt::Entity::insert_many(jobs.iter().map(|job| webhook_attempt::ActiveModel {
         delivery_id: Set(job.delivery.id),
         number: Set(job.delivery.attempt_count + 1),
