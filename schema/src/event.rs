@@ -2,7 +2,7 @@
 //! event rows written in the transition's transaction.
 
 use buildhooks_entity::event;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ConnectionTrait, EntityTrait, Set};
 
 use crate::error::Result;
 
@@ -74,14 +74,9 @@ impl EventDraft {
         )
     }
 
-    /// Writes the event row.
-    pub async fn insert(
-        &self,
-        db: &impl ConnectionTrait,
-        org_id: i32,
-        now: i64,
-    ) -> Result<event::Model> {
-        Ok(event::ActiveModel {
+    /// The event row to write.
+    pub fn row(&self, org_id: i32, now: i64) -> event::ActiveModel {
+        event::ActiveModel {
             org_id: Set(org_id),
             repository_id: Set(self.repository_id),
             build_id: Set(self.build_id),
@@ -93,7 +88,26 @@ impl EventDraft {
             created_at: Set(now),
             ..Default::default()
         }
-        .insert(db)
-        .await?)
     }
+}
+
+/// Writes `events` in one statement; returns their ids in the same order (ids are assigned in
+/// the order of the rows of one INSERT, on SQLite and PostgreSQL alike).
+pub async fn insert_all(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    now: i64,
+    events: &[EventDraft],
+) -> Result<Vec<i32>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids: Vec<i32> = event::Entity::insert_many(events.iter().map(|e| e.row(org_id, now)))
+        .exec_with_returning_many(db)
+        .await?
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    ids.sort_unstable();
+    Ok(ids)
 }

@@ -61,8 +61,8 @@ pub async fn publish(
         .collect();
     let now = now_ms();
     let mut rows = Vec::new();
-    for event in events {
-        let stored = event.insert(w.txn(), org_id, now).await?;
+    let event_ids = crate::event::insert_all(w.txn(), org_id, now, events).await?;
+    for (event, event_id) in events.iter().zip(event_ids) {
         let key = event.filter_key();
         // Rendered once per distinct query per event, not once per endpoint.
         let mut bodies: HashMap<&str, String> = HashMap::new();
@@ -83,7 +83,7 @@ pub async fn publish(
             rows.push(webhook_delivery::ActiveModel {
                 uuid: Set(uuid::Uuid::new_v4().to_string()),
                 org_id: Set(org_id),
-                event_id: Set(Some(stored.id)),
+                event_id: Set(Some(event_id)),
                 endpoint_id: Set(endpoint.id),
                 repository_id: Set(Some(event.repository_id)),
                 url: Set(endpoint.url.clone()),
