@@ -119,6 +119,16 @@ impl Store {
         }
     }
 
+    /// The same store (signal, hand-off queue, write gate) over another pool of the same
+    /// database: on PostgreSQL the dispatcher gets its own connections, so it never queues
+    /// behind API transactions for one.
+    pub fn with_pool(&self, conn: DatabaseConnection) -> Store {
+        Store {
+            conn,
+            ..self.clone()
+        }
+    }
+
     /// The pool.
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn

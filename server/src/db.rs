@@ -13,6 +13,11 @@ use sqlx::ConnectOptions as _;
 
 /// Opens the database named by `url`, without migrating.
 pub async fn open(url: &str) -> anyhow::Result<DatabaseConnection> {
+    open_sized(url, 32).await
+}
+
+/// Opens the database with at most `max_connections` (PostgreSQL; SQLite uses 8).
+pub async fn open_sized(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
     if url.starts_with("sqlite:") {
         let options = SqliteConnectOptions::from_str(url)
             .context("invalid SQLite database URL")?
@@ -31,7 +36,7 @@ pub async fn open(url: &str) -> anyhow::Result<DatabaseConnection> {
     } else {
         let mut options = ConnectOptions::new(url.to_owned());
         options
-            .max_connections(32)
+            .max_connections(max_connections)
             .min_connections(1)
             .connect_timeout(Duration::from_secs(10))
             .sqlx_logging(false);

@@ -53,8 +53,15 @@ impl AppState {
             store.set_commit_observer(observer);
         }
         let faults = Arc::new(Faults::default());
+        // PostgreSQL: the dispatcher's own pool. SQLite: one pool, writers share the gate.
+        let dispatch_store = match store.backend() {
+            sea_orm::DbBackend::Postgres => {
+                store.with_pool(db::open_sized(&config.database_url, 8).await?)
+            }
+            _ => store.clone(),
+        };
         let sender = Sender {
-            store: store.clone(),
+            store: dispatch_store,
             client: delivery::client::build(
                 config.delivery_timeout(),
                 config.allow_private_targets,

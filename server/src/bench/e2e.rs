@@ -188,7 +188,14 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     let commits: Commits = Arc::default();
     let setup = setup(config, args, db, &receiver_url, Role::All, commits.clone()).await?;
     let task_ids = setup.tasks(args.events.div_ceil(STEPS.len())).await?;
-    // Step-major: every task's first step, then every task's second, ...
+    // Step-major (every task's first step, then every task's second, ...), and within a step
+    // round-robin over builds, so concurrent transitions touch different builds, as concurrent
+    // CI agents do (each transition locks its build).
+    let builds = task_ids.len().div_ceil(TASKS_PER_BUILD);
+    let task_ids: Vec<String> = (0..TASKS_PER_BUILD)
+        .flat_map(|k| (0..builds).map(move |b| b * TASKS_PER_BUILD + k))
+        .filter_map(|i| task_ids.get(i).cloned())
+        .collect();
     let plan: Arc<Vec<(String, &'static str)>> = Arc::new(
         STEPS
             .iter()

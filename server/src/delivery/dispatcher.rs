@@ -230,6 +230,8 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
     let recording = tokio::spawn(recorder(sender.clone(), record_rx));
     let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut running = JoinSet::new();
+    let mut should_claim = true;
+    let mut next_claim_at = tokio::time::Instant::now();
     loop {
         if *stop.borrow() {
             break;
@@ -248,12 +250,14 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
             .await;
         }
         let free = permits.available_permits().min(BATCH);
-        let mut claimed = 0;
-        if free > 0 {
+        // Claim only when claimable rows may exist: at start, when woken, when the earliest
+        // due row (a retry, an expired lease) comes due, or after a full batch. Rows this
+        // process commits arrive through the hand-off queue and need no claim.
+        if should_claim && free > 0 && tokio::time::Instant::now() >= next_claim_at {
             match super::claim::claim(&sender.store, free as u64, config.lease_ms).await {
                 Ok((rows, token)) => {
-                    claimed = rows.len();
-                    if claimed > 0 {
+                    let full = rows.len() == free;
+                    if !rows.is_empty() {
                         start_deliveries(
                             &sender,
                             rows,
@@ -265,32 +269,39 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
                         )
                         .await;
                     }
+                    if full {
+                        continue; // more may be due right now
+                    }
+                    should_claim = false;
+                    let wait = match next_due(&sender).await {
+                        Some(due) => Duration::from_millis(
+                            (due - now_ms()).clamp(1, MAX_IDLE.as_millis() as i64) as u64,
+                        ),
+                        None => MAX_IDLE,
+                    };
+                    next_claim_at = tokio::time::Instant::now() + wait;
                 }
                 Err(error) => {
                     tracing::error!(%error, "cannot claim outbox rows");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    next_claim_at = tokio::time::Instant::now() + Duration::from_millis(200);
                 }
             }
         }
-        if claimed == free && free > 0 {
-            continue; // more may be due right now
-        }
-        let idle = if free == 0 {
-            Duration::from_millis(5)
+        let timer = if should_claim && free == 0 {
+            // Busy: look again when a delivery finishes (or soon).
+            tokio::time::Instant::now() + Duration::from_millis(5)
         } else {
-            match next_due(&sender).await {
-                Some(due) => Duration::from_millis(
-                    (due - now_ms()).clamp(1, MAX_IDLE.as_millis() as i64) as u64,
-                ),
-                None => MAX_IDLE,
-            }
+            next_claim_at
         };
         tokio::select! {
             Some(handed) = handoff_rx.recv() => {
                 start_deliveries(&sender, handed.rows, handed.token, &permits, &record_tx, &mut running, Some(&backlog)).await;
             }
-            _ = signal.notified() => {}
-            _ = tokio::time::sleep(idle) => {}
+            _ = signal.notified() => {
+                should_claim = true;
+                next_claim_at = tokio::time::Instant::now();
+            }
+            _ = tokio::time::sleep_until(timer) => should_claim = true,
             _ = stop.changed() => {}
             Some(_) = running.join_next(), if free == 0 => {}
         }
