@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use buildhooks_entity::webhook_delivery;
+use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
@@ -77,6 +77,8 @@ pub type CommitObserver = Arc<dyn Fn(&[String]) + Send + Sync>;
 pub struct HandedOff {
     pub rows: Vec<webhook_delivery::Model>,
     pub token: String,
+    /// The endpoints the rows go to, as read in the committing transaction.
+    pub endpoints: Vec<webhook_endpoint::Model>,
 }
 
 /// The local dispatcher's hand-off queue. Rows committed by this process are written IN_FLIGHT
@@ -197,11 +199,20 @@ impl Store {
     }
 
     /// Gives committed, leased rows to the local dispatcher.
-    pub fn hand_off(&self, rows: Vec<webhook_delivery::Model>, token: String) {
+    pub fn hand_off(
+        &self,
+        rows: Vec<webhook_delivery::Model>,
+        token: String,
+        endpoints: Vec<webhook_endpoint::Model>,
+    ) {
         if let Some(h) = self.handoff.get() {
             h.backlog.fetch_add(rows.len(), Ordering::Relaxed);
             // If the dispatcher is gone the rows stay leased and are reclaimed on expiry.
-            let _ = h.tx.send(HandedOff { rows, token });
+            let _ = h.tx.send(HandedOff {
+                rows,
+                token,
+                endpoints,
+            });
         }
     }
 

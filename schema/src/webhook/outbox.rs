@@ -45,7 +45,7 @@ pub async fn publish(
     org_id: i32,
     events: &[EventDraft],
     lease: Option<&(String, i64)>,
-) -> Result<Vec<webhook_delivery::Model>> {
+) -> Result<(Vec<webhook_delivery::Model>, Vec<webhook_endpoint::Model>)> {
     let endpoints = webhook_endpoint::Entity::find_in_org(org_id)
         .filter(webhook_endpoint::Column::Enabled.eq(true))
         .filter(webhook_endpoint::Column::Deleted.eq(false))
@@ -122,7 +122,12 @@ pub async fn publish(
                 .await?;
         }
     }
-    Ok(written)
+    let used: Vec<webhook_endpoint::Model> = endpoints
+        .into_iter()
+        .map(|(e, _)| e)
+        .filter(|e| written.iter().any(|d| d.endpoint_id == e.id))
+        .collect();
+    Ok((written, used))
 }
 
 /// Publishes `events` in `w`, commits, and wakes the dispatcher when rows were written.
@@ -137,7 +142,7 @@ pub(crate) async fn commit_with_events(
         .ok_or_else(|| Error::Internal("no payload schema in context".into()))?;
     let store = store(ctx)?;
     let lease = store.handoff_lease(now_ms());
-    let written = publish(&w, schema, org_id, &events, lease.as_ref()).await?;
+    let (written, endpoints) = publish(&w, schema, org_id, &events, lease.as_ref()).await?;
     if ctx
         .data_opt::<std::sync::Arc<Faults>>()
         .is_some_and(|f| f.fail_after_outbox.load(Ordering::SeqCst))
@@ -149,7 +154,7 @@ pub(crate) async fn commit_with_events(
         let ids: Vec<String> = written.iter().map(|d| d.uuid.clone()).collect();
         store.committed(&ids);
         match lease {
-            Some((token, _)) => store.hand_off(written, token),
+            Some((token, _)) => store.hand_off(written, token, endpoints),
             None => store.wake_dispatcher(),
         }
     }

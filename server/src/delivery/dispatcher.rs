@@ -24,7 +24,7 @@ use super::Sender;
 /// Most outcomes recorded in one transaction.
 const RECORD_BATCH: usize = 256;
 /// How long the recorder waits for more outcomes before writing a batch.
-const RECORD_LINGER: Duration = Duration::from_millis(10);
+const RECORD_LINGER: Duration = Duration::from_millis(2);
 
 /// An attempt waiting to be recorded; the sender waits for the recorder's reply.
 struct Finished {
@@ -173,8 +173,12 @@ async fn start_deliveries(
     record_tx: &mpsc::Sender<Finished>,
     running: &mut JoinSet<()>,
     backlog: Option<&AtomicUsize>,
+    known: Option<Vec<webhook_endpoint::Model>>,
 ) {
-    let endpoints = Arc::new(endpoints_of(sender, &rows).await);
+    let endpoints = Arc::new(match known {
+        Some(known) => known.into_iter().map(|e| (e.id, e)).collect(),
+        None => endpoints_of(sender, &rows).await,
+    });
     let token: Arc<str> = token.into();
     for row in rows {
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -246,6 +250,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
                 &record_tx,
                 &mut running,
                 Some(&backlog),
+                Some(handed.endpoints),
             )
             .await;
         }
@@ -265,6 +270,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
                             &permits,
                             &record_tx,
                             &mut running,
+                            None,
                             None,
                         )
                         .await;
@@ -295,7 +301,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
         };
         tokio::select! {
             Some(handed) = handoff_rx.recv() => {
-                start_deliveries(&sender, handed.rows, handed.token, &permits, &record_tx, &mut running, Some(&backlog)).await;
+                start_deliveries(&sender, handed.rows, handed.token, &permits, &record_tx, &mut running, Some(&backlog), Some(handed.endpoints)).await;
             }
             _ = signal.notified() => {
                 should_claim = true;
@@ -317,6 +323,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
             &record_tx,
             &mut running,
             Some(&backlog),
+            Some(handed.endpoints),
         )
         .await;
     }
