@@ -164,36 +164,45 @@ async fn listen(sender: Sender, url: String, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// What delivery tasks share: the concurrency permits, the recorder's queue, the count of
+/// handed-off rows not yet started, and the running tasks.
+struct Lanes {
+    permits: Arc<Semaphore>,
+    record_tx: mpsc::Sender<Finished>,
+    backlog: Arc<AtomicUsize>,
+    running: JoinSet<()>,
+}
+
 /// Starts one delivery per row (each waits for a permit), recording through the recorder.
+/// `handed_off` carries the endpoints of rows that came through the hand-off queue; claimed
+/// rows have their endpoints loaded here.
 async fn start_deliveries(
     sender: &Sender,
+    lanes: &mut Lanes,
     rows: Vec<webhook_delivery::Model>,
     token: String,
-    permits: &Arc<Semaphore>,
-    record_tx: &mpsc::Sender<Finished>,
-    running: &mut JoinSet<()>,
-    backlog: Option<&AtomicUsize>,
-    known: Option<Vec<webhook_endpoint::Model>>,
+    handed_off: Option<Vec<webhook_endpoint::Model>>,
 ) {
-    let endpoints = Arc::new(match known {
+    let from_handoff = handed_off.is_some();
+    let endpoints = Arc::new(match handed_off {
         Some(known) => known.into_iter().map(|e| (e.id, e)).collect(),
         None => endpoints_of(sender, &rows).await,
     });
     let token: Arc<str> = token.into();
     for row in rows {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
+        let Ok(permit) = lanes.permits.clone().acquire_owned().await else {
             break;
         };
-        if let Some(backlog) = backlog {
-            backlog.fetch_sub(1, Ordering::Relaxed);
+        if from_handoff {
+            lanes.backlog.fetch_sub(1, Ordering::Relaxed);
         }
         let (sender, token, endpoints, record_tx) = (
             sender.clone(),
             token.clone(),
             endpoints.clone(),
-            record_tx.clone(),
+            lanes.record_tx.clone(),
         );
-        running.spawn(async move {
+        lanes.running.spawn(async move {
             let outcome = sender.attempt(&row, endpoints.get(&row.endpoint_id)).await;
             let (done, recorded) = oneshot::channel();
             let finished = Finished {
@@ -223,38 +232,40 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
     }
     let (handoff_tx, mut handoff_rx) = mpsc::unbounded_channel::<HandedOff>();
     let backlog = Arc::new(AtomicUsize::new(0));
+    let lanes_backlog = backlog.clone();
     sender.store.set_handoff(Handoff {
         lease_ms: config.lease_ms,
         tx: handoff_tx,
-        backlog: backlog.clone(),
+        backlog: lanes_backlog.clone(),
         max_backlog: config.concurrency.max(1) * 4,
     });
     let signal = sender.store.outbox_signal();
     let (record_tx, record_rx) = mpsc::channel::<Finished>(RECORD_BATCH * 4);
     let recording = tokio::spawn(recorder(sender.clone(), record_rx));
-    let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
-    let mut running = JoinSet::new();
+    let mut lanes = Lanes {
+        permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
+        record_tx,
+        backlog,
+        running: JoinSet::new(),
+    };
     let mut should_claim = true;
     let mut next_claim_at = tokio::time::Instant::now();
     loop {
         if *stop.borrow() {
             break;
         }
-        while running.try_join_next().is_some() {}
+        while lanes.running.try_join_next().is_some() {}
         while let Ok(handed) = handoff_rx.try_recv() {
             start_deliveries(
                 &sender,
+                &mut lanes,
                 handed.rows,
                 handed.token,
-                &permits,
-                &record_tx,
-                &mut running,
-                Some(&backlog),
                 Some(handed.endpoints),
             )
             .await;
         }
-        let free = permits.available_permits().min(BATCH);
+        let free = lanes.permits.available_permits().min(BATCH);
         // Claim only when claimable rows may exist: at start, when woken, when the earliest
         // due row (a retry, an expired lease) comes due, or after a full batch. Rows this
         // process commits arrive through the hand-off queue and need no claim.
@@ -263,17 +274,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
                 Ok((rows, token)) => {
                     let full = rows.len() == free;
                     if !rows.is_empty() {
-                        start_deliveries(
-                            &sender,
-                            rows,
-                            token,
-                            &permits,
-                            &record_tx,
-                            &mut running,
-                            None,
-                            None,
-                        )
-                        .await;
+                        start_deliveries(&sender, &mut lanes, rows, token, None).await;
                     }
                     if full {
                         continue; // more may be due right now
@@ -301,7 +302,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
         };
         tokio::select! {
             Some(handed) = handoff_rx.recv() => {
-                start_deliveries(&sender, handed.rows, handed.token, &permits, &record_tx, &mut running, Some(&backlog), Some(handed.endpoints)).await;
+                start_deliveries(&sender, &mut lanes, handed.rows, handed.token, Some(handed.endpoints)).await;
             }
             _ = signal.notified() => {
                 should_claim = true;
@@ -309,7 +310,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
             }
             _ = tokio::time::sleep_until(timer) => should_claim = true,
             _ = stop.changed() => {}
-            Some(_) = running.join_next(), if free == 0 => {}
+            Some(_) = lanes.running.join_next(), if free == 0 => {}
         }
     }
     // No new hand-offs; deliver the ones already queued, then drain.
@@ -317,18 +318,15 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
     while let Some(handed) = handoff_rx.recv().await {
         start_deliveries(
             &sender,
+            &mut lanes,
             handed.rows,
             handed.token,
-            &permits,
-            &record_tx,
-            &mut running,
-            Some(&backlog),
             Some(handed.endpoints),
         )
         .await;
     }
-    tracing::info!(in_flight = running.len(), "dispatcher draining");
-    while running.join_next().await.is_some() {}
-    drop(record_tx);
+    tracing::info!(in_flight = lanes.running.len(), "dispatcher draining");
+    while lanes.running.join_next().await.is_some() {}
+    drop(lanes);
     let _ = recording.await;
 }
