@@ -7,6 +7,7 @@
 mod e2e;
 mod raw;
 mod receiver;
+mod render;
 pub mod stats;
 
 use std::io::IsTerminal;
@@ -24,6 +25,8 @@ pub enum Mode {
     Raw,
     Dispatch,
     E2e,
+    /// The rendering path alone (publish + commit per event), no HTTP.
+    Render,
 }
 
 impl Mode {
@@ -32,6 +35,7 @@ impl Mode {
             Mode::Raw => "raw",
             Mode::Dispatch => "dispatch",
             Mode::E2e => "e2e",
+            Mode::Render => "render",
         }
     }
 }
@@ -57,6 +61,12 @@ pub struct BenchArgs {
     /// The organization token for `--target`.
     #[arg(long, requires = "target")]
     pub token: Option<String>,
+    /// render: endpoints matching every event.
+    #[arg(long, default_value_t = 1)]
+    pub endpoints: usize,
+    /// render: distinct stored queries among the endpoints (the default query counts as one).
+    #[arg(long, default_value_t = 1)]
+    pub queries: usize,
     /// Also run `raw` with the same size and report the ratio to it.
     #[arg(long)]
     pub compare_raw: bool,
@@ -174,12 +184,12 @@ pub(crate) async fn wait_for(arrivals: &Arrivals, n: usize, timeout: Duration) {
 pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
     let mut report = match args.mode {
         Mode::Raw => raw::run(&config, &args).await?,
-        Mode::Dispatch | Mode::E2e => {
+        Mode::Dispatch | Mode::E2e | Mode::Render => {
             let db = BenchDb::create(&config).await?;
-            let result = if args.mode == Mode::Dispatch {
-                e2e::dispatch(&config, &args, &db).await
-            } else {
-                e2e::run(&config, &args, &db).await
+            let result = match args.mode {
+                Mode::Dispatch => e2e::dispatch(&config, &args, &db).await,
+                Mode::Render => render::run(&config, &args, &db).await,
+                _ => e2e::run(&config, &args, &db).await,
             };
             db.drop_database().await;
             result?

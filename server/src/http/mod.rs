@@ -26,7 +26,19 @@ pub fn router(state: AppState, role: Role) -> Router {
             .route("/settings/{owner_uid}", get(settings::page))
             .route("/favicon.ico", get(settings::favicon));
     }
-    router.with_state(state)
+    // A panic anywhere below answers 500 with no detail instead of dropping the connection.
+    router
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+        .with_state(state)
+}
+
+fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("request handler panicked");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL",
+        "internal error",
+    )
 }
 
 /// A GraphQL-shaped error response: `{"errors": [{"message", "extensions": {"code"}}]}`.
