@@ -17,6 +17,7 @@ use sea_orm::{ColumnTrait, QueryFilter};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use crate::api_client::Api;
 use crate::{run, AppState, Config, Role};
 
 #[derive(Clone)]
@@ -34,30 +35,6 @@ impl WebhookSecret for Inbox {
 async fn receive(State(inbox): State<Inbox>, hook: VerifiedWebhook) -> StatusCode {
     let _ = inbox.tx.send((hook, now_ms()));
     StatusCode::OK
-}
-
-struct Api {
-    client: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl Api {
-    async fn call(&self, query: &str, variables: Value) -> anyhow::Result<Value> {
-        let resp: Value = self
-            .client
-            .post(&self.url)
-            .bearer_auth(&self.token)
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await?
-            .json()
-            .await?;
-        if let Some(errors) = resp.get("errors") {
-            bail!("GraphQL error: {errors}");
-        }
-        Ok(resp["data"].clone())
-    }
 }
 
 /// Runs the demo; `keep` keeps the server up afterwards until Ctrl-C.

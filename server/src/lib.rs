@@ -2,6 +2,7 @@
 //! schema, `run` serves HTTP (and, by role, runs the dispatcher) until shutdown. The binary and
 //! the end-to-end tests start exactly the same thing.
 
+pub mod api_client;
 pub mod bench;
 pub mod cli;
 pub mod config;

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::receiver::{self, Arrivals};
 use super::{base_report, stats, wait_for, BenchArgs, BenchDb, Mode, Progress};
+use crate::api_client::Api;
 use crate::config::{Config, Role};
 use crate::delivery::dispatcher::{self, DispatchConfig};
 use crate::AppState;
@@ -21,30 +22,6 @@ use crate::AppState;
 /// The transitions each task goes through; each emits one delivered `task.*` event.
 const STEPS: [&str; 4] = ["TRIGGERED", "SCHEDULED", "EXECUTING", "COMPLETED"];
 const TASKS_PER_BUILD: usize = 50;
-
-struct Api {
-    client: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl Api {
-    async fn call(&self, query: &str, variables: Value) -> anyhow::Result<Value> {
-        let resp: Value = self
-            .client
-            .post(&self.url)
-            .bearer_auth(&self.token)
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await?
-            .json()
-            .await?;
-        if let Some(errors) = resp.get("errors") {
-            bail!("GraphQL error: {errors}");
-        }
-        Ok(resp["data"].clone())
-    }
-}
 
 /// An in-process server (or `--target`), an organization, a repository and one endpoint for
 /// `task.*` transitions that points at the receiver.
