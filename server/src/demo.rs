@@ -14,7 +14,7 @@ use buildhooks_entity::webhook_delivery;
 use buildhooks_receiver::{VerifiedWebhook, WebhookSecret};
 use buildhooks_schema::clock::now_ms;
 use sea_orm::{ColumnTrait, QueryFilter};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::api_client::Api;
