@@ -11,7 +11,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
 
 use super::delivery::{load, WebHookDelivery};
-use super::outbox::state;
+use super::outbox::{new_row, state};
 use super::{query_check, render};
 use crate::clock::now_ms;
 use crate::ctx::{db, parse_id, store, viewer};
@@ -117,42 +117,33 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
         "data": { "ownerUid": org.uid.to_string(), "endpointId": endpoint.id.to_string(), "timestamp": now },
     })
     .to_string();
-    let token = uuid::Uuid::new_v4().to_string();
-    let uuid = uuid::Uuid::new_v4().to_string();
+    // Claimed by this request: the dispatcher leaves it alone unless this process dies.
+    let lease = (uuid::Uuid::new_v4().to_string(), now + PING_LEASE_MS);
     let store = store(ctx)?;
     let w = store.begin_write().await?;
-    let row = webhook_delivery::ActiveModel {
-        uuid: Set(uuid.clone()),
-        org_id: Set(org.org_id),
-        event_id: Set(None),
-        endpoint_id: Set(endpoint.id),
-        repository_id: Set(None),
-        url: Set(endpoint.url.clone()),
-        kind: Set("ping".into()),
-        action: Set("ping".into()),
-        body: Set(body),
-        // Claimed by this request: the dispatcher leaves it alone unless this process dies.
-        state: Set(state::IN_FLIGHT.into()),
-        attempt_count: Set(0),
-        round_attempts: Set(0),
-        next_attempt_at: Set(now),
-        lease_until: Set(Some(now + PING_LEASE_MS)),
-        lease_token: Set(Some(token.clone())),
-        last_status: Set(None),
-        last_duration_ms: Set(None),
-        last_response: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
+    let row = new_row(
+        webhook_delivery::ActiveModel {
+            org_id: Set(org.org_id),
+            event_id: Set(None),
+            endpoint_id: Set(endpoint.id),
+            repository_id: Set(None),
+            url: Set(endpoint.url.clone()),
+            kind: Set("ping".into()),
+            action: Set("ping".into()),
+            body: Set(body),
+            ..Default::default()
+        },
+        now,
+        Some(&lease),
+    )
     .insert(w.txn())
     .await?;
     w.commit().await?;
     let sender = ctx
         .data_opt::<Arc<dyn DeliverNow>>()
         .ok_or_else(|| Error::Internal("no delivery sender".into()))?;
-    sender.deliver_now(row.id, &token).await;
-    load(db(ctx)?, org.org_id, &uuid).await
+    sender.deliver_now(row.id, &lease.0).await;
+    load(db(ctx)?, org.org_id, &row.uuid).await
 }
 
 async fn preview(

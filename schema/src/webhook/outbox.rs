@@ -37,6 +37,33 @@ pub mod state {
     pub const FAILED: &str = "FAILED";
 }
 
+/// Completes a new outbox row whose target and body are set: a fresh delivery id, no attempts,
+/// due `now`; IN_FLIGHT under `lease` (token, until) when given, else PENDING.
+pub(crate) fn new_row(
+    mut row: webhook_delivery::ActiveModel,
+    now: i64,
+    lease: Option<&(String, i64)>,
+) -> webhook_delivery::ActiveModel {
+    row.uuid = Set(uuid::Uuid::new_v4().to_string());
+    row.state = Set(if lease.is_some() {
+        state::IN_FLIGHT
+    } else {
+        state::PENDING
+    }
+    .to_owned());
+    row.attempt_count = Set(0);
+    row.round_attempts = Set(0);
+    row.next_attempt_at = Set(now);
+    row.lease_until = Set(lease.map(|l| l.1));
+    row.lease_token = Set(lease.map(|l| l.0.clone()));
+    row.last_status = Set(None);
+    row.last_duration_ms = Set(None);
+    row.last_response = Set(None);
+    row.created_at = Set(now);
+    row.updated_at = Set(now);
+    row
+}
+
 /// Writes the events and their outbox rows in `w`, leased with `lease` (token, until) when
 /// given, PENDING otherwise; returns the rows written.
 pub async fn publish(
@@ -80,34 +107,21 @@ pub async fn publish(
                 bodies.insert(query, render::body(event, data));
             }
             let body = bodies.get(query).cloned().unwrap_or_default();
-            rows.push(webhook_delivery::ActiveModel {
-                uuid: Set(uuid::Uuid::new_v4().to_string()),
-                org_id: Set(org_id),
-                event_id: Set(Some(event_id)),
-                endpoint_id: Set(endpoint.id),
-                repository_id: Set(Some(event.repository_id)),
-                url: Set(endpoint.url.clone()),
-                kind: Set(event.kind.as_str().to_owned()),
-                action: Set(event.action.to_owned()),
-                body: Set(body),
-                state: Set(if lease.is_some() {
-                    state::IN_FLIGHT
-                } else {
-                    state::PENDING
-                }
-                .to_owned()),
-                attempt_count: Set(0),
-                round_attempts: Set(0),
-                next_attempt_at: Set(now),
-                lease_until: Set(lease.map(|l| l.1)),
-                lease_token: Set(lease.map(|l| l.0.clone())),
-                last_status: Set(None),
-                last_duration_ms: Set(None),
-                last_response: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            });
+            rows.push(new_row(
+                webhook_delivery::ActiveModel {
+                    org_id: Set(org_id),
+                    event_id: Set(Some(event_id)),
+                    endpoint_id: Set(endpoint.id),
+                    repository_id: Set(Some(event.repository_id)),
+                    url: Set(endpoint.url.clone()),
+                    kind: Set(event.kind.as_str().to_owned()),
+                    action: Set(event.action.to_owned()),
+                    body: Set(body),
+                    ..Default::default()
+                },
+                now,
+                lease,
+            ));
         }
     }
     let mut written = Vec::new();

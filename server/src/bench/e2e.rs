@@ -181,17 +181,14 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
             .collect(),
     );
     let api = Arc::new(setup.api);
-    let sent_at: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let errors = Arc::new(AtomicUsize::new(0));
     let progress = Progress::start("e2e", arrivals.clone(), args.events);
     let cpu0 = stats::machine_cpu_seconds();
     let started = Instant::now();
     let transition = {
-        let (api, plan, errors, sent_at) =
-            (api.clone(), plan.clone(), errors.clone(), sent_at.clone());
+        let (api, plan, errors) = (api.clone(), plan.clone(), errors.clone());
         move |i: usize| {
-            let (api, plan, errors, sent_at) =
-                (api.clone(), plan.clone(), errors.clone(), sent_at.clone());
+            let (api, plan, errors) = (api.clone(), plan.clone(), errors.clone());
             async move {
                 let (task, step) = &plan[i];
                 if api
@@ -200,9 +197,6 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
                     .is_err()
                 {
                     errors.fetch_add(1, Ordering::Relaxed);
-                }
-                if let Ok(mut v) = sent_at.lock() {
-                    v.push(Instant::now());
                 }
             }
         }

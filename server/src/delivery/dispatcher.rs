@@ -219,6 +219,18 @@ async fn start_deliveries(
     }
 }
 
+/// Starts the rows of one hand-off, with the endpoints their transaction read.
+async fn start_handed_off(sender: &Sender, lanes: &mut Lanes, handed: HandedOff) {
+    start_deliveries(
+        sender,
+        lanes,
+        handed.rows,
+        handed.token,
+        Some(handed.endpoints),
+    )
+    .await;
+}
+
 /// Runs until `stop` turns true, then drains in-flight deliveries. Rows committed by this
 /// process arrive through the hand-off queue; everything else (retries, other instances' rows,
 /// expired leases) is claimed.
@@ -256,14 +268,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
         }
         while lanes.running.try_join_next().is_some() {}
         while let Ok(handed) = handoff_rx.try_recv() {
-            start_deliveries(
-                &sender,
-                &mut lanes,
-                handed.rows,
-                handed.token,
-                Some(handed.endpoints),
-            )
-            .await;
+            start_handed_off(&sender, &mut lanes, handed).await;
         }
         let free = lanes.permits.available_permits().min(BATCH);
         // Claim only when claimable rows may exist: at start, when woken, when the earliest
@@ -302,7 +307,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
         };
         tokio::select! {
             Some(handed) = handoff_rx.recv() => {
-                start_deliveries(&sender, &mut lanes, handed.rows, handed.token, Some(handed.endpoints)).await;
+                start_handed_off(&sender, &mut lanes, handed).await;
             }
             _ = signal.notified() => {
                 should_claim = true;
@@ -316,14 +321,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
     // No new hand-offs; deliver the ones already queued, then drain.
     handoff_rx.close();
     while let Some(handed) = handoff_rx.recv().await {
-        start_deliveries(
-            &sender,
-            &mut lanes,
-            handed.rows,
-            handed.token,
-            Some(handed.endpoints),
-        )
-        .await;
+        start_handed_off(&sender, &mut lanes, handed).await;
     }
     tracing::info!(in_flight = lanes.running.len(), "dispatcher draining");
     while lanes.running.join_next().await.is_some() {}
