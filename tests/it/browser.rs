@@ -219,12 +219,20 @@ async fn settings_page_end_to_end_in_chromium() {
     app.move_task(&tasks[0], &["TRIGGERED", "EXECUTING", "COMPLETED"])
         .await;
     receiver.wait_for(1 + 8, Duration::from_secs(10)).await;
-    click(&c, "#deliveries-refresh").await;
-    wait_text(&c, "#deliveries-body", "DELIVERED").await;
-    let rows = c
-        .find_all(Locator::Css("#deliveries-body tr[data-id]"))
-        .await
-        .expect("rows");
+    // Refresh until the table shows them (the first look may still be the earlier page).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let rows = loop {
+        click(&c, "#deliveries-refresh").await;
+        wait_text(&c, "#deliveries-body", "DELIVERED").await;
+        let rows = c
+            .find_all(Locator::Css("#deliveries-body tr[data-id]"))
+            .await
+            .expect("rows");
+        if rows.len() >= 9 || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert!(rows.len() >= 9, "ping + 8 events, got {}", rows.len());
 
     // Open one, redeliver, see a second attempt.
