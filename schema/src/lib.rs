@@ -10,6 +10,7 @@ pub mod error;
 pub mod event;
 pub mod owner;
 pub mod repository;
+pub mod seed;
 pub mod status;
 pub mod store;
 pub mod task;

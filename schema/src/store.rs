@@ -14,6 +14,7 @@ use sea_orm::{
 use tokio::sync::{mpsc, Mutex, MutexGuard, Notify};
 
 use crate::error::{Error, Result};
+use crate::seed::RowCache;
 
 /// A connection, or a transaction shared with the payload renderer.
 #[derive(Clone)]
@@ -103,6 +104,7 @@ pub struct Store {
     /// when another writer commits in between, so writers queue here instead (PostgreSQL: none).
     write_gate: Option<Arc<WriteGate>>,
     outbox_signal: Arc<Notify>,
+    rows: Arc<RowCache>,
 }
 
 impl Store {
@@ -118,6 +120,7 @@ impl Store {
             commit_observer: None,
             write_gate,
             outbox_signal: Arc::new(Notify::new()),
+            rows: Arc::new(RowCache::default()),
         }
     }
 
@@ -153,6 +156,7 @@ impl Store {
         let txn = self.conn.begin().await?;
         Ok(WriteTxn {
             txn: Arc::new(txn),
+            rows: &self.rows,
             _writer: writer,
             _queue: queue,
         })
@@ -169,6 +173,7 @@ impl Store {
         let txn = self.conn.begin().await?;
         Ok(WriteTxn {
             txn: Arc::new(txn),
+            rows: &self.rows,
             _writer: writer,
             _queue: None,
         })
@@ -242,6 +247,7 @@ struct WriteGate {
 pub struct WriteTxn<'a> {
     // Field order is drop order: the transaction ends before the gate opens.
     txn: Arc<DatabaseTransaction>,
+    rows: &'a RowCache,
     _writer: Option<MutexGuard<'a, ()>>,
     _queue: Option<MutexGuard<'a, ()>>,
 }
@@ -250,6 +256,11 @@ impl WriteTxn<'_> {
     /// The transaction, for statements.
     pub fn txn(&self) -> &DatabaseTransaction {
         &self.txn
+    }
+
+    /// The store's cache of insert-only rows (organizations, repositories).
+    pub fn rows(&self) -> &RowCache {
+        self.rows
     }
 
     /// The transaction as a handle that can be lent to the payload renderer.

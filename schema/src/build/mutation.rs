@@ -95,8 +95,8 @@ impl BuildMutation {
                     .collect(),
             };
             let w = store(ctx)?.begin_write().await?;
-            let (build, events) = transition::create_build(w.txn(), org_id, new).await?;
-            commit_with_events(ctx, w, org_id, events).await?;
+            let (build, changes) = transition::create_build(w.txn(), org_id, new).await?;
+            commit_with_events(ctx, w, org_id, changes).await?;
             Ok::<_, crate::error::Error>(RepositoryCreateBuildPayload {
                 build: build.into(),
                 client_mutation_id: input.client_mutation_id,
@@ -116,8 +116,8 @@ impl BuildMutation {
             let org_id = viewer(ctx)?.org_id;
             let build_id = parse_id(&input.build_id, "build")?;
             let w = store(ctx)?.begin_write().await?;
-            let (build, events) = transition::approve(w.txn(), org_id, build_id).await?;
-            commit_with_events(ctx, w, org_id, events).await?;
+            let (build, changes) = transition::approve(w.txn(), org_id, build_id).await?;
+            commit_with_events(ctx, w, org_id, changes).await?;
             Ok::<_, crate::error::Error>(BuildApprovePayload {
                 build: build.into(),
                 client_mutation_id: input.client_mutation_id,
@@ -137,8 +137,8 @@ impl BuildMutation {
             let org_id = viewer(ctx)?.org_id;
             let build_id = parse_id(&input.build_id, "build")?;
             let w = store(ctx)?.begin_write().await?;
-            let (build, events) = transition::retrigger(w.txn(), org_id, build_id).await?;
-            commit_with_events(ctx, w, org_id, events).await?;
+            let (build, changes) = transition::retrigger(w.txn(), org_id, build_id).await?;
+            commit_with_events(ctx, w, org_id, changes).await?;
             Ok::<_, crate::error::Error>(BuildReTriggerPayload {
                 build: build.into(),
                 client_mutation_id: input.client_mutation_id,

@@ -10,7 +10,11 @@ use crate::error::{Error, Result};
 
 /// Loads a build of the viewer's organization.
 pub(crate) async fn load(ctx: &Context<'_>, id: i32) -> Result<Build> {
-    build::Entity::find_in_org(viewer(ctx)?.org_id)
+    let org_id = viewer(ctx)?.org_id;
+    if let Some(row) = crate::seed::build(ctx, org_id, id) {
+        return Ok(row.into());
+    }
+    build::Entity::find_in_org(org_id)
         .filter(build::Column::Id.eq(id))
         .one(db(ctx)?)
         .await?

@@ -51,8 +51,8 @@ async fn move_task(ctx: &Context<'_>, task_id: &ID, to: TaskStatus) -> Result<Ta
     let org_id = viewer(ctx)?.org_id;
     let task_id = parse_id(task_id, "task")?;
     let w = store(ctx)?.begin_write().await?;
-    let (task, events) = transition::update_task_status(w.txn(), org_id, task_id, to).await?;
-    commit_with_events(ctx, w, org_id, events).await?;
+    let (task, changes) = transition::update_task_status(w.txn(), org_id, task_id, to).await?;
+    commit_with_events(ctx, w, org_id, changes).await?;
     Ok(task.into())
 }
 
@@ -101,8 +101,8 @@ impl TaskMutation {
             let org_id = viewer(ctx)?.org_id;
             let task_id = parse_id(&input.task_id, "task")?;
             let w = store(ctx)?.begin_write().await?;
-            let (task, events) = transition::rerun(w.txn(), org_id, task_id).await?;
-            commit_with_events(ctx, w, org_id, events).await?;
+            let (task, changes) = transition::rerun(w.txn(), org_id, task_id).await?;
+            commit_with_events(ctx, w, org_id, changes).await?;
             Ok::<_, crate::error::Error>(TaskReRunPayload {
                 new_task: task.into(),
                 client_mutation_id: input.client_mutation_id,

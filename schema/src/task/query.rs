@@ -18,7 +18,11 @@ impl TaskQuery {
         let Some(id) = id else { return Ok(None) };
         async {
             let id = parse_id(&id, "task")?;
-            task::Entity::find_in_org(viewer(ctx)?.org_id)
+            let org_id = viewer(ctx)?.org_id;
+            if let Some(row) = crate::seed::task(ctx, org_id, id) {
+                return Ok(Some(row.into()));
+            }
+            task::Entity::find_in_org(org_id)
                 .filter(task::Column::Id.eq(id))
                 .one(db(ctx)?)
                 .await?

@@ -6,7 +6,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, Set};
 
 use super::task::new_run_of;
 use super::{
-    build_status, latest_tasks, lock_build, set_build_status, set_task_status, task_status,
+    build_status, latest_tasks, lock_build, set_build_status, set_task_status, task_status, Changes,
 };
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
@@ -69,7 +69,7 @@ pub async fn create_build(
     db: &impl ConnectionTrait,
     org_id: i32,
     new: NewBuild,
-) -> Result<(build_row::Model, Vec<EventDraft>)> {
+) -> Result<(build_row::Model, Changes)> {
     check(&new)?;
     repository::Entity::find_in_org(org_id)
         .filter(repository::Column::Id.eq(new.repository_id))
@@ -101,11 +101,13 @@ pub async fn create_build(
     }
     .insert(db)
     .await?;
-    let mut events = vec![EventDraft::created(
+    let mut out = Changes::default();
+    out.events.push(EventDraft::created(
         EventKind::Build,
         status.as_str(),
         (build.repository_id, build.id, None),
-    )];
+    ));
+    out.seed.put_build(build.clone());
     for t in new.tasks {
         let labels =
             serde_json::to_string(&t.labels).map_err(|e| Error::Internal(e.to_string()))?;
@@ -130,13 +132,14 @@ pub async fn create_build(
         }
         .insert(db)
         .await?;
-        events.push(EventDraft::created(
+        out.seed.put_task(task.clone());
+        out.events.push(EventDraft::created(
             EventKind::Task,
             TaskStatus::Created.as_str(),
             (task.repository_id, task.build_id, Some(task.id)),
         ));
     }
-    Ok((build, events))
+    Ok((build, out))
 }
 
 /// NEEDS_APPROVAL -> TRIGGERED, and every waiting task of the build to TRIGGERED.
@@ -144,7 +147,7 @@ pub async fn approve(
     db: &impl ConnectionTrait,
     org_id: i32,
     build_id: i32,
-) -> Result<(build_row::Model, Vec<EventDraft>)> {
+) -> Result<(build_row::Model, Changes)> {
     let build = lock_build(db, org_id, build_id).await?;
     let status = build_status(&build)?;
     if status != BuildStatus::NeedsApproval {
@@ -154,14 +157,14 @@ pub async fn approve(
         )));
     }
     let now = now_ms();
-    let mut events = Vec::new();
-    let build = set_build_status(db, build, BuildStatus::Triggered, now, &mut events).await?;
+    let mut out = Changes::default();
+    let build = set_build_status(db, build, BuildStatus::Triggered, now, &mut out).await?;
     for task in latest_tasks(db, org_id, build_id).await? {
         if task_status(&task)? == TaskStatus::Created {
-            set_task_status(db, task, TaskStatus::Triggered, now, &mut events).await?;
+            set_task_status(db, task, TaskStatus::Triggered, now, &mut out).await?;
         }
     }
-    Ok((build, events))
+    Ok((build, out))
 }
 
 /// A new run of every task of a finished build; the build goes back to TRIGGERED.
@@ -169,7 +172,7 @@ pub async fn retrigger(
     db: &impl ConnectionTrait,
     org_id: i32,
     build_id: i32,
-) -> Result<(build_row::Model, Vec<EventDraft>)> {
+) -> Result<(build_row::Model, Changes)> {
     let build = lock_build(db, org_id, build_id).await?;
     let status = build_status(&build)?;
     if !status.is_final() {
@@ -179,8 +182,8 @@ pub async fn retrigger(
         )));
     }
     let now = now_ms();
-    let mut events = Vec::new();
-    let build = set_build_status(db, build, BuildStatus::Triggered, now, &mut events).await?;
+    let mut out = Changes::default();
+    let build = set_build_status(db, build, BuildStatus::Triggered, now, &mut out).await?;
     for task in latest_tasks(db, org_id, build_id).await? {
         let run = new_run_of(
             db,
@@ -188,13 +191,14 @@ pub async fn retrigger(
             TaskStatus::Triggered,
             task.manual_rerun_count,
             now,
+            &mut out,
         )
         .await?;
-        events.push(EventDraft::created(
+        out.events.push(EventDraft::created(
             EventKind::Task,
             TaskStatus::Triggered.as_str(),
             (run.repository_id, run.build_id, Some(run.id)),
         ));
     }
-    Ok((build, events))
+    Ok((build, out))
 }

@@ -8,6 +8,14 @@ mod task;
 pub use build::{approve, create_build, retrigger, NewBuild, NewTask};
 pub use task::{rerun, update_task_status};
 
+/// What a transition did: its events, in order, and the build and task rows as it left them,
+/// which the payload renders of those events take instead of reading them again.
+#[derive(Default, Debug)]
+pub struct Changes {
+    pub events: Vec<EventDraft>,
+    pub seed: Seed,
+}
+
 use buildhooks_entity::{build as build_row, task as task_row};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -15,6 +23,7 @@ use sea_orm::{
 
 use crate::error::{Error, Result};
 use crate::event::{EventDraft, EventKind};
+use crate::seed::Seed;
 use crate::status::{derive_build_status, BuildStatus, TaskState, TaskStatus};
 
 /// Loads a build of `org_id` and locks its row (PostgreSQL `FOR UPDATE`; SQLite writers are
@@ -60,7 +69,7 @@ pub(crate) async fn set_build_status(
     build: build_row::Model,
     to: BuildStatus,
     now: i64,
-    events: &mut Vec<EventDraft>,
+    out: &mut Changes,
 ) -> Result<build_row::Model> {
     let from = build_status(&build)?;
     if !from.can_become(to) {
@@ -89,7 +98,8 @@ pub(crate) async fn set_build_status(
         _ => {}
     }
     let updated = row.update(db).await?;
-    events.push(EventDraft::updated(
+    out.seed.put_build(updated.clone());
+    out.events.push(EventDraft::updated(
         EventKind::Build,
         from.as_str(),
         to.as_str(),
@@ -104,7 +114,7 @@ pub(crate) async fn set_task_status(
     task: task_row::Model,
     to: TaskStatus,
     now: i64,
-    events: &mut Vec<EventDraft>,
+    out: &mut Changes,
 ) -> Result<task_row::Model> {
     let from = task_status(&task)?;
     let ids = (task.repository_id, task.build_id, Some(task.id));
@@ -121,7 +131,8 @@ pub(crate) async fn set_task_status(
         _ => {}
     }
     let updated = row.update(db).await?;
-    events.push(EventDraft::updated(
+    out.seed.put_task(updated.clone());
+    out.events.push(EventDraft::updated(
         EventKind::Task,
         from.as_str(),
         to.as_str(),
@@ -135,20 +146,43 @@ pub(crate) async fn sync_build_status(
     db: &impl ConnectionTrait,
     build: build_row::Model,
     now: i64,
-    events: &mut Vec<EventDraft>,
+    out: &mut Changes,
 ) -> Result<build_row::Model> {
-    let tasks = latest_tasks(db, build.org_id, build.id).await?;
-    let states = tasks
-        .iter()
-        .map(|t| {
+    let states = latest_task_states(db, build.org_id, build.id).await?;
+    match derive_build_status(build_status(&build)?, &states) {
+        Some(next) => set_build_status(db, build, next, now, out).await,
+        None => {
+            // Read under this transaction's lock: current.
+            out.seed.put_build(build.clone());
+            Ok(build)
+        }
+    }
+}
+
+/// The distinct (status, optional) pairs of a build's latest task runs: all the build's derived
+/// status depends on, without reading whole rows.
+async fn latest_task_states(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    build_id: i32,
+) -> Result<Vec<TaskState>> {
+    let pairs: Vec<(String, bool)> = task_row::Entity::find_in_org(org_id)
+        .select_only()
+        .column(task_row::Column::Status)
+        .column(task_row::Column::Optional)
+        .distinct()
+        .filter(task_row::Column::BuildId.eq(build_id))
+        .filter(task_row::Column::Superseded.eq(false))
+        .into_tuple()
+        .all(db)
+        .await?;
+    pairs
+        .into_iter()
+        .map(|(status, optional)| {
             Ok(TaskState {
-                status: task_status(t)?,
-                optional: t.optional,
+                status: status.parse()?,
+                optional,
             })
         })
-        .collect::<Result<Vec<_>>>()?;
-    match derive_build_status(build_status(&build)?, &states) {
-        Some(next) => set_build_status(db, build, next, now, events).await,
-        None => Ok(build),
-    }
+        .collect()
 }

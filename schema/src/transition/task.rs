@@ -6,6 +6,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, Set};
 
 use super::{
     build_status, lock_build, set_build_status, set_task_status, sync_build_status, task_status,
+    Changes,
 };
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
@@ -36,7 +37,7 @@ pub async fn update_task_status(
     org_id: i32,
     task_id: i32,
     to: TaskStatus,
-) -> Result<(task_row::Model, Vec<EventDraft>)> {
+) -> Result<(task_row::Model, Changes)> {
     let (task, build) = lock_task(db, org_id, task_id).await?;
     let from = task_status(&task)?;
     if task.superseded {
@@ -58,10 +59,10 @@ pub async fn update_task_status(
         )));
     }
     let now = now_ms();
-    let mut events = Vec::new();
-    let task = set_task_status(db, task, to, now, &mut events).await?;
-    sync_build_status(db, build, now, &mut events).await?;
-    Ok((task, events))
+    let mut out = Changes::default();
+    let task = set_task_status(db, task, to, now, &mut out).await?;
+    sync_build_status(db, build, now, &mut out).await?;
+    Ok((task, out))
 }
 
 /// Starts a new run of a final task; the old run is kept, superseded. A final build reopens.
@@ -69,7 +70,7 @@ pub async fn rerun(
     db: &impl ConnectionTrait,
     org_id: i32,
     task_id: i32,
-) -> Result<(task_row::Model, Vec<EventDraft>)> {
+) -> Result<(task_row::Model, Changes)> {
     let (task, build) = lock_task(db, org_id, task_id).await?;
     let status = task_status(&task)?;
     if task.superseded || !status.is_final() {
@@ -84,23 +85,34 @@ pub async fn rerun(
         )));
     }
     let now = now_ms();
-    let mut events = Vec::new();
+    let mut out = Changes::default();
     let build_now = build_status(&build)?;
     let initial = if build_now == BuildStatus::NeedsApproval {
         TaskStatus::Created
     } else {
         TaskStatus::Triggered
     };
-    let new_run = new_run_of(db, &task, initial, task.manual_rerun_count + 1, now).await?;
-    events.push(EventDraft::created(
+    let new_run = new_run_of(
+        db,
+        &task,
+        initial,
+        task.manual_rerun_count + 1,
+        now,
+        &mut out,
+    )
+    .await?;
+    out.events.push(EventDraft::created(
         EventKind::Task,
         initial.as_str(),
         (new_run.repository_id, new_run.build_id, Some(new_run.id)),
     ));
     if build_now.is_final() {
-        set_build_status(db, build, BuildStatus::Triggered, now, &mut events).await?;
+        set_build_status(db, build, BuildStatus::Triggered, now, &mut out).await?;
+    } else {
+        // Read under this transaction's lock and unchanged: current.
+        out.seed.put_build(build);
     }
-    Ok((new_run, events))
+    Ok((new_run, out))
 }
 
 /// Inserts a new run of `old` with `status` and marks `old` superseded.
@@ -110,11 +122,12 @@ pub(super) async fn new_run_of(
     status: TaskStatus,
     manual_rerun_count: i32,
     now: i64,
+    out: &mut Changes,
 ) -> Result<task_row::Model> {
     let mut superseded: task_row::ActiveModel = old.clone().into();
     superseded.superseded = Set(true);
-    superseded.update(db).await?;
-    Ok(task_row::ActiveModel {
+    out.seed.put_task(superseded.update(db).await?);
+    let run = task_row::ActiveModel {
         org_id: Set(old.org_id),
         build_id: Set(old.build_id),
         repository_id: Set(old.repository_id),
@@ -134,5 +147,7 @@ pub(super) async fn new_run_of(
         ..Default::default()
     }
     .insert(db)
-    .await?)
+    .await?;
+    out.seed.put_task(run.clone());
+    Ok(run)
 }

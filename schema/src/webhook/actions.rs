@@ -190,7 +190,15 @@ async fn preview(
         task_id: first_task.map(|t| t.id),
     };
     let text = query.as_deref().unwrap_or(render::DEFAULT_QUERY);
-    let data = render::render_data(schema, db(ctx)?.clone(), org_id, text, &event).await;
+    let data = render::render_data(
+        schema,
+        db(ctx)?.clone(),
+        Default::default(),
+        org_id,
+        text,
+        &event,
+    )
+    .await;
     Ok(WebHookPreview {
         body: render::body(&event, data),
         errors: Vec::new(),

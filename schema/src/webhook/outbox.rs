@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use async_graphql::Context;
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
@@ -14,7 +15,9 @@ use crate::clock::now_ms;
 use crate::ctx::store;
 use crate::error::{Error, Result};
 use crate::event::EventDraft;
+use crate::seed::Seed;
 use crate::store::WriteTxn;
+use crate::transition::Changes;
 use crate::PayloadSchema;
 
 /// PostgreSQL channel notified (on commit) when outbox rows were written, so every instance's
@@ -65,12 +68,14 @@ pub(crate) fn new_row(
 }
 
 /// Writes the events and their outbox rows in `w`, leased with `lease` (token, until) when
-/// given, PENDING otherwise; returns the rows written.
+/// given, PENDING otherwise; returns the rows written. `seed` holds the rows the transition left,
+/// which the payload renders take instead of reading them again.
 pub async fn publish(
     w: &WriteTxn<'_>,
     schema: &PayloadSchema,
     org_id: i32,
     events: &[EventDraft],
+    mut seed: Seed,
     lease: Option<&(String, i64)>,
 ) -> Result<(Vec<webhook_delivery::Model>, Vec<webhook_endpoint::Model>)> {
     let endpoints = webhook_endpoint::Entity::find_in_org(org_id)
@@ -88,6 +93,19 @@ pub async fn publish(
         .collect();
     let now = now_ms();
     let mut rows = Vec::new();
+    if !endpoints.is_empty() && !events.is_empty() {
+        if let Some(org) = w.rows().organization(w.txn(), org_id).await? {
+            seed.put_organization(org);
+        }
+        let mut repositories: Vec<i32> = events.iter().map(|e| e.repository_id).collect();
+        repositories.dedup();
+        for id in repositories {
+            if let Some(repository) = w.rows().repository(w.txn(), org_id, id).await? {
+                seed.put_repository(repository);
+            }
+        }
+    }
+    let seed = Arc::new(seed);
     let event_ids = crate::event::insert_all(w.txn(), org_id, now, events).await?;
     for (event, event_id) in events.iter().zip(event_ids) {
         let key = event.filter_key();
@@ -103,7 +121,9 @@ pub async fn publish(
             }
             let query = endpoint.query.as_deref().unwrap_or(render::DEFAULT_QUERY);
             if !bodies.contains_key(query) {
-                let data = render::render_data(schema, w.handle(), org_id, query, event).await;
+                let data =
+                    render::render_data(schema, w.handle(), seed.clone(), org_id, query, event)
+                        .await;
                 bodies.insert(query, render::body(event, data));
             }
             let body = bodies.get(query).cloned().unwrap_or_default();
@@ -149,14 +169,15 @@ pub(crate) async fn commit_with_events(
     ctx: &Context<'_>,
     w: WriteTxn<'_>,
     org_id: i32,
-    events: Vec<EventDraft>,
+    changes: Changes,
 ) -> Result<()> {
     let schema = ctx
         .data_opt::<PayloadSchema>()
         .ok_or_else(|| Error::Internal("no payload schema in context".into()))?;
     let store = store(ctx)?;
     let lease = store.handoff_lease(now_ms());
-    let (written, endpoints) = publish(&w, schema, org_id, &events, lease.as_ref()).await?;
+    let Changes { events, seed } = changes;
+    let (written, endpoints) = publish(&w, schema, org_id, &events, seed, lease.as_ref()).await?;
     if ctx
         .data_opt::<std::sync::Arc<Faults>>()
         .is_some_and(|f| f.fail_after_outbox.load(Ordering::SeqCst))

@@ -2,14 +2,39 @@
 //! payload schema inside the transition's transaction, with the endpoint's organization as the
 //! only visible tenant, serialized once to the exact body bytes that are sent and signed.
 
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Request, Variables};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::Viewer;
 use crate::event::EventDraft;
+use crate::seed::Seed;
 use crate::store::DbHandle;
 use crate::PayloadSchema;
+
+/// Distinct stored queries whose parsed documents are kept before the cache starts over.
+const PARSED_LIMIT: usize = 1_000;
+
+/// Parsed stored queries by text: parsing is pure, so a query is parsed once per process.
+fn parsed(query: &str) -> Option<ExecutableDocument> {
+    static CACHE: OnceLock<RwLock<HashMap<String, ExecutableDocument>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(doc) = cache.read().ok()?.get(query) {
+        return Some(doc.clone());
+    }
+    let doc = async_graphql::parser::parse_query(query).ok()?;
+    if let Ok(mut map) = cache.write() {
+        if map.len() >= PARSED_LIMIT {
+            map.clear();
+        }
+        map.insert(query.to_owned(), doc.clone());
+    }
+    Some(doc)
+}
 
 /// The default stored query, from Cirrus CI's documentation.
 pub const DEFAULT_QUERY: &str =
@@ -28,11 +53,13 @@ struct Body<'a> {
     data: serde_json::Value,
 }
 
-/// Runs `query` for one event as organization `org_id` on `db` and returns `data`. Errors in a
-/// stored query never block the transition: the fields they hit are null and the cause is logged.
+/// Runs `query` for one event as organization `org_id` on `db`, taking rows from `seed` where it
+/// has them, and returns `data`. Errors in a stored query never block the transition: the fields
+/// they hit are null and the cause is logged.
 pub async fn render_data(
     schema: &PayloadSchema,
     db: DbHandle,
+    seed: Arc<Seed>,
     org_id: i32,
     query: &str,
     event: &EventDraft,
@@ -42,10 +69,15 @@ pub async fn render_data(
         "buildId": event.build_id.to_string(),
         "taskId": event.task_id.map(|id| id.to_string()),
     }));
-    let request = Request::new(query)
+    let mut request = Request::new(query)
         .variables(variables)
         .data(db)
+        .data(seed)
         .data(Viewer { org_id });
+    if let Some(doc) = parsed(query) {
+        // The schema still validates it, with its limits, on every run.
+        request.set_parsed_query(doc);
+    }
     let response = schema.execute(request).await;
     for error in &response.errors {
         tracing::warn!(org_id, error = %error.message, "stored payload query reported an error");

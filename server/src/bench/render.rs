@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use buildhooks_schema::event::{EventDraft, EventKind};
+use buildhooks_schema::seed::Seed;
 use buildhooks_schema::webhook::outbox::publish;
 use buildhooks_schema::{build_payload_schema, transition};
 use serde_json::{json, Value};
@@ -89,9 +90,14 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     let cpu0 = stats::machine_cpu_seconds();
     let started = Instant::now();
     let mut rows = 0;
+    // What a transition leaves in hand: the build and task rows it wrote.
+    let mut seed = Seed::default();
+    seed.put_build(build);
+    seed.put_task(task);
     for _ in 0..args.events {
         let w = store.begin_write().await?;
-        let (written, _) = publish(&w, &schema, org.id, std::slice::from_ref(&event), None).await?;
+        let events = std::slice::from_ref(&event);
+        let (written, _) = publish(&w, &schema, org.id, events, seed.clone(), None).await?;
         rows += written.len();
         w.commit().await?;
     }

@@ -1,0 +1,154 @@
+//! Rows a payload render takes from memory instead of reading them again: the build and task rows
+//! the writing transaction itself just wrote (current by construction), and organization and
+//! repository rows, which are insert-only (no mutation renames or deletes them), kept per store
+//! in a bounded cache. Resolvers look here first and read the database for anything else.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_graphql::Context;
+use buildhooks_entity::{build, organization, repository, task};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use crate::error::Result;
+
+/// Rows current in one write transaction, lent to the payload renders of its events.
+#[derive(Default, Clone, Debug)]
+pub struct Seed {
+    builds: Vec<build::Model>,
+    tasks: Vec<task::Model>,
+    organizations: Vec<organization::Model>,
+    repositories: Vec<repository::Model>,
+}
+
+/// Puts `row` in `rows`, replacing an older copy with the same id.
+fn put<T>(rows: &mut Vec<T>, row: T, id: impl Fn(&T) -> i32) {
+    let key = id(&row);
+    match rows.iter_mut().find(|r| id(r) == key) {
+        Some(old) => *old = row,
+        None => rows.push(row),
+    }
+}
+
+impl Seed {
+    /// A build row as this transaction left it.
+    pub fn put_build(&mut self, row: build::Model) {
+        put(&mut self.builds, row, |r| r.id);
+    }
+
+    /// A task row as this transaction left it.
+    pub fn put_task(&mut self, row: task::Model) {
+        put(&mut self.tasks, row, |r| r.id);
+    }
+
+    pub(crate) fn put_organization(&mut self, row: organization::Model) {
+        put(&mut self.organizations, row, |r| r.id);
+    }
+
+    pub(crate) fn put_repository(&mut self, row: repository::Model) {
+        put(&mut self.repositories, row, |r| r.id);
+    }
+}
+
+/// The seed lent to this request, if it renders a payload.
+fn seed<'a>(ctx: &Context<'a>) -> Option<&'a Seed> {
+    ctx.data_opt::<Arc<Seed>>().map(|s| s.as_ref())
+}
+
+/// The seeded build `id` of `org_id`, if any.
+pub(crate) fn build(ctx: &Context<'_>, org_id: i32, id: i32) -> Option<build::Model> {
+    seed(ctx)?
+        .builds
+        .iter()
+        .find(|r| r.id == id && r.org_id == org_id)
+        .cloned()
+}
+
+/// The seeded task `id` of `org_id`, if any.
+pub(crate) fn task(ctx: &Context<'_>, org_id: i32, id: i32) -> Option<task::Model> {
+    seed(ctx)?
+        .tasks
+        .iter()
+        .find(|r| r.id == id && r.org_id == org_id)
+        .cloned()
+}
+
+/// The seeded organization `id`, if any.
+pub(crate) fn organization(ctx: &Context<'_>, id: i32) -> Option<organization::Model> {
+    seed(ctx)?
+        .organizations
+        .iter()
+        .find(|r| r.id == id)
+        .cloned()
+}
+
+/// The seeded repository `id` of `org_id`, if any.
+pub(crate) fn repository(ctx: &Context<'_>, org_id: i32, id: i32) -> Option<repository::Model> {
+    seed(ctx)?
+        .repositories
+        .iter()
+        .find(|r| r.id == id && r.org_id == org_id)
+        .cloned()
+}
+
+/// Entries kept per table before the cache starts over.
+const CACHE_LIMIT: usize = 10_000;
+
+/// Organization and repository rows of one database. Both tables are insert-only, so a cached row
+/// never goes stale; if a rename or delete mutation is ever added, it must clear this cache.
+#[derive(Default)]
+pub struct RowCache {
+    organizations: RwLock<HashMap<i32, organization::Model>>,
+    repositories: RwLock<HashMap<i32, repository::Model>>,
+}
+
+fn get<T: Clone>(map: &RwLock<HashMap<i32, T>>, id: i32) -> Option<T> {
+    map.read().ok()?.get(&id).cloned()
+}
+
+fn keep<T>(map: &RwLock<HashMap<i32, T>>, id: i32, row: T) {
+    if let Ok(mut map) = map.write() {
+        if map.len() >= CACHE_LIMIT {
+            map.clear();
+        }
+        map.insert(id, row);
+    }
+}
+
+impl RowCache {
+    /// Organization `id`, from the cache or read through `db`.
+    pub async fn organization(
+        &self,
+        db: &impl ConnectionTrait,
+        id: i32,
+    ) -> Result<Option<organization::Model>> {
+        if let Some(row) = get(&self.organizations, id) {
+            return Ok(Some(row));
+        }
+        let row = organization::Entity::find_by_id(id).one(db).await?;
+        if let Some(row) = &row {
+            keep(&self.organizations, id, row.clone());
+        }
+        Ok(row)
+    }
+
+    /// Repository `id` of `org_id`, from the cache or read through `db`.
+    pub async fn repository(
+        &self,
+        db: &impl ConnectionTrait,
+        org_id: i32,
+        id: i32,
+    ) -> Result<Option<repository::Model>> {
+        if let Some(row) = get(&self.repositories, id) {
+            return Ok((row.org_id == org_id).then_some(row));
+        }
+        let row = repository::Entity::find_in_org(org_id)
+            .filter(repository::Column::Id.eq(id))
+            .one(db)
+            .await?;
+        if let Some(row) = &row {
+            keep(&self.repositories, id, row.clone());
+        }
+        Ok(row)
+    }
+}
