@@ -8,6 +8,7 @@ pub mod clock;
 mod ctx;
 pub mod error;
 pub mod event;
+mod gate;
 pub mod owner;
 pub mod repository;
 pub mod seed;

@@ -9,12 +9,15 @@ use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
-    QueryResult, Statement, TransactionTrait,
+    QueryResult, Statement,
 };
-use tokio::sync::{mpsc, Mutex, MutexGuard, Notify};
+use tokio::sync::{mpsc, Notify};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::gate::{self, WriteGate};
 use crate::seed::RowCache;
+
+pub use crate::gate::WriteTxn;
 
 /// A connection, or a transaction shared with the payload renderer.
 #[derive(Clone)]
@@ -100,8 +103,7 @@ pub struct Store {
     conn: DatabaseConnection,
     handoff: Arc<OnceLock<Handoff>>,
     commit_observer: Option<CommitObserver>,
-    /// SQLite allows one writer; a transaction that reads and then writes fails with SQLITE_BUSY
-    /// when another writer commits in between, so writers queue here instead (PostgreSQL: none).
+    /// SQLite's single-writer gate with group commit (PostgreSQL: none).
     write_gate: Option<Arc<WriteGate>>,
     outbox_signal: Arc<Notify>,
     rows: Arc<RowCache>,
@@ -144,39 +146,23 @@ impl Store {
         self.conn.get_database_backend()
     }
 
-    /// Starts a write transaction, first waiting for the write gate on SQLite.
+    /// Starts a write transaction, first waiting for the write gate on SQLite (where it may run
+    /// in a group that commits once for several writers).
     pub async fn begin_write(&self) -> Result<WriteTxn<'_>> {
-        let (queue, writer) = match &self.write_gate {
-            Some(gate) => {
-                let queue = gate.queue.lock().await;
-                (Some(queue), Some(gate.writer.lock().await))
-            }
-            None => (None, None),
-        };
-        let txn = self.conn.begin().await?;
-        Ok(WriteTxn {
-            txn: Arc::new(txn),
-            rows: &self.rows,
-            _writer: writer,
-            _queue: queue,
-        })
+        match &self.write_gate {
+            Some(gate) => gate::begin(gate, &self.conn, &self.rows, false).await,
+            None => gate::begin_plain(&self.conn, &self.rows).await,
+        }
     }
 
     /// Starts a write transaction ahead of the queue of ordinary writers (the dispatcher's short
     /// claim and record transactions): on SQLite it waits for at most the one writer holding the
     /// gate, so the outbox drains even while the API saturates the database.
     pub async fn begin_write_priority(&self) -> Result<WriteTxn<'_>> {
-        let writer = match &self.write_gate {
-            Some(gate) => Some(gate.writer.lock().await),
-            None => None,
-        };
-        let txn = self.conn.begin().await?;
-        Ok(WriteTxn {
-            txn: Arc::new(txn),
-            rows: &self.rows,
-            _writer: writer,
-            _queue: None,
-        })
+        match &self.write_gate {
+            Some(gate) => gate::begin(gate, &self.conn, &self.rows, true).await,
+            None => gate::begin_plain(&self.conn, &self.rows).await,
+        }
     }
 
     /// The signal fired after every commit that wrote outbox rows: the dispatcher waits on it
@@ -231,48 +217,5 @@ impl Store {
         if let Some(observer) = &self.commit_observer {
             observer(delivery_ids);
         }
-    }
-}
-
-/// SQLite's single-writer gate, in two stages: ordinary writers queue on `queue` and then take
-/// `writer`; priority writers take `writer` directly, so at most one ordinary writer is ever
-/// ahead of them.
-#[derive(Default)]
-struct WriteGate {
-    queue: Mutex<()>,
-    writer: Mutex<()>,
-}
-
-/// An open write transaction (holding the SQLite write gate until it ends).
-pub struct WriteTxn<'a> {
-    // Field order is drop order: the transaction ends before the gate opens.
-    txn: Arc<DatabaseTransaction>,
-    rows: &'a RowCache,
-    _writer: Option<MutexGuard<'a, ()>>,
-    _queue: Option<MutexGuard<'a, ()>>,
-}
-
-impl WriteTxn<'_> {
-    /// The transaction, for statements.
-    pub fn txn(&self) -> &DatabaseTransaction {
-        &self.txn
-    }
-
-    /// The store's cache of insert-only rows (organizations, repositories).
-    pub fn rows(&self) -> &RowCache {
-        self.rows
-    }
-
-    /// The transaction as a handle that can be lent to the payload renderer.
-    pub fn handle(&self) -> DbHandle {
-        DbHandle::Txn(self.txn.clone())
-    }
-
-    /// Commits. Every handle lent out must have been dropped.
-    pub async fn commit(self) -> Result<()> {
-        let txn = Arc::try_unwrap(self.txn)
-            .map_err(|_| Error::Internal("transaction still borrowed at commit".into()))?;
-        txn.commit().await?;
-        Ok(())
     }
 }

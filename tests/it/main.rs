@@ -8,6 +8,7 @@ mod cli;
 mod concurrency;
 mod delivery;
 mod durability;
+mod group_commit;
 mod payload;
 mod settings;
 mod tenancy;

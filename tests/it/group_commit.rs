@@ -1,0 +1,96 @@
+//! The write path's group commit (SQLite; on PostgreSQL the same calls are plain transactions):
+//! many concurrent writers, some failing after their writes and some abandoned mid-way, must
+//! leave exactly the writes of those whose `commit` returned Ok.
+
+use std::time::Duration;
+
+use buildhooks_entity::organization;
+use buildhooks_schema::Store;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+use crate::utils::database::TestDatabase;
+
+/// What a writer does after its insert.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum End {
+    Commit,
+    /// Returns an error: the transaction is dropped without a commit.
+    Fail,
+    /// Gives up after 1 ms: while waiting for the gate, or after writing without a commit.
+    Abandon,
+}
+
+fn end_of(i: usize) -> End {
+    match i % 5 {
+        1 => End::Fail,
+        3 => End::Abandon,
+        _ => End::Commit,
+    }
+}
+
+async fn writer(store: Store, i: usize) -> Result<(), String> {
+    let begin = store.begin_write();
+    let w = if end_of(i) == End::Abandon {
+        match tokio::time::timeout(Duration::from_millis(1), begin).await {
+            Ok(w) => w,
+            Err(_) => return Err("gave up waiting for the gate".into()),
+        }
+    } else {
+        begin.await
+    }
+    .map_err(|e| e.to_string())?;
+    organization::ActiveModel {
+        name: Set(format!("group-{i}")),
+        platform: Set("github".into()),
+        created_at: Set(0),
+        ..Default::default()
+    }
+    .insert(w.txn())
+    .await
+    .map_err(|e| e.to_string())?;
+    match end_of(i) {
+        End::Commit => w.commit().await.map_err(|e| e.to_string()),
+        End::Fail | End::Abandon => Err("refused after writing".into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_keep_exactly_the_committed_writes() {
+    let db = TestDatabase::new().await;
+    let store = buildhooks_server::db::connect(&db.url).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { (i, writer(store, i).await) }));
+    }
+    let mut committed = Vec::new();
+    for task in tasks {
+        let (i, result) = tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("no writer hangs")
+            .unwrap();
+        match (end_of(i), result) {
+            (End::Commit, Ok(())) => committed.push(format!("group-{i}")),
+            (End::Fail | End::Abandon, Err(_)) => {}
+            (end, other) => panic!("writer {i} ({end:?}) ended with {other:?}"),
+        }
+    }
+    // A writer after all of them still gets the gate.
+    let w = tokio::time::timeout(Duration::from_secs(10), store.begin_write())
+        .await
+        .expect("the gate is free again")
+        .unwrap();
+    w.commit().await.unwrap();
+    let mut names: Vec<String> = organization::Entity::find()
+        .filter(organization::Column::Name.starts_with("group-"))
+        .all(store.conn())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    names.sort();
+    committed.sort();
+    assert_eq!(committed.len(), 36);
+    assert_eq!(names, committed);
+}
