@@ -57,7 +57,9 @@ async fn writer(store: Store, i: usize) -> Result<(), String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_keep_exactly_the_committed_writes() {
     let db = TestDatabase::new().await;
-    let store = buildhooks_server::db::connect(&db.url).await.unwrap();
+    let store = buildhooks_server::db::connect(&db.url)
+        .await
+        .expect("connect");
     let mut tasks = Vec::new();
     for i in 0..60 {
         let store = store.clone();
@@ -68,7 +70,7 @@ async fn concurrent_writers_keep_exactly_the_committed_writes() {
         let (i, result) = tokio::time::timeout(Duration::from_secs(30), task)
             .await
             .expect("no writer hangs")
-            .unwrap();
+            .expect("writer task");
         match (end_of(i), result) {
             (End::Commit, Ok(())) => committed.push(format!("group-{i}")),
             (End::Fail | End::Abandon, Err(_)) => {}
@@ -79,13 +81,13 @@ async fn concurrent_writers_keep_exactly_the_committed_writes() {
     let w = tokio::time::timeout(Duration::from_secs(10), store.begin_write())
         .await
         .expect("the gate is free again")
-        .unwrap();
-    w.commit().await.unwrap();
+        .expect("begin");
+    w.commit().await.expect("commit");
     let mut names: Vec<String> = organization::Entity::find()
         .filter(organization::Column::Name.starts_with("group-"))
         .all(store.conn())
         .await
-        .unwrap()
+        .expect("read")
         .into_iter()
         .map(|o| o.name)
         .collect();
