@@ -9,18 +9,27 @@ use buildhooks_schema::webhook::outbox::state;
 use buildhooks_schema::{Result, Store};
 use sea_orm::{DbBackend, EntityTrait, Statement};
 
-const POSTGRES: &str =
-    "UPDATE webhook_delivery SET state = $1, lease_until = $2, lease_token = $3, updated_at = $4
- WHERE id IN (SELECT id FROM webhook_delivery
-   WHERE (state = $5 AND next_attempt_at <= $4) OR (state = $1 AND lease_until < $4)
+// Expired leases first, then due rows in order. Each part walks the `(state, next_attempt_at)`
+// index and stops at the limit: no sort of the whole backlog per claim.
+const POSTGRES: &str = "WITH expired AS (
+   SELECT id FROM webhook_delivery WHERE state = $1 AND lease_until < $4
+   LIMIT $6 FOR UPDATE SKIP LOCKED),
+ due AS (
+   SELECT id FROM webhook_delivery WHERE state = $5 AND next_attempt_at <= $4
    ORDER BY next_attempt_at, id LIMIT $6 FOR UPDATE SKIP LOCKED)
+ UPDATE webhook_delivery SET state = $1, lease_until = $2, lease_token = $3, updated_at = $4
+ WHERE id IN (SELECT id FROM (SELECT id FROM expired UNION ALL SELECT id FROM due) AS picked
+   LIMIT $6)
  RETURNING *";
 
 const SQLITE: &str =
     "UPDATE webhook_delivery SET state = ?1, lease_until = ?2, lease_token = ?3, updated_at = ?4
- WHERE id IN (SELECT id FROM webhook_delivery
-   WHERE (state = ?5 AND next_attempt_at <= ?4) OR (state = ?1 AND lease_until < ?4)
-   ORDER BY next_attempt_at, id LIMIT ?6)
+ WHERE id IN (
+   SELECT id FROM (SELECT id FROM webhook_delivery WHERE state = ?1 AND lease_until < ?4 LIMIT ?6)
+   UNION ALL
+   SELECT id FROM (SELECT id FROM webhook_delivery WHERE state = ?5 AND next_attempt_at <= ?4
+     ORDER BY next_attempt_at, id LIMIT ?6)
+   LIMIT ?6)
  RETURNING *";
 
 /// Claims up to `limit` due rows for `lease_ms`; returns them with their lease token.

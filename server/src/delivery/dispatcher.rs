@@ -23,8 +23,6 @@ use super::Sender;
 
 /// Most outcomes recorded in one transaction.
 const RECORD_BATCH: usize = 256;
-/// How long the recorder waits for more outcomes before writing a batch.
-const RECORD_LINGER: Duration = Duration::from_millis(2);
 
 /// An attempt waiting to be recorded; the sender waits for the recorder's reply.
 struct Finished {
@@ -39,18 +37,12 @@ struct Finished {
 async fn recorder(sender: Sender, mut rx: mpsc::Receiver<Finished>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        // Linger briefly so one transaction records what finishes together: recording is off
-        // the delivery's critical path (the receiver already has the body), and fewer, larger
-        // write transactions leave the database to the transitions.
-        let linger = tokio::time::sleep(RECORD_LINGER);
-        tokio::pin!(linger);
+        // Everything that finished while the previous batch was being written goes into this
+        // one: batches grow with the load, and a lone outcome is recorded at once.
         while batch.len() < RECORD_BATCH {
-            tokio::select! {
-                more = rx.recv() => match more {
-                    Some(more) => batch.push(more),
-                    None => break,
-                },
-                _ = &mut linger => break,
+            match rx.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
             }
         }
         let jobs: Vec<Job<'_>> = batch

@@ -9,8 +9,9 @@ use buildhooks_entity::{webhook_attempt, webhook_delivery};
 use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::webhook::outbox::state;
 use buildhooks_schema::{Result, Store};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use std::collections::HashSet;
+
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Set, Statement, Value};
 
 use super::attempt::Outcome;
 
@@ -76,6 +77,60 @@ pub async fn record(
     Ok(verdicts.first().copied().unwrap_or(Verdict::Stale))
 }
 
+/// Deliveries updated per statement (10 parameters each).
+const UPDATE_CHUNK: usize = 500;
+
+/// One `UPDATE … FROM (VALUES …)` that applies each job's outcome to its delivery, fenced by the
+/// lease token, returning the ids it changed (a row whose lease was lost is left alone).
+fn apply_statement(
+    backend: DbBackend,
+    chunk: &[(&Job<'_>, &(Verdict, &'static str, i64))],
+    now: i64,
+) -> Statement {
+    let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 10);
+    let mut rows = Vec::with_capacity(chunk.len());
+    for (job, (_, next_state, next_at)) in chunk {
+        let outcome = job.outcome;
+        let first = values.len();
+        values.extend([
+            Value::from(job.delivery.id),
+            Value::from(job.token.to_owned()),
+            Value::from(next_state.to_string()),
+            Value::from(job.delivery.attempt_count + 1),
+            Value::from(job.delivery.round_attempts + 1),
+            Value::from(*next_at),
+            Value::from(outcome.status.map(i32::from)),
+            Value::from(Some(outcome.duration_ms)),
+            Value::from(
+                outcome
+                    .excerpt
+                    .clone()
+                    .or_else(|| outcome.error.map(str::to_owned)),
+            ),
+            Value::from(now),
+        ]);
+        let marks: Vec<String> = (first..values.len())
+            .map(|i| match backend {
+                DbBackend::Postgres => format!("${}", i + 1),
+                _ => "?".to_owned(),
+            })
+            .collect();
+        rows.push(format!("({})", marks.join(", ")));
+    }
+    // VALUES columns are named column1, column2, … on both SQLite and PostgreSQL.
+    let sql = format!(
+        "UPDATE webhook_delivery SET state = v.column3, attempt_count = v.column4, \
+         round_attempts = v.column5, next_attempt_at = v.column6, lease_until = NULL, \
+         lease_token = NULL, last_status = v.column7, last_duration_ms = v.column8, \
+         last_response = v.column9, updated_at = v.column10 \
+         FROM (VALUES {}) AS v \
+         WHERE webhook_delivery.id = v.column1 AND webhook_delivery.lease_token = v.column2 \
+         RETURNING webhook_delivery.id",
+        rows.join(", ")
+    );
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
 /// Records many attempts in one transaction (the dispatcher batches what finished together).
 pub async fn record_batch(
     store: &Store,
@@ -99,69 +154,45 @@ pub async fn record_batch(
     }))
     .exec(w.txn())
     .await?;
-    let mut verdicts = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let verdict = verdict_of(job);
-        let (next_state, next_at) = match verdict {
-            Verdict::Delivered => (state::DELIVERED, now),
-            Verdict::Retry => (
-                state::PENDING,
-                now + retry_delay(base_delay).as_millis() as i64,
-            ),
-            _ => (state::FAILED, now),
-        };
-        let outcome = job.outcome;
-        let updated = webhook_delivery::Entity::update_many()
-            .col_expr(webhook_delivery::Column::State, Expr::value(next_state))
-            .col_expr(
-                webhook_delivery::Column::AttemptCount,
-                Expr::value(job.delivery.attempt_count + 1),
-            )
-            .col_expr(
-                webhook_delivery::Column::RoundAttempts,
-                Expr::value(job.delivery.round_attempts + 1),
-            )
-            .col_expr(
-                webhook_delivery::Column::NextAttemptAt,
-                Expr::value(next_at),
-            )
-            .col_expr(
-                webhook_delivery::Column::LeaseUntil,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(
-                webhook_delivery::Column::LeaseToken,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                webhook_delivery::Column::LastStatus,
-                Expr::value(outcome.status.map(i32::from)),
-            )
-            .col_expr(
-                webhook_delivery::Column::LastDurationMs,
-                Expr::value(Some(outcome.duration_ms)),
-            )
-            .col_expr(
-                webhook_delivery::Column::LastResponse,
-                Expr::value(
-                    outcome
-                        .excerpt
-                        .clone()
-                        .or_else(|| outcome.error.map(str::to_owned)),
+    let planned: Vec<(Verdict, &'static str, i64)> = jobs
+        .iter()
+        .map(|job| {
+            let verdict = verdict_of(job);
+            let (next_state, next_at) = match verdict {
+                Verdict::Delivered => (state::DELIVERED, now),
+                Verdict::Retry => (
+                    state::PENDING,
+                    now + retry_delay(base_delay).as_millis() as i64,
                 ),
-            )
-            .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(now))
-            .filter(webhook_delivery::Column::Id.eq(job.delivery.id))
-            .filter(webhook_delivery::Column::LeaseToken.eq(job.token))
-            .exec(w.txn())
-            .await?;
-        if updated.rows_affected == 0 {
-            tracing::warn!(delivery = %job.delivery.uuid, "lease lost to a newer claim; outcome not applied");
-            verdicts.push(Verdict::Stale);
-        } else {
-            verdicts.push(verdict);
+                _ => (state::FAILED, now),
+            };
+            (verdict, next_state, next_at)
+        })
+        .collect();
+    let mut applied = HashSet::new();
+    for chunk in jobs
+        .iter()
+        .zip(&planned)
+        .collect::<Vec<_>>()
+        .chunks(UPDATE_CHUNK)
+    {
+        let stmt = apply_statement(w.txn().get_database_backend(), chunk, now);
+        for row in w.txn().query_all(stmt).await? {
+            applied.insert(row.try_get_by_index::<i32>(0)?);
         }
     }
+    let verdicts = jobs
+        .iter()
+        .zip(planned)
+        .map(|(job, (verdict, _, _))| {
+            if applied.contains(&job.delivery.id) {
+                verdict
+            } else {
+                tracing::warn!(delivery = %job.delivery.uuid, "lease lost to a newer claim; outcome not applied");
+                Verdict::Stale
+            }
+        })
+        .collect();
     w.commit().await?;
     Ok(verdicts)
 }
