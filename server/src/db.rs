@@ -34,7 +34,7 @@ pub async fn open_sized(url: &str, max_connections: u32) -> anyhow::Result<Datab
             .context("cannot open the SQLite database")?;
         Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
     } else {
-        let mut options = ConnectOptions::new(url.to_owned());
+        let mut options = ConnectOptions::new(without_loopback_tls(url));
         options
             .max_connections(max_connections)
             .min_connections(1)
@@ -43,6 +43,67 @@ pub async fn open_sized(url: &str, max_connections: u32) -> anyhow::Result<Datab
         Database::connect(options)
             .await
             .context("cannot connect to the database")
+    }
+}
+
+/// A PostgreSQL URL for a server on this machine (127.0.0.1, ::1, localhost or a Unix socket)
+/// that names no `sslmode` gets `sslmode=disable`: the driver's default, `prefer`, would wrap
+/// every statement in TLS that protects nothing on loopback and costs about a quarter of the
+/// throughput. An explicit `sslmode` is always kept.
+pub fn without_loopback_tls(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let mut socket = false;
+    for (key, value) in parsed.query_pairs() {
+        match key.as_ref() {
+            "sslmode" => return url.to_owned(),
+            "host" if value.starts_with('/') => socket = true,
+            _ => {}
+        }
+    }
+    let loopback = match parsed.host() {
+        // `postgres:` is not a special scheme: its host comes back as an opaque string.
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.trim_matches(|c| c == '[' || c == ']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => true,
+    };
+    if socket || loopback {
+        parsed.query_pairs_mut().append_pair("sslmode", "disable");
+        return parsed.into();
+    }
+    url.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_loopback_tls as t;
+
+    #[test]
+    fn loopback_urls_skip_tls_unless_told() {
+        assert_eq!(
+            t("postgres://postgres@127.0.0.1:5432/postgres"),
+            "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+        );
+        assert_eq!(
+            t("postgres://u@localhost/db?application_name=x"),
+            "postgres://u@localhost/db?application_name=x&sslmode=disable"
+        );
+        assert_eq!(
+            t("postgres://u@127.0.0.1/db?sslmode=require"),
+            "postgres://u@127.0.0.1/db?sslmode=require"
+        );
+        assert_eq!(
+            t("postgres://u@db.example.com/db"),
+            "postgres://u@db.example.com/db"
+        );
+        assert_eq!(t("postgres://u@10.0.0.5/db"), "postgres://u@10.0.0.5/db");
     }
 }
 

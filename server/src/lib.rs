@@ -103,7 +103,7 @@ pub async fn run(
             concurrency: state.config.delivery_concurrency,
             // A claim outlasts the longest attempt (connect + total timeout) with room to spare.
             lease_ms: 2 * state.config.delivery_timeout_ms as i64 + 2_000,
-            database_url: state.config.database_url.clone(),
+            database_url: db::without_loopback_tls(&state.config.database_url),
         };
         tokio::spawn(dispatcher::run(state.sender.clone(), config, stop_rx))
     });

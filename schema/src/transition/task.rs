@@ -2,32 +2,43 @@
 //! `rerun`, each followed by the build's derived status.
 
 use buildhooks_entity::task as task_row;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, Set};
+use sea_orm::sea_query::Query;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QuerySelect, Set};
 
 use super::{
-    build_status, lock_build, set_build_status, set_task_status, sync_build_status, task_status,
-    Changes,
+    build_status, set_build_status, set_task_status, sync_build_status, task_status, Changes,
 };
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::event::{EventDraft, EventKind};
 use crate::status::{BuildStatus, TaskStatus};
 
-/// Loads a task of `org_id`, locking its build first so that the task row read afterwards is the
-/// one this transaction will change.
+/// Loads a task of `org_id` and its build, locking the build first (found through the task in
+/// the same statement) so that the task row read afterwards is the one this transaction will
+/// change.
 async fn lock_task(
     db: &impl ConnectionTrait,
     org_id: i32,
     task_id: i32,
 ) -> Result<(task_row::Model, buildhooks_entity::build::Model)> {
-    let find = || task_row::Entity::find_in_org(org_id).filter(task_row::Column::Id.eq(task_id));
-    let task = find().one(db).await?.ok_or(Error::NotFound("task"))?;
-    let build = lock_build(db, org_id, task.build_id).await?;
-    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        // Writers are serialised for the whole transaction: the first read is already current.
-        return Ok((task, build));
-    }
-    let task = find().one(db).await?.ok_or(Error::NotFound("task"))?;
+    use buildhooks_entity::build as build_row;
+    let build_of_task = Query::select()
+        .column(task_row::Column::BuildId)
+        .from(task_row::Entity)
+        .and_where(task_row::Column::Id.eq(task_id))
+        .and_where(task_row::Column::OrgId.eq(org_id))
+        .to_owned();
+    let build = build_row::Entity::find_in_org(org_id)
+        .filter(build_row::Column::Id.in_subquery(build_of_task))
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("task"))?;
+    let task = task_row::Entity::find_in_org(org_id)
+        .filter(task_row::Column::Id.eq(task_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("task"))?;
     Ok((task, build))
 }
 
