@@ -81,6 +81,15 @@ pub fn without_loopback_tls(url: &str) -> String {
     url.to_owned()
 }
 
+/// Opens the database and applies every pending migration.
+pub async fn connect(url: &str) -> anyhow::Result<Store> {
+    let conn = open(url).await?;
+    Migrator::up(&conn, None)
+        .await
+        .context("cannot apply migrations")?;
+    Ok(Store::new(conn))
+}
+
 #[cfg(test)]
 mod tests {
     use super::without_loopback_tls as t;
@@ -105,13 +114,4 @@ mod tests {
         );
         assert_eq!(t("postgres://u@10.0.0.5/db"), "postgres://u@10.0.0.5/db");
     }
-}
-
-/// Opens the database and applies every pending migration.
-pub async fn connect(url: &str) -> anyhow::Result<Store> {
-    let conn = open(url).await?;
-    Migrator::up(&conn, None)
-        .await
-        .context("cannot apply migrations")?;
-    Ok(Store::new(conn))
 }
