@@ -101,6 +101,8 @@ pub struct Handoff {
 #[derive(Clone)]
 pub struct Store {
     conn: DatabaseConnection,
+    /// SQLite: the one connection write transactions run on (else the pool).
+    writer: Option<DatabaseConnection>,
     handoff: Arc<OnceLock<Handoff>>,
     commit_observer: Option<CommitObserver>,
     /// SQLite's single-writer gate with group commit (PostgreSQL: none).
@@ -118,6 +120,7 @@ impl Store {
         };
         Store {
             conn,
+            writer: None,
             handoff: Arc::new(OnceLock::new()),
             commit_observer: None,
             write_gate,
@@ -136,6 +139,16 @@ impl Store {
         }
     }
 
+    /// The same store with write transactions on `writer` (SQLite: a one-connection pool).
+    pub fn with_writer(mut self, writer: DatabaseConnection) -> Store {
+        self.writer = Some(writer);
+        self
+    }
+
+    fn write_conn(&self) -> &DatabaseConnection {
+        self.writer.as_ref().unwrap_or(&self.conn)
+    }
+
     /// The pool.
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
@@ -150,7 +163,7 @@ impl Store {
     /// in a group that commits once for several writers).
     pub async fn begin_write(&self) -> Result<WriteTxn<'_>> {
         match &self.write_gate {
-            Some(gate) => gate::begin(gate, &self.conn, &self.rows, false).await,
+            Some(gate) => gate::begin(gate, self.write_conn(), &self.rows, false).await,
             None => gate::begin_plain(&self.conn, &self.rows).await,
         }
     }
@@ -160,7 +173,7 @@ impl Store {
     /// gate, so the outbox drains even while the API saturates the database.
     pub async fn begin_write_priority(&self) -> Result<WriteTxn<'_>> {
         match &self.write_gate {
-            Some(gate) => gate::begin(gate, &self.conn, &self.rows, true).await,
+            Some(gate) => gate::begin(gate, self.write_conn(), &self.rows, true).await,
             None => gate::begin_plain(&self.conn, &self.rows).await,
         }
     }

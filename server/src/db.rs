@@ -16,7 +16,7 @@ pub async fn open(url: &str) -> anyhow::Result<DatabaseConnection> {
     open_sized(url, 32).await
 }
 
-/// Opens the database with at most `max_connections` (PostgreSQL; SQLite uses 8).
+/// Opens the database with at most `max_connections` (SQLite: at most 8).
 pub async fn open_sized(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
     if url.starts_with("sqlite:") {
         let options = SqliteConnectOptions::from_str(url)
@@ -28,7 +28,7 @@ pub async fn open_sized(url: &str, max_connections: u32) -> anyhow::Result<Datab
             .foreign_keys(true)
             .disable_statement_logging();
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(max_connections.clamp(1, 8))
             .connect_with(options)
             .await
             .context("cannot open the SQLite database")?;
@@ -87,7 +87,13 @@ pub async fn connect(url: &str) -> anyhow::Result<Store> {
     Migrator::up(&conn, None)
         .await
         .context("cannot apply migrations")?;
-    Ok(Store::new(conn))
+    let store = Store::new(conn);
+    if store.backend() == sea_orm::DbBackend::Sqlite {
+        // One connection for every write transaction: its page cache stays warm, where a pool
+        // connection that another one wrote behind would re-read the pages it changed.
+        return Ok(store.with_writer(open_sized(url, 1).await?));
+    }
+    Ok(store)
 }
 
 #[cfg(test)]
