@@ -74,6 +74,15 @@ pub struct Config {
     )]
     pub delivery_concurrency: usize,
 
+    /// Database connections of the API's pool (PostgreSQL; SQLite readers, at most 8).
+    #[arg(
+        long,
+        env = "BUILDHOOKS_DATABASE_POOL",
+        default_value_t = crate::db::DEFAULT_POOL,
+        global = true
+    )]
+    pub database_pool: u32,
+
     /// Largest request body the API accepts, in bytes.
     #[arg(long, env = "BUILDHOOKS_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
@@ -89,6 +98,7 @@ impl Config {
             delivery_timeout_ms: 10_000,
             retry_delay_ms: 5_000,
             delivery_concurrency: 64,
+            database_pool: crate::db::DEFAULT_POOL,
             max_body_bytes: 1024 * 1024,
         }
     }

@@ -11,9 +11,14 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, SqlxSqliteConnector}
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::ConnectOptions as _;
 
+/// Connections per pool unless configured (`BUILDHOOKS_DATABASE_POOL`). Measured on 2 cores:
+/// 8 gives more transitions per second, less CPU per delivery and a far lower p99 than 32, whose
+/// extra PostgreSQL backends only add context switches.
+pub const DEFAULT_POOL: u32 = 8;
+
 /// Opens the database named by `url`, without migrating.
 pub async fn open(url: &str) -> anyhow::Result<DatabaseConnection> {
-    open_sized(url, 32).await
+    open_sized(url, DEFAULT_POOL).await
 }
 
 /// Opens the database with at most `max_connections` (SQLite: at most 8).
@@ -83,7 +88,12 @@ pub fn without_loopback_tls(url: &str) -> String {
 
 /// Opens the database and applies every pending migration.
 pub async fn connect(url: &str) -> anyhow::Result<Store> {
-    let conn = open(url).await?;
+    connect_sized(url, DEFAULT_POOL).await
+}
+
+/// As `connect`, with at most `pool` connections in the main pool.
+pub async fn connect_sized(url: &str, pool: u32) -> anyhow::Result<Store> {
+    let conn = open_sized(url, pool).await?;
     Migrator::up(&conn, None)
         .await
         .context("cannot apply migrations")?;

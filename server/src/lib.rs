@@ -49,7 +49,7 @@ impl AppState {
         config: Config,
         observer: Option<buildhooks_schema::store::CommitObserver>,
     ) -> anyhow::Result<Self> {
-        let mut store = db::connect(&config.database_url).await?;
+        let mut store = db::connect_sized(&config.database_url, config.database_pool).await?;
         if let Some(observer) = observer {
             store.set_commit_observer(observer);
         }

@@ -10,13 +10,14 @@ use buildhooks_schema::{Result, Store};
 use sea_orm::{DbBackend, EntityTrait, Statement};
 
 // Expired leases first, then due rows in order. Each part walks the `(state, next_attempt_at)`
-// index and stops at the limit: no sort of the whole backlog per claim.
+// index and stops at the limit: no sort of the whole backlog per claim. (On PostgreSQL an `id`
+// tie-break would sort every row sharing the oldest timestamp; SQLite's index holds the rowid.)
 const POSTGRES: &str = "WITH expired AS (
    SELECT id FROM webhook_delivery WHERE state = $1 AND lease_until < $4
    LIMIT $6 FOR UPDATE SKIP LOCKED),
  due AS (
    SELECT id FROM webhook_delivery WHERE state = $5 AND next_attempt_at <= $4
-   ORDER BY next_attempt_at, id LIMIT $6 FOR UPDATE SKIP LOCKED)
+   ORDER BY next_attempt_at LIMIT $6 FOR UPDATE SKIP LOCKED)
  UPDATE webhook_delivery SET state = $1, lease_until = $2, lease_token = $3, updated_at = $4
  WHERE id IN (SELECT id FROM (SELECT id FROM expired UNION ALL SELECT id FROM due) AS picked
    LIMIT $6)
