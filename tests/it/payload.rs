@@ -406,3 +406,51 @@ async fn refused_and_rolled_back_transitions_leave_no_event_and_no_row() {
     );
     settled_deliveries(&app, 4).await;
 }
+
+/// Payloads are rendered from the rows the transition holds in memory (and cached organization
+/// and repository rows); nested fields read the transaction. The result must equal what the same
+/// query reads from the committed database.
+#[tokio::test]
+async fn payloads_rendered_from_rows_in_hand_equal_a_fresh_read() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(vec![]).await;
+    let query = "query($repositoryId: ID!, $buildId: ID!, $taskId: ID) {
+      repository(id: $repositoryId) { id owner platform name isPrivate defaultBranch }
+      build(id: $buildId) { id status branch changeIdInRepo changeMessage statusTimestamp
+        executingTimestamp finalStatusTimestamp repository { owner name } tasks { id status } }
+      task(id: $taskId) { id name status statusTimestamp creationTimestamp executingTimestamp
+        finalStatusTimestamp labels optional build { status finalStatusTimestamp }
+        repository { name owner } }
+    }";
+    let saved = save_endpoints(
+        &app,
+        &app.org,
+        json!([{ "webhookURL": receiver.url(), "events": ["task.*"], "query": query }]),
+    )
+    .await;
+    assert!(saved.get("errors").is_none(), "{saved}");
+    let repo = app.create_repository("in-hand").await;
+    let (_, tasks) = app.create_build(&repo, &[("only", false)], false).await;
+    app.move_task(&tasks[0], &["TRIGGERED", "EXECUTING", "COMPLETED"])
+        .await;
+    let got = receiver.wait_for(4, Duration::from_secs(10)).await;
+    let completed = got
+        .iter()
+        .map(|r| r.json())
+        .find(|b| b["data"]["task"]["status"] == "COMPLETED")
+        .expect("the task.completed delivery");
+    // The transition that completed the task also completed the build, in the same transaction.
+    assert_eq!(completed["data"]["build"]["status"], "COMPLETED");
+    assert_eq!(completed["data"]["task"]["build"]["status"], "COMPLETED");
+    let preview = app
+        .ok(
+            "query($r: ID!, $q: String) { webhookPreview(repositoryId: $r, query: $q) { body errors } }",
+            json!({ "r": repo, "q": query }),
+        )
+        .await;
+    let preview = &preview["webhookPreview"];
+    assert_eq!(preview["errors"], json!([]), "{preview}");
+    let fresh: Value =
+        serde_json::from_str(preview["body"].as_str().expect("body")).expect("preview json");
+    assert_eq!(completed["data"], fresh["data"]);
+}
