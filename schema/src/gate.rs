@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
+use std::time::{Duration, Instant};
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tokio::sync::{oneshot, Mutex, MutexGuard, OwnedMutexGuard};
@@ -19,6 +20,9 @@ use crate::store::DbHandle;
 
 /// Most writers committed together.
 const MAX_GROUP: usize = 64;
+/// Oldest a group gets before it commits even with writers waiting: bounds the wait it adds to
+/// its first member.
+const MAX_GROUP_AGE: Duration = Duration::from_millis(5);
 
 /// The gate, in two stages: ordinary writers queue on `queue` and then take `writer`; priority
 /// writers (the dispatcher's short claim and record transactions) take `writer` directly, so at
@@ -37,6 +41,7 @@ pub(crate) struct WriteGate {
 struct Group {
     outer: DatabaseTransaction,
     members: Vec<oneshot::Sender<bool>>,
+    opened: Instant,
 }
 
 impl Group {
@@ -104,7 +109,10 @@ impl Turn {
             group,
             writer,
         } = self;
-        if gate.waiting.load(Ordering::SeqCst) > 0 && group.members.len() < MAX_GROUP {
+        if gate.waiting.load(Ordering::SeqCst) > 0
+            && group.members.len() < MAX_GROUP
+            && group.opened.elapsed() < MAX_GROUP_AGE
+        {
             if let Ok(mut parked) = gate.parked.lock() {
                 *parked = Some(group);
                 drop(writer);
@@ -137,6 +145,7 @@ pub(crate) async fn begin<'a>(
         None => Group {
             outer: conn.begin().await?,
             members: Vec::new(),
+            opened: Instant::now(),
         },
     };
     // On error the group is dropped: rolled back, and its members told so.
