@@ -6,17 +6,26 @@
 //! `commit` returns only when that commit is durable. A member that fails rolls back to its
 //! savepoint and leaves the others' work intact; if the group's commit fails, every member gets the
 //! error. One commit per group instead of one per writer halves the cost of a small transaction.
+//!
+//! Savepoints are plain statements on the group's one transaction (sqlx's own nesting counts
+//! depth in its worker and goes wrong when a caller is dropped mid-statement), and every step that
+//! decides a group's fate (release, rollback, commit) runs in a task of its own, so a request
+//! dropped mid-way (its client went away) never drops a group holding other writers' work.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::{Duration, Instant};
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tokio::sync::{oneshot, Mutex, MutexGuard, OwnedMutexGuard};
 
 use crate::error::{Error, Result};
 use crate::seed::RowCache;
 use crate::store::DbHandle;
+
+const SAVEPOINT: &str = "SAVEPOINT buildhooks_writer";
+const RELEASE: &str = "RELEASE SAVEPOINT buildhooks_writer";
+const UNDO: &str = "ROLLBACK TO SAVEPOINT buildhooks_writer";
 
 /// Most writers committed together.
 const MAX_GROUP: usize = 64;
@@ -39,7 +48,7 @@ pub(crate) struct WriteGate {
 
 /// An open transaction shared by consecutive writers, and the members waiting for its commit.
 struct Group {
-    outer: DatabaseTransaction,
+    outer: Arc<DatabaseTransaction>,
     members: Vec<oneshot::Sender<bool>>,
     opened: Instant,
 }
@@ -47,14 +56,22 @@ struct Group {
 impl Group {
     /// Commits the group and tells every member whether it is durable.
     async fn commit(self) -> bool {
-        let ok = match self.outer.commit().await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(error = %e, members = self.members.len(), "group commit failed");
+        let Group { outer, members, .. } = self;
+        let ok = match Arc::try_unwrap(outer) {
+            Ok(outer) => match outer.commit().await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(error = %e, members = members.len(), "group commit failed");
+                    false
+                }
+            },
+            // Still lent out: rolled back when the last handle is dropped.
+            Err(_) => {
+                tracing::error!("group transaction still borrowed at commit");
                 false
             }
         };
-        for member in self.members {
+        for member in members {
             let _ = member.send(ok);
         }
         ok
@@ -122,6 +139,37 @@ impl Turn {
         group.commit().await;
         drop(writer);
     }
+
+    /// Ends the turn of a writer that stopped without committing, in a task of its own: its
+    /// savepoint is undone and the group goes on. `wrote`: if the undo fails, the writer's
+    /// partial writes would be committed with the group, so the whole group is rolled back.
+    fn abandon(self, wrote: bool) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            let outer = self.group.outer.clone();
+            let undone = outer.execute_unprepared(UNDO).await.is_ok()
+                && outer.execute_unprepared(RELEASE).await.is_ok();
+            drop(outer);
+            if undone || !wrote {
+                self.end().await;
+            } else {
+                tracing::error!("cannot undo a failed writer: its group is rolled back");
+            }
+        });
+    }
+}
+
+/// A turn between taking the gate and holding its savepoint: dropped early, it is abandoned.
+struct Joining(Option<Turn>);
+
+impl Drop for Joining {
+    fn drop(&mut self) {
+        if let Some(turn) = self.0.take() {
+            turn.abandon(false);
+        }
+    }
 }
 
 /// Opens a write transaction through the gate: a savepoint in the parked group, or a new group.
@@ -142,21 +190,29 @@ pub(crate) async fn begin<'a>(
     let parked = gate.parked.lock().ok().and_then(|mut p| p.take());
     let group = match parked {
         Some(group) => group,
-        None => Group {
-            outer: conn.begin().await?,
-            members: Vec::new(),
-            opened: Instant::now(),
-        },
+        None => {
+            // In a task: a BEGIN cut off mid-way would leave the connection inside a transaction.
+            let conn = conn.clone();
+            let outer = tokio::spawn(async move { conn.begin().await })
+                .await
+                .map_err(|_| Error::Internal("cannot begin a transaction".into()))??;
+            Group {
+                outer: Arc::new(outer),
+                members: Vec::new(),
+                opened: Instant::now(),
+            }
+        }
     };
-    // On error the group is dropped: rolled back, and its members told so.
-    let txn = group.outer.begin().await?;
+    let outer = group.outer.clone();
+    let mut joining = Joining(Some(Turn {
+        gate: gate.clone(),
+        group,
+        writer,
+    }));
+    outer.execute_unprepared(SAVEPOINT).await?;
     Ok(WriteTxn {
-        txn: Some(Arc::new(txn)),
-        turn: Some(Turn {
-            gate: gate.clone(),
-            group,
-            writer,
-        }),
+        txn: Some(outer),
+        turn: joining.0.take(),
         rows,
         queue,
     })
@@ -201,21 +257,38 @@ impl WriteTxn<'_> {
 
     /// Commits; returns once the writes are durable. Every handle lent out must have been dropped.
     pub async fn commit(mut self) -> Result<()> {
-        let txn = self
-            .txn
-            .take()
-            .and_then(|t| Arc::try_unwrap(t).ok())
-            .ok_or_else(|| Error::Internal("transaction still borrowed at commit".into()))?;
-        let Some(mut turn) = self.turn.take() else {
+        let txn = self.txn.take().expect("open until commit or drop");
+        let Some(turn) = self.turn.take() else {
+            let txn = Arc::try_unwrap(txn)
+                .map_err(|_| Error::Internal("transaction still borrowed at commit".into()))?;
             txn.commit().await?;
             return Ok(());
         };
-        // A failed RELEASE leaves this member's writes in the group: the whole group is dropped,
-        // rolled back, and every member told so.
-        txn.commit().await?;
+        // This writer's handle and the group's: anything more was lent out and not returned.
+        if Arc::strong_count(&txn) > 2 {
+            drop(txn);
+            turn.abandon(true);
+            return Err(Error::Internal(
+                "transaction still borrowed at commit".into(),
+            ));
+        }
+        drop(txn);
         let (tx, rx) = oneshot::channel();
-        turn.group.members.push(tx);
-        turn.end().await;
+        tokio::spawn(async move {
+            let mut turn = turn;
+            let outer = turn.group.outer.clone();
+            let released = outer.execute_unprepared(RELEASE).await;
+            drop(outer);
+            match released {
+                Ok(_) => {
+                    turn.group.members.push(tx);
+                    turn.end().await;
+                }
+                // Its writes would stay in the group: the whole group is rolled back (dropped),
+                // and every member told so.
+                Err(e) => tracing::error!(error = %e, "cannot release a savepoint"),
+            }
+        });
         // The next ordinary writer may start while this one waits for the group's commit.
         drop(self.queue.take());
         match rx.await {
@@ -226,24 +299,11 @@ impl WriteTxn<'_> {
 }
 
 impl Drop for WriteTxn<'_> {
-    /// Ends a writer that did not commit: its savepoint is rolled back and its group goes on.
+    /// Ends a writer that did not commit: its savepoint is undone and its group goes on.
     fn drop(&mut self) {
-        let Some(turn) = self.turn.take() else { return };
-        let txn = self.txn.take().and_then(|t| Arc::try_unwrap(t).ok());
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        rt.spawn(async move {
-            let undone = match txn {
-                Some(txn) => txn.rollback().await.is_ok(),
-                None => false,
-            };
-            if undone {
-                turn.end().await;
-            } else {
-                // Its writes cannot be undone alone: the group is rolled back.
-                drop(turn);
-            }
-        });
+        drop(self.txn.take());
+        if let Some(turn) = self.turn.take() {
+            turn.abandon(true);
+        }
     }
 }
