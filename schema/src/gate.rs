@@ -49,8 +49,18 @@ pub(crate) struct WriteGate {
 /// An open transaction shared by consecutive writers, and the members waiting for its commit.
 struct Group {
     outer: Arc<DatabaseTransaction>,
-    members: Vec<oneshot::Sender<bool>>,
+    members: Vec<Member>,
     opened: Instant,
+}
+
+/// What runs right after a commit succeeded (handing the new outbox rows to the dispatcher), in
+/// the committing task: it runs even if the writer's own request was dropped meanwhile.
+pub type AfterCommit = Box<dyn FnOnce() + Send + Sync>;
+
+/// A writer waiting for its group's commit.
+struct Member {
+    told: oneshot::Sender<bool>,
+    after: AfterCommit,
 }
 
 impl Group {
@@ -72,7 +82,10 @@ impl Group {
             }
         };
         for member in members {
-            let _ = member.send(ok);
+            if ok {
+                (member.after)();
+            }
+            let _ = member.told.send(ok);
         }
         ok
     }
@@ -256,13 +269,30 @@ impl WriteTxn<'_> {
     }
 
     /// Commits; returns once the writes are durable. Every handle lent out must have been dropped.
-    pub async fn commit(mut self) -> Result<()> {
+    pub async fn commit(self) -> Result<()> {
+        self.commit_then(Box::new(|| {})).await
+    }
+
+    /// Commits and runs `after` as soon as the commit succeeded, in the committing task: it runs
+    /// even if this caller is dropped while waiting (its client went away).
+    pub async fn commit_then(mut self, after: AfterCommit) -> Result<()> {
         let txn = self.txn.take().expect("open until commit or drop");
         let Some(turn) = self.turn.take() else {
             let txn = Arc::try_unwrap(txn)
                 .map_err(|_| Error::Internal("transaction still borrowed at commit".into()))?;
-            txn.commit().await?;
-            return Ok(());
+            // In a task: a COMMIT cut off mid-way would leave the connection's state unknown.
+            let (tx, rx) = oneshot::channel();
+            tokio::spawn(async move {
+                let committed = txn.commit().await;
+                if committed.is_ok() {
+                    after();
+                }
+                let _ = tx.send(committed);
+            });
+            return match rx.await {
+                Ok(committed) => Ok(committed?),
+                Err(_) => Err(Error::Internal("the commit failed".into())),
+            };
         };
         // This writer's handle and the group's: anything more was lent out and not returned.
         if Arc::strong_count(&txn) > 2 {
@@ -281,7 +311,7 @@ impl WriteTxn<'_> {
             drop(outer);
             match released {
                 Ok(_) => {
-                    turn.group.members.push(tx);
+                    turn.group.members.push(Member { told: tx, after });
                     turn.end().await;
                 }
                 // Its writes would stay in the group: the whole group is rolled back (dropped),

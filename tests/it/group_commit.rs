@@ -111,3 +111,52 @@ async fn concurrent_writers_keep_exactly_the_committed_writes() {
     assert_eq!(committed.len(), 24);
     assert_eq!(names, committed);
 }
+
+/// What must follow a commit (handing the new outbox rows to the dispatcher) runs even when the
+/// writer's request is dropped while it waits for the commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_commit_runs_when_the_writer_is_dropped_while_waiting() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use futures::FutureExt;
+
+    let db = TestDatabase::new().await;
+    let store = buildhooks_server::db::connect(&db.url)
+        .await
+        .expect("connect");
+    let ran = Arc::new(AtomicBool::new(false));
+    let w = store.begin_write().await.expect("begin");
+    organization::ActiveModel {
+        name: Set("dropped-while-committing".into()),
+        platform: Set("github".into()),
+        created_at: Set(0),
+        ..Default::default()
+    }
+    .insert(w.txn())
+    .await
+    .expect("insert");
+    let flag = ran.clone();
+    // Polled once, then dropped: the commit is already on its way in its own task.
+    let first_poll = w
+        .commit_then(Box::new(move || flag.store(true, Ordering::SeqCst)))
+        .now_or_never();
+    assert!(
+        first_poll.is_none(),
+        "a commit cannot finish in its first poll"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !ran.load(Ordering::SeqCst) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "after-commit never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let found = organization::Entity::find()
+        .filter(organization::Column::Name.eq("dropped-while-committing"))
+        .one(store.conn())
+        .await
+        .expect("read");
+    assert!(found.is_some(), "the dropped writer's commit went through");
+}

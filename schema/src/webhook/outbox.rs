@@ -184,14 +184,19 @@ pub(crate) async fn commit_with_events(
     {
         return Err(Error::Internal("injected fault after outbox insert".into()));
     }
-    w.commit().await?;
-    if !written.is_empty() {
+    if written.is_empty() {
+        return w.commit().await;
+    }
+    // Handed to the dispatcher by the committing task, so a request dropped while waiting for
+    // its commit still gets its deliveries sent at once (not after its lease expires).
+    let store = store.clone();
+    w.commit_then(Box::new(move || {
         let ids: Vec<String> = written.iter().map(|d| d.uuid.clone()).collect();
         store.committed(&ids);
         match lease {
             Some((token, _)) => store.hand_off(written, token, endpoints),
             None => store.wake_dispatcher(),
         }
-    }
-    Ok(())
+    }))
+    .await
 }
