@@ -162,18 +162,19 @@ impl Store {
     /// Starts a write transaction, first waiting for the write gate on SQLite (where it may run
     /// in a group that commits once for several writers).
     pub async fn begin_write(&self) -> Result<WriteTxn<'_>> {
-        match &self.write_gate {
-            Some(gate) => gate::begin(gate, self.write_conn(), &self.rows, false).await,
-            None => gate::begin_plain(&self.conn, &self.rows).await,
-        }
+        self.begin(false).await
     }
 
     /// Starts a write transaction ahead of the queue of ordinary writers (the dispatcher's short
     /// claim and record transactions): on SQLite it waits for at most the one writer holding the
     /// gate, so the outbox drains even while the API saturates the database.
     pub async fn begin_write_priority(&self) -> Result<WriteTxn<'_>> {
+        self.begin(true).await
+    }
+
+    async fn begin(&self, priority: bool) -> Result<WriteTxn<'_>> {
         match &self.write_gate {
-            Some(gate) => gate::begin(gate, self.write_conn(), &self.rows, true).await,
+            Some(gate) => gate::begin(gate, self.write_conn(), &self.rows, priority).await,
             None => gate::begin_plain(&self.conn, &self.rows).await,
         }
     }

@@ -98,6 +98,7 @@ pub async fn publish(
             seed.put_organization(org);
         }
         let mut repositories: Vec<i32> = events.iter().map(|e| e.repository_id).collect();
+        repositories.sort_unstable();
         repositories.dedup();
         for id in repositories {
             if let Some(repository) = w.rows().repository(w.txn(), org_id, id).await? {

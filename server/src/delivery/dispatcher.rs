@@ -274,11 +274,11 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
         // A claim is a transaction: while deliveries are finishing, wait up to CLAIM_LINGER for
         // half the permits, so one claim takes many rows instead of many claims one row each.
         let now = tokio::time::Instant::now();
-        let lingering = *scarce_since.get_or_insert(now) + CLAIM_LINGER > now;
-        let worth = free >= claim_threshold || lanes.running.is_empty() || !lingering;
-        if free >= claim_threshold {
+        let scarce = free < claim_threshold && !lanes.running.is_empty();
+        if !scarce {
             scarce_since = None;
         }
+        let worth = !scarce || now >= *scarce_since.get_or_insert(now) + CLAIM_LINGER;
         // Claim only when claimable rows may exist: at start, when woken, when the earliest
         // due row (a retry, an expired lease) comes due, or after a full batch. Rows this
         // process commits arrive through the hand-off queue and need no claim.

@@ -2,6 +2,7 @@
 //! or FAILED). The update is fenced by the lease token: a worker whose lease expired and was
 //! claimed again cannot overwrite the newer claim's outcome (its attempt is still recorded).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use backoff::backoff::Backoff;
@@ -9,8 +10,6 @@ use buildhooks_entity::{webhook_attempt, webhook_delivery};
 use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::webhook::outbox::state;
 use buildhooks_schema::{Result, Store};
-use std::collections::HashSet;
-
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Set, Statement, Value};
 
 use super::attempt::Outcome;
