@@ -129,6 +129,9 @@ struct Turn {
     gate: Arc<WriteGate>,
     group: Group,
     writer: OwnedMutexGuard<()>,
+    /// Whether this writer runs in a savepoint: not when it opened the group, whose
+    /// transaction then holds nothing but its own work.
+    savepoint: bool,
 }
 
 impl Turn {
@@ -138,6 +141,7 @@ impl Turn {
             gate,
             group,
             writer,
+            ..
         } = self;
         if gate.waiting.load(Ordering::SeqCst) > 0
             && group.members.len() < MAX_GROUP
@@ -160,6 +164,11 @@ impl Turn {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        if !self.savepoint {
+            // The group holds only this writer's work: dropped, it is rolled back.
+            drop(self);
+            return;
+        }
         rt.spawn(async move {
             let outer = self.group.outer.clone();
             let undone = outer.execute_unprepared(UNDO).await.is_ok()
@@ -201,6 +210,7 @@ pub(crate) async fn begin<'a>(
     let writer = gate.writer.clone().lock_owned().await;
     waiting.arrived();
     let parked = gate.parked.lock().ok().and_then(|mut p| p.take());
+    let savepoint = parked.is_some();
     let group = match parked {
         Some(group) => group,
         None => {
@@ -221,8 +231,11 @@ pub(crate) async fn begin<'a>(
         gate: gate.clone(),
         group,
         writer,
+        savepoint,
     }));
-    outer.execute_unprepared(SAVEPOINT).await?;
+    if savepoint {
+        outer.execute_unprepared(SAVEPOINT).await?;
+    }
     Ok(WriteTxn {
         txn: Some(outer),
         turn: joining.0.take(),
@@ -307,7 +320,10 @@ impl WriteTxn<'_> {
         tokio::spawn(async move {
             let mut turn = turn;
             let outer = turn.group.outer.clone();
-            let released = outer.execute_unprepared(RELEASE).await;
+            let released = match turn.savepoint {
+                true => outer.execute_unprepared(RELEASE).await.map(|_| ()),
+                false => Ok(()),
+            };
             drop(outer);
             match released {
                 Ok(_) => {

@@ -13,6 +13,7 @@ use sea_orm::{
 };
 use tokio::sync::{mpsc, Notify};
 
+use crate::auth::{TokenCache, Viewer};
 use crate::error::Result;
 use crate::gate::{self, WriteGate};
 use crate::seed::RowCache;
@@ -109,6 +110,7 @@ pub struct Store {
     write_gate: Option<Arc<WriteGate>>,
     outbox_signal: Arc<Notify>,
     rows: Arc<RowCache>,
+    tokens: Arc<TokenCache>,
 }
 
 impl Store {
@@ -126,6 +128,7 @@ impl Store {
             write_gate,
             outbox_signal: Arc::new(Notify::new()),
             rows: Arc::new(RowCache::default()),
+            tokens: Arc::new(TokenCache::default()),
         }
     }
 
@@ -152,6 +155,12 @@ impl Store {
     /// The pool.
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// The organization a bearer token belongs to (tokens found valid are trusted for
+    /// `auth::TOKEN_TTL`).
+    pub async fn authenticate(&self, token: &str) -> Result<Viewer> {
+        self.tokens.authenticate(&self.conn, token).await
     }
 
     /// Which database this is.

@@ -32,8 +32,11 @@ pub async fn open_sized(url: &str, max_connections: u32) -> anyhow::Result<Datab
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .disable_statement_logging();
+        // No ping before each use: a connection to a local file does not go stale, and the ping
+        // is one more round trip to SQLite's worker thread per transaction.
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.clamp(1, 8))
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .context("cannot open the SQLite database")?;

@@ -20,6 +20,35 @@ async fn no_or_wrong_token_is_401_unauthenticated() {
     assert_eq!(resp["data"]["ownerInfo"]["uid"], app.org.uid.as_str());
 }
 
+/// Valid tokens are cached for a few seconds; refusals are not: a token refused once works as
+/// soon as it is stored, and it acts as its own organization.
+#[tokio::test]
+async fn a_refused_token_is_not_remembered() {
+    use buildhooks_entity::api_token;
+    use sea_orm::{ActiveModelTrait, Set};
+
+    let app = TestApp::spawn().await;
+    let other = app.new_org("tokens").await;
+    let body = json!({ "query": "{ ownerInfo { uid } }" }).to_string();
+    let token = "bh_not_stored_yet";
+    let (status, _) = app.post_raw(Some(token), &body).await;
+    assert_eq!(status, 401);
+    api_token::ActiveModel {
+        org_id: Set(other.uid.parse().expect("numeric uid")),
+        token_hash: Set(buildhooks_schema::auth::hash_token(token)),
+        created_at: Set(0),
+        ..Default::default()
+    }
+    .insert(app.state.store.conn())
+    .await
+    .expect("store the token");
+    for _ in 0..2 {
+        let (status, resp) = app.post_raw(Some(token), &body).await;
+        assert_eq!(status, 200, "{resp}");
+        assert_eq!(resp["data"]["ownerInfo"]["uid"], other.uid.as_str());
+    }
+}
+
 /// `{ build(id: "1") { tasks { build { tasks { ... { id } } } } } }`, `levels` pairs deep.
 fn deep_query(levels: usize) -> String {
     let open = "{ tasks { build ".repeat(levels);

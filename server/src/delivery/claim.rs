@@ -7,7 +7,7 @@ use buildhooks_entity::webhook_delivery;
 use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::webhook::outbox::state;
 use buildhooks_schema::{Result, Store};
-use sea_orm::{DbBackend, EntityTrait, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Statement};
 
 // Expired leases first, then due rows in order. Each part walks the `(state, next_attempt_at)`
 // index and stops at the limit: no sort of the whole backlog per claim. (On PostgreSQL an `id`
@@ -39,9 +39,22 @@ pub async fn claim(
     limit: u64,
     lease_ms: i64,
 ) -> Result<(Vec<webhook_delivery::Model>, String)> {
+    let w = store.begin_write_priority().await?;
+    let claimed = claim_in(w.txn(), limit, lease_ms).await?;
+    w.commit().await?;
+    Ok(claimed)
+}
+
+/// As `claim`, in a transaction the caller commits (the recorder claims the next rows in the
+/// transaction that records the last ones).
+pub async fn claim_in(
+    txn: &impl ConnectionTrait,
+    limit: u64,
+    lease_ms: i64,
+) -> Result<(Vec<webhook_delivery::Model>, String)> {
     let now = now_ms();
     let token = uuid::Uuid::new_v4().to_string();
-    let backend = store.backend();
+    let backend = txn.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => POSTGRES,
         _ => SQLITE,
@@ -54,11 +67,9 @@ pub async fn claim(
         state::PENDING.into(),
         (limit as i64).into(),
     ];
-    let w = store.begin_write_priority().await?;
     let rows = webhook_delivery::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
-        .all(w.txn())
+        .all(txn)
         .await?;
-    w.commit().await?;
     Ok((rows, token))
 }

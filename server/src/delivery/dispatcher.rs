@@ -3,77 +3,21 @@
 //! delivers them with bounded concurrency; on shutdown it stops claiming and drains what is in
 //! flight.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::store::{HandedOff, Handoff};
 use buildhooks_schema::webhook::outbox::{state, NOTIFY_CHANNEL};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use super::attempt::Outcome;
-use super::record::{self, Job};
+use super::recorder::{self, Finished, Refill, RECORD_BATCH};
 use super::Sender;
-
-/// Most outcomes recorded in one transaction.
-const RECORD_BATCH: usize = 256;
-
-/// An attempt waiting to be recorded; the sender waits for the recorder's reply.
-struct Finished {
-    delivery: webhook_delivery::Model,
-    token: Arc<str>,
-    outcome: Outcome,
-    done: oneshot::Sender<()>,
-}
-
-/// Records finished attempts in batches: one transaction for everything that finished while the
-/// previous batch was being written, so batches grow with the load and a lone outcome is recorded
-/// at once. (Several recorders in parallel were measured: no faster on either database.)
-async fn recorder(sender: Sender, mut rx: mpsc::Receiver<Finished>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < RECORD_BATCH {
-            match rx.try_recv() {
-                Ok(more) => batch.push(more),
-                Err(_) => break,
-            }
-        }
-        record_and_reply(&sender, batch).await;
-    }
-}
-
-/// Writes one batch of outcomes and releases the deliveries waiting for it.
-async fn record_and_reply(sender: &Sender, batch: Vec<Finished>) {
-    let jobs: Vec<Job<'_>> = batch
-        .iter()
-        .map(|f| Job {
-            delivery: &f.delivery,
-            token: &f.token,
-            outcome: &f.outcome,
-            allow_retry: true,
-        })
-        .collect();
-    match record::record_batch(&sender.store, &jobs, sender.retry_delay).await {
-        Ok(verdicts) => {
-            for (f, verdict) in batch.iter().zip(verdicts) {
-                sender.observe(verdict, &f.outcome);
-            }
-        }
-        // The rows stay IN_FLIGHT and are retried when their lease expires: nothing is lost.
-        Err(error) => {
-            tracing::error!(%error, rows = batch.len(), "cannot record delivery attempts")
-        }
-    }
-    for f in batch {
-        let _ = f.done.send(());
-    }
-}
 
 /// The endpoints of a claimed batch, in one query.
 async fn endpoints_of(
@@ -171,15 +115,17 @@ struct Lanes {
     running: JoinSet<()>,
 }
 
-/// Starts one delivery per row (each waits for a permit), recording through the recorder.
-/// `handed_off` carries the endpoints of rows that came through the hand-off queue; claimed
-/// rows have their endpoints loaded here.
+/// Starts one delivery per row, recording through the recorder. Each runs under one of
+/// `permits` (rows the recorder claimed bring theirs) or waits for a free one. `handed_off`
+/// carries the endpoints of rows that came through the hand-off queue; claimed rows have their
+/// endpoints loaded here.
 async fn start_deliveries(
     sender: &Sender,
     lanes: &mut Lanes,
     rows: Vec<webhook_delivery::Model>,
     token: String,
     handed_off: Option<Vec<webhook_endpoint::Model>>,
+    mut permits: Vec<OwnedSemaphorePermit>,
 ) {
     let from_handoff = handed_off.is_some();
     let endpoints = Arc::new(match handed_off {
@@ -188,8 +134,12 @@ async fn start_deliveries(
     });
     let token: Arc<str> = token.into();
     for row in rows {
-        let Ok(permit) = lanes.permits.clone().acquire_owned().await else {
-            break;
+        let permit = match permits.pop() {
+            Some(permit) => permit,
+            None => match lanes.permits.clone().acquire_owned().await {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
         };
         if from_handoff {
             lanes.backlog.fetch_sub(1, Ordering::Relaxed);
@@ -202,17 +152,15 @@ async fn start_deliveries(
         );
         lanes.running.spawn(async move {
             let outcome = sender.attempt(&row, endpoints.get(&row.endpoint_id)).await;
-            let (done, recorded) = oneshot::channel();
-            let finished = Finished {
-                delivery: row,
-                token,
-                outcome,
-                done,
-            };
-            if record_tx.send(finished).await.is_ok() {
-                let _ = recorded.await;
-            }
-            drop(permit);
+            // The permit stays held until the outcome is recorded (by the recorder).
+            let _ = record_tx
+                .send(Finished {
+                    delivery: row,
+                    token,
+                    outcome,
+                    permit,
+                })
+                .await;
         });
     }
 }
@@ -225,6 +173,20 @@ async fn start_handed_off(sender: &Sender, lanes: &mut Lanes, handed: HandedOff)
         handed.rows,
         handed.token,
         Some(handed.endpoints),
+        Vec::new(),
+    )
+    .await;
+}
+
+/// Starts the rows the recorder claimed, under the permits it passed on.
+async fn start_refill(sender: &Sender, lanes: &mut Lanes, refill: Refill) {
+    start_deliveries(
+        sender,
+        lanes,
+        refill.rows,
+        refill.token,
+        None,
+        refill.permits,
     )
     .await;
 }
@@ -240,26 +202,38 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
             stop.clone(),
         ));
     }
+    let concurrency = config.concurrency.max(1);
     let (handoff_tx, mut handoff_rx) = mpsc::unbounded_channel::<HandedOff>();
     let backlog = Arc::new(AtomicUsize::new(0));
-    let lanes_backlog = backlog.clone();
     sender.store.set_handoff(Handoff {
         lease_ms: config.lease_ms,
         tx: handoff_tx,
-        backlog: lanes_backlog.clone(),
-        max_backlog: config.concurrency.max(1) * 4,
+        backlog: backlog.clone(),
+        max_backlog: concurrency * 4,
     });
     let signal = sender.store.outbox_signal();
+    let shared = recorder::Shared {
+        claimable: Arc::new(AtomicBool::new(true)),
+        backlog: backlog.clone(),
+        freed: Arc::new(Notify::new()),
+        lease_ms: config.lease_ms,
+    };
     let (record_tx, record_rx) = mpsc::channel::<Finished>(RECORD_BATCH * 4);
-    let recording = tokio::spawn(recorder(sender.clone(), record_rx));
+    let (refill_tx, mut refill_rx) = mpsc::unbounded_channel::<Refill>();
+    let recording = tokio::spawn(recorder::run(
+        sender.clone(),
+        shared.clone(),
+        record_rx,
+        refill_tx,
+    ));
     let mut lanes = Lanes {
-        permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
+        permits: Arc::new(Semaphore::new(concurrency)),
         record_tx,
         backlog,
         running: JoinSet::new(),
     };
     let mut should_claim = true;
-    let claim_threshold = (config.concurrency / 2).clamp(1, BATCH);
+    let claim_threshold = (concurrency / 2).clamp(1, BATCH);
     let mut scarce_since: Option<tokio::time::Instant> = None;
     let mut next_claim_at = tokio::time::Instant::now();
     loop {
@@ -270,25 +244,30 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
         while let Ok(handed) = handoff_rx.try_recv() {
             start_handed_off(&sender, &mut lanes, handed).await;
         }
+        while let Ok(refill) = refill_rx.try_recv() {
+            start_refill(&sender, &mut lanes, refill).await;
+        }
         let free = lanes.permits.available_permits().min(BATCH);
-        // A claim is a transaction: while deliveries are finishing, wait up to CLAIM_LINGER for
-        // half the permits, so one claim takes many rows instead of many claims one row each.
+        // A claim is a transaction: while deliveries are out, wait up to CLAIM_LINGER for half
+        // the permits, so one claim takes many rows instead of many claims one row each.
         let now = tokio::time::Instant::now();
-        let scarce = free < claim_threshold && !lanes.running.is_empty();
+        let scarce = free < claim_threshold && free < concurrency;
         if !scarce {
             scarce_since = None;
         }
         let worth = !scarce || now >= *scarce_since.get_or_insert(now) + CLAIM_LINGER;
         // Claim only when claimable rows may exist: at start, when woken, when the earliest
         // due row (a retry, an expired lease) comes due, or after a full batch. Rows this
-        // process commits arrive through the hand-off queue and need no claim.
+        // process commits arrive through the hand-off queue and need no claim; under a backlog
+        // the recorder claims as it records.
         if should_claim && free > 0 && worth && now >= next_claim_at {
             scarce_since = None;
             match super::claim::claim(&sender.store, free as u64, config.lease_ms).await {
                 Ok((rows, token)) => {
                     let full = rows.len() == free;
+                    shared.claimable.store(full, Ordering::SeqCst);
                     if !rows.is_empty() {
-                        start_deliveries(&sender, &mut lanes, rows, token, None).await;
+                        start_deliveries(&sender, &mut lanes, rows, token, None, Vec::new()).await;
                     }
                     if full {
                         continue; // more may be due right now
@@ -308,8 +287,12 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
                 }
             }
         }
-        let timer = if should_claim && !worth {
-            // Busy: look again when a delivery finishes (or soon).
+        let timer = if !should_claim {
+            next_claim_at
+        } else if free == 0 {
+            // Every permit is out: look again when the recorder frees some.
+            tokio::time::Instant::now() + MAX_IDLE
+        } else if !worth {
             tokio::time::Instant::now() + CLAIM_LINGER
         } else {
             next_claim_at
@@ -318,22 +301,56 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
             Some(handed) = handoff_rx.recv() => {
                 start_handed_off(&sender, &mut lanes, handed).await;
             }
+            Some(refill) = refill_rx.recv() => start_refill(&sender, &mut lanes, refill).await,
             _ = signal.notified() => {
                 should_claim = true;
+                shared.claimable.store(true, Ordering::SeqCst);
                 next_claim_at = tokio::time::Instant::now();
             }
-            _ = tokio::time::sleep_until(timer) => should_claim = true,
+            _ = shared.freed.notified() => {}
+            _ = tokio::time::sleep_until(timer) => {
+                if !should_claim {
+                    shared.claimable.store(true, Ordering::SeqCst);
+                }
+                should_claim = true;
+            }
             _ = stop.changed() => {}
-            Some(_) = lanes.running.join_next(), if !worth => {}
         }
     }
-    // No new hand-offs; deliver the ones already queued, then drain.
+    drain(&sender, lanes, &shared, handoff_rx, refill_rx, concurrency).await;
+    let _ = recording.await;
+}
+
+/// Stops claiming, then delivers and records everything already handed off or claimed: done
+/// when every permit is back (no delivery out, none waiting to be recorded, no refill queued).
+async fn drain(
+    sender: &Sender,
+    mut lanes: Lanes,
+    shared: &recorder::Shared,
+    mut handoff_rx: mpsc::UnboundedReceiver<HandedOff>,
+    mut refill_rx: mpsc::UnboundedReceiver<Refill>,
+    concurrency: usize,
+) {
+    shared.claimable.store(false, Ordering::SeqCst);
     handoff_rx.close();
     while let Some(handed) = handoff_rx.recv().await {
-        start_handed_off(&sender, &mut lanes, handed).await;
+        start_handed_off(sender, &mut lanes, handed).await;
     }
     tracing::info!(in_flight = lanes.running.len(), "dispatcher draining");
-    while lanes.running.join_next().await.is_some() {}
+    loop {
+        while let Ok(refill) = refill_rx.try_recv() {
+            start_refill(sender, &mut lanes, refill).await;
+        }
+        while lanes.running.try_join_next().is_some() {}
+        if lanes.permits.available_permits() >= concurrency {
+            break;
+        }
+        tokio::select! {
+            Some(refill) = refill_rx.recv() => start_refill(sender, &mut lanes, refill).await,
+            _ = shared.freed.notified() => {}
+            Some(_) = lanes.running.join_next() => {}
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
     drop(lanes);
-    let _ = recording.await;
 }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod dispatcher;
 pub mod metrics;
 pub mod record;
+pub mod recorder;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,11 +6,12 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use backoff::backoff::Backoff;
-use buildhooks_entity::{webhook_attempt, webhook_delivery};
+use buildhooks_entity::webhook_delivery;
 use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::webhook::outbox::state;
 use buildhooks_schema::{Result, Store};
-use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Set, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
+use serde_json::json;
 
 use super::attempt::Outcome;
 
@@ -76,58 +77,56 @@ pub async fn record(
     Ok(verdicts.first().copied().unwrap_or(Verdict::Stale))
 }
 
-/// Deliveries updated per statement (10 parameters each).
-const UPDATE_CHUNK: usize = 500;
+/// The attempts of a batch, inserted from one JSON parameter: the statement text is the same
+/// for any batch size, so the database prepares it once per connection.
+const INSERT_ATTEMPTS_POSTGRES: &str = "INSERT INTO webhook_attempt \
+ (delivery_id, number, started_at, duration_ms, status, error, response_excerpt) \
+ SELECT delivery_id, number, started_at, duration_ms, status, error, response_excerpt \
+ FROM json_to_recordset($1::json) AS a(delivery_id int, number int, started_at bigint, \
+ duration_ms bigint, status int, error text, response_excerpt text)";
+const INSERT_ATTEMPTS_SQLITE: &str = "INSERT INTO webhook_attempt \
+ (delivery_id, number, started_at, duration_ms, status, error, response_excerpt) \
+ SELECT value ->> 'delivery_id', value ->> 'number', value ->> 'started_at', \
+ value ->> 'duration_ms', value ->> 'status', value ->> 'error', value ->> 'response_excerpt' \
+ FROM json_each(?1)";
 
-/// One `UPDATE … FROM (VALUES …)` that applies each job's outcome to its delivery, fenced by the
-/// lease token, returning the ids it changed (a row whose lease was lost is left alone).
-fn apply_statement(
+/// Each job's outcome applied to its delivery, fenced by the lease token, returning the ids it
+/// changed (a row whose lease was lost is left alone); the batch is one JSON parameter.
+const APPLY_POSTGRES: &str = "UPDATE webhook_delivery AS d SET state = v.state, \
+ attempt_count = v.attempt_count, round_attempts = v.round_attempts, \
+ next_attempt_at = v.next_attempt_at, lease_until = NULL, lease_token = NULL, \
+ last_status = v.last_status, last_duration_ms = v.last_duration_ms, \
+ last_response = v.last_response, updated_at = v.updated_at \
+ FROM json_to_recordset($1::json) AS v(id int, token text, state text, attempt_count int, \
+ round_attempts int, next_attempt_at bigint, last_status int, last_duration_ms bigint, \
+ last_response text, updated_at bigint) \
+ WHERE d.id = v.id AND d.lease_token = v.token RETURNING d.id";
+const APPLY_SQLITE: &str = "UPDATE webhook_delivery SET state = v.state, \
+ attempt_count = v.attempt_count, round_attempts = v.round_attempts, \
+ next_attempt_at = v.next_attempt_at, lease_until = NULL, lease_token = NULL, \
+ last_status = v.last_status, last_duration_ms = v.last_duration_ms, \
+ last_response = v.last_response, updated_at = v.updated_at \
+ FROM (SELECT value ->> 'id' AS id, value ->> 'token' AS token, value ->> 'state' AS state, \
+ value ->> 'attempt_count' AS attempt_count, value ->> 'round_attempts' AS round_attempts, \
+ value ->> 'next_attempt_at' AS next_attempt_at, value ->> 'last_status' AS last_status, \
+ value ->> 'last_duration_ms' AS last_duration_ms, \
+ value ->> 'last_response' AS last_response, value ->> 'updated_at' AS updated_at \
+ FROM json_each(?1)) AS v \
+ WHERE webhook_delivery.id = v.id AND webhook_delivery.lease_token = v.token \
+ RETURNING webhook_delivery.id";
+
+/// A statement of `backend` taking one JSON parameter.
+fn with_json(
     backend: DbBackend,
-    chunk: &[(&Job<'_>, &(Verdict, &'static str, i64))],
-    now: i64,
+    postgres: &str,
+    sqlite: &str,
+    json: serde_json::Value,
 ) -> Statement {
-    let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 10);
-    let mut rows = Vec::with_capacity(chunk.len());
-    for (job, (_, next_state, next_at)) in chunk {
-        let outcome = job.outcome;
-        let first = values.len();
-        values.extend([
-            Value::from(job.delivery.id),
-            Value::from(job.token.to_owned()),
-            Value::from(next_state.to_string()),
-            Value::from(job.delivery.attempt_count + 1),
-            Value::from(job.delivery.round_attempts + 1),
-            Value::from(*next_at),
-            Value::from(outcome.status.map(i32::from)),
-            Value::from(Some(outcome.duration_ms)),
-            Value::from(
-                outcome
-                    .excerpt
-                    .clone()
-                    .or_else(|| outcome.error.map(str::to_owned)),
-            ),
-            Value::from(now),
-        ]);
-        let marks: Vec<String> = (first..values.len())
-            .map(|i| match backend {
-                DbBackend::Postgres => format!("${}", i + 1),
-                _ => "?".to_owned(),
-            })
-            .collect();
-        rows.push(format!("({})", marks.join(", ")));
-    }
-    // VALUES columns are named column1, column2, … on both SQLite and PostgreSQL.
-    let sql = format!(
-        "UPDATE webhook_delivery SET state = v.column3, attempt_count = v.column4, \
-         round_attempts = v.column5, next_attempt_at = v.column6, lease_until = NULL, \
-         lease_token = NULL, last_status = v.column7, last_duration_ms = v.column8, \
-         last_response = v.column9, updated_at = v.column10 \
-         FROM (VALUES {}) AS v \
-         WHERE webhook_delivery.id = v.column1 AND webhook_delivery.lease_token = v.column2 \
-         RETURNING webhook_delivery.id",
-        rows.join(", ")
-    );
-    Statement::from_sql_and_values(backend, sql, values)
+    let sql = match backend {
+        DbBackend::Postgres => postgres,
+        _ => sqlite,
+    };
+    Statement::from_sql_and_values(backend, sql, [Value::from(json.to_string())])
 }
 
 /// Records many attempts in one transaction (the dispatcher batches what finished together).
@@ -136,22 +135,66 @@ pub async fn record_batch(
     jobs: &[Job<'_>],
     base_delay: Duration,
 ) -> Result<Vec<Verdict>> {
+    Ok(record_then_claim(store, jobs, base_delay, None).await?.0)
+}
+
+/// Rows claimed with their lease token.
+pub type Claimed = (Vec<webhook_delivery::Model>, String);
+
+/// Records `jobs` and, when `next` (limit, lease in ms) is given, claims up to `limit` due rows
+/// in the same transaction: one commit per delivery cycle instead of two.
+pub async fn record_then_claim(
+    store: &Store,
+    jobs: &[Job<'_>],
+    base_delay: Duration,
+    next: Option<(u64, i64)>,
+) -> Result<(Vec<Verdict>, Option<Claimed>)> {
+    if jobs.is_empty() && next.is_none() {
+        return Ok((Vec::new(), None));
+    }
+    let w = store.begin_write_priority().await?;
+    let verdicts = apply(w.txn(), jobs, base_delay).await?;
+    let claimed = match next {
+        Some((limit, lease_ms)) if limit > 0 => {
+            Some(super::claim::claim_in(w.txn(), limit, lease_ms).await?)
+        }
+        _ => None,
+    };
+    w.commit().await?;
+    Ok((verdicts, claimed))
+}
+
+/// Inserts the attempts and applies the outcomes, in `txn`.
+async fn apply(
+    txn: &DatabaseTransaction,
+    jobs: &[Job<'_>],
+    base_delay: Duration,
+) -> Result<Vec<Verdict>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
     let now = now_ms();
-    let w = store.begin_write_priority().await?;
-    webhook_attempt::Entity::insert_many(jobs.iter().map(|job| webhook_attempt::ActiveModel {
-        delivery_id: Set(job.delivery.id),
-        number: Set(job.delivery.attempt_count + 1),
-        started_at: Set(job.outcome.started_at),
-        duration_ms: Set(job.outcome.duration_ms),
-        status: Set(job.outcome.status.map(i32::from)),
-        error: Set(job.outcome.error.map(str::to_owned)),
-        response_excerpt: Set(job.outcome.excerpt.clone()),
-        ..Default::default()
-    }))
-    .exec(w.txn())
+    let backend = txn.get_database_backend();
+    let attempts: Vec<serde_json::Value> = jobs
+        .iter()
+        .map(|job| {
+            json!({
+                "delivery_id": job.delivery.id,
+                "number": job.delivery.attempt_count + 1,
+                "started_at": job.outcome.started_at,
+                "duration_ms": job.outcome.duration_ms,
+                "status": job.outcome.status,
+                "error": job.outcome.error,
+                "response_excerpt": job.outcome.excerpt,
+            })
+        })
+        .collect();
+    txn.execute(with_json(
+        backend,
+        INSERT_ATTEMPTS_POSTGRES,
+        INSERT_ATTEMPTS_SQLITE,
+        attempts.into(),
+    ))
     .await?;
     let planned: Vec<(Verdict, &'static str, i64)> = jobs
         .iter()
@@ -168,18 +211,36 @@ pub async fn record_batch(
             (verdict, next_state, next_at)
         })
         .collect();
-    let mut applied = HashSet::new();
-    for chunk in jobs
+    let outcomes: Vec<serde_json::Value> = jobs
         .iter()
         .zip(&planned)
-        .collect::<Vec<_>>()
-        .chunks(UPDATE_CHUNK)
-    {
-        let stmt = apply_statement(w.txn().get_database_backend(), chunk, now);
-        for row in w.txn().query_all(stmt).await? {
-            applied.insert(row.try_get_by_index::<i32>(0)?);
-        }
-    }
+        .map(|(job, (_, next_state, next_at))| {
+            let outcome = job.outcome;
+            json!({
+                "id": job.delivery.id,
+                "token": job.token,
+                "state": next_state,
+                "attempt_count": job.delivery.attempt_count + 1,
+                "round_attempts": job.delivery.round_attempts + 1,
+                "next_attempt_at": next_at,
+                "last_status": outcome.status,
+                "last_duration_ms": outcome.duration_ms,
+                "last_response": outcome.excerpt.as_deref().or(outcome.error),
+                "updated_at": now,
+            })
+        })
+        .collect();
+    let applied: HashSet<i32> = txn
+        .query_all(with_json(
+            backend,
+            APPLY_POSTGRES,
+            APPLY_SQLITE,
+            outcomes.into(),
+        ))
+        .await?
+        .iter()
+        .map(|row| row.try_get_by_index::<i32>(0))
+        .collect::<std::result::Result<_, _>>()?;
     let verdicts = jobs
         .iter()
         .zip(planned)
@@ -192,6 +253,5 @@ pub async fn record_batch(
             }
         })
         .collect();
-    w.commit().await?;
     Ok(verdicts)
 }

@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
-use buildhooks_schema::auth::authenticate;
 use buildhooks_schema::error::normalize_response;
 use buildhooks_schema::Error;
 
@@ -40,7 +39,7 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
             "send `Authorization: Bearer <token>` with an organization API token",
         );
     };
-    let viewer = match authenticate(state.store.conn(), token).await {
+    let viewer = match state.store.authenticate(token).await {
         Ok(viewer) => viewer,
         Err(Error::Unauthenticated) => return unauthenticated("the API token is not valid"),
         Err(error) => {

@@ -1,0 +1,128 @@
+//! The recorder: writes finished attempts in batches, one transaction for everything that
+//! finished while the previous batch was being written, and in that same transaction claims as
+//! many due rows as the batch frees permits for. The claimed rows go back to the dispatcher with
+//! those permits, so under a backlog one commit per cycle both records and refills, and the
+//! number of deliveries sent but not yet recorded never exceeds the concurrency.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use buildhooks_entity::webhook_delivery;
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit};
+
+use super::attempt::Outcome;
+use super::record::{self, Job, Verdict};
+use super::Sender;
+
+/// Most outcomes recorded in one transaction.
+pub const RECORD_BATCH: usize = 256;
+
+/// An attempt waiting to be recorded, with the permit it was sent under.
+pub struct Finished {
+    pub delivery: webhook_delivery::Model,
+    pub token: Arc<str>,
+    pub outcome: Outcome,
+    pub permit: OwnedSemaphorePermit,
+}
+
+/// Rows the recorder claimed, with the permits to send them under.
+pub struct Refill {
+    pub rows: Vec<webhook_delivery::Model>,
+    pub token: String,
+    pub permits: Vec<OwnedSemaphorePermit>,
+}
+
+/// What the recorder shares with the dispatcher loop.
+#[derive(Clone)]
+pub struct Shared {
+    /// Due rows may be waiting: set by the loop (woken, a full claim, a due time reached),
+    /// cleared by any claim that came back short, and at shutdown.
+    pub claimable: Arc<AtomicBool>,
+    /// Handed-off rows waiting for a permit: the recorder leaves them that many permits.
+    pub backlog: Arc<AtomicUsize>,
+    /// Notified when the recorder released permits.
+    pub freed: Arc<Notify>,
+    /// The lease of claimed rows, in ms.
+    pub lease_ms: i64,
+}
+
+/// Runs until every sender of `rx` is dropped.
+pub async fn run(
+    sender: Sender,
+    shared: Shared,
+    mut rx: mpsc::Receiver<Finished>,
+    refill: mpsc::UnboundedSender<Refill>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < RECORD_BATCH {
+            match rx.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        record_and_refill(&sender, &shared, batch, &refill).await;
+    }
+}
+
+/// Writes one batch of outcomes, claims rows for the permits it frees, and passes them on.
+async fn record_and_refill(
+    sender: &Sender,
+    shared: &Shared,
+    batch: Vec<Finished>,
+    refill: &mpsc::UnboundedSender<Refill>,
+) {
+    let limit = if shared.claimable.load(Ordering::SeqCst) {
+        batch
+            .len()
+            .saturating_sub(shared.backlog.load(Ordering::SeqCst))
+    } else {
+        0
+    };
+    let jobs: Vec<Job<'_>> = batch
+        .iter()
+        .map(|f| Job {
+            delivery: &f.delivery,
+            token: &f.token,
+            outcome: &f.outcome,
+            allow_retry: true,
+        })
+        .collect();
+    let next = (limit > 0).then_some((limit as u64, shared.lease_ms));
+    let written = record::record_then_claim(&sender.store, &jobs, sender.retry_delay, next).await;
+    drop(jobs);
+    let mut permits: Vec<OwnedSemaphorePermit> = Vec::with_capacity(batch.len());
+    let mut retry = false;
+    match written {
+        Ok((verdicts, claimed)) => {
+            for (f, verdict) in batch.into_iter().zip(verdicts) {
+                sender.observe(verdict, &f.outcome);
+                retry |= verdict == Verdict::Retry;
+                permits.push(f.permit);
+            }
+            if let Some((rows, token)) = claimed {
+                if rows.len() < limit {
+                    shared.claimable.store(false, Ordering::SeqCst);
+                }
+                if !rows.is_empty() {
+                    let given = permits.split_off(permits.len() - rows.len());
+                    let _ = refill.send(Refill {
+                        rows,
+                        token,
+                        permits: given,
+                    });
+                }
+            }
+        }
+        // The rows stay IN_FLIGHT and are retried when their lease expires: nothing is lost.
+        Err(error) => {
+            tracing::error!(%error, rows = batch.len(), "cannot record delivery attempts")
+        }
+    }
+    drop(permits);
+    shared.freed.notify_one();
+    if retry {
+        // A retry became due later: the dispatcher computes when to look again.
+        sender.store.wake_dispatcher();
+    }
+}
