@@ -10,6 +10,7 @@ mod concurrency;
 mod delivery;
 mod durability;
 mod group_commit;
+mod outbox;
 mod payload;
 mod settings;
 mod tenancy;

@@ -4,6 +4,7 @@
 
 mod build;
 mod task;
+mod task_postgres;
 
 pub use build::{approve, create_build, retrigger, NewBuild, NewTask};
 pub use task::{rerun, update_task_status};
@@ -149,7 +150,18 @@ pub(crate) async fn sync_build_status(
     out: &mut Changes,
 ) -> Result<build_row::Model> {
     let states = latest_task_states(db, build.org_id, build.id).await?;
-    match derive_build_status(build_status(&build)?, &states) {
+    apply_task_states(db, build, &states, now, out).await
+}
+
+/// Applies the status a build's latest task `states` give it, if that is a change.
+pub(crate) async fn apply_task_states(
+    db: &impl ConnectionTrait,
+    build: build_row::Model,
+    states: &[TaskState],
+    now: i64,
+    out: &mut Changes,
+) -> Result<build_row::Model> {
+    match derive_build_status(build_status(&build)?, states) {
         Some(next) => set_build_status(db, build, next, now, out).await,
         None => {
             // Read under this transaction's lock: current.

@@ -3,7 +3,9 @@
 
 use buildhooks_entity::task as task_row;
 use sea_orm::sea_query::Query;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, QueryFilter, QuerySelect, Set,
+};
 
 use super::{
     build_status, set_build_status, set_task_status, sync_build_status, task_status, Changes,
@@ -13,14 +15,14 @@ use crate::error::{Error, Result};
 use crate::event::{EventDraft, EventKind};
 use crate::status::{BuildStatus, TaskStatus};
 
-/// Loads a task of `org_id` and its build, locking the build first (found through the task in
-/// the same statement) so that the task row read afterwards is the one this transaction will
-/// change.
-async fn lock_task(
+/// Locks the build of task `task_id` of `org_id` (found through the task in the same
+/// statement) and returns it, so that task rows read afterwards are the ones this transaction
+/// will change.
+pub(super) async fn lock_build_of_task(
     db: &impl ConnectionTrait,
     org_id: i32,
     task_id: i32,
-) -> Result<(task_row::Model, buildhooks_entity::build::Model)> {
+) -> Result<buildhooks_entity::build::Model> {
     use buildhooks_entity::build as build_row;
     let build_of_task = Query::select()
         .column(task_row::Column::BuildId)
@@ -28,12 +30,21 @@ async fn lock_task(
         .and_where(task_row::Column::Id.eq(task_id))
         .and_where(task_row::Column::OrgId.eq(org_id))
         .to_owned();
-    let build = build_row::Entity::find_in_org(org_id)
+    build_row::Entity::find_in_org(org_id)
         .filter(build_row::Column::Id.in_subquery(build_of_task))
         .lock_exclusive()
         .one(db)
         .await?
-        .ok_or(Error::NotFound("task"))?;
+        .ok_or(Error::NotFound("task"))
+}
+
+/// Loads a task of `org_id` and its build, locking the build first.
+async fn lock_task(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    task_id: i32,
+) -> Result<(task_row::Model, buildhooks_entity::build::Model)> {
+    let build = lock_build_of_task(db, org_id, task_id).await?;
     let task = task_row::Entity::find_in_org(org_id)
         .filter(task_row::Column::Id.eq(task_id))
         .one(db)
@@ -49,6 +60,13 @@ pub async fn update_task_status(
     task_id: i32,
     to: TaskStatus,
 ) -> Result<(task_row::Model, Changes)> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        if let Some(done) =
+            super::task_postgres::update_task_status(db, org_id, task_id, to).await?
+        {
+            return Ok(done);
+        }
+    }
     let (task, build) = lock_task(db, org_id, task_id).await?;
     let from = task_status(&task)?;
     if task.superseded {

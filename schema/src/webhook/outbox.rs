@@ -107,8 +107,7 @@ pub async fn publish(
         }
     }
     let seed = Arc::new(seed);
-    let event_ids = crate::event::insert_all(w.txn(), org_id, now, events).await?;
-    for (event, event_id) in events.iter().zip(event_ids) {
+    for (position, event) in events.iter().enumerate() {
         let key = event.filter_key();
         // Rendered once per distinct query per event, not once per endpoint.
         let mut bodies: HashMap<&str, String> = HashMap::new();
@@ -128,34 +127,47 @@ pub async fn publish(
                 bodies.insert(query, render::body(event, data));
             }
             let body = bodies.get(query).cloned().unwrap_or_default();
-            rows.push(new_row(
-                webhook_delivery::ActiveModel {
-                    org_id: Set(org_id),
-                    event_id: Set(Some(event_id)),
-                    endpoint_id: Set(endpoint.id),
-                    repository_id: Set(Some(event.repository_id)),
-                    url: Set(endpoint.url.clone()),
-                    kind: Set(event.kind.as_str().to_owned()),
-                    action: Set(event.action.to_owned()),
-                    body: Set(body),
-                    ..Default::default()
-                },
-                now,
-                lease,
+            rows.push((
+                position,
+                new_row(
+                    webhook_delivery::ActiveModel {
+                        org_id: Set(org_id),
+                        endpoint_id: Set(endpoint.id),
+                        repository_id: Set(Some(event.repository_id)),
+                        url: Set(endpoint.url.clone()),
+                        kind: Set(event.kind.as_str().to_owned()),
+                        action: Set(event.action.to_owned()),
+                        body: Set(body),
+                        ..Default::default()
+                    },
+                    now,
+                    lease,
+                ),
             ));
         }
     }
-    let mut written = Vec::new();
-    if !rows.is_empty() {
-        written = webhook_delivery::Entity::insert_many(rows)
+    let backend = w.txn().get_database_backend();
+    let written = if rows.is_empty() {
+        crate::event::insert_all(w.txn(), org_id, now, events).await?;
+        Vec::new()
+    } else if backend == DbBackend::Postgres {
+        let drafts = events.iter().map(|e| e.row(org_id, now)).collect();
+        super::outbox_postgres::insert_events_and_rows(w.txn(), drafts, rows).await?
+    } else {
+        let event_ids = crate::event::insert_all(w.txn(), org_id, now, events).await?;
+        let rows = rows.into_iter().map(|(position, mut row)| {
+            row.event_id = Set(event_ids.get(position).copied());
+            row
+        });
+        webhook_delivery::Entity::insert_many(rows)
             .exec_with_returning_many(w.txn())
+            .await?
+    };
+    // Leased rows go to this process's dispatcher; only claimable ones wake the others.
+    if !written.is_empty() && lease.is_none() && backend == DbBackend::Postgres {
+        w.txn()
+            .execute_unprepared(&format!("NOTIFY {NOTIFY_CHANNEL}"))
             .await?;
-        // Leased rows go to this process's dispatcher; only claimable ones wake the others.
-        if lease.is_none() && w.txn().get_database_backend() == DbBackend::Postgres {
-            w.txn()
-                .execute_unprepared(&format!("NOTIFY {NOTIFY_CHANNEL}"))
-                .await?;
-        }
     }
     let used: Vec<webhook_endpoint::Model> = endpoints
         .into_iter()

@@ -10,7 +10,7 @@ use buildhooks_entity::webhook_delivery;
 use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::webhook::outbox::state;
 use buildhooks_schema::{Result, Store};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde_json::json;
 
 use super::attempt::Outcome;
@@ -77,30 +77,33 @@ pub async fn record(
     Ok(verdicts.first().copied().unwrap_or(Verdict::Stale))
 }
 
-/// The attempts of a batch, inserted from one JSON parameter: the statement text is the same
-/// for any batch size, so the database prepares it once per connection.
-const INSERT_ATTEMPTS_POSTGRES: &str = "INSERT INTO webhook_attempt \
+// A batch is two JSON parameters (its attempts, its outcomes), so the statement text is the
+// same for any batch size and the database prepares it once per connection. Each outcome is
+// applied to its delivery fenced by the lease token; the ids changed come back (a row whose lease
+// was lost is left alone, its attempt still recorded).
+
+/// PostgreSQL: attempts and outcomes in one statement, atomic on its own.
+const RECORD_POSTGRES: &str = "WITH attempts AS (INSERT INTO webhook_attempt \
  (delivery_id, number, started_at, duration_ms, status, error, response_excerpt) \
  SELECT delivery_id, number, started_at, duration_ms, status, error, response_excerpt \
  FROM json_to_recordset($1::json) AS a(delivery_id int, number int, started_at bigint, \
- duration_ms bigint, status int, error text, response_excerpt text)";
+ duration_ms bigint, status int, error text, response_excerpt text)) \
+ UPDATE webhook_delivery AS d SET state = v.state, \
+ attempt_count = v.attempt_count, round_attempts = v.round_attempts, \
+ next_attempt_at = v.next_attempt_at, lease_until = NULL, lease_token = NULL, \
+ last_status = v.last_status, last_duration_ms = v.last_duration_ms, \
+ last_response = v.last_response, updated_at = v.updated_at \
+ FROM json_to_recordset($2::json) AS v(id int, token text, state text, attempt_count int, \
+ round_attempts int, next_attempt_at bigint, last_status int, last_duration_ms bigint, \
+ last_response text, updated_at bigint) \
+ WHERE d.id = v.id AND d.lease_token = v.token RETURNING d.id";
+
+/// SQLite: the attempts, then the outcomes, in the caller's transaction.
 const INSERT_ATTEMPTS_SQLITE: &str = "INSERT INTO webhook_attempt \
  (delivery_id, number, started_at, duration_ms, status, error, response_excerpt) \
  SELECT value ->> 'delivery_id', value ->> 'number', value ->> 'started_at', \
  value ->> 'duration_ms', value ->> 'status', value ->> 'error', value ->> 'response_excerpt' \
  FROM json_each(?1)";
-
-/// Each job's outcome applied to its delivery, fenced by the lease token, returning the ids it
-/// changed (a row whose lease was lost is left alone); the batch is one JSON parameter.
-const APPLY_POSTGRES: &str = "UPDATE webhook_delivery AS d SET state = v.state, \
- attempt_count = v.attempt_count, round_attempts = v.round_attempts, \
- next_attempt_at = v.next_attempt_at, lease_until = NULL, lease_token = NULL, \
- last_status = v.last_status, last_duration_ms = v.last_duration_ms, \
- last_response = v.last_response, updated_at = v.updated_at \
- FROM json_to_recordset($1::json) AS v(id int, token text, state text, attempt_count int, \
- round_attempts int, next_attempt_at bigint, last_status int, last_duration_ms bigint, \
- last_response text, updated_at bigint) \
- WHERE d.id = v.id AND d.lease_token = v.token RETURNING d.id";
 const APPLY_SQLITE: &str = "UPDATE webhook_delivery SET state = v.state, \
  attempt_count = v.attempt_count, round_attempts = v.round_attempts, \
  next_attempt_at = v.next_attempt_at, lease_until = NULL, lease_token = NULL, \
@@ -115,18 +118,13 @@ const APPLY_SQLITE: &str = "UPDATE webhook_delivery SET state = v.state, \
  WHERE webhook_delivery.id = v.id AND webhook_delivery.lease_token = v.token \
  RETURNING webhook_delivery.id";
 
-/// A statement of `backend` taking one JSON parameter.
-fn with_json(
-    backend: DbBackend,
-    postgres: &str,
-    sqlite: &str,
-    json: serde_json::Value,
-) -> Statement {
-    let sql = match backend {
-        DbBackend::Postgres => postgres,
-        _ => sqlite,
-    };
-    Statement::from_sql_and_values(backend, sql, [Value::from(json.to_string())])
+/// A statement whose parameters are JSON documents.
+fn with_json(backend: DbBackend, sql: &str, params: &[&serde_json::Value]) -> Statement {
+    Statement::from_sql_and_values(
+        backend,
+        sql,
+        params.iter().map(|p| Value::from(p.to_string())),
+    )
 }
 
 /// Records many attempts in one transaction (the dispatcher batches what finished together).
@@ -152,21 +150,24 @@ pub async fn record_then_claim(
     if jobs.is_empty() && next.is_none() {
         return Ok((Vec::new(), None));
     }
+    let next = next.filter(|(limit, _)| *limit > 0);
+    if next.is_none() && store.backend() == DbBackend::Postgres {
+        // One statement: its own transaction, no BEGIN and COMMIT round trips.
+        return Ok((apply(store.conn(), jobs, base_delay).await?, None));
+    }
     let w = store.begin_write_priority().await?;
     let verdicts = apply(w.txn(), jobs, base_delay).await?;
     let claimed = match next {
-        Some((limit, lease_ms)) if limit > 0 => {
-            Some(super::claim::claim_in(w.txn(), limit, lease_ms).await?)
-        }
-        _ => None,
+        Some((limit, lease_ms)) => Some(super::claim::claim_in(w.txn(), limit, lease_ms).await?),
+        None => None,
     };
     w.commit().await?;
     Ok((verdicts, claimed))
 }
 
-/// Inserts the attempts and applies the outcomes, in `txn`.
+/// Inserts the attempts and applies the outcomes (PostgreSQL: in one statement).
 async fn apply(
-    txn: &DatabaseTransaction,
+    db: &impl ConnectionTrait,
     jobs: &[Job<'_>],
     base_delay: Duration,
 ) -> Result<Vec<Verdict>> {
@@ -174,7 +175,7 @@ async fn apply(
         return Ok(Vec::new());
     }
     let now = now_ms();
-    let backend = txn.get_database_backend();
+    let backend = db.get_database_backend();
     let attempts: Vec<serde_json::Value> = jobs
         .iter()
         .map(|job| {
@@ -189,13 +190,6 @@ async fn apply(
             })
         })
         .collect();
-    txn.execute(with_json(
-        backend,
-        INSERT_ATTEMPTS_POSTGRES,
-        INSERT_ATTEMPTS_SQLITE,
-        attempts.into(),
-    ))
-    .await?;
     let planned: Vec<(Verdict, &'static str, i64)> = jobs
         .iter()
         .map(|job| {
@@ -230,14 +224,20 @@ async fn apply(
             })
         })
         .collect();
-    let applied: HashSet<i32> = txn
-        .query_all(with_json(
-            backend,
-            APPLY_POSTGRES,
-            APPLY_SQLITE,
-            outcomes.into(),
-        ))
-        .await?
+    let (attempts, outcomes) = (attempts.into(), outcomes.into());
+    let rows = match backend {
+        DbBackend::Postgres => {
+            db.query_all(with_json(backend, RECORD_POSTGRES, &[&attempts, &outcomes]))
+                .await?
+        }
+        _ => {
+            db.execute(with_json(backend, INSERT_ATTEMPTS_SQLITE, &[&attempts]))
+                .await?;
+            db.query_all(with_json(backend, APPLY_SQLITE, &[&outcomes]))
+                .await?
+        }
+    };
+    let applied: HashSet<i32> = rows
         .iter()
         .map(|row| row.try_get_by_index::<i32>(0))
         .collect::<std::result::Result<_, _>>()?;

@@ -1,0 +1,113 @@
+//! PostgreSQL: a transition's events and their outbox rows in one statement instead of two. Both
+//! go in as JSON documents read with the tables' own row types (`jsonb_populate_recordset`), so
+//! the statement text never changes and is prepared once per connection; each outbox row names
+//! its event by position, and the statement swaps in the id the event got.
+
+use buildhooks_entity::{event, webhook_delivery};
+use sea_orm::sea_query::sea_value_to_json_value;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ConnectionTrait, EntityTrait, IdenStatic, Iterable, Statement,
+};
+
+use crate::error::Result;
+
+/// The values an active model sets, by column name.
+fn to_json<A: ActiveModelTrait>(row: &A) -> serde_json::Map<String, serde_json::Value> {
+    let mut map = serde_json::Map::new();
+    for column in <A::Entity as EntityTrait>::Column::iter() {
+        if let ActiveValue::Set(value) | ActiveValue::Unchanged(value) = row.get(column) {
+            map.insert(column.as_str().to_owned(), sea_value_to_json_value(&value));
+        }
+    }
+    map
+}
+
+/// Every outbox column but `id`, in table order.
+fn delivery_columns() -> Vec<String> {
+    webhook_delivery::Column::iter()
+        .map(|c| c.as_str().to_owned())
+        .filter(|c| c != "id")
+        .collect()
+}
+
+fn statement_text() -> String {
+    let columns = delivery_columns();
+    let values: Vec<String> = columns
+        .iter()
+        .map(|c| match c.as_str() {
+            "event_id" => "numbered.id".to_owned(),
+            c => format!("d.{c}"),
+        })
+        .collect();
+    // Ids of one INSERT are drawn in the order of its rows: numbering them by id gives each
+    // event's position back.
+    format!(
+        "WITH ev AS (INSERT INTO event (org_id, repository_id, build_id, task_id, kind, action, \
+           old_status, new_status, created_at) \
+         SELECT org_id, repository_id, build_id, task_id, kind, action, old_status, new_status, \
+           created_at FROM jsonb_populate_recordset(NULL::event, $1::jsonb) ORDER BY id \
+         RETURNING id), \
+         numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM ev) \
+         INSERT INTO webhook_delivery ({columns}) \
+         SELECT {values} FROM jsonb_populate_recordset(NULL::webhook_delivery, $2::jsonb) AS d \
+         JOIN numbered ON numbered.n = d.event_id \
+         RETURNING *",
+        columns = columns.join(", "),
+        values = values.join(", "),
+    )
+}
+
+/// Writes `events` and `rows`, each row with the 0-based position of its event in `events`;
+/// returns the rows written.
+pub(super) async fn insert_events_and_rows(
+    txn: &impl ConnectionTrait,
+    events: Vec<event::ActiveModel>,
+    rows: Vec<(usize, webhook_delivery::ActiveModel)>,
+) -> Result<Vec<webhook_delivery::Model>> {
+    let events: Vec<serde_json::Value> = events
+        .iter()
+        .enumerate()
+        .map(|(position, e)| {
+            let mut json = to_json(e);
+            json.insert("id".into(), (position + 1).into());
+            json.into()
+        })
+        .collect();
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(position, row)| {
+            let mut json = to_json(row);
+            json.insert("event_id".into(), (position + 1).into());
+            json.into()
+        })
+        .collect();
+    let stmt = Statement::from_sql_and_values(
+        txn.get_database_backend(),
+        statement_text(),
+        [
+            serde_json::Value::from(events).to_string().into(),
+            serde_json::Value::from(rows).to_string().into(),
+        ],
+    );
+    Ok(webhook_delivery::Entity::find()
+        .from_raw_sql(stmt)
+        .all(txn)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_statement_names_every_outbox_column_once_and_maps_the_event() {
+        let sql = statement_text();
+        let columns = delivery_columns();
+        let has = |name: &str| columns.iter().any(|c| c == name);
+        assert!(!has("id") && has("event_id") && has("body"));
+        assert_eq!(sql.matches("numbered.id").count(), 1);
+        for c in columns.iter().filter(|c| *c != "event_id") {
+            assert!(sql.contains(&format!("d.{c}")), "{c}");
+        }
+    }
+}
