@@ -1,7 +1,8 @@
 //! The dispatcher loop: woken at once by commits (in-process signal, and PostgreSQL
-//! `LISTEN/NOTIFY` across instances), polling as a fallback, it claims due rows in batches and
-//! delivers them with bounded concurrency; on shutdown it stops claiming and drains what is in
-//! flight.
+//! `LISTEN/NOTIFY` across instances), polling as a fallback, it starts rows handed off by this
+//! process's commits, claims due rows in batches when permits are free, and starts the rows the
+//! recorder claimed under a backlog, all with bounded concurrency; on shutdown it stops claiming
+//! and drains what is in flight.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
