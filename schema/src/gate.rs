@@ -244,13 +244,19 @@ pub(crate) async fn begin<'a>(
     })
 }
 
-/// Opens a plain transaction (PostgreSQL: no gate, no group).
+/// Opens a plain transaction (PostgreSQL: no gate, no group). The BEGIN runs in a task of its
+/// own: cut off mid-way (the request was dropped), it would leave a pooled connection inside a
+/// transaction.
 pub(crate) async fn begin_plain<'a>(
     conn: &DatabaseConnection,
     rows: &'a RowCache,
 ) -> Result<WriteTxn<'a>> {
+    let conn = conn.clone();
+    let txn = tokio::spawn(async move { conn.begin().await })
+        .await
+        .map_err(|_| Error::Internal("cannot begin a transaction".into()))??;
     Ok(WriteTxn {
-        txn: Some(Arc::new(conn.begin().await?)),
+        txn: Some(Arc::new(txn)),
         turn: None,
         rows,
         queue: None,

@@ -6,30 +6,17 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use buildhooks_server::delivery::dispatcher::{self, DispatchConfig};
-use buildhooks_server::Role;
-use serde_json::json;
 use tokio::sync::watch;
 
-use crate::utils::database::TestDatabase;
-use crate::utils::{deliveries, save_endpoints, Receiver, TestApp};
+use crate::utils::{deliveries, TestApp};
 
 const ROWS: usize = 40;
 
 #[tokio::test]
 async fn a_backlog_is_refilled_as_it_is_recorded_and_each_row_arrives_once() {
-    let db = TestDatabase::new().await;
-    let url = db.url.clone();
-    let mut config = buildhooks_server::Config::for_database(url.clone());
-    config.allow_private_targets = true;
     // API only: the outbox fills up before any dispatcher runs.
-    let app = TestApp::start(db, config, Role::Api).await;
-    let receiver = Receiver::start(vec![]).await;
-    save_endpoints(
-        &app,
-        &app.org,
-        json!([{ "webhookURL": receiver.url(), "events": ["build.created"] }]),
-    )
-    .await;
+    let (app, receiver) = TestApp::api_only_with_receiver().await;
+    let url = app.db.url.clone();
     let repo = app.create_repository("backlog").await;
     for _ in 0..ROWS {
         app.create_build(&repo, &[("a", false)], false).await;

@@ -8,11 +8,9 @@ use std::time::Duration;
 use buildhooks_entity::webhook_endpoint;
 use buildhooks_server::delivery::attempt::Outcome;
 use buildhooks_server::delivery::{claim, record};
-use buildhooks_server::Role;
 use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{json, Value};
 
-use crate::utils::database::TestDatabase;
 use crate::utils::{save_endpoints, settled_deliveries, Receiver, Reply, TestApp};
 
 /// One endpoint (for `build.created` only) at `url`, one build: exactly one delivery.
@@ -276,18 +274,8 @@ async fn internal_targets_are_refused_at_connect_time_with_no_connection_made() 
 
 #[tokio::test]
 async fn a_worker_whose_lease_expired_cannot_overwrite_the_newer_claim() {
-    let db = TestDatabase::new().await;
-    let mut config = buildhooks_server::Config::for_database(db.url.clone());
-    config.allow_private_targets = true;
     // API only: no dispatcher here, the test plays both workers.
-    let app = TestApp::start(db, config, Role::Api).await;
-    let receiver = Receiver::start(vec![]).await;
-    save_endpoints(
-        &app,
-        &app.org,
-        json!([{ "webhookURL": receiver.url(), "events": ["build.created"] }]),
-    )
-    .await;
+    let (app, _receiver) = TestApp::api_only_with_receiver().await;
     let repo = app.create_repository("lease").await;
     app.create_build(&repo, &[("a", false)], false).await;
     let store = &app.state.store;

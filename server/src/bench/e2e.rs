@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use buildhooks_entity::webhook_delivery;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{EntityTrait, Set};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
@@ -313,11 +313,18 @@ pub async fn dispatch(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow
         .one(state.store.conn())
         .await?
         .context("a rendered outbox row")?;
-    for _ in 1..args.events {
-        let mut row: webhook_delivery::ActiveModel = template.clone().into();
-        row.id = sea_orm::ActiveValue::NotSet;
-        row.uuid = Set(uuid::Uuid::new_v4().to_string());
-        row.insert(state.store.conn()).await?;
+    // Written in chunks of 500 rows (21 columns each: within both databases' parameter limits).
+    let copies: Vec<usize> = (1..args.events).collect();
+    for chunk in copies.chunks(500) {
+        let rows = chunk.iter().map(|_| {
+            let mut row: webhook_delivery::ActiveModel = template.clone().into();
+            row.id = sea_orm::ActiveValue::NotSet;
+            row.uuid = Set(uuid::Uuid::new_v4().to_string());
+            row
+        });
+        webhook_delivery::Entity::insert_many(rows)
+            .exec(state.store.conn())
+            .await?;
     }
     let progress = Progress::start("dispatch", arrivals.clone(), args.events);
     let cpu0 = stats::machine_cpu_seconds();

@@ -52,6 +52,24 @@ impl TestApp {
         Self::start(db, config, Role::All).await
     }
 
+    /// An API-only server (no dispatcher: outbox rows stay until the test delivers them) over a
+    /// fresh database, with private targets allowed, and a receiver that one endpoint of the
+    /// organization points at for `build.created`.
+    pub async fn api_only_with_receiver() -> (Self, Receiver) {
+        let db = database::TestDatabase::new().await;
+        let mut config = Config::for_database(db.url.clone());
+        config.allow_private_targets = true;
+        let app = Self::start(db, config, Role::Api).await;
+        let receiver = Receiver::start(vec![]).await;
+        save_endpoints(
+            &app,
+            &app.org,
+            json!([{ "webhookURL": receiver.url(), "events": ["build.created"] }]),
+        )
+        .await;
+        (app, receiver)
+    }
+
     /// Starts a server over an existing test database.
     pub async fn start(db: database::TestDatabase, config: Config, role: Role) -> Self {
         logs::capture();
