@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use async_graphql::Context;
-use buildhooks_entity::{build, organization, repository, task};
+use buildhooks_entity::{build, organization, repository, task, webhook_endpoint};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::error::Result;
@@ -19,6 +19,9 @@ pub struct Seed {
     tasks: Vec<task::Model>,
     organizations: Vec<organization::Model>,
     repositories: Vec<repository::Model>,
+    /// The organization's enabled endpoints, in order, when the transition read them with the
+    /// build lock; `None`: the outbox reads them.
+    endpoints: Option<Vec<webhook_endpoint::Model>>,
 }
 
 /// Puts `row` in `rows`, replacing an older copy with the same id.
@@ -39,6 +42,17 @@ impl Seed {
     /// A task row as this transaction left it.
     pub fn put_task(&mut self, row: task::Model) {
         put(&mut self.tasks, row, |r| r.id);
+    }
+
+    /// The organization's enabled, undeleted endpoints in position order, read in this
+    /// transaction.
+    pub fn put_endpoints(&mut self, rows: Vec<webhook_endpoint::Model>) {
+        self.endpoints = Some(rows);
+    }
+
+    /// The endpoints put here, if any, leaving none.
+    pub(crate) fn take_endpoints(&mut self) -> Option<Vec<webhook_endpoint::Model>> {
+        self.endpoints.take()
     }
 
     pub(crate) fn put_organization(&mut self, row: organization::Model) {

@@ -1,13 +1,13 @@
-//! `updateTaskStatus` on PostgreSQL in two statements instead of four: lock the build, then one
-//! statement that checks and changes the task and reads the states of its build's other tasks.
+//! `updateTaskStatus` on PostgreSQL in two statements instead of five: lock the build (reading
+//! the organization's enabled endpoints with it, for the outbox), then one statement that checks
+//! and changes the task and reads the states of its build's other tasks.
 //! The move's rules are the same tables as the general path's, written into the statement; when
 //! it changes nothing (no such task, a superseded run, a move the tables refuse, a build waiting
 //! for approval) the general path runs and reports the precise error.
 
-use buildhooks_entity::task as task_row;
-use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
+use buildhooks_entity::{build as build_row, task as task_row, webhook_endpoint};
+use sea_orm::{ConnectionTrait, FromQueryResult, IdenStatic, Iterable, Statement};
 
-use super::task::lock_build_of_task;
 use super::{apply_task_states, build_status, Changes};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
@@ -69,6 +69,47 @@ fn parse_states(others: Option<String>) -> Result<Vec<TaskState>> {
         .collect()
 }
 
+/// `t.c AS p_c` for every column `c` of an entity's table.
+fn aliased<C: IdenStatic + Iterable>(table: &str, prefix: &str) -> Vec<String> {
+    C::iter()
+        .map(|c| format!("{table}.{c} AS {prefix}{c}", c = c.as_str()))
+        .collect()
+}
+
+/// Locks the build of task `task_id` (found through the task) and reads the organization's
+/// enabled, undeleted endpoints in position order with it: one row per endpoint, or one row with
+/// no endpoint.
+async fn lock_build_with_endpoints(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    task_id: i32,
+) -> Result<(build_row::Model, Vec<webhook_endpoint::Model>)> {
+    let mut columns = aliased::<build_row::Column>("b", "b_");
+    columns.extend(aliased::<webhook_endpoint::Column>("e", "e_"));
+    let sql = format!(
+        "SELECT {} FROM build b LEFT JOIN webhook_endpoint e \
+           ON e.org_id = b.org_id AND e.enabled AND NOT e.deleted \
+         WHERE b.org_id = $2 AND b.id = (SELECT build_id FROM task WHERE id = $1 AND org_id = $2) \
+         ORDER BY e.position FOR UPDATE OF b",
+        columns.join(", ")
+    );
+    let stmt = Statement::from_sql_and_values(
+        db.get_database_backend(),
+        sql,
+        [task_id.into(), org_id.into()],
+    );
+    let rows = db.query_all(stmt).await?;
+    let first = rows.first().ok_or(Error::NotFound("task"))?;
+    let build = build_row::Model::from_query_result(first, "b_")?;
+    let mut endpoints = Vec::new();
+    for row in &rows {
+        if row.try_get::<Option<i32>>("e_", "id")?.is_some() {
+            endpoints.push(webhook_endpoint::Model::from_query_result(row, "e_")?);
+        }
+    }
+    Ok((build, endpoints))
+}
+
 /// Moves the task as `task::update_task_status` does; `None` when the general path must run.
 pub(super) async fn update_task_status(
     db: &impl ConnectionTrait,
@@ -76,7 +117,7 @@ pub(super) async fn update_task_status(
     task_id: i32,
     to: TaskStatus,
 ) -> Result<Option<(task_row::Model, Changes)>> {
-    let build = lock_build_of_task(db, org_id, task_id).await?;
+    let (build, endpoints) = lock_build_with_endpoints(db, org_id, task_id).await?;
     if build_status(&build)? == BuildStatus::NeedsApproval && to != TaskStatus::Aborted {
         return Ok(None);
     }
@@ -105,6 +146,7 @@ pub(super) async fn update_task_status(
         optional: task.optional,
     });
     let mut out = Changes::default();
+    out.seed.put_endpoints(endpoints);
     out.seed.put_task(task.clone());
     out.events.push(EventDraft::updated(
         EventKind::Task,

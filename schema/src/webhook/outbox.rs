@@ -78,12 +78,17 @@ pub async fn publish(
     mut seed: Seed,
     lease: Option<&(String, i64)>,
 ) -> Result<(Vec<webhook_delivery::Model>, Vec<webhook_endpoint::Model>)> {
-    let endpoints = webhook_endpoint::Entity::find_in_org(org_id)
-        .filter(webhook_endpoint::Column::Enabled.eq(true))
-        .filter(webhook_endpoint::Column::Deleted.eq(false))
-        .order_by_asc(webhook_endpoint::Column::Position)
-        .all(w.txn())
-        .await?;
+    let endpoints = match seed.take_endpoints() {
+        Some(read_with_the_transition) => read_with_the_transition,
+        None => {
+            webhook_endpoint::Entity::find_in_org(org_id)
+                .filter(webhook_endpoint::Column::Enabled.eq(true))
+                .filter(webhook_endpoint::Column::Deleted.eq(false))
+                .order_by_asc(webhook_endpoint::Column::Position)
+                .all(w.txn())
+                .await?
+        }
+    };
     let endpoints: Vec<(webhook_endpoint::Model, Vec<String>)> = endpoints
         .into_iter()
         .map(|e| {
