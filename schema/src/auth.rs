@@ -83,11 +83,7 @@ pub async fn create_organization(
     Ok((org, token))
 }
 
-/// The organization a bearer token belongs to.
-pub async fn authenticate(db: &impl ConnectionTrait, token: &str) -> Result<Viewer> {
-    lookup(db, &hash_token(token.trim())).await
-}
-
+/// The organization of the token whose hash is `token_hash`.
 async fn lookup(db: &impl ConnectionTrait, token_hash: &str) -> Result<Viewer> {
     let found = api_token::Entity::find()
         .filter(api_token::Column::TokenHash.eq(token_hash))

@@ -46,7 +46,7 @@ impl Seed {
 
     /// The organization's enabled, undeleted endpoints in position order, read in this
     /// transaction.
-    pub fn put_endpoints(&mut self, rows: Vec<webhook_endpoint::Model>) {
+    pub(crate) fn put_endpoints(&mut self, rows: Vec<webhook_endpoint::Model>) {
         self.endpoints = Some(rows);
     }
 

@@ -11,15 +11,17 @@ use sea_orm::{
 
 use crate::error::Result;
 
-/// The values an active model sets, by column name.
-fn to_json<A: ActiveModelTrait>(row: &A) -> serde_json::Map<String, serde_json::Value> {
+/// The values an active model sets, by column name, with `key` set to the 1-based `position`
+/// of the event the row is or belongs to.
+fn to_json<A: ActiveModelTrait>(row: &A, key: &str, position: usize) -> serde_json::Value {
     let mut map = serde_json::Map::new();
     for column in <A::Entity as EntityTrait>::Column::iter() {
         if let ActiveValue::Set(value) | ActiveValue::Unchanged(value) = row.get(column) {
             map.insert(column.as_str().to_owned(), sea_value_to_json_value(&value));
         }
     }
-    map
+    map.insert(key.to_owned(), (position + 1).into());
+    map.into()
 }
 
 /// Every outbox column but `id`, in table order.
@@ -64,22 +66,15 @@ pub(super) async fn insert_events_and_rows(
     events: Vec<event::ActiveModel>,
     rows: Vec<(usize, webhook_delivery::ActiveModel)>,
 ) -> Result<Vec<webhook_delivery::Model>> {
+    // An event's `id` only orders the insert; the row's `event_id` is swapped for the real id.
     let events: Vec<serde_json::Value> = events
         .iter()
         .enumerate()
-        .map(|(position, e)| {
-            let mut json = to_json(e);
-            json.insert("id".into(), (position + 1).into());
-            json.into()
-        })
+        .map(|(position, e)| to_json(e, "id", position))
         .collect();
     let rows: Vec<serde_json::Value> = rows
         .iter()
-        .map(|(position, row)| {
-            let mut json = to_json(row);
-            json.insert("event_id".into(), (position + 1).into());
-            json.into()
-        })
+        .map(|(position, row)| to_json(row, "event_id", *position))
         .collect();
     let stmt = Statement::from_sql_and_values(
         txn.get_database_backend(),

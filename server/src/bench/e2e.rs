@@ -314,9 +314,11 @@ pub async fn dispatch(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow
         .await?
         .context("a rendered outbox row")?;
     // Written in chunks of 500 rows (21 columns each: within both databases' parameter limits).
-    let copies: Vec<usize> = (1..args.events).collect();
-    for chunk in copies.chunks(500) {
-        let rows = chunk.iter().map(|_| {
+    let mut left = args.events.saturating_sub(1);
+    while left > 0 {
+        let n = left.min(500);
+        left -= n;
+        let rows = (0..n).map(|_| {
             let mut row: webhook_delivery::ActiveModel = template.clone().into();
             row.id = sea_orm::ActiveValue::NotSet;
             row.uuid = Set(uuid::Uuid::new_v4().to_string());

@@ -147,10 +147,10 @@ pub async fn record_then_claim(
     base_delay: Duration,
     next: Option<(u64, i64)>,
 ) -> Result<(Vec<Verdict>, Option<Claimed>)> {
+    let next = next.filter(|(limit, _)| *limit > 0);
     if jobs.is_empty() && next.is_none() {
         return Ok((Vec::new(), None));
     }
-    let next = next.filter(|(limit, _)| *limit > 0);
     if next.is_none() && store.backend() == DbBackend::Postgres {
         // One statement: its own transaction, no BEGIN and COMMIT round trips.
         return Ok((apply(store.conn(), jobs, base_delay).await?, None));
