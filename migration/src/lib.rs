@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_core;
 mod m20261123_000002_webhooks;
+mod m20261124_000003_outbox_partial_indexes;
 
 /// Every migration of buildhooks, in order.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_core::Migration),
             Box::new(m20261123_000002_webhooks::Migration),
+            Box::new(m20261124_000003_outbox_partial_indexes::Migration),
         ]
     }
 }

@@ -242,3 +242,14 @@ impl Store {
         }
     }
 }
+
+/// `t.c AS p_c` for every column `c` of an entity's table: a joined row's columns under a prefix,
+/// for `FromQueryResult::from_query_result(row, p)`.
+pub fn aliased<C: sea_orm::IdenStatic + sea_orm::Iterable>(
+    table: &str,
+    prefix: &str,
+) -> Vec<String> {
+    C::iter()
+        .map(|c| format!("{table}.{c} AS {prefix}{c}", c = c.as_str()))
+        .collect()
+}

@@ -6,7 +6,7 @@
 //! for approval) the general path runs and reports the precise error.
 
 use buildhooks_entity::{build as build_row, task as task_row, webhook_endpoint};
-use sea_orm::{ConnectionTrait, FromQueryResult, IdenStatic, Iterable, Statement};
+use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 
 use super::{apply_task_states, build_status, Changes};
 use crate::clock::now_ms;
@@ -69,13 +69,6 @@ fn parse_states(others: Option<String>) -> Result<Vec<TaskState>> {
         .collect()
 }
 
-/// `t.c AS p_c` for every column `c` of an entity's table.
-fn aliased<C: IdenStatic + Iterable>(table: &str, prefix: &str) -> Vec<String> {
-    C::iter()
-        .map(|c| format!("{table}.{c} AS {prefix}{c}", c = c.as_str()))
-        .collect()
-}
-
 /// Locks the build of task `task_id` (found through the task) and reads the organization's
 /// enabled, undeleted endpoints in position order with it: one row per endpoint, or one row with
 /// no endpoint.
@@ -84,8 +77,8 @@ async fn lock_build_with_endpoints(
     org_id: i32,
     task_id: i32,
 ) -> Result<(build_row::Model, Vec<webhook_endpoint::Model>)> {
-    let mut columns = aliased::<build_row::Column>("b", "b_");
-    columns.extend(aliased::<webhook_endpoint::Column>("e", "e_"));
+    let mut columns = crate::store::aliased::<build_row::Column>("b", "b_");
+    columns.extend(crate::store::aliased::<webhook_endpoint::Column>("e", "e_"));
     let sql = format!(
         "SELECT {} FROM build b LEFT JOIN webhook_endpoint e \
            ON e.org_id = b.org_id AND e.enabled AND NOT e.deleted \

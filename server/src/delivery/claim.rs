@@ -1,37 +1,62 @@
-//! Claiming due outbox rows with a fenced lease: one short transaction marks them IN_FLIGHT with
-//! a fresh lease token and `lease_until`. PostgreSQL uses `FOR UPDATE SKIP LOCKED`, so several
+//! Claiming due outbox rows with a fenced lease: one statement marks them IN_FLIGHT with a fresh
+//! lease token and `lease_until`. PostgreSQL uses `FOR UPDATE SKIP LOCKED`, so several
 //! instances share one database; on SQLite the write gate serialises claimers. Rows whose lease
 //! expired (a worker died) are due again.
 
 use buildhooks_entity::webhook_delivery;
 use buildhooks_schema::clock::now_ms;
-use buildhooks_schema::webhook::outbox::state;
 use buildhooks_schema::{Result, Store};
+use std::sync::LazyLock;
+
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Statement};
 
-// Expired leases first, then due rows in order. Each part walks the `(state, next_attempt_at)`
-// index and stops at the limit: no sort of the whole backlog per claim. (On PostgreSQL an `id`
-// tie-break would sort every row sharing the oldest timestamp; SQLite's index holds the rowid.)
-const POSTGRES: &str = "WITH expired AS (
-   SELECT id FROM webhook_delivery WHERE state = $1 AND lease_until < $4
-   LIMIT $6 FOR UPDATE SKIP LOCKED),
+// Expired leases first, then due rows in order. Each part walks its partial index (in-flight rows
+// by lease expiry, pending rows by next attempt time) and stops at the limit: no sort of the
+// whole backlog per claim. The states are literals, as in the indexes' predicates, or the
+// planners could not use them. (On PostgreSQL an `id` tie-break would sort every row sharing the
+// oldest timestamp; SQLite's index holds the rowid.)
+//
+// PostgreSQL: the claim as CTEs ending in `claimed`, with `{exclude}` for rows the recorder
+// writes in the same statement (one statement must not update a row twice).
+const POSTGRES_CTES: &str = "expired AS (
+   SELECT id FROM webhook_delivery WHERE state = 'IN_FLIGHT' AND lease_until < $3{exclude}
+   ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED),
  due AS (
-   SELECT id FROM webhook_delivery WHERE state = $5 AND next_attempt_at <= $4
-   ORDER BY next_attempt_at LIMIT $6 FOR UPDATE SKIP LOCKED)
- UPDATE webhook_delivery SET state = $1, lease_until = $2, lease_token = $3, updated_at = $4
- WHERE id IN (SELECT id FROM (SELECT id FROM expired UNION ALL SELECT id FROM due) AS picked
-   LIMIT $6)
+   SELECT id FROM webhook_delivery WHERE state = 'PENDING' AND next_attempt_at <= $3
+   ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED),
+ claimed AS (
+   UPDATE webhook_delivery SET state = 'IN_FLIGHT', lease_until = $1, lease_token = $2,
+     updated_at = $3
+   WHERE id IN (SELECT id FROM (SELECT id FROM expired UNION ALL SELECT id FROM due) AS picked
+     LIMIT $4)
+   RETURNING *)";
+
+static POSTGRES: LazyLock<String> =
+    LazyLock::new(|| format!("WITH {} SELECT * FROM claimed", postgres_ctes(1, "")));
+
+/// The PostgreSQL claim's CTEs with parameters numbered from `${first}`, and `exclude` added
+/// to the expired-lease condition.
+pub fn postgres_ctes(first: usize, exclude: &str) -> String {
+    renumber(POSTGRES_CTES, '$', first).replace("{exclude}", exclude)
+}
+
+const SQLITE: &str = "UPDATE webhook_delivery SET state = 'IN_FLIGHT', lease_until = ?1,
+   lease_token = ?2, updated_at = ?3
+ WHERE id IN (
+   SELECT id FROM (SELECT id FROM webhook_delivery WHERE state = 'IN_FLIGHT' AND lease_until < ?3
+     ORDER BY lease_until LIMIT ?4)
+   UNION ALL
+   SELECT id FROM (SELECT id FROM webhook_delivery WHERE state = 'PENDING' AND next_attempt_at <= ?3
+     ORDER BY next_attempt_at, id LIMIT ?4)
+   LIMIT ?4)
  RETURNING *";
 
-const SQLITE: &str =
-    "UPDATE webhook_delivery SET state = ?1, lease_until = ?2, lease_token = ?3, updated_at = ?4
- WHERE id IN (
-   SELECT id FROM (SELECT id FROM webhook_delivery WHERE state = ?1 AND lease_until < ?4 LIMIT ?6)
+/// When the next row becomes due (a retry, or an expired lease), in ms since the epoch: one
+/// look into each partial index.
+pub const NEXT_DUE: &str = "SELECT MIN(due) AS due FROM (
+   SELECT MIN(next_attempt_at) AS due FROM webhook_delivery WHERE state = 'PENDING'
    UNION ALL
-   SELECT id FROM (SELECT id FROM webhook_delivery WHERE state = ?5 AND next_attempt_at <= ?4
-     ORDER BY next_attempt_at, id LIMIT ?6)
-   LIMIT ?6)
- RETURNING *";
+   SELECT MIN(lease_until) FROM webhook_delivery WHERE state = 'IN_FLIGHT') AS t";
 
 /// Claims up to `limit` due rows for `lease_ms`; returns them with their lease token.
 pub async fn claim(
@@ -39,6 +64,10 @@ pub async fn claim(
     limit: u64,
     lease_ms: i64,
 ) -> Result<(Vec<webhook_delivery::Model>, String)> {
+    if store.backend() == DbBackend::Postgres {
+        // One statement: its own transaction, no BEGIN and COMMIT round trips.
+        return claim_in(store.conn(), limit, lease_ms).await;
+    }
     let w = store.begin_write_priority().await?;
     let claimed = claim_in(w.txn(), limit, lease_ms).await?;
     w.commit().await?;
@@ -52,24 +81,42 @@ pub async fn claim_in(
     limit: u64,
     lease_ms: i64,
 ) -> Result<(Vec<webhook_delivery::Model>, String)> {
-    let now = now_ms();
-    let token = uuid::Uuid::new_v4().to_string();
     let backend = txn.get_database_backend();
     let sql = match backend {
-        DbBackend::Postgres => POSTGRES,
+        DbBackend::Postgres => POSTGRES.as_str(),
         _ => SQLITE,
     };
-    let values: Vec<sea_orm::Value> = vec![
-        state::IN_FLIGHT.into(),
-        (now + lease_ms).into(),
-        token.clone().into(),
-        now.into(),
-        state::PENDING.into(),
-        (limit as i64).into(),
-    ];
+    let (values, token) = params(limit, lease_ms);
     let rows = webhook_delivery::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
         .all(txn)
         .await?;
     Ok((rows, token))
+}
+
+/// The SQLite claim with its parameters numbered from `?{first}`: the recorder appends it to
+/// its own statements, so a record-and-claim cycle is one round trip to SQLite's thread.
+pub fn sqlite_from(first: usize) -> String {
+    renumber(SQLITE, '?', first)
+}
+
+/// The claim's four parameters renumbered to start at `first`.
+fn renumber(sql: &str, mark: char, first: usize) -> String {
+    // Highest first, so a renumbered parameter is never renumbered again.
+    (1..=4).rev().fold(sql.to_owned(), |sql, n| {
+        sql.replace(&format!("{mark}{n}"), &format!("{mark}{}", n + first - 1))
+    })
+}
+
+/// The claim's parameters (`?1` to `?4`) and the fresh lease token.
+pub fn params(limit: u64, lease_ms: i64) -> (Vec<sea_orm::Value>, String) {
+    let now = now_ms();
+    let token = uuid::Uuid::new_v4().to_string();
+    let values = vec![
+        (now + lease_ms).into(),
+        token.clone().into(),
+        now.into(),
+        (limit as i64).into(),
+    ];
+    (values, token)
 }

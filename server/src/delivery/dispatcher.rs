@@ -12,7 +12,7 @@ use std::time::Duration;
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::store::{HandedOff, Handoff};
-use buildhooks_schema::webhook::outbox::{state, NOTIFY_CHANNEL};
+use buildhooks_schema::webhook::outbox::NOTIFY_CHANNEL;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -58,18 +58,12 @@ pub struct DispatchConfig {
 
 /// When the next row becomes due (a retry, or an expired lease), in ms since the epoch.
 async fn next_due(sender: &Sender) -> Option<i64> {
-    let backend = sender.store.backend();
-    let sql = match backend {
-        DbBackend::Postgres => "SELECT MIN(CASE WHEN state = $1 THEN next_attempt_at ELSE lease_until END) AS due FROM webhook_delivery WHERE state IN ($1, $2)",
-        _ => "SELECT MIN(CASE WHEN state = ?1 THEN next_attempt_at ELSE lease_until END) AS due FROM webhook_delivery WHERE state IN (?1, ?2)",
-    };
     let row = sender
         .store
         .conn()
-        .query_one(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [state::PENDING.into(), state::IN_FLIGHT.into()],
+        .query_one(Statement::from_string(
+            sender.store.backend(),
+            super::claim::NEXT_DUE,
         ))
         .await
         .ok()??;
@@ -117,19 +111,19 @@ struct Lanes {
 }
 
 /// Starts one delivery per row, recording through the recorder. Each runs under one of
-/// `permits` (rows the recorder claimed bring theirs) or waits for a free one. `handed_off`
-/// carries the endpoints of rows that came through the hand-off queue; claimed rows have their
-/// endpoints loaded here.
+/// `permits` (rows the recorder claimed bring theirs) or waits for a free one. `known` carries
+/// the rows' endpoints when the transaction that wrote or claimed them read them; otherwise they
+/// are loaded here. Rows `from_handoff` leave the hand-off backlog as they start.
 async fn start_deliveries(
     sender: &Sender,
     lanes: &mut Lanes,
     rows: Vec<webhook_delivery::Model>,
     token: String,
-    handed_off: Option<Vec<webhook_endpoint::Model>>,
+    known: Option<Vec<webhook_endpoint::Model>>,
+    from_handoff: bool,
     mut permits: Vec<OwnedSemaphorePermit>,
 ) {
-    let from_handoff = handed_off.is_some();
-    let endpoints = Arc::new(match handed_off {
+    let endpoints = Arc::new(match known {
         Some(known) => known.into_iter().map(|e| (e.id, e)).collect(),
         None => endpoints_of(sender, &rows).await,
     });
@@ -174,6 +168,7 @@ async fn start_handed_off(sender: &Sender, lanes: &mut Lanes, handed: HandedOff)
         handed.rows,
         handed.token,
         Some(handed.endpoints),
+        true,
         Vec::new(),
     )
     .await;
@@ -181,13 +176,15 @@ async fn start_handed_off(sender: &Sender, lanes: &mut Lanes, handed: HandedOff)
 
 /// Starts the rows the recorder claimed, under the permits it passed on.
 async fn start_refill(sender: &Sender, lanes: &mut Lanes, refill: Refill) {
+    let Refill { claimed, permits } = refill;
     start_deliveries(
         sender,
         lanes,
-        refill.rows,
-        refill.token,
-        None,
-        refill.permits,
+        claimed.rows,
+        claimed.token,
+        claimed.endpoints,
+        false,
+        permits,
     )
     .await;
 }
@@ -268,7 +265,8 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
                     let full = rows.len() == free;
                     shared.claimable.store(full, Ordering::SeqCst);
                     if !rows.is_empty() {
-                        start_deliveries(&sender, &mut lanes, rows, token, None, Vec::new()).await;
+                        start_deliveries(&sender, &mut lanes, rows, token, None, false, Vec::new())
+                            .await;
                     }
                     if full {
                         continue; // more may be due right now

@@ -5,7 +5,6 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use buildhooks_schema::clock::now_ms;
-use buildhooks_schema::webhook::outbox::state;
 use buildhooks_schema::{Result, Store};
 use sea_orm::{ConnectionTrait, Statement};
 
@@ -102,16 +101,16 @@ impl Metrics {
             "buildhooks_delivery_attempt_duration_seconds_count {count}"
         );
 
-        let backend = store.backend();
+        // One look per partial index (the states are literals, as in the indexes).
         let row = store
             .conn()
-            .query_one(Statement::from_sql_and_values(
-                backend,
-                match backend {
-                    sea_orm::DbBackend::Postgres => "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_delivery WHERE state IN ($1, $2)",
-                    _ => "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_delivery WHERE state IN (?, ?)",
-                },
-                [state::PENDING.into(), state::IN_FLIGHT.into()],
+            .query_one(Statement::from_string(
+                store.backend(),
+                "SELECT CAST(SUM(n) AS BIGINT) AS n, MIN(oldest) AS oldest FROM ( \
+                 SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_delivery \
+                 WHERE state = 'PENDING' UNION ALL \
+                 SELECT COUNT(*), MIN(created_at) FROM webhook_delivery \
+                 WHERE state = 'IN_FLIGHT') AS t",
             ))
             .await?;
         let (pending, oldest) = match row {

@@ -3,14 +3,15 @@
 //! claimed again cannot overwrite the newer claim's outcome (its attempt is still recorded).
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use backoff::backoff::Backoff;
-use buildhooks_entity::webhook_delivery;
+use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::webhook::outbox::state;
 use buildhooks_schema::{Result, Store};
-use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Statement, Value};
 use serde_json::json;
 
 use super::attempt::Outcome;
@@ -82,13 +83,14 @@ pub async fn record(
 // applied to its delivery fenced by the lease token; the ids changed come back (a row whose lease
 // was lost is left alone, its attempt still recorded).
 
-/// PostgreSQL: attempts and outcomes in one statement, atomic on its own.
-const RECORD_POSTGRES: &str = "WITH attempts AS (INSERT INTO webhook_attempt \
+/// PostgreSQL: the attempts (`$1`) as a CTE.
+const ATTEMPTS_POSTGRES: &str = "INSERT INTO webhook_attempt \
  (delivery_id, number, started_at, duration_ms, status, error, response_excerpt) \
  SELECT delivery_id, number, started_at, duration_ms, status, error, response_excerpt \
  FROM json_to_recordset($1::json) AS a(delivery_id int, number int, started_at bigint, \
- duration_ms bigint, status int, error text, response_excerpt text)) \
- UPDATE webhook_delivery AS d SET state = v.state, \
+ duration_ms bigint, status int, error text, response_excerpt text)";
+/// PostgreSQL: the outcomes (`$2`), returning the ids they changed.
+const APPLY_POSTGRES: &str = "UPDATE webhook_delivery AS d SET state = v.state, \
  attempt_count = v.attempt_count, round_attempts = v.round_attempts, \
  next_attempt_at = v.next_attempt_at, lease_until = NULL, lease_token = NULL, \
  last_status = v.last_status, last_duration_ms = v.last_duration_ms, \
@@ -97,6 +99,27 @@ const RECORD_POSTGRES: &str = "WITH attempts AS (INSERT INTO webhook_attempt \
  round_attempts int, next_attempt_at bigint, last_status int, last_duration_ms bigint, \
  last_response text, updated_at bigint) \
  WHERE d.id = v.id AND d.lease_token = v.token RETURNING d.id";
+
+/// PostgreSQL: attempts and outcomes in one statement, atomic on its own.
+static RECORD_POSTGRES: LazyLock<String> =
+    LazyLock::new(|| format!("WITH attempts AS ({ATTEMPTS_POSTGRES}) {APPLY_POSTGRES}"));
+
+/// PostgreSQL: a whole cycle in one statement (attempts, outcomes, then the claim from `$3`).
+/// All parts see the snapshot from before the statement: a row being recorded is IN_FLIGHT
+/// there, so only the expired-lease part could pick it, and it is excluded from that. One row
+/// comes back even when nothing is claimed: the applied ids as JSON, beside each claimed row.
+static CYCLE_POSTGRES: LazyLock<String> = LazyLock::new(|| {
+    let exclude = " AND NOT EXISTS (SELECT 1 FROM json_to_recordset($2::json) AS x(id int) \
+                   WHERE x.id = webhook_delivery.id)";
+    format!(
+        "WITH attempts AS ({ATTEMPTS_POSTGRES}), recorded AS ({APPLY_POSTGRES}), {} \
+         SELECT c.*, r.applied_ids, {} \
+         FROM (SELECT json_agg(id) AS applied_ids FROM recorded) AS r \
+         LEFT JOIN claimed AS c ON true LEFT JOIN webhook_endpoint AS e ON e.id = c.endpoint_id",
+        super::claim::postgres_ctes(3, exclude),
+        endpoint_columns()
+    )
+});
 
 /// SQLite: the attempts, then the outcomes, in the caller's transaction.
 const INSERT_ATTEMPTS_SQLITE: &str = "INSERT INTO webhook_attempt \
@@ -114,9 +137,25 @@ const APPLY_SQLITE: &str = "UPDATE webhook_delivery SET state = v.state, \
  value ->> 'next_attempt_at' AS next_attempt_at, value ->> 'last_status' AS last_status, \
  value ->> 'last_duration_ms' AS last_duration_ms, \
  value ->> 'last_response' AS last_response, value ->> 'updated_at' AS updated_at \
- FROM json_each(?1)) AS v \
+ FROM json_each(?2)) AS v \
  WHERE webhook_delivery.id = v.id AND webhook_delivery.lease_token = v.token \
- RETURNING webhook_delivery.id";
+ RETURNING webhook_delivery.id AS applied_id";
+
+/// SQLite: attempts and outcomes (`?1`, `?2`) as one multi-statement text, one round trip to
+/// SQLite's thread; with the claim appended (`?3` on), the whole cycle is one.
+static RECORD_SQLITE: LazyLock<String> =
+    LazyLock::new(|| format!("{INSERT_ATTEMPTS_SQLITE};\n{APPLY_SQLITE}"));
+static RECORD_AND_CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| {
+    // The claimed rows' endpoints: found through the in-flight rows holding this lease token
+    // (`?4`), a walk of the in-flight index.
+    format!(
+        "{};\n{};\nSELECT {} FROM webhook_endpoint AS e WHERE e.id IN (SELECT endpoint_id \
+         FROM webhook_delivery WHERE state = 'IN_FLIGHT' AND lease_token = ?4)",
+        *RECORD_SQLITE,
+        super::claim::sqlite_from(3),
+        endpoint_columns()
+    )
+});
 
 /// A statement whose parameters are JSON documents.
 fn with_json(backend: DbBackend, sql: &str, params: &[&serde_json::Value]) -> Statement {
@@ -136,11 +175,43 @@ pub async fn record_batch(
     Ok(record_then_claim(store, jobs, base_delay, None).await?.0)
 }
 
-/// Rows claimed with their lease token.
-pub type Claimed = (Vec<webhook_delivery::Model>, String);
+/// Rows claimed in a cycle, with their lease token and, when the cycle read them, their
+/// endpoints.
+pub struct Claimed {
+    pub rows: Vec<webhook_delivery::Model>,
+    pub token: String,
+    pub endpoints: Option<Vec<webhook_endpoint::Model>>,
+}
+
+impl Claimed {
+    fn new(token: String) -> Self {
+        Claimed {
+            rows: Vec::new(),
+            token,
+            endpoints: Some(Vec::new()),
+        }
+    }
+
+    /// Keeps the endpoint in a row's `e_` columns, once.
+    fn endpoint(&mut self, row: &QueryResult) -> Result<()> {
+        let Some(id) = row.try_get::<Option<i32>>("e_", "id")? else {
+            return Ok(());
+        };
+        let known = self.endpoints.get_or_insert_with(Vec::new);
+        if known.iter().all(|e| e.id != id) {
+            known.push(webhook_endpoint::Model::from_query_result(row, "e_")?);
+        }
+        Ok(())
+    }
+}
+
+/// The endpoint columns under `e_`.
+fn endpoint_columns() -> String {
+    buildhooks_schema::store::aliased::<webhook_endpoint::Column>("e", "e_").join(", ")
+}
 
 /// Records `jobs` and, when `next` (limit, lease in ms) is given, claims up to `limit` due rows
-/// in the same transaction: one commit per delivery cycle instead of two.
+/// in the same transaction, with their endpoints: one commit per delivery cycle.
 pub async fn record_then_claim(
     store: &Store,
     jobs: &[Job<'_>],
@@ -151,21 +222,120 @@ pub async fn record_then_claim(
     if jobs.is_empty() && next.is_none() {
         return Ok((Vec::new(), None));
     }
-    if next.is_none() && store.backend() == DbBackend::Postgres {
+    if store.backend() == DbBackend::Postgres {
         // One statement: its own transaction, no BEGIN and COMMIT round trips.
-        return Ok((apply(store.conn(), jobs, base_delay).await?, None));
+        return match next {
+            None => Ok((apply(store.conn(), jobs, base_delay).await?, None)),
+            Some(next) => cycle_postgres(store.conn(), jobs, base_delay, next).await,
+        };
     }
     let w = store.begin_write_priority().await?;
-    let verdicts = apply(w.txn(), jobs, base_delay).await?;
-    let claimed = match next {
-        Some((limit, lease_ms)) => Some(super::claim::claim_in(w.txn(), limit, lease_ms).await?),
-        None => None,
-    };
+    let written = cycle_sqlite(w.txn(), jobs, base_delay, next).await?;
     w.commit().await?;
-    Ok((verdicts, claimed))
+    Ok(written)
 }
 
-/// Inserts the attempts and applies the outcomes (PostgreSQL: in one statement).
+/// PostgreSQL: the attempts, the outcomes and the claim as one statement, atomic on its own.
+async fn cycle_postgres(
+    db: &impl ConnectionTrait,
+    jobs: &[Job<'_>],
+    base_delay: Duration,
+    (limit, lease_ms): (u64, i64),
+) -> Result<(Vec<Verdict>, Option<Claimed>)> {
+    let plan = Plan::new(jobs, base_delay);
+    let (claim, token) = super::claim::params(limit, lease_ms);
+    let mut values = vec![
+        Value::from(plan.attempts.to_string()),
+        Value::from(plan.outcomes.to_string()),
+    ];
+    values.extend(claim);
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            backend,
+            CYCLE_POSTGRES.as_str(),
+            values,
+        ))
+        .await?;
+    let mut applied = HashSet::new();
+    let mut claimed = Claimed::new(token);
+    for (i, row) in rows.iter().enumerate() {
+        if i == 0 {
+            let ids: Option<serde_json::Value> = row.try_get("", "applied_ids")?;
+            if let Some(ids) = ids {
+                applied = serde_json::from_value(ids)
+                    .map_err(|e| buildhooks_schema::Error::Internal(format!("applied ids: {e}")))?;
+            }
+        }
+        if row.try_get::<Option<i32>>("", "id")?.is_some() {
+            claimed
+                .rows
+                .push(webhook_delivery::Model::from_query_result(row, "")?);
+            claimed.endpoint(row)?;
+        }
+    }
+    Ok((plan.verdicts(jobs, &applied), Some(claimed)))
+}
+
+/// SQLite: the attempts, the outcomes, the claim and the claimed rows' endpoints as one
+/// multi-statement round trip. The outcomes come back as `applied_id` rows, the endpoints with
+/// their `e_` columns, between them the claimed rows.
+async fn cycle_sqlite(
+    db: &impl ConnectionTrait,
+    jobs: &[Job<'_>],
+    base_delay: Duration,
+    next: Option<(u64, i64)>,
+) -> Result<(Vec<Verdict>, Option<Claimed>)> {
+    if jobs.is_empty() {
+        let claimed = match next {
+            Some((limit, lease_ms)) => {
+                let (rows, token) = super::claim::claim_in(db, limit, lease_ms).await?;
+                Some(Claimed {
+                    rows,
+                    token,
+                    endpoints: None,
+                })
+            }
+            None => None,
+        };
+        return Ok((Vec::new(), claimed));
+    }
+    let plan = Plan::new(jobs, base_delay);
+    let mut values = vec![
+        Value::from(plan.attempts.to_string()),
+        Value::from(plan.outcomes.to_string()),
+    ];
+    let (sql, mut claimed) = match next {
+        Some((limit, lease_ms)) => {
+            let (claim, token) = super::claim::params(limit, lease_ms);
+            values.extend(claim);
+            (RECORD_AND_CLAIM_SQLITE.as_str(), Some(Claimed::new(token)))
+        }
+        None => (RECORD_SQLITE.as_str(), None),
+    };
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    let mut applied = HashSet::new();
+    // sea-orm reads a column a row does not have as NULL: each kind has its own non-null column.
+    for row in &rows {
+        if let Some(id) = row.try_get::<Option<i32>>("", "applied_id")? {
+            applied.insert(id);
+        } else if let Some(claimed) = claimed.as_mut() {
+            if row.try_get::<Option<i32>>("e_", "id")?.is_some() {
+                claimed.endpoint(row)?;
+            } else {
+                claimed
+                    .rows
+                    .push(webhook_delivery::Model::from_query_result(row, "")?);
+            }
+        }
+    }
+    Ok((plan.verdicts(jobs, &applied), claimed))
+}
+
+/// PostgreSQL: inserts the attempts and applies the outcomes in one statement.
 async fn apply(
     db: &impl ConnectionTrait,
     jobs: &[Job<'_>],
@@ -174,84 +344,94 @@ async fn apply(
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let now = now_ms();
+    let plan = Plan::new(jobs, base_delay);
     let backend = db.get_database_backend();
-    let attempts: Vec<serde_json::Value> = jobs
-        .iter()
-        .map(|job| {
-            json!({
-                "delivery_id": job.delivery.id,
-                "number": job.delivery.attempt_count + 1,
-                "started_at": job.outcome.started_at,
-                "duration_ms": job.outcome.duration_ms,
-                "status": job.outcome.status,
-                "error": job.outcome.error,
-                "response_excerpt": job.outcome.excerpt,
-            })
-        })
-        .collect();
-    let planned: Vec<(Verdict, &'static str, i64)> = jobs
-        .iter()
-        .map(|job| {
-            let verdict = verdict_of(job);
-            let (next_state, next_at) = match verdict {
-                Verdict::Delivered => (state::DELIVERED, now),
-                Verdict::Retry => (
-                    state::PENDING,
-                    now + retry_delay(base_delay).as_millis() as i64,
-                ),
-                _ => (state::FAILED, now),
-            };
-            (verdict, next_state, next_at)
-        })
-        .collect();
-    let outcomes: Vec<serde_json::Value> = jobs
-        .iter()
-        .zip(&planned)
-        .map(|(job, (_, next_state, next_at))| {
-            let outcome = job.outcome;
-            json!({
-                "id": job.delivery.id,
-                "token": job.token,
-                "state": next_state,
-                "attempt_count": job.delivery.attempt_count + 1,
-                "round_attempts": job.delivery.round_attempts + 1,
-                "next_attempt_at": next_at,
-                "last_status": outcome.status,
-                "last_duration_ms": outcome.duration_ms,
-                "last_response": outcome.excerpt.as_deref().or(outcome.error),
-                "updated_at": now,
-            })
-        })
-        .collect();
-    let (attempts, outcomes) = (attempts.into(), outcomes.into());
-    let rows = match backend {
-        DbBackend::Postgres => {
-            db.query_all(with_json(backend, RECORD_POSTGRES, &[&attempts, &outcomes]))
-                .await?
-        }
-        _ => {
-            db.execute(with_json(backend, INSERT_ATTEMPTS_SQLITE, &[&attempts]))
-                .await?;
-            db.query_all(with_json(backend, APPLY_SQLITE, &[&outcomes]))
-                .await?
-        }
-    };
+    let rows = db
+        .query_all(with_json(
+            backend,
+            RECORD_POSTGRES.as_str(),
+            &[&plan.attempts, &plan.outcomes],
+        ))
+        .await?;
     let applied: HashSet<i32> = rows
         .iter()
-        .map(|row| row.try_get_by_index::<i32>(0))
+        .map(|row: &QueryResult| row.try_get_by_index::<i32>(0))
         .collect::<std::result::Result<_, _>>()?;
-    let verdicts = jobs
-        .iter()
-        .zip(planned)
-        .map(|(job, (verdict, _, _))| {
-            if applied.contains(&job.delivery.id) {
-                verdict
-            } else {
-                tracing::warn!(delivery = %job.delivery.uuid, "lease lost to a newer claim; outcome not applied");
-                Verdict::Stale
-            }
-        })
-        .collect();
-    Ok(verdicts)
+    Ok(plan.verdicts(jobs, &applied))
+}
+
+/// A batch's attempts and outcomes as the JSON parameters of the record statements.
+struct Plan {
+    attempts: serde_json::Value,
+    outcomes: serde_json::Value,
+    verdicts: Vec<Verdict>,
+}
+
+impl Plan {
+    fn new(jobs: &[Job<'_>], base_delay: Duration) -> Self {
+        let now = now_ms();
+        let attempts: Vec<serde_json::Value> = jobs
+            .iter()
+            .map(|job| {
+                json!({
+                    "delivery_id": job.delivery.id,
+                    "number": job.delivery.attempt_count + 1,
+                    "started_at": job.outcome.started_at,
+                    "duration_ms": job.outcome.duration_ms,
+                    "status": job.outcome.status,
+                    "error": job.outcome.error,
+                    "response_excerpt": job.outcome.excerpt,
+                })
+            })
+            .collect();
+        let mut verdicts = Vec::with_capacity(jobs.len());
+        let outcomes: Vec<serde_json::Value> = jobs
+            .iter()
+            .map(|job| {
+                let verdict = verdict_of(job);
+                let (next_state, next_at) = match verdict {
+                    Verdict::Delivered => (state::DELIVERED, now),
+                    Verdict::Retry => (
+                        state::PENDING,
+                        now + retry_delay(base_delay).as_millis() as i64,
+                    ),
+                    _ => (state::FAILED, now),
+                };
+                verdicts.push(verdict);
+                let outcome = job.outcome;
+                json!({
+                    "id": job.delivery.id,
+                    "token": job.token,
+                    "state": next_state,
+                    "attempt_count": job.delivery.attempt_count + 1,
+                    "round_attempts": job.delivery.round_attempts + 1,
+                    "next_attempt_at": next_at,
+                    "last_status": outcome.status,
+                    "last_duration_ms": outcome.duration_ms,
+                    "last_response": outcome.excerpt.as_deref().or(outcome.error),
+                    "updated_at": now,
+                })
+            })
+            .collect();
+        Plan {
+            attempts: attempts.into(),
+            outcomes: outcomes.into(),
+            verdicts,
+        }
+    }
+
+    /// Each job's verdict, `Stale` where the outcome was not applied (the lease was lost).
+    fn verdicts(self, jobs: &[Job<'_>], applied: &HashSet<i32>) -> Vec<Verdict> {
+        jobs.iter()
+            .zip(self.verdicts)
+            .map(|(job, verdict)| {
+                if applied.contains(&job.delivery.id) {
+                    verdict
+                } else {
+                    tracing::warn!(delivery = %job.delivery.uuid, "lease lost to a newer claim; outcome not applied");
+                    Verdict::Stale
+                }
+            })
+            .collect()
+    }
 }

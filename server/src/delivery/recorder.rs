@@ -11,7 +11,7 @@ use buildhooks_entity::webhook_delivery;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit};
 
 use super::attempt::Outcome;
-use super::record::{self, Job, Verdict};
+use super::record::{self, Claimed, Job, Verdict};
 use super::Sender;
 
 /// Most outcomes recorded in one transaction.
@@ -27,8 +27,7 @@ pub struct Finished {
 
 /// Rows the recorder claimed, with the permits to send them under.
 pub struct Refill {
-    pub rows: Vec<webhook_delivery::Model>,
-    pub token: String,
+    pub claimed: Claimed,
     pub permits: Vec<OwnedSemaphorePermit>,
 }
 
@@ -100,15 +99,15 @@ async fn record_and_refill(
                 retry |= verdict == Verdict::Retry;
                 permits.push(f.permit);
             }
-            if let Some((rows, token)) = claimed {
-                if rows.len() < limit {
+            if let Some(claimed) = claimed {
+                let n = claimed.rows.len();
+                if n < limit {
                     shared.claimable.store(false, Ordering::SeqCst);
                 }
-                if !rows.is_empty() {
-                    let given = permits.split_off(permits.len() - rows.len());
+                if n > 0 {
+                    let given = permits.split_off(permits.len() - n);
                     let _ = refill.send(Refill {
-                        rows,
-                        token,
+                        claimed,
                         permits: given,
                     });
                 }
