@@ -1,11 +1,14 @@
 //! A backlog larger than the dispatcher's concurrency: the recorder claims the next rows in the
 //! transaction that records the last ones and passes its permits on, and the drain at shutdown
-//! delivers what it had claimed. Every row arrives once, with one attempt on record.
+//! delivers what it had claimed. Every row arrives once, with one attempt on record. A cycle
+//! that records a row whose lease expired does not claim that row again in the same statement.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use buildhooks_server::delivery::attempt::Outcome;
 use buildhooks_server::delivery::dispatcher::{self, DispatchConfig};
+use buildhooks_server::delivery::{claim, record};
 use tokio::sync::watch;
 
 use crate::utils::{deliveries, TestApp};
@@ -53,5 +56,55 @@ async fn a_backlog_is_refilled_as_it_is_recorded_and_each_row_arrives_once() {
         assert_eq!(d["state"], "DELIVERED", "{d}");
         assert_eq!(d["attempts"].as_array().map(Vec::len), Some(1), "{d}");
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_cycle_records_an_expired_lease_without_claiming_it_again() {
+    // API only: the test plays the dispatcher. Two rows: one claimed with a lease that expires,
+    // one left pending for the cycle's claim.
+    let (app, _receiver) = TestApp::api_only_with_receiver().await;
+    let repo = app.create_repository("cycle").await;
+    app.create_build(&repo, &[("a", false)], false).await;
+    let store = &app.state.store;
+    let (first, token) = claim::claim(store, 1, 50).await.expect("claim");
+    assert_eq!(first.len(), 1);
+    app.create_build(&repo, &[("b", false)], false).await;
+    tokio::time::sleep(Duration::from_millis(120)).await;
+
+    // Its lease has expired, so the claim part could pick it: it must not.
+    let outcome = Outcome {
+        started_at: 0,
+        duration_ms: 1,
+        status: Some(200),
+        error: None,
+        excerpt: None,
+    };
+    let job = record::Job {
+        delivery: &first[0],
+        token: &token,
+        outcome: &outcome,
+        allow_retry: true,
+    };
+    let (verdicts, claimed) =
+        record::record_then_claim(store, &[job], Duration::ZERO, Some((10, 60_000)))
+            .await
+            .expect("record and claim");
+    assert_eq!(verdicts, vec![record::Verdict::Delivered]);
+    let claimed = claimed.expect("a claim was asked for");
+    let ids: Vec<i32> = claimed.rows.iter().map(|d| d.id).collect();
+    assert_eq!(ids.len(), 1, "only the pending row is claimed: {ids:?}");
+    assert_ne!(ids[0], first[0].id, "the recorded row is not claimed again");
+    let endpoints = claimed.endpoints.expect("the cycle reads the endpoints");
+    assert_eq!(
+        endpoints.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![claimed.rows[0].endpoint_id],
+        "with the claimed row's endpoint"
+    );
+
+    let all = deliveries(&app).await;
+    let states: Vec<&str> = all.iter().filter_map(|d| d["state"].as_str()).collect();
+    assert!(states.contains(&"DELIVERED"), "{states:?}");
+    assert!(states.contains(&"IN_FLIGHT"), "{states:?}");
     app.stop().await;
 }
