@@ -183,7 +183,7 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     let api = Arc::new(setup.api);
     let errors = Arc::new(AtomicUsize::new(0));
     let progress = Progress::start("e2e", arrivals.clone(), args.events);
-    let cpu0 = stats::machine_cpu_seconds();
+    let cpu = stats::CpuMeter::start();
     let started = Instant::now();
     let transition = {
         let (api, plan, errors) = (api.clone(), plan.clone(), errors.clone());
@@ -234,7 +234,8 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     }
     let transitions_done = started.elapsed().as_secs_f64();
     wait_for(&arrivals, plan.len(), Duration::from_secs(15)).await;
-    let cpu = cpu0.zip(stats::machine_cpu_seconds()).map(|(a, b)| b - a);
+    let mut cpu_report = json!({});
+    cpu.report(&mut cpu_report, arrivals.counts().0);
     drop(progress);
     let firsts = arrivals.first_arrivals();
     let last_arrival = firsts.values().max().copied().unwrap_or_else(Instant::now);
@@ -280,8 +281,9 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     report["lost"] = json!(plan.len().saturating_sub(distinct));
     report["duplicates"] = json!(total - distinct);
     report["api_errors"] = json!(errors.load(Ordering::Relaxed));
-    report["machine_cpu_s_per_1000"] =
-        json!(cpu.map(|c| stats::round(c * 1000.0 / distinct.max(1) as f64)));
+    if let (Some(report), Some(cpu)) = (report.as_object_mut(), cpu_report.as_object()) {
+        report.extend(cpu.clone());
+    }
     drop(transition);
     let rest = Setup {
         api: Arc::try_unwrap(api).map_err(|_| anyhow::anyhow!("API client still in use"))?,
@@ -329,7 +331,7 @@ pub async fn dispatch(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow
             .await?;
     }
     let progress = Progress::start("dispatch", arrivals.clone(), args.events);
-    let cpu0 = stats::machine_cpu_seconds();
+    let cpu = stats::CpuMeter::start();
     let started = Instant::now();
     let (stop_tx, stop_rx) = watch::channel(false);
     let dispatch_config = DispatchConfig {
@@ -344,19 +346,17 @@ pub async fn dispatch(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow
     ));
     wait_for(&arrivals, args.events, Duration::from_secs(15)).await;
     let seconds = started.elapsed().as_secs_f64();
-    let cpu = cpu0.zip(stats::machine_cpu_seconds()).map(|(a, b)| b - a);
+    let mut report = base_report(Mode::Dispatch, db.label, args.events);
+    cpu.report(&mut report, arrivals.counts().0);
     let _ = stop_tx.send(true);
     let _ = running.await;
     drop(progress);
     let (distinct, total) = arrivals.counts();
-    let mut report = base_report(Mode::Dispatch, db.label, args.events);
     report["deliveries"] = json!(distinct);
     report["seconds"] = json!(stats::round(seconds));
     report["deliveries_per_s"] = json!(stats::round(distinct as f64 / seconds));
     report["lost"] = json!(args.events.saturating_sub(distinct));
     report["duplicates"] = json!(total - distinct);
-    report["machine_cpu_s_per_1000"] =
-        json!(cpu.map(|c| stats::round(c * 1000.0 / distinct.max(1) as f64)));
     drop(state);
     setup.stop().await;
     Ok(report)

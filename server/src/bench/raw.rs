@@ -51,7 +51,7 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<Value> {
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
     let progress = Progress::start("raw", arrivals.clone(), args.events);
-    let cpu0 = stats::machine_cpu_seconds();
+    let cpu = stats::CpuMeter::start();
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency.max(1) {
@@ -83,10 +83,10 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<Value> {
     }
     wait_for(&arrivals, args.events, Duration::from_secs(5)).await;
     let seconds = started.elapsed().as_secs_f64();
-    let cpu = cpu0.zip(stats::machine_cpu_seconds()).map(|(a, b)| b - a);
+    let mut report = base_report(Mode::Raw, "none", args.events);
+    cpu.report(&mut report, arrivals.counts().0);
     drop(progress);
     let (distinct, total) = arrivals.counts();
-    let mut report = base_report(Mode::Raw, "none", args.events);
     report["deliveries"] = json!(distinct);
     report["seconds"] = json!(stats::round(seconds));
     report["deliveries_per_s"] = json!(stats::round(distinct as f64 / seconds));
@@ -95,7 +95,5 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<Value> {
     report["lost"] = json!(args.events.saturating_sub(distinct));
     report["duplicates"] = json!(total - distinct);
     report["failed_requests"] = json!(failures.load(Ordering::Relaxed));
-    report["machine_cpu_s_per_1000"] =
-        json!(cpu.map(|c| stats::round(c * 1000.0 / distinct.max(1) as f64)));
     Ok(report)
 }

@@ -87,7 +87,7 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
         "EXECUTING",
         (repo.id, build.id, Some(task.id)),
     );
-    let cpu0 = stats::machine_cpu_seconds();
+    let cpu = stats::CpuMeter::start();
     let started = Instant::now();
     let mut rows = 0;
     // What a transition leaves in hand: the build and task rows it wrote.
@@ -102,8 +102,8 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
         w.commit().await?;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let cpu = cpu0.zip(stats::machine_cpu_seconds()).map(|(a, b)| b - a);
     let mut report = base_report(Mode::Render, db.label, args.events);
+    cpu.report(&mut report, args.events);
     report["endpoints"] = json!(args.endpoints.max(1));
     report["distinct_queries"] = json!(distinct);
     report["outbox_rows"] = json!(rows);
@@ -112,7 +112,5 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     report["outbox_rows_per_s"] = json!(stats::round(rows as f64 / seconds));
     report["lost"] = json!(args.events * args.endpoints.max(1) - rows);
     report["duplicates"] = json!(0);
-    report["machine_cpu_s_per_1000"] =
-        json!(cpu.map(|c| stats::round(c * 1000.0 / args.events.max(1) as f64)));
     Ok(report)
 }
