@@ -8,7 +8,7 @@ use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::{Result, Store};
 use std::sync::LazyLock;
 
-use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Statement};
 
 // Expired leases first, then due rows in order. Each part walks its partial index (in-flight rows
 // by lease expiry, pending rows by next attempt time) and stops at the limit: no sort of the
@@ -65,8 +65,15 @@ pub async fn claim(
     lease_ms: i64,
 ) -> Result<(Vec<webhook_delivery::Model>, String)> {
     if store.backend() == DbBackend::Postgres {
-        // One statement: its own transaction, no BEGIN and COMMIT round trips.
-        return claim_in(store.conn(), limit, lease_ms).await;
+        // One statement: its own transaction, no BEGIN and COMMIT round trips; planned for the
+        // outbox's size now (see `planned`).
+        let (values, token) = params(limit, lease_ms);
+        let rows = super::planned::query(store.conn(), POSTGRES.as_str(), values).await?;
+        let rows = rows
+            .iter()
+            .map(|row| webhook_delivery::Model::from_query_result(row, ""))
+            .collect::<std::result::Result<_, _>>()?;
+        return Ok((rows, token));
     }
     let w = store.begin_write_priority().await?;
     let claimed = claim_in(w.txn(), limit, lease_ms).await?;

@@ -11,7 +11,9 @@ use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::webhook::outbox::state;
 use buildhooks_schema::{Result, Store};
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Statement, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, QueryResult, Statement, Value,
+};
 use serde_json::json;
 
 use super::attempt::Outcome;
@@ -89,7 +91,10 @@ const ATTEMPTS_POSTGRES: &str = "INSERT INTO webhook_attempt \
  SELECT delivery_id, number, started_at, duration_ms, status, error, response_excerpt \
  FROM json_to_recordset($1::json) AS a(delivery_id int, number int, started_at bigint, \
  duration_ms bigint, status int, error text, response_excerpt text)";
-/// PostgreSQL: the outcomes (`$2`), returning the ids they changed.
+/// PostgreSQL: the outcomes (`$2`), returning the ids they changed. The rows are looked up by
+/// `id = ANY(...)`: PostgreSQL guesses that a JSON function returns 100 rows and, with the
+/// statistics of a young or fast-growing table, joined them to a scan of the whole outbox (seen
+/// in the e2e benchmark: every record read every row, and its cost grew with the table).
 const APPLY_POSTGRES: &str = "UPDATE webhook_delivery AS d SET state = v.state, \
  attempt_count = v.attempt_count, round_attempts = v.round_attempts, \
  next_attempt_at = v.next_attempt_at, lease_until = NULL, lease_token = NULL, \
@@ -98,7 +103,8 @@ const APPLY_POSTGRES: &str = "UPDATE webhook_delivery AS d SET state = v.state, 
  FROM json_to_recordset($2::json) AS v(id int, token text, state text, attempt_count int, \
  round_attempts int, next_attempt_at bigint, last_status int, last_duration_ms bigint, \
  last_response text, updated_at bigint) \
- WHERE d.id = v.id AND d.lease_token = v.token RETURNING d.id";
+ WHERE d.id = ANY (ARRAY(SELECT (o ->> 'id')::int FROM json_array_elements($2::json) AS o)) \
+ AND d.id = v.id AND d.lease_token = v.token RETURNING d.id";
 
 /// PostgreSQL: attempts and outcomes in one statement, atomic on its own.
 static RECORD_POSTGRES: LazyLock<String> =
@@ -156,15 +162,6 @@ static RECORD_AND_CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| {
         endpoint_columns()
     )
 });
-
-/// A statement whose parameters are JSON documents.
-fn with_json(backend: DbBackend, sql: &str, params: &[&serde_json::Value]) -> Statement {
-    Statement::from_sql_and_values(
-        backend,
-        sql,
-        params.iter().map(|p| Value::from(p.to_string())),
-    )
-}
 
 /// Records many attempts in one transaction (the dispatcher batches what finished together).
 pub async fn record_batch(
@@ -237,7 +234,7 @@ pub async fn record_then_claim(
 
 /// PostgreSQL: the attempts, the outcomes and the claim as one statement, atomic on its own.
 async fn cycle_postgres(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     jobs: &[Job<'_>],
     base_delay: Duration,
     (limit, lease_ms): (u64, i64),
@@ -249,14 +246,7 @@ async fn cycle_postgres(
         Value::from(plan.outcomes.to_string()),
     ];
     values.extend(claim);
-    let backend = db.get_database_backend();
-    let rows = db
-        .query_all(Statement::from_sql_and_values(
-            backend,
-            CYCLE_POSTGRES.as_str(),
-            values,
-        ))
-        .await?;
+    let rows = super::planned::query(db, CYCLE_POSTGRES.as_str(), values).await?;
     let mut applied = HashSet::new();
     let mut claimed = Claimed::new(token);
     for (i, row) in rows.iter().enumerate() {
@@ -337,7 +327,7 @@ async fn cycle_sqlite(
 
 /// PostgreSQL: inserts the attempts and applies the outcomes in one statement.
 async fn apply(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     jobs: &[Job<'_>],
     base_delay: Duration,
 ) -> Result<Vec<Verdict>> {
@@ -345,14 +335,11 @@ async fn apply(
         return Ok(Vec::new());
     }
     let plan = Plan::new(jobs, base_delay);
-    let backend = db.get_database_backend();
-    let rows = db
-        .query_all(with_json(
-            backend,
-            RECORD_POSTGRES.as_str(),
-            &[&plan.attempts, &plan.outcomes],
-        ))
-        .await?;
+    let values = vec![
+        Value::from(plan.attempts.to_string()),
+        Value::from(plan.outcomes.to_string()),
+    ];
+    let rows = super::planned::query(db, RECORD_POSTGRES.as_str(), values).await?;
     let applied: HashSet<i32> = rows
         .iter()
         .map(|row: &QueryResult| row.try_get_by_index::<i32>(0))

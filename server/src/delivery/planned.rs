@@ -1,0 +1,34 @@
+//! PostgreSQL statements of the delivery cycle, planned for each execution (unnamed statements)
+//! instead of prepared once per connection. A prepared statement soon runs a generic plan that is
+//! kept until the table's statistics change, and one made while the outbox was young (a fresh
+//! database, its first minute) scanned the whole outbox on every later record: in the e2e
+//! benchmark each record read every row written so far. Planning each time costs tens of
+//! microseconds per batch; the plans then follow the table's real size.
+
+use buildhooks_schema::{Error, Result};
+use sea_orm::{DatabaseConnection, DbErr, QueryResult, RuntimeErr, Value};
+
+/// Runs `sql` with `values` (text and 64-bit integers) on the pool, planned for these values.
+pub async fn query(
+    db: &DatabaseConnection,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Vec<QueryResult>> {
+    let mut query = sqlx::query(sql).persistent(false);
+    for value in values {
+        query = match value {
+            Value::String(text) => query.bind(text.map(|t| *t)),
+            Value::BigInt(number) => query.bind(number),
+            other => {
+                return Err(Error::Internal(format!(
+                    "unsupported statement parameter {other:?}"
+                )))
+            }
+        };
+    }
+    let rows = query
+        .fetch_all(db.get_postgres_connection_pool())
+        .await
+        .map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e)))?;
+    Ok(rows.into_iter().map(QueryResult::from).collect())
+}
