@@ -1,9 +1,12 @@
-//! PostgreSQL statements of the delivery cycle, planned for each execution (unnamed statements)
-//! instead of prepared once per connection. A prepared statement soon runs a generic plan that is
+//! PostgreSQL statements of the delivery path that are planned for each execution (unnamed
+//! statements) instead of prepared once per connection: the record-only statement and the
+//! dispatcher's own claim. A prepared statement soon runs a generic plan that is
 //! kept until the table's statistics change, and one made while the outbox was young (a fresh
 //! database, its first minute) scanned the whole outbox on every later record: in the e2e
 //! benchmark each record read every row written so far. Planning each time costs tens of
-//! microseconds per batch; the plans then follow the table's real size.
+//! microseconds per batch; the plans then follow the table's real size. (The recorder's
+//! record-and-claim statement stays prepared: it is large enough that planning it each time cost
+//! a third of the dispatch throughput.)
 
 use buildhooks_schema::{Error, Result};
 use sea_orm::{DatabaseConnection, DbErr, QueryResult, RuntimeErr, Value};

@@ -246,7 +246,16 @@ async fn cycle_postgres(
         Value::from(plan.outcomes.to_string()),
     ];
     values.extend(claim);
-    let rows = super::planned::query(db, CYCLE_POSTGRES.as_str(), values).await?;
+    // Prepared once per connection, unlike the record-only statement: planning this one each
+    // time cost a third of the dispatch throughput. It runs under a backlog, when the outbox
+    // is large and its statistics current.
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            CYCLE_POSTGRES.as_str(),
+            values,
+        ))
+        .await?;
     let mut applied = HashSet::new();
     let mut claimed = Claimed::new(token);
     for (i, row) in rows.iter().enumerate() {
