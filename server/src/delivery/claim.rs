@@ -3,11 +3,11 @@
 //! instances share one database; on SQLite the write gate serialises claimers. Rows whose lease
 //! expired (a worker died) are due again.
 
+use std::sync::LazyLock;
+
 use buildhooks_entity::webhook_delivery;
 use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::{Result, Store};
-use std::sync::LazyLock;
-
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Statement};
 
 // Expired leases first, then due rows in order. Each part walks its partial index (in-flight rows
