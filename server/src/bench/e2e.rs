@@ -234,8 +234,7 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     }
     let transitions_done = started.elapsed().as_secs_f64();
     wait_for(&arrivals, plan.len(), Duration::from_secs(15)).await;
-    let mut cpu_report = json!({});
-    cpu.report(&mut cpu_report, arrivals.counts().0);
+    let cpu = cpu.stop();
     drop(progress);
     let firsts = arrivals.first_arrivals();
     let last_arrival = firsts.values().max().copied().unwrap_or_else(Instant::now);
@@ -281,9 +280,7 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     report["lost"] = json!(plan.len().saturating_sub(distinct));
     report["duplicates"] = json!(total - distinct);
     report["api_errors"] = json!(errors.load(Ordering::Relaxed));
-    if let (Some(report), Some(cpu)) = (report.as_object_mut(), cpu_report.as_object()) {
-        report.extend(cpu.clone());
-    }
+    cpu.report(&mut report, distinct);
     drop(transition);
     let rest = Setup {
         api: Arc::try_unwrap(api).map_err(|_| anyhow::anyhow!("API client still in use"))?,
@@ -346,12 +343,13 @@ pub async fn dispatch(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow
     ));
     wait_for(&arrivals, args.events, Duration::from_secs(15)).await;
     let seconds = started.elapsed().as_secs_f64();
-    let mut report = base_report(Mode::Dispatch, db.label, args.events);
-    cpu.report(&mut report, arrivals.counts().0);
+    let cpu = cpu.stop();
     let _ = stop_tx.send(true);
     let _ = running.await;
     drop(progress);
     let (distinct, total) = arrivals.counts();
+    let mut report = base_report(Mode::Dispatch, db.label, args.events);
+    cpu.report(&mut report, distinct);
     report["deliveries"] = json!(distinct);
     report["seconds"] = json!(stats::round(seconds));
     report["deliveries_per_s"] = json!(stats::round(distinct as f64 / seconds));

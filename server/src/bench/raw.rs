@@ -83,10 +83,11 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<Value> {
     }
     wait_for(&arrivals, args.events, Duration::from_secs(5)).await;
     let seconds = started.elapsed().as_secs_f64();
-    let mut report = base_report(Mode::Raw, "none", args.events);
-    cpu.report(&mut report, arrivals.counts().0);
+    let cpu = cpu.stop();
     drop(progress);
     let (distinct, total) = arrivals.counts();
+    let mut report = base_report(Mode::Raw, "none", args.events);
+    cpu.report(&mut report, distinct);
     report["deliveries"] = json!(distinct);
     report["seconds"] = json!(stats::round(seconds));
     report["deliveries_per_s"] = json!(stats::round(distinct as f64 / seconds));

@@ -102,6 +102,7 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
         w.commit().await?;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu.stop();
     let mut report = base_report(Mode::Render, db.label, args.events);
     cpu.report(&mut report, args.events);
     report["endpoints"] = json!(args.endpoints.max(1));

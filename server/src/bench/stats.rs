@@ -59,9 +59,15 @@ fn cpu_of_stat(stat: &str) -> Option<f64> {
     Some((utime + stime) as f64 / 100.0)
 }
 
-/// CPU time over a measured window: the whole machine's (every process, the database
+/// The start of a measured window of CPU time: the whole machine's (every process, the database
 /// included) and this process's (server, benchmark client and receivers).
 pub struct CpuMeter {
+    machine: Option<f64>,
+    process: Option<f64>,
+}
+
+/// The CPU seconds a window used.
+pub struct CpuUsed {
     machine: Option<f64>,
     process: Option<f64>,
 }
@@ -74,17 +80,27 @@ impl CpuMeter {
         }
     }
 
-    /// Ends the window: CPU seconds per 1,000 of `units` into `report`, for the machine, this
-    /// process, and everything else (on PostgreSQL, mostly the database).
+    /// Ends the window.
+    pub fn stop(&self) -> CpuUsed {
+        CpuUsed {
+            machine: self.machine.zip(machine_cpu_seconds()).map(|(a, b)| b - a),
+            process: self.process.zip(process_cpu_seconds()).map(|(a, b)| b - a),
+        }
+    }
+}
+
+impl CpuUsed {
+    /// CPU seconds per 1,000 of `units` into `report`: the machine, this process, and everything
+    /// else (on PostgreSQL, mostly the database).
     pub fn report(&self, report: &mut serde_json::Value, units: usize) {
         let per_1000 = |s: f64| round(s * 1000.0 / units.max(1) as f64);
-        let machine = self.machine.zip(machine_cpu_seconds()).map(|(a, b)| b - a);
-        let process = self.process.zip(process_cpu_seconds()).map(|(a, b)| b - a);
-        report["machine_cpu_s_per_1000"] = serde_json::json!(machine.map(per_1000));
-        report["process_cpu_s_per_1000"] = serde_json::json!(process.map(per_1000));
-        report["other_cpu_s_per_1000"] = serde_json::json!(machine
-            .zip(process)
-            .map(|(m, p)| per_1000((m - p).max(0.0))));
+        let other = self
+            .machine
+            .zip(self.process)
+            .map(|(m, p)| (m - p).max(0.0));
+        report["machine_cpu_s_per_1000"] = serde_json::json!(self.machine.map(per_1000));
+        report["process_cpu_s_per_1000"] = serde_json::json!(self.process.map(per_1000));
+        report["other_cpu_s_per_1000"] = serde_json::json!(other.map(per_1000));
     }
 }
 

@@ -81,21 +81,20 @@ pub async fn claim(
     Ok(claimed)
 }
 
-/// As `claim`, in a transaction the caller commits (the recorder claims the next rows in the
-/// transaction that records the last ones).
+/// SQLite: as `claim`, in a write transaction the caller commits. (On PostgreSQL a claim is
+/// one statement of its own, or part of the recorder's cycle statement.)
 pub async fn claim_in(
     txn: &impl ConnectionTrait,
     limit: u64,
     lease_ms: i64,
 ) -> Result<(Vec<webhook_delivery::Model>, String)> {
-    let backend = txn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => POSTGRES.as_str(),
-        _ => SQLITE,
-    };
     let (values, token) = params(limit, lease_ms);
     let rows = webhook_delivery::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
+        .from_raw_sql(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            SQLITE,
+            values,
+        ))
         .all(txn)
         .await?;
     Ok((rows, token))

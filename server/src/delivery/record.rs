@@ -241,10 +241,7 @@ async fn cycle_postgres(
 ) -> Result<(Vec<Verdict>, Option<Claimed>)> {
     let plan = Plan::new(jobs, base_delay);
     let (claim, token) = super::claim::params(limit, lease_ms);
-    let mut values = vec![
-        Value::from(plan.attempts.to_string()),
-        Value::from(plan.outcomes.to_string()),
-    ];
+    let mut values = plan.params();
     values.extend(claim);
     // Prepared once per connection, unlike the record-only statement: planning this one each
     // time cost a third of the dispatch throughput. It runs under a backlog, when the outbox
@@ -300,10 +297,7 @@ async fn cycle_sqlite(
         return Ok((Vec::new(), claimed));
     }
     let plan = Plan::new(jobs, base_delay);
-    let mut values = vec![
-        Value::from(plan.attempts.to_string()),
-        Value::from(plan.outcomes.to_string()),
-    ];
+    let mut values = plan.params();
     let (sql, mut claimed) = match next {
         Some((limit, lease_ms)) => {
             let (claim, token) = super::claim::params(limit, lease_ms);
@@ -344,11 +338,7 @@ async fn apply(
         return Ok(Vec::new());
     }
     let plan = Plan::new(jobs, base_delay);
-    let values = vec![
-        Value::from(plan.attempts.to_string()),
-        Value::from(plan.outcomes.to_string()),
-    ];
-    let rows = super::planned::query(db, RECORD_POSTGRES.as_str(), values).await?;
+    let rows = super::planned::query(db, RECORD_POSTGRES.as_str(), plan.params()).await?;
     let applied: HashSet<i32> = rows
         .iter()
         .map(|row: &QueryResult| row.try_get_by_index::<i32>(0))
@@ -414,6 +404,14 @@ impl Plan {
             outcomes: outcomes.into(),
             verdicts,
         }
+    }
+
+    /// The attempts and the outcomes as the statements' first two parameters.
+    fn params(&self) -> Vec<Value> {
+        vec![
+            Value::from(self.attempts.to_string()),
+            Value::from(self.outcomes.to_string()),
+        ]
     }
 
     /// Each job's verdict, `Stale` where the outcome was not applied (the lease was lost).
