@@ -8,6 +8,7 @@ mod e2e;
 mod raw;
 mod receiver;
 mod render;
+mod runs;
 pub mod stats;
 
 use std::io::IsTerminal;
@@ -70,6 +71,9 @@ pub struct BenchArgs {
     /// Also run `raw` with the same size and report the ratio to it.
     #[arg(long)]
     pub compare_raw: bool,
+    /// Repeat the measurement, each time on a fresh database, and report the medians.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub runs: u32,
 }
 
 /// A fresh database for one run: a temporary SQLite file, or a new database on the PostgreSQL
@@ -180,32 +184,17 @@ pub(crate) async fn wait_for(arrivals: &Arrivals, n: usize, timeout: Duration) {
     }
 }
 
-/// Runs the benchmark and prints its JSON; fails when deliveries were lost or duplicated.
+/// Runs the benchmark (`--runs` times) and prints its JSON; fails when deliveries were lost or
+/// duplicated.
 pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
-    let mut report = match args.mode {
-        Mode::Raw => raw::run(&config, &args).await?,
-        Mode::Dispatch | Mode::E2e | Mode::Render => {
-            let db = BenchDb::create(&config).await?;
-            let result = match args.mode {
-                Mode::Dispatch => e2e::dispatch(&config, &args, &db).await,
-                Mode::Render => render::run(&config, &args, &db).await,
-                _ => e2e::run(&config, &args, &db).await,
-            };
-            db.drop_database().await;
-            result?
-        }
-    };
-    if args.compare_raw && args.mode != Mode::Raw {
-        let baseline = raw::run(&config, &args).await?;
-        let raw_rate = baseline["deliveries_per_s"].as_f64().unwrap_or(0.0);
-        let rate = report["deliveries_per_s"].as_f64().unwrap_or(0.0);
-        report["raw_deliveries_per_s"] = json!(raw_rate);
-        report["ratio_to_raw"] = json!(if raw_rate > 0.0 {
-            stats::round(rate / raw_rate)
-        } else {
-            0.0
-        });
+    let mut reports = Vec::new();
+    for _ in 0..args.runs {
+        reports.push(run_once(&config, &args).await?);
     }
+    let mut report = match reports.len() {
+        1 => reports.remove(0),
+        _ => runs::summarise(&reports),
+    };
     let (rss, peak) = stats::rss_mb();
     report["rss_mb"] = json!(rss);
     report["peak_rss_mb"] = json!(peak);
@@ -216,6 +205,35 @@ pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
         anyhow::bail!("{lost} lost and {duplicates} duplicated deliveries");
     }
     Ok(())
+}
+
+/// One measurement, with its comparison to `raw` when asked.
+async fn run_once(config: &Config, args: &BenchArgs) -> anyhow::Result<Value> {
+    let mut report = match args.mode {
+        Mode::Raw => raw::run(config, args).await?,
+        Mode::Dispatch | Mode::E2e | Mode::Render => {
+            let db = BenchDb::create(config).await?;
+            let result = match args.mode {
+                Mode::Dispatch => e2e::dispatch(config, args, &db).await,
+                Mode::Render => render::run(config, args, &db).await,
+                _ => e2e::run(config, args, &db).await,
+            };
+            db.drop_database().await;
+            result?
+        }
+    };
+    if args.compare_raw && args.mode != Mode::Raw {
+        let baseline = raw::run(config, args).await?;
+        let raw_rate = baseline["deliveries_per_s"].as_f64().unwrap_or(0.0);
+        let rate = report["deliveries_per_s"].as_f64().unwrap_or(0.0);
+        report["raw_deliveries_per_s"] = json!(raw_rate);
+        report["ratio_to_raw"] = json!(if raw_rate > 0.0 {
+            stats::round(rate / raw_rate)
+        } else {
+            0.0
+        });
+    }
+    Ok(report)
 }
 
 /// The fields every mode reports.
