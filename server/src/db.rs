@@ -23,6 +23,26 @@ pub async fn open(url: &str) -> anyhow::Result<DatabaseConnection> {
 
 /// Opens the database with at most `max_connections` (SQLite: at most 8).
 pub async fn open_sized(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
+    open_with(url, max_connections, false).await
+}
+
+/// The dispatcher's own pool on PostgreSQL. Its statements find outbox rows by key or through
+/// the outbox's partial indexes, so its connections run with `enable_seqscan = off`: the generic
+/// plan of a prepared statement, made while the outbox was small, then keeps its index scans as
+/// the table grows. (With sequential scans allowed, the record statement's plan from a fresh
+/// database read the whole outbox on every later record, until statistics changed.)
+pub async fn open_dispatcher_pool(
+    url: &str,
+    max_connections: u32,
+) -> anyhow::Result<DatabaseConnection> {
+    open_with(url, max_connections, true).await
+}
+
+async fn open_with(
+    url: &str,
+    max_connections: u32,
+    index_scans_only: bool,
+) -> anyhow::Result<DatabaseConnection> {
     if url.starts_with("sqlite:") {
         let options = SqliteConnectOptions::from_str(url)
             .context("invalid SQLite database URL")?
@@ -48,6 +68,9 @@ pub async fn open_sized(url: &str, max_connections: u32) -> anyhow::Result<Datab
             .min_connections(1)
             .connect_timeout(Duration::from_secs(10))
             .sqlx_logging(false);
+        if index_scans_only {
+            options.map_sqlx_postgres_opts(|o| o.options([("enable_seqscan", "off")]));
+        }
         Database::connect(options)
             .await
             .context("cannot connect to the database")

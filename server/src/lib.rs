@@ -57,7 +57,7 @@ impl AppState {
         // PostgreSQL: the dispatcher's own pool. SQLite: one pool, writers share the gate.
         let dispatch_store = match store.backend() {
             sea_orm::DbBackend::Postgres => {
-                store.with_pool(db::open_sized(&config.database_url, 8).await?)
+                store.with_pool(db::open_dispatcher_pool(&config.database_url, 8).await?)
             }
             _ => store.clone(),
         };

@@ -2,6 +2,7 @@
 //! transaction that records the last ones and passes its permits on, and the drain at shutdown
 //! delivers what it had claimed. Every row arrives once, with one attempt on record. A cycle
 //! that records a row whose lease expired does not claim that row again in the same statement.
+//! On PostgreSQL the dispatcher's connections plan without sequential scans.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use buildhooks_server::delivery::attempt::Outcome;
 use buildhooks_server::delivery::dispatcher::{self, DispatchConfig};
 use buildhooks_server::delivery::{claim, record};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use tokio::sync::watch;
 
 use crate::utils::{deliveries, TestApp};
@@ -106,5 +108,59 @@ async fn a_cycle_records_an_expired_lease_without_claiming_it_again() {
     let states: Vec<&str> = all.iter().filter_map(|d| d["state"].as_str()).collect();
     assert!(states.contains(&"DELIVERED"), "{states:?}");
     assert!(states.contains(&"IN_FLIGHT"), "{states:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_dispatchers_postgres_connections_plan_without_sequential_scans() {
+    let (app, _receiver) = TestApp::api_only_with_receiver().await;
+    if !app.db.is_postgres() {
+        println!("skipped on SQLite: a PostgreSQL planner setting; set BUILDHOOKS_TEST_DATABASE_URL (.ci/run does)");
+        app.stop().await;
+        return;
+    }
+    let show = |conn: &sea_orm::DatabaseConnection| {
+        let conn = conn.clone();
+        async move {
+            conn.query_one(Statement::from_string(
+                DbBackend::Postgres,
+                "SHOW enable_seqscan",
+            ))
+            .await
+            .expect("show")
+            .expect("a row")
+            .try_get_by_index::<String>(0)
+            .expect("text")
+        }
+    };
+    // Prepared statements keep index scans however small the outbox was when they were planned.
+    assert_eq!(show(app.state.sender.store.conn()).await, "off");
+    // The API's queries (listings, settings) may still scan small tables.
+    assert_eq!(show(app.state.store.conn()).await, "on");
+    // And the dispatcher's statements run on those connections: a claim and a record.
+    let repo = app.create_repository("plans").await;
+    app.create_build(&repo, &[("a", false)], false).await;
+    let (rows, token) = claim::claim(&app.state.sender.store, 5, 60_000)
+        .await
+        .expect("claim");
+    assert_eq!(rows.len(), 1);
+    let outcome = Outcome {
+        started_at: 0,
+        duration_ms: 1,
+        status: Some(200),
+        error: None,
+        excerpt: None,
+    };
+    let job = record::Job {
+        delivery: &rows[0],
+        token: &token,
+        outcome: &outcome,
+        allow_retry: true,
+    };
+    let (verdicts, _) =
+        record::record_then_claim(&app.state.sender.store, &[job], Duration::ZERO, None)
+            .await
+            .expect("record");
+    assert_eq!(verdicts, vec![record::Verdict::Delivered]);
     app.stop().await;
 }

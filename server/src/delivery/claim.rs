@@ -65,10 +65,16 @@ pub async fn claim(
     lease_ms: i64,
 ) -> Result<(Vec<webhook_delivery::Model>, String)> {
     if store.backend() == DbBackend::Postgres {
-        // One statement: its own transaction, no BEGIN and COMMIT round trips; planned for the
-        // outbox's size now (see `planned`).
+        // One statement: its own transaction, no BEGIN and COMMIT round trips.
         let (values, token) = params(limit, lease_ms);
-        let rows = super::planned::query(store.conn(), POSTGRES.as_str(), values).await?;
+        let rows = store
+            .conn()
+            .query_all(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                POSTGRES.as_str(),
+                values,
+            ))
+            .await?;
         let rows = rows
             .iter()
             .map(|row| webhook_delivery::Model::from_query_result(row, ""))

@@ -6,7 +6,6 @@ pub mod claim;
 pub mod client;
 pub mod dispatcher;
 pub mod metrics;
-mod planned;
 pub mod record;
 pub mod recorder;
 

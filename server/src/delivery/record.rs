@@ -338,7 +338,13 @@ async fn apply(
         return Ok(Vec::new());
     }
     let plan = Plan::new(jobs, base_delay);
-    let rows = super::planned::query(db, RECORD_POSTGRES.as_str(), plan.params()).await?;
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            RECORD_POSTGRES.as_str(),
+            plan.params(),
+        ))
+        .await?;
     let applied: HashSet<i32> = rows
         .iter()
         .map(|row: &QueryResult| row.try_get_by_index::<i32>(0))
