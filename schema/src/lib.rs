@@ -10,6 +10,7 @@ pub mod error;
 pub mod event;
 mod gate;
 pub mod owner;
+pub mod parsed;
 pub mod repository;
 pub mod seed;
 pub mod status;

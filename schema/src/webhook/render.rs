@@ -2,39 +2,21 @@
 //! payload schema inside the transition's transaction, with the endpoint's organization as the
 //! only visible tenant, serialized once to the exact body bytes that are sent and signed.
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::Arc;
 
-use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Request, Variables};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::Viewer;
 use crate::event::EventDraft;
+use crate::parsed::ParseCache;
 use crate::seed::Seed;
 use crate::store::DbHandle;
 use crate::PayloadSchema;
 
-/// Distinct stored queries whose parsed documents are kept before the cache starts over.
-const PARSED_LIMIT: usize = 1_000;
-
-/// Parsed stored queries by text: parsing is pure, so a query is parsed once per process.
-fn parsed(query: &str) -> Option<ExecutableDocument> {
-    static CACHE: OnceLock<RwLock<HashMap<String, ExecutableDocument>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(doc) = cache.read().ok()?.get(query) {
-        return Some(doc.clone());
-    }
-    let doc = async_graphql::parser::parse_query(query).ok()?;
-    if let Ok(mut map) = cache.write() {
-        if map.len() >= PARSED_LIMIT {
-            map.clear();
-        }
-        map.insert(query.to_owned(), doc.clone());
-    }
-    Some(doc)
-}
+/// Stored queries: a thousand distinct texts, of any length (they were checked when saved).
+static STORED: ParseCache = ParseCache::new(1_000, usize::MAX);
 
 /// The default stored query, from Cirrus CI's documentation.
 pub const DEFAULT_QUERY: &str =
@@ -74,7 +56,7 @@ pub async fn render_data(
         .data(db)
         .data(seed)
         .data(Viewer { org_id });
-    if let Some(doc) = parsed(query) {
+    if let Some(doc) = STORED.get(query) {
         // The schema still validates it, with its limits, on every run.
         request.set_parsed_query(doc);
     }

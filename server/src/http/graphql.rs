@@ -88,7 +88,7 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
             "not a GraphQL request: expected a JSON object with a \"query\" string",
         );
     }
-    let request: async_graphql::Request = match serde_json::from_value(value) {
+    let mut request: async_graphql::Request = match serde_json::from_value(value) {
         Ok(request) => request,
         Err(e) => {
             return error_response(
@@ -98,6 +98,10 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
             )
         }
     };
+    // Parsed once per distinct text; the schema still validates every request.
+    if let Some(doc) = buildhooks_schema::parsed::API.get(&request.query) {
+        request.set_parsed_query(doc);
+    }
     let response = state.schema.execute(request.data(viewer)).await;
     Json(normalize_response(response)).into_response()
 }
