@@ -5,6 +5,8 @@
 //! it changes nothing (no such task, a superseded run, a move the tables refuse, a build waiting
 //! for approval) the general path runs and reports the precise error.
 
+use std::sync::LazyLock;
+
 use buildhooks_entity::{build as build_row, task as task_row, webhook_endpoint};
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 
@@ -14,9 +16,23 @@ use crate::error::{Error, Result};
 use crate::event::{EventDraft, EventKind};
 use crate::status::{BuildStatus, TaskState, TaskStatus};
 
-/// The statement for a move to `to`. Its text depends on `to` only, so each is prepared once
-/// per connection; the status names in it are this crate's constants, never client input.
-fn statement(to: TaskStatus) -> Option<String> {
+/// The statement for a move to `to`, built once per status: its text depends on `to` only, so
+/// each is prepared once per connection; the status names in it are this crate's constants,
+/// never client input.
+fn statement(to: TaskStatus) -> Option<&'static str> {
+    static STATEMENTS: LazyLock<Vec<(TaskStatus, Option<String>)>> = LazyLock::new(|| {
+        TaskStatus::ALL
+            .iter()
+            .map(|s| (*s, statement_text(*s)))
+            .collect()
+    });
+    STATEMENTS
+        .iter()
+        .find(|(s, _)| *s == to)
+        .and_then(|(_, sql)| sql.as_deref())
+}
+
+fn statement_text(to: TaskStatus) -> Option<String> {
     let from: Vec<String> = TaskStatus::ALL
         .iter()
         .filter(|s| s.can_become(to))
@@ -77,18 +93,21 @@ async fn lock_build_with_endpoints(
     org_id: i32,
     task_id: i32,
 ) -> Result<(build_row::Model, Vec<webhook_endpoint::Model>)> {
-    let mut columns = crate::store::aliased::<build_row::Column>("b", "b_");
-    columns.extend(crate::store::aliased::<webhook_endpoint::Column>("e", "e_"));
-    let sql = format!(
-        "SELECT {} FROM build b LEFT JOIN webhook_endpoint e \
-           ON e.org_id = b.org_id AND e.enabled AND NOT e.deleted \
-         WHERE b.org_id = $2 AND b.id = (SELECT build_id FROM task WHERE id = $1 AND org_id = $2) \
-         ORDER BY e.position FOR UPDATE OF b",
-        columns.join(", ")
-    );
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let mut columns = crate::store::aliased::<build_row::Column>("b", "b_");
+        columns.extend(crate::store::aliased::<webhook_endpoint::Column>("e", "e_"));
+        format!(
+            "SELECT {} FROM build b LEFT JOIN webhook_endpoint e \
+               ON e.org_id = b.org_id AND e.enabled AND NOT e.deleted \
+             WHERE b.org_id = $2 AND b.id = \
+               (SELECT build_id FROM task WHERE id = $1 AND org_id = $2) \
+             ORDER BY e.position FOR UPDATE OF b",
+            columns.join(", ")
+        )
+    });
     let stmt = Statement::from_sql_and_values(
         db.get_database_backend(),
-        sql,
+        SQL.as_str(),
         [task_id.into(), org_id.into()],
     );
     let rows = db.query_all(stmt).await?;

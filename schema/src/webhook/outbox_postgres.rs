@@ -3,6 +3,8 @@
 //! the statement text never changes and is prepared once per connection; each outbox row names
 //! its event by position, and the statement swaps in the id the event got.
 
+use std::sync::LazyLock;
+
 use buildhooks_entity::{event, webhook_delivery};
 use sea_orm::sea_query::sea_value_to_json_value;
 use sea_orm::{
@@ -31,6 +33,9 @@ fn delivery_columns() -> Vec<String> {
         .filter(|c| c != "id")
         .collect()
 }
+
+/// The statement, built once.
+static STATEMENT: LazyLock<String> = LazyLock::new(statement_text);
 
 fn statement_text() -> String {
     let columns = delivery_columns();
@@ -78,7 +83,7 @@ pub(super) async fn insert_events_and_rows(
         .collect();
     let stmt = Statement::from_sql_and_values(
         txn.get_database_backend(),
-        statement_text(),
+        STATEMENT.as_str(),
         [
             serde_json::Value::from(events).to_string().into(),
             serde_json::Value::from(rows).to_string().into(),
