@@ -64,6 +64,32 @@ impl Seed {
     }
 }
 
+impl Seed {
+    /// Build `id` of `org_id`, if seeded.
+    pub(crate) fn build(&self, org_id: i32, id: i32) -> Option<&build::Model> {
+        self.builds
+            .iter()
+            .find(|r| r.id == id && r.org_id == org_id)
+    }
+
+    /// Task `id` of `org_id`, if seeded.
+    pub(crate) fn task(&self, org_id: i32, id: i32) -> Option<&task::Model> {
+        self.tasks.iter().find(|r| r.id == id && r.org_id == org_id)
+    }
+
+    /// Organization `id`, if seeded.
+    pub(crate) fn organization(&self, id: i32) -> Option<&organization::Model> {
+        self.organizations.iter().find(|r| r.id == id)
+    }
+
+    /// Repository `id` of `org_id`, if seeded.
+    pub(crate) fn repository(&self, org_id: i32, id: i32) -> Option<&repository::Model> {
+        self.repositories
+            .iter()
+            .find(|r| r.id == id && r.org_id == org_id)
+    }
+}
+
 /// The seed lent to this request, if it renders a payload.
 fn seed<'a>(ctx: &Context<'a>) -> Option<&'a Seed> {
     ctx.data_opt::<Arc<Seed>>().map(|s| s.as_ref())
@@ -71,38 +97,22 @@ fn seed<'a>(ctx: &Context<'a>) -> Option<&'a Seed> {
 
 /// The seeded build `id` of `org_id`, if any.
 pub(crate) fn build(ctx: &Context<'_>, org_id: i32, id: i32) -> Option<build::Model> {
-    seed(ctx)?
-        .builds
-        .iter()
-        .find(|r| r.id == id && r.org_id == org_id)
-        .cloned()
+    seed(ctx)?.build(org_id, id).cloned()
 }
 
 /// The seeded task `id` of `org_id`, if any.
 pub(crate) fn task(ctx: &Context<'_>, org_id: i32, id: i32) -> Option<task::Model> {
-    seed(ctx)?
-        .tasks
-        .iter()
-        .find(|r| r.id == id && r.org_id == org_id)
-        .cloned()
+    seed(ctx)?.task(org_id, id).cloned()
 }
 
 /// The seeded organization `id`, if any.
 pub(crate) fn organization(ctx: &Context<'_>, id: i32) -> Option<organization::Model> {
-    seed(ctx)?
-        .organizations
-        .iter()
-        .find(|r| r.id == id)
-        .cloned()
+    seed(ctx)?.organization(id).cloned()
 }
 
 /// The seeded repository `id` of `org_id`, if any.
 pub(crate) fn repository(ctx: &Context<'_>, org_id: i32, id: i32) -> Option<repository::Model> {
-    seed(ctx)?
-        .repositories
-        .iter()
-        .find(|r| r.id == id && r.org_id == org_id)
-        .cloned()
+    seed(ctx)?.repository(org_id, id).cloned()
 }
 
 /// Entries kept per table before the cache starts over.

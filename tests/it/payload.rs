@@ -454,3 +454,59 @@ async fn payloads_rendered_from_rows_in_hand_equal_a_fresh_read() {
         serde_json::from_str(preview["body"].as_str().expect("body")).expect("preview json");
     assert_eq!(completed["data"], fresh["data"]);
 }
+
+/// The `data` of a body, as sent: the bytes after `"data":`, up to the body's closing brace.
+fn raw_data(body: &str) -> &str {
+    let start = body.find("\"data\":").expect("a data field") + "\"data\":".len();
+    &body[start..body.len() - 1]
+}
+
+/// The default query's payload is built from the rows in hand without running the schema; it
+/// must be byte for byte what the schema renders for the same query (here through
+/// `webhookPreview`, which has no rows in hand and runs it), for task and build events alike.
+#[tokio::test]
+async fn the_default_payload_is_byte_for_byte_what_the_schema_renders() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(vec![]).await;
+    let saved = save_endpoints(
+        &app,
+        &app.org,
+        json!([{ "webhookURL": receiver.url(), "events": ["task.completed", "build.completed"] }]),
+    )
+    .await;
+    assert!(saved.get("errors").is_none(), "{saved}");
+    let repo = app.create_repository("bytes.v2_x").await;
+    let (_, tasks) = app.create_build(&repo, &[("only", false)], false).await;
+    app.move_task(&tasks[0], &["TRIGGERED", "EXECUTING", "COMPLETED"])
+        .await;
+    let got = receiver.wait_for(2, Duration::from_secs(10)).await;
+    let body = |kind: &str| {
+        got.iter()
+            .find(|r| r.header("x-cirrus-event").as_deref() == Some(kind))
+            .map(|r| String::from_utf8(r.body.to_vec()).expect("utf-8"))
+            .unwrap_or_else(|| panic!("a {kind} delivery"))
+    };
+    let (task_body, build_body) = (body("task"), body("build"));
+
+    // The preview renders the latest build and its first task as they are now: both completed,
+    // as the transition that sent these deliveries left them.
+    let preview = app
+        .ok(
+            "query($r: ID!) { webhookPreview(repositoryId: $r) { body errors } }",
+            json!({ "r": repo }),
+        )
+        .await;
+    let rendered = preview["webhookPreview"]["body"].as_str().expect("body");
+    assert_eq!(raw_data(&task_body), raw_data(rendered));
+    let data: Value = serde_json::from_str(raw_data(&task_body)).expect("json");
+    assert_eq!(data["task"]["status"], "COMPLETED", "{data}");
+    assert!(data["build"]["name"].is_null(), "a null field: {data}");
+
+    // A build event's task is null; everything before it is the same bytes.
+    let task_data = raw_data(&task_body);
+    let before_task = &task_data[..task_data.find("\"task\":").expect("task last")];
+    assert_eq!(
+        raw_data(&build_body),
+        format!("{before_task}\"task\":null}}")
+    );
+}

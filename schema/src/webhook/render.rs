@@ -12,6 +12,7 @@ use crate::auth::Viewer;
 use crate::event::EventDraft;
 use crate::parsed::ParseCache;
 use crate::seed::Seed;
+use crate::status::{BuildStatus, TaskStatus};
 use crate::store::DbHandle;
 use crate::PayloadSchema;
 
@@ -46,6 +47,11 @@ pub async fn render_data(
     query: &str,
     event: &EventDraft,
 ) -> serde_json::Value {
+    if query == DEFAULT_QUERY {
+        if let Some(data) = default_data(&seed, org_id, event) {
+            return data;
+        }
+    }
     let variables = Variables::from_json(json!({
         "repositoryId": event.repository_id.to_string(),
         "buildId": event.build_id.to_string(),
@@ -65,6 +71,48 @@ pub async fn render_data(
         tracing::warn!(org_id, error = %error.message, "stored payload query reported an error");
     }
     response.data.into_json().unwrap_or(serde_json::Value::Null)
+}
+
+/// The default query's data taken from the seed's rows, field for field and in the query's order,
+/// as the schema produces it (the payload tests compare the two byte for byte); `None` when the
+/// seed lacks a row the query reads, and the schema runs the query. Skipping the schema saves
+/// its validation and execution, a fifth of the API process's work per transition.
+fn default_data(seed: &Seed, org_id: i32, event: &EventDraft) -> Option<serde_json::Value> {
+    let repository = seed.repository(org_id, event.repository_id)?;
+    let owner = seed.organization(repository.org_id)?;
+    let build = seed.build(org_id, event.build_id)?;
+    let task = match event.task_id {
+        None => serde_json::Value::Null,
+        Some(id) => {
+            let task = seed.task(org_id, id)?;
+            let status = task.status.parse().unwrap_or(TaskStatus::Aborted);
+            json!({
+                "id": task.id.to_string(),
+                "name": task.name,
+                "status": status.as_str(),
+                "creationTimestamp": task.creation_timestamp,
+                "finalStatusTimestamp": task.final_status_timestamp,
+            })
+        }
+    };
+    let status = build.status.parse().unwrap_or(BuildStatus::Errored);
+    Some(json!({
+        "repository": {
+            "id": repository.id.to_string(),
+            "owner": owner.name,
+            "name": repository.name,
+            "isPrivate": repository.is_private,
+        },
+        "build": {
+            "id": build.id.to_string(),
+            "name": build.name,
+            "branch": build.branch,
+            "changeIdInRepo": build.change_id_in_repo,
+            "status": status.as_str(),
+            "changeTimestamp": build.change_timestamp,
+        },
+        "task": task,
+    }))
 }
 
 /// The exact body bytes for an event and its rendered data.
