@@ -2,7 +2,7 @@
 //! event rows written in the transition's transaction.
 
 use buildhooks_entity::event;
-use sea_orm::{ConnectionTrait, EntityTrait, Set};
+use sea_orm::{ConnectionTrait, Set};
 
 use crate::error::Result;
 
@@ -102,12 +102,36 @@ pub async fn insert_all(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let mut ids: Vec<i32> = event::Entity::insert_many(events.iter().map(|e| e.row(org_id, now)))
-        .exec_with_returning_many(db)
+    let backend = db.get_database_backend();
+    let sql = crate::sql::insert_rows(
+        backend,
+        "INSERT INTO event (org_id, repository_id, build_id, task_id, kind, action, old_status, \
+         new_status, created_at)",
+        9,
+        events.len(),
+        "id",
+    );
+    let values = events.iter().flat_map(|e| -> [sea_orm::Value; 9] {
+        [
+            org_id.into(),
+            e.repository_id.into(),
+            e.build_id.into(),
+            e.task_id.into(),
+            e.kind.as_str().into(),
+            e.action.into(),
+            e.old_status.into(),
+            e.new_status.into(),
+            now.into(),
+        ]
+    });
+    let mut ids = db
+        .query_all(sea_orm::Statement::from_sql_and_values(
+            backend, sql, values,
+        ))
         .await?
-        .into_iter()
-        .map(|m| m.id)
-        .collect();
+        .iter()
+        .map(|row| row.try_get_by_index::<i32>(0))
+        .collect::<std::result::Result<Vec<i32>, sea_orm::DbErr>>()?;
     ids.sort_unstable();
     Ok(ids)
 }

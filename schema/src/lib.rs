@@ -13,6 +13,7 @@ pub mod owner;
 pub mod parsed;
 pub mod repository;
 pub mod seed;
+pub mod sql;
 pub mod status;
 pub mod store;
 pub mod task;

@@ -18,13 +18,12 @@ pub struct Changes {
 }
 
 use buildhooks_entity::{build as build_row, task as task_row};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::error::{Error, Result};
 use crate::event::{EventDraft, EventKind};
 use crate::seed::Seed;
+use crate::sql::Text;
 use crate::status::{derive_build_status, BuildStatus, TaskState, TaskStatus};
 
 /// Loads a build of `org_id` and locks its row (PostgreSQL `FOR UPDATE`; SQLite writers are
@@ -82,23 +81,42 @@ pub(crate) async fn set_build_status(
         )));
     }
     let ids = (build.repository_id, build.id, None);
-    let executing_timestamp = build.executing_timestamp;
-    let mut row: build_row::ActiveModel = build.into();
-    row.status = Set(to.as_str().to_owned());
-    row.status_timestamp = Set(now);
+    let mut updated = build;
+    updated.status = to.as_str().to_owned();
+    updated.status_timestamp = now;
     match to {
-        BuildStatus::Executing if executing_timestamp.is_none() => {
-            row.executing_timestamp = Set(Some(now))
+        BuildStatus::Executing if updated.executing_timestamp.is_none() => {
+            updated.executing_timestamp = Some(now)
         }
         // Reopened: a new round of execution.
         BuildStatus::Triggered => {
-            row.executing_timestamp = Set(None);
-            row.final_status_timestamp = Set(None);
+            updated.executing_timestamp = None;
+            updated.final_status_timestamp = None;
         }
-        s if s.is_final() => row.final_status_timestamp = Set(Some(now)),
+        s if s.is_final() => updated.final_status_timestamp = Some(now),
         _ => {}
     }
-    let updated = row.update(db).await?;
+    static UPDATE: Text = Text::new(|| {
+        "UPDATE build SET status = $1, status_timestamp = $2, executing_timestamp = $3, \
+         final_status_timestamp = $4 WHERE id = $5"
+            .into()
+    });
+    let backend = db.get_database_backend();
+    let done = db
+        .execute(UPDATE.with(
+            backend,
+            [
+                updated.status.clone().into(),
+                now.into(),
+                updated.executing_timestamp.into(),
+                updated.final_status_timestamp.into(),
+                updated.id.into(),
+            ],
+        ))
+        .await?;
+    if done.rows_affected() != 1 {
+        return Err(Error::NotFound("build"));
+    }
     out.seed.put_build(updated.clone());
     out.events.push(EventDraft::updated(
         EventKind::Build,
@@ -119,19 +137,39 @@ pub(crate) async fn set_task_status(
 ) -> Result<task_row::Model> {
     let from = task_status(&task)?;
     let ids = (task.repository_id, task.build_id, Some(task.id));
-    let executing_timestamp = task.executing_timestamp;
-    let mut row: task_row::ActiveModel = task.into();
-    row.status = Set(to.as_str().to_owned());
-    row.status_timestamp = Set(now);
+    let mut updated = task;
+    updated.status = to.as_str().to_owned();
+    updated.status_timestamp = now;
     match to {
-        TaskStatus::Scheduled => row.scheduled_timestamp = Set(Some(now)),
-        TaskStatus::Executing if executing_timestamp.is_none() => {
-            row.executing_timestamp = Set(Some(now))
+        TaskStatus::Scheduled => updated.scheduled_timestamp = Some(now),
+        TaskStatus::Executing if updated.executing_timestamp.is_none() => {
+            updated.executing_timestamp = Some(now)
         }
-        s if s.is_final() => row.final_status_timestamp = Set(Some(now)),
+        s if s.is_final() => updated.final_status_timestamp = Some(now),
         _ => {}
     }
-    let updated = row.update(db).await?;
+    static UPDATE: Text = Text::new(|| {
+        "UPDATE task SET status = $1, status_timestamp = $2, scheduled_timestamp = $3, \
+         executing_timestamp = $4, final_status_timestamp = $5 WHERE id = $6"
+            .into()
+    });
+    let backend = db.get_database_backend();
+    let done = db
+        .execute(UPDATE.with(
+            backend,
+            [
+                updated.status.clone().into(),
+                now.into(),
+                updated.scheduled_timestamp.into(),
+                updated.executing_timestamp.into(),
+                updated.final_status_timestamp.into(),
+                updated.id.into(),
+            ],
+        ))
+        .await?;
+    if done.rows_affected() != 1 {
+        return Err(Error::NotFound("task"));
+    }
     out.seed.put_task(updated.clone());
     out.events.push(EventDraft::updated(
         EventKind::Task,
@@ -178,16 +216,18 @@ async fn latest_task_states(
     org_id: i32,
     build_id: i32,
 ) -> Result<Vec<TaskState>> {
-    let pairs: Vec<(String, bool)> = task_row::Entity::find_in_org(org_id)
-        .select_only()
-        .column(task_row::Column::Status)
-        .column(task_row::Column::Optional)
-        .distinct()
-        .filter(task_row::Column::BuildId.eq(build_id))
-        .filter(task_row::Column::Superseded.eq(false))
-        .into_tuple()
-        .all(db)
-        .await?;
+    static STATES: Text = Text::new(|| {
+        "SELECT DISTINCT status, optional FROM task \
+         WHERE org_id = $1 AND build_id = $2 AND superseded = FALSE"
+            .into()
+    });
+    let backend = db.get_database_backend();
+    let pairs = db
+        .query_all(STATES.with(backend, [org_id.into(), build_id.into()]))
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
+        .collect::<std::result::Result<Vec<(String, bool)>, sea_orm::DbErr>>()?;
     pairs
         .into_iter()
         .map(|(status, optional)| {

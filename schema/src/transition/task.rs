@@ -1,11 +1,8 @@
 //! Task transitions: `updateTaskStatus` (and `abortTask`, which is the same move to ABORTED) and
 //! `rerun`, each followed by the build's derived status.
 
-use buildhooks_entity::task as task_row;
-use sea_orm::sea_query::Query;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, QueryFilter, QuerySelect, Set,
-};
+use buildhooks_entity::{build as build_row, task as task_row, webhook_endpoint};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, FromQueryResult, Set};
 
 use super::{
     build_status, set_build_status, set_task_status, sync_build_status, task_status, Changes,
@@ -13,44 +10,78 @@ use super::{
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::event::{EventDraft, EventKind};
+use crate::seed::Seed;
+use crate::sql::Text;
 use crate::status::{BuildStatus, TaskStatus};
 
+/// The build of a task joined with its organization's enabled, undeleted endpoints in position
+/// order: one row per endpoint, or one row with no endpoint. (PostgreSQL locks the build row.)
+fn lock_text(for_update: &str) -> String {
+    let mut columns = crate::store::aliased::<build_row::Column>("b", "b_");
+    columns.extend(crate::store::aliased::<webhook_endpoint::Column>("e", "e_"));
+    format!(
+        "SELECT {} FROM build b LEFT JOIN webhook_endpoint e \
+           ON e.org_id = b.org_id AND e.enabled AND NOT e.deleted \
+         WHERE b.org_id = $2 AND b.id = \
+           (SELECT build_id FROM task WHERE id = $1 AND org_id = $2) \
+         ORDER BY e.position{for_update}",
+        columns.join(", ")
+    )
+}
+static LOCK: Text = Text::new(|| lock_text(""));
+static LOCK_FOR_UPDATE: Text = Text::new(|| lock_text(" FOR UPDATE OF b"));
+
 /// Locks the build of task `task_id` of `org_id` (found through the task in the same
-/// statement) and returns it, so that task rows read afterwards are the ones this transaction
-/// will change.
-pub(super) async fn lock_build_of_task(
+/// statement; SQLite writers are serialised already), so that task rows read afterwards are the
+/// ones this transaction will change, and reads the organization's enabled endpoints with it.
+pub(super) async fn lock_build_with_endpoints(
     db: &impl ConnectionTrait,
     org_id: i32,
     task_id: i32,
-) -> Result<buildhooks_entity::build::Model> {
-    use buildhooks_entity::build as build_row;
-    let build_of_task = Query::select()
-        .column(task_row::Column::BuildId)
-        .from(task_row::Entity)
-        .and_where(task_row::Column::Id.eq(task_id))
-        .and_where(task_row::Column::OrgId.eq(org_id))
-        .to_owned();
-    build_row::Entity::find_in_org(org_id)
-        .filter(build_row::Column::Id.in_subquery(build_of_task))
-        .lock_exclusive()
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("task"))
+) -> Result<(build_row::Model, Vec<webhook_endpoint::Model>)> {
+    let backend = db.get_database_backend();
+    let text = match backend {
+        DbBackend::Postgres => &LOCK_FOR_UPDATE,
+        _ => &LOCK,
+    };
+    let rows = db
+        .query_all(text.with(backend, [task_id.into(), org_id.into()]))
+        .await?;
+    let first = rows.first().ok_or(Error::NotFound("task"))?;
+    let build = build_row::Model::from_query_result(first, "b_")?;
+    let mut endpoints = Vec::new();
+    for row in &rows {
+        if row.try_get::<Option<i32>>("e_", "id")?.is_some() {
+            endpoints.push(webhook_endpoint::Model::from_query_result(row, "e_")?);
+        }
+    }
+    Ok((build, endpoints))
 }
 
-/// Loads a task of `org_id` and its build, locking the build first.
+/// Task `id` of `org_id`.
+static TASK: Text = Text::new(|| {
+    format!(
+        "SELECT {} FROM task WHERE id = $1 AND org_id = $2",
+        crate::sql::columns::<task_row::Column>()
+    )
+});
+
+/// Loads a task of `org_id` and its build, locking the build first, with the organization's
+/// enabled endpoints, which go into `seed` for the outbox.
 async fn lock_task(
     db: &impl ConnectionTrait,
     org_id: i32,
     task_id: i32,
-) -> Result<(task_row::Model, buildhooks_entity::build::Model)> {
-    let build = lock_build_of_task(db, org_id, task_id).await?;
-    let task = task_row::Entity::find_in_org(org_id)
-        .filter(task_row::Column::Id.eq(task_id))
-        .one(db)
+    seed: &mut Seed,
+) -> Result<(task_row::Model, build_row::Model)> {
+    let (build, endpoints) = lock_build_with_endpoints(db, org_id, task_id).await?;
+    seed.put_endpoints(endpoints);
+    let backend = db.get_database_backend();
+    let task = db
+        .query_one(TASK.with(backend, [task_id.into(), org_id.into()]))
         .await?
         .ok_or(Error::NotFound("task"))?;
-    Ok((task, build))
+    Ok((task_row::Model::from_query_result(&task, "")?, build))
 }
 
 /// Moves a task to `to` (as reported by a CI agent), then its build as its tasks say.
@@ -67,7 +98,8 @@ pub async fn update_task_status(
             return Ok(done);
         }
     }
-    let (task, build) = lock_task(db, org_id, task_id).await?;
+    let mut out = Changes::default();
+    let (task, build) = lock_task(db, org_id, task_id, &mut out.seed).await?;
     let from = task_status(&task)?;
     if task.superseded {
         return Err(Error::InvalidTransition(format!(
@@ -88,7 +120,6 @@ pub async fn update_task_status(
         )));
     }
     let now = now_ms();
-    let mut out = Changes::default();
     let task = set_task_status(db, task, to, now, &mut out).await?;
     sync_build_status(db, build, now, &mut out).await?;
     Ok((task, out))
@@ -100,7 +131,8 @@ pub async fn rerun(
     org_id: i32,
     task_id: i32,
 ) -> Result<(task_row::Model, Changes)> {
-    let (task, build) = lock_task(db, org_id, task_id).await?;
+    let mut out = Changes::default();
+    let (task, build) = lock_task(db, org_id, task_id, &mut out.seed).await?;
     let status = task_status(&task)?;
     if task.superseded || !status.is_final() {
         return Err(Error::InvalidTransition(format!(
@@ -114,7 +146,6 @@ pub async fn rerun(
         )));
     }
     let now = now_ms();
-    let mut out = Changes::default();
     let build_now = build_status(&build)?;
     let initial = if build_now == BuildStatus::NeedsApproval {
         TaskStatus::Created

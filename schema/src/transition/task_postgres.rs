@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use buildhooks_entity::{build as build_row, task as task_row, webhook_endpoint};
+use buildhooks_entity::task as task_row;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 
 use super::{apply_task_states, build_status, Changes};
@@ -85,43 +85,6 @@ fn parse_states(others: Option<String>) -> Result<Vec<TaskState>> {
         .collect()
 }
 
-/// Locks the build of task `task_id` (found through the task) and reads the organization's
-/// enabled, undeleted endpoints in position order with it: one row per endpoint, or one row with
-/// no endpoint.
-async fn lock_build_with_endpoints(
-    db: &impl ConnectionTrait,
-    org_id: i32,
-    task_id: i32,
-) -> Result<(build_row::Model, Vec<webhook_endpoint::Model>)> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        let mut columns = crate::store::aliased::<build_row::Column>("b", "b_");
-        columns.extend(crate::store::aliased::<webhook_endpoint::Column>("e", "e_"));
-        format!(
-            "SELECT {} FROM build b LEFT JOIN webhook_endpoint e \
-               ON e.org_id = b.org_id AND e.enabled AND NOT e.deleted \
-             WHERE b.org_id = $2 AND b.id = \
-               (SELECT build_id FROM task WHERE id = $1 AND org_id = $2) \
-             ORDER BY e.position FOR UPDATE OF b",
-            columns.join(", ")
-        )
-    });
-    let stmt = Statement::from_sql_and_values(
-        db.get_database_backend(),
-        SQL.as_str(),
-        [task_id.into(), org_id.into()],
-    );
-    let rows = db.query_all(stmt).await?;
-    let first = rows.first().ok_or(Error::NotFound("task"))?;
-    let build = build_row::Model::from_query_result(first, "b_")?;
-    let mut endpoints = Vec::new();
-    for row in &rows {
-        if row.try_get::<Option<i32>>("e_", "id")?.is_some() {
-            endpoints.push(webhook_endpoint::Model::from_query_result(row, "e_")?);
-        }
-    }
-    Ok((build, endpoints))
-}
-
 /// Moves the task as `task::update_task_status` does; `None` when the general path must run.
 pub(super) async fn update_task_status(
     db: &impl ConnectionTrait,
@@ -129,7 +92,7 @@ pub(super) async fn update_task_status(
     task_id: i32,
     to: TaskStatus,
 ) -> Result<Option<(task_row::Model, Changes)>> {
-    let (build, endpoints) = lock_build_with_endpoints(db, org_id, task_id).await?;
+    let (build, endpoints) = super::task::lock_build_with_endpoints(db, org_id, task_id).await?;
     if build_status(&build)? == BuildStatus::NeedsApproval && to != TaskStatus::Aborted {
         return Ok(None);
     }

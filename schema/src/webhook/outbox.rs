@@ -4,11 +4,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use async_graphql::Context;
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbBackend, IdenStatic, Iterable,
+    QueryFilter, QueryOrder, Set, Statement, TryIntoModel,
+};
 
 use super::{pattern, render};
 use crate::clock::now_ms;
@@ -164,9 +167,7 @@ pub async fn publish(
             row.event_id = Set(event_ids.get(position).copied());
             row
         });
-        webhook_delivery::Entity::insert_many(rows)
-            .exec_with_returning_many(w.txn())
-            .await?
+        insert_rows(w.txn(), rows.collect()).await?
     };
     // Leased rows go to this process's dispatcher; only claimable ones wake the others.
     if !written.is_empty() && lease.is_none() && backend == DbBackend::Postgres {
@@ -180,6 +181,60 @@ pub async fn publish(
         .filter(|e| written.iter().any(|d| d.endpoint_id == e.id))
         .collect();
     Ok((written, used))
+}
+
+/// Writes outbox rows whose every column but `id` is set (`new_row`); returns them as written.
+async fn insert_rows(
+    txn: &impl ConnectionTrait,
+    rows: Vec<webhook_delivery::ActiveModel>,
+) -> Result<Vec<webhook_delivery::Model>> {
+    static HEAD: LazyLock<(String, usize)> = LazyLock::new(|| {
+        let columns: Vec<String> = webhook_delivery::Column::iter()
+            .map(|c| c.as_str().to_owned())
+            .filter(|c| c != "id")
+            .collect();
+        (
+            format!("INSERT INTO webhook_delivery ({})", columns.join(", ")),
+            columns.len(),
+        )
+    });
+    let backend = txn.get_database_backend();
+    let mut values = Vec::with_capacity(rows.len() * HEAD.1);
+    for row in &rows {
+        for column in webhook_delivery::Column::iter().filter(|c| c.as_str() != "id") {
+            match row.get(column) {
+                ActiveValue::Set(v) | ActiveValue::Unchanged(v) => values.push(v),
+                ActiveValue::NotSet => {
+                    return Err(Error::Internal(format!(
+                        "outbox column {} not set",
+                        column.as_str()
+                    )))
+                }
+            }
+        }
+    }
+    let sql = crate::sql::insert_rows(backend, &HEAD.0, HEAD.1, rows.len(), "id, uuid");
+    let ids: HashMap<String, i32> = txn
+        .query_all(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get_by_index::<String>(1)?,
+                r.try_get_by_index::<i32>(0)?,
+            ))
+        })
+        .collect::<std::result::Result<_, sea_orm::DbErr>>()?;
+    rows.into_iter()
+        .map(|mut row| {
+            let uuid = row.uuid.as_ref().clone();
+            let id = ids
+                .get(&uuid)
+                .ok_or_else(|| Error::Internal("an outbox row came back without its id".into()))?;
+            row.id = Set(*id);
+            Ok(row.try_into_model()?)
+        })
+        .collect()
 }
 
 /// Publishes `events` in `w`, commits, and wakes the dispatcher when rows were written.
