@@ -127,24 +127,26 @@ static CYCLE_POSTGRES: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// SQLite: the attempts, then the outcomes, in the caller's transaction.
-const INSERT_ATTEMPTS_SQLITE: &str = "INSERT INTO webhook_attempt \
+/// SQLite: the attempts, then the outcomes, in the caller's transaction. Each batch element is
+/// taken out of its JSON array once (`MATERIALIZED`): read field by field from `json_each`, it
+/// was turned back into text for every field, a third of the dispatcher's instructions.
+const INSERT_ATTEMPTS_SQLITE: &str = "WITH a(v) AS MATERIALIZED (SELECT value FROM json_each(?1)) \
+ INSERT INTO webhook_attempt \
  (delivery_id, number, started_at, duration_ms, status, error, response_excerpt) \
- SELECT value ->> 'delivery_id', value ->> 'number', value ->> 'started_at', \
- value ->> 'duration_ms', value ->> 'status', value ->> 'error', value ->> 'response_excerpt' \
- FROM json_each(?1)";
-const APPLY_SQLITE: &str = "UPDATE webhook_delivery SET state = v.state, \
- attempt_count = v.attempt_count, round_attempts = v.round_attempts, \
- next_attempt_at = v.next_attempt_at, lease_until = NULL, lease_token = NULL, \
- last_status = v.last_status, last_duration_ms = v.last_duration_ms, \
- last_response = v.last_response, updated_at = v.updated_at \
- FROM (SELECT value ->> 'id' AS id, value ->> 'token' AS token, value ->> 'state' AS state, \
- value ->> 'attempt_count' AS attempt_count, value ->> 'round_attempts' AS round_attempts, \
- value ->> 'next_attempt_at' AS next_attempt_at, value ->> 'last_status' AS last_status, \
- value ->> 'last_duration_ms' AS last_duration_ms, \
- value ->> 'last_response' AS last_response, value ->> 'updated_at' AS updated_at \
- FROM json_each(?2)) AS v \
- WHERE webhook_delivery.id = v.id AND webhook_delivery.lease_token = v.token \
+ SELECT v ->> 'delivery_id', v ->> 'number', v ->> 'started_at', v ->> 'duration_ms', \
+ v ->> 'status', v ->> 'error', v ->> 'response_excerpt' FROM a";
+const APPLY_SQLITE: &str = "WITH o(v) AS MATERIALIZED (SELECT value FROM json_each(?2)) \
+ UPDATE webhook_delivery SET state = u.state, \
+ attempt_count = u.attempt_count, round_attempts = u.round_attempts, \
+ next_attempt_at = u.next_attempt_at, lease_until = NULL, lease_token = NULL, \
+ last_status = u.last_status, last_duration_ms = u.last_duration_ms, \
+ last_response = u.last_response, updated_at = u.updated_at \
+ FROM (SELECT v ->> 'id' AS id, v ->> 'token' AS token, v ->> 'state' AS state, \
+ v ->> 'attempt_count' AS attempt_count, v ->> 'round_attempts' AS round_attempts, \
+ v ->> 'next_attempt_at' AS next_attempt_at, v ->> 'last_status' AS last_status, \
+ v ->> 'last_duration_ms' AS last_duration_ms, \
+ v ->> 'last_response' AS last_response, v ->> 'updated_at' AS updated_at FROM o) AS u \
+ WHERE webhook_delivery.id = u.id AND webhook_delivery.lease_token = u.token \
  RETURNING webhook_delivery.id AS applied_id";
 
 /// SQLite: attempts and outcomes (`?1`, `?2`) as one multi-statement text, one round trip to
