@@ -14,7 +14,7 @@ use buildhooks_schema::{Result, Store};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, QueryResult, Statement, Value,
 };
-use serde_json::json;
+use serde::Serialize;
 
 use super::attempt::Outcome;
 
@@ -356,30 +356,57 @@ async fn apply(
 
 /// A batch's attempts and outcomes as the JSON parameters of the record statements.
 struct Plan {
-    attempts: serde_json::Value,
-    outcomes: serde_json::Value,
+    /// The attempts, as a JSON array (`?1` / `$1`).
+    attempts: String,
+    /// The outcomes, as a JSON array (`?2` / `$2`).
+    outcomes: String,
     verdicts: Vec<Verdict>,
+}
+
+/// One attempt row, as the record statements read it from their first parameter.
+#[derive(Serialize)]
+struct AttemptRow<'a> {
+    delivery_id: i32,
+    number: i32,
+    started_at: i64,
+    duration_ms: i64,
+    status: Option<u16>,
+    error: Option<&'a str>,
+    response_excerpt: Option<&'a str>,
+}
+
+/// One outcome, as the record statements read it from their second parameter.
+#[derive(Serialize)]
+struct OutcomeRow<'a> {
+    id: i32,
+    token: &'a str,
+    state: &'a str,
+    attempt_count: i32,
+    round_attempts: i32,
+    next_attempt_at: i64,
+    last_status: Option<u16>,
+    last_duration_ms: i64,
+    last_response: Option<&'a str>,
+    updated_at: i64,
 }
 
 impl Plan {
     fn new(jobs: &[Job<'_>], base_delay: Duration) -> Self {
         let now = now_ms();
-        let attempts: Vec<serde_json::Value> = jobs
+        let attempts: Vec<AttemptRow<'_>> = jobs
             .iter()
-            .map(|job| {
-                json!({
-                    "delivery_id": job.delivery.id,
-                    "number": job.delivery.attempt_count + 1,
-                    "started_at": job.outcome.started_at,
-                    "duration_ms": job.outcome.duration_ms,
-                    "status": job.outcome.status,
-                    "error": job.outcome.error,
-                    "response_excerpt": job.outcome.excerpt,
-                })
+            .map(|job| AttemptRow {
+                delivery_id: job.delivery.id,
+                number: job.delivery.attempt_count + 1,
+                started_at: job.outcome.started_at,
+                duration_ms: job.outcome.duration_ms,
+                status: job.outcome.status,
+                error: job.outcome.error,
+                response_excerpt: job.outcome.excerpt.as_deref(),
             })
             .collect();
         let mut verdicts = Vec::with_capacity(jobs.len());
-        let outcomes: Vec<serde_json::Value> = jobs
+        let outcomes: Vec<OutcomeRow<'_>> = jobs
             .iter()
             .map(|job| {
                 let verdict = verdict_of(job);
@@ -393,23 +420,24 @@ impl Plan {
                 };
                 verdicts.push(verdict);
                 let outcome = job.outcome;
-                json!({
-                    "id": job.delivery.id,
-                    "token": job.token,
-                    "state": next_state,
-                    "attempt_count": job.delivery.attempt_count + 1,
-                    "round_attempts": job.delivery.round_attempts + 1,
-                    "next_attempt_at": next_at,
-                    "last_status": outcome.status,
-                    "last_duration_ms": outcome.duration_ms,
-                    "last_response": outcome.excerpt.as_deref().or(outcome.error),
-                    "updated_at": now,
-                })
+                OutcomeRow {
+                    id: job.delivery.id,
+                    token: job.token,
+                    state: next_state,
+                    attempt_count: job.delivery.attempt_count + 1,
+                    round_attempts: job.delivery.round_attempts + 1,
+                    next_attempt_at: next_at,
+                    last_status: outcome.status,
+                    last_duration_ms: outcome.duration_ms,
+                    last_response: outcome.excerpt.as_deref().or(outcome.error),
+                    updated_at: now,
+                }
             })
             .collect();
+        // Plain structs and strings: serializing them cannot fail.
         Plan {
-            attempts: attempts.into(),
-            outcomes: outcomes.into(),
+            attempts: serde_json::to_string(&attempts).unwrap_or_default(),
+            outcomes: serde_json::to_string(&outcomes).unwrap_or_default(),
             verdicts,
         }
     }
@@ -417,8 +445,8 @@ impl Plan {
     /// The attempts and the outcomes as the statements' first two parameters.
     fn params(&self) -> Vec<Value> {
         vec![
-            Value::from(self.attempts.to_string()),
-            Value::from(self.outcomes.to_string()),
+            Value::from(self.attempts.clone()),
+            Value::from(self.outcomes.clone()),
         ]
     }
 
