@@ -10,7 +10,7 @@ use async_graphql::Context;
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbBackend, IdenStatic, Iterable,
-    QueryFilter, QueryOrder, Set, Statement, TryIntoModel,
+    QueryFilter, QueryOrder, QueryResult, Set, Statement, TryIntoModel,
 };
 
 use super::{pattern, render};
@@ -213,25 +213,38 @@ async fn insert_rows(
             }
         }
     }
-    let sql = crate::sql::insert_rows(backend, &HEAD.0, HEAD.1, rows.len(), "id, uuid");
-    let ids: HashMap<String, i32> = txn
+    let sql = crate::sql::insert_rows(backend, &HEAD.0, HEAD.1, rows.len(), RETURNED);
+    let returned = txn
         .query_all(Statement::from_sql_and_values(backend, sql, values))
-        .await?
+        .await?;
+    as_written(rows, &returned)
+}
+
+/// What an outbox insert returns: the generated id and the event id, found by the row's uuid.
+pub(super) const RETURNED: &str = "id, uuid, event_id";
+
+/// The rows as written: each with the id and event id its uuid came back with (`RETURNED`), so
+/// the rows are not read back column by column.
+pub(super) fn as_written(
+    rows: Vec<webhook_delivery::ActiveModel>,
+    returned: &[QueryResult],
+) -> Result<Vec<webhook_delivery::Model>> {
+    let ids: HashMap<String, (i32, Option<i32>)> = returned
         .iter()
         .map(|r| {
             Ok((
                 r.try_get_by_index::<String>(1)?,
-                r.try_get_by_index::<i32>(0)?,
+                (r.try_get_by_index(0)?, r.try_get_by_index(2)?),
             ))
         })
         .collect::<std::result::Result<_, sea_orm::DbErr>>()?;
     rows.into_iter()
         .map(|mut row| {
-            let uuid = row.uuid.as_ref().clone();
-            let id = ids
-                .get(&uuid)
+            let (id, event_id) = ids
+                .get(row.uuid.as_ref())
                 .ok_or_else(|| Error::Internal("an outbox row came back without its id".into()))?;
             row.id = Set(*id);
+            row.event_id = Set(*event_id);
             Ok(row.try_into_model()?)
         })
         .collect()

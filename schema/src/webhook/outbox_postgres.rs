@@ -58,7 +58,8 @@ fn statement_text() -> String {
          INSERT INTO webhook_delivery ({columns}) \
          SELECT {values} FROM jsonb_populate_recordset(NULL::webhook_delivery, $2::jsonb) AS d \
          JOIN numbered ON numbered.n = d.event_id \
-         RETURNING *",
+         RETURNING {returned}",
+        returned = super::outbox::RETURNED,
         columns = columns.join(", "),
         values = values.join(", "),
     )
@@ -77,7 +78,7 @@ pub(super) async fn insert_events_and_rows(
         .enumerate()
         .map(|(position, e)| to_json(e, "id", position))
         .collect();
-    let rows: Vec<serde_json::Value> = rows
+    let params: Vec<serde_json::Value> = rows
         .iter()
         .map(|(position, row)| to_json(row, "event_id", *position))
         .collect();
@@ -86,13 +87,11 @@ pub(super) async fn insert_events_and_rows(
         STATEMENT.as_str(),
         [
             serde_json::Value::from(events).to_string().into(),
-            serde_json::Value::from(rows).to_string().into(),
+            serde_json::Value::from(params).to_string().into(),
         ],
     );
-    Ok(webhook_delivery::Entity::find()
-        .from_raw_sql(stmt)
-        .all(txn)
-        .await?)
+    let returned = txn.query_all(stmt).await?;
+    super::outbox::as_written(rows.into_iter().map(|(_, row)| row).collect(), &returned)
 }
 
 #[cfg(test)]
