@@ -61,6 +61,17 @@ async fn a_backlog_is_refilled_as_it_is_recorded_and_each_row_arrives_once() {
     app.stop().await;
 }
 
+/// An attempt answered 200 at once.
+fn answered_200() -> Outcome {
+    Outcome {
+        started_at: 0,
+        duration_ms: 1,
+        status: Some(200),
+        error: None,
+        excerpt: None,
+    }
+}
+
 #[tokio::test]
 async fn a_cycle_records_an_expired_lease_without_claiming_it_again() {
     // API only: the test plays the dispatcher. Two rows: one claimed with a lease that expires,
@@ -75,13 +86,7 @@ async fn a_cycle_records_an_expired_lease_without_claiming_it_again() {
     tokio::time::sleep(Duration::from_millis(120)).await;
 
     // Its lease has expired, so the claim part could pick it: it must not.
-    let outcome = Outcome {
-        started_at: 0,
-        duration_ms: 1,
-        status: Some(200),
-        error: None,
-        excerpt: None,
-    };
+    let outcome = answered_200();
     let job = record::Job {
         delivery: &first[0],
         token: &token,
@@ -144,13 +149,7 @@ async fn the_dispatchers_postgres_connections_plan_without_sequential_scans() {
         .await
         .expect("claim");
     assert_eq!(rows.len(), 1);
-    let outcome = Outcome {
-        started_at: 0,
-        duration_ms: 1,
-        status: Some(200),
-        error: None,
-        excerpt: None,
-    };
+    let outcome = answered_200();
     let job = record::Job {
         delivery: &rows[0],
         token: &token,

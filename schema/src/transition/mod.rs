@@ -63,6 +63,22 @@ pub(crate) fn task_status(m: &task_row::Model) -> Result<TaskStatus> {
     m.status.parse()
 }
 
+/// Runs an UPDATE that must change exactly one row (`what`, locked by this transaction).
+async fn update_one(
+    db: &impl ConnectionTrait,
+    text: &Text,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+    what: &'static str,
+) -> Result<()> {
+    let done = db
+        .execute(text.with(db.get_database_backend(), values))
+        .await?;
+    if done.rows_affected() != 1 {
+        return Err(Error::NotFound(what));
+    }
+    Ok(())
+}
+
 /// Moves a build to `to`, setting its timestamps, and records the event.
 pub(crate) async fn set_build_status(
     db: &impl ConnectionTrait,
@@ -101,22 +117,14 @@ pub(crate) async fn set_build_status(
          final_status_timestamp = $4 WHERE id = $5"
             .into()
     });
-    let backend = db.get_database_backend();
-    let done = db
-        .execute(UPDATE.with(
-            backend,
-            [
-                updated.status.clone().into(),
-                now.into(),
-                updated.executing_timestamp.into(),
-                updated.final_status_timestamp.into(),
-                updated.id.into(),
-            ],
-        ))
-        .await?;
-    if done.rows_affected() != 1 {
-        return Err(Error::NotFound("build"));
-    }
+    let values = [
+        updated.status.clone().into(),
+        now.into(),
+        updated.executing_timestamp.into(),
+        updated.final_status_timestamp.into(),
+        updated.id.into(),
+    ];
+    update_one(db, &UPDATE, values, "build").await?;
     out.seed.put_build(updated.clone());
     out.events.push(EventDraft::updated(
         EventKind::Build,
@@ -153,23 +161,15 @@ pub(crate) async fn set_task_status(
          executing_timestamp = $4, final_status_timestamp = $5 WHERE id = $6"
             .into()
     });
-    let backend = db.get_database_backend();
-    let done = db
-        .execute(UPDATE.with(
-            backend,
-            [
-                updated.status.clone().into(),
-                now.into(),
-                updated.scheduled_timestamp.into(),
-                updated.executing_timestamp.into(),
-                updated.final_status_timestamp.into(),
-                updated.id.into(),
-            ],
-        ))
-        .await?;
-    if done.rows_affected() != 1 {
-        return Err(Error::NotFound("task"));
-    }
+    let values = [
+        updated.status.clone().into(),
+        now.into(),
+        updated.scheduled_timestamp.into(),
+        updated.executing_timestamp.into(),
+        updated.final_status_timestamp.into(),
+        updated.id.into(),
+    ];
+    update_one(db, &UPDATE, values, "task").await?;
     out.seed.put_task(updated.clone());
     out.events.push(EventDraft::updated(
         EventKind::Task,
