@@ -113,6 +113,22 @@ async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
     panic!("{css} never showed {needle:?} (last text: {last:?})");
 }
 
+/// Waits until the value of input `css` starts with `prefix`; returns the value.
+async fn wait_value(c: &Client, css: &str, prefix: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            last = e.prop("value").await.ok().flatten().unwrap_or_default();
+            if last.starts_with(prefix) {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    last
+}
+
 async fn click(c: &Client, css: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -171,18 +187,8 @@ async fn settings_page_end_to_end_in_chromium() {
     fill(&c, "#ep-url", &receiver.url()).await;
     click(&c, "#ep-generate").await;
     click(&c, "#ep-save").await;
-    c.wait()
-        .for_element(Locator::Css("#secret-reveal"))
-        .await
-        .expect("secret dialog");
-    let secret = c
-        .find(Locator::Css("#secret-value"))
-        .await
-        .expect("secret")
-        .prop("value")
-        .await
-        .expect("value")
-        .unwrap_or_default();
+    // The dialog is in the page from the start: wait until the save has filled it.
+    let secret = wait_value(&c, "#secret-value", "whsec_").await;
     assert!(
         secret.starts_with("whsec_"),
         "generated secret shown once: {secret:?}"
