@@ -9,6 +9,7 @@ mod ctx;
 pub mod error;
 pub mod event;
 mod gate;
+pub mod memo;
 pub mod owner;
 pub mod parsed;
 pub mod repository;

@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use buildhooks_schema::error::normalize_response;
+use buildhooks_schema::parsed;
 use buildhooks_schema::Error;
 
 use super::error_response;
@@ -99,7 +100,7 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
         }
     };
     // Parsed once per distinct text; the schema still validates every request.
-    if let Some(doc) = buildhooks_schema::parsed::API.get(&request.query) {
+    if let Some(doc) = parsed::document(&parsed::API, &request.query) {
         request.set_parsed_query(doc);
     }
     let response = state.schema.execute(request.data(viewer)).await;
