@@ -11,11 +11,11 @@ use buildhooks_schema::webhook::target::is_blocked_ip;
 
 use super::client::BlockedTarget;
 
-/// Most response bytes read.
 /// Target URLs, parsed: a delivery's URL is one of its organization's few endpoint URLs, and
 /// parsing it each time cost 3.5% of a signed POST's instructions (callgrind, `--mode raw`).
 static URLS: Memo<reqwest::Url> = Memo::new(1_024, 2_048);
 
+/// Most response bytes read.
 pub const MAX_RESPONSE_READ: usize = 64 * 1024;
 /// Most response bytes stored with the attempt.
 pub const MAX_RESPONSE_STORED: usize = 4 * 1024;
