@@ -8,23 +8,29 @@ use std::time::Instant;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Router;
 
-/// Arrival times by delivery id (`X-Cirrus-Delivery`).
+/// Arrival times by delivery id (`X-Cirrus-Delivery`), and the number of requests.
+#[derive(Default)]
+struct Log(HashMap<String, Vec<Instant>>, usize);
+
+/// The arrivals at the benchmark's receivers.
 #[derive(Clone, Default)]
-pub struct Arrivals(Arc<Mutex<HashMap<String, Vec<Instant>>>>);
+pub struct Arrivals(Arc<Mutex<Log>>);
 
 impl Arrivals {
     fn note(&self, id: String) {
         let now = Instant::now();
-        if let Ok(mut map) = self.0.lock() {
-            map.entry(id).or_default().push(now);
+        if let Ok(mut arrivals) = self.0.lock() {
+            arrivals.0.entry(id).or_default().push(now);
+            arrivals.1 += 1;
         }
     }
 
-    /// (distinct ids, total requests).
+    /// (distinct ids, total requests), without a walk of the map: the benchmark polls it every
+    /// few milliseconds while it measures.
     pub fn counts(&self) -> (usize, usize) {
         self.0
             .lock()
-            .map(|m| (m.len(), m.values().map(Vec::len).sum()))
+            .map(|arrivals| (arrivals.0.len(), arrivals.1))
             .unwrap_or((0, 0))
     }
 
@@ -32,8 +38,10 @@ impl Arrivals {
     pub fn first_arrivals(&self) -> HashMap<String, Instant> {
         self.0
             .lock()
-            .map(|m| {
-                m.iter()
+            .map(|arrivals| {
+                arrivals
+                    .0
+                    .iter()
                     .filter_map(|(k, v)| v.first().map(|t| (k.clone(), *t)))
                     .collect()
             })
