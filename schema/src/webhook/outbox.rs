@@ -183,16 +183,21 @@ pub async fn publish(
     Ok((written, used))
 }
 
+/// Every outbox column but `id`, in table order.
+pub(super) fn delivery_columns() -> Vec<String> {
+    webhook_delivery::Column::iter()
+        .map(|c| c.as_str().to_owned())
+        .filter(|c| c != "id")
+        .collect()
+}
+
 /// Writes outbox rows whose every column but `id` is set (`new_row`); returns them as written.
 async fn insert_rows(
     txn: &impl ConnectionTrait,
     rows: Vec<webhook_delivery::ActiveModel>,
 ) -> Result<Vec<webhook_delivery::Model>> {
     static HEAD: LazyLock<(String, usize)> = LazyLock::new(|| {
-        let columns: Vec<String> = webhook_delivery::Column::iter()
-            .map(|c| c.as_str().to_owned())
-            .filter(|c| c != "id")
-            .collect();
+        let columns = delivery_columns();
         (
             format!("INSERT INTO webhook_delivery ({})", columns.join(", ")),
             columns.len(),

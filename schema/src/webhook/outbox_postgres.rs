@@ -26,16 +26,10 @@ fn to_json<A: ActiveModelTrait>(row: &A, key: &str, position: usize) -> serde_js
     map.into()
 }
 
-/// Every outbox column but `id`, in table order.
-fn delivery_columns() -> Vec<String> {
-    webhook_delivery::Column::iter()
-        .map(|c| c.as_str().to_owned())
-        .filter(|c| c != "id")
-        .collect()
-}
-
 /// The statement, built once.
 static STATEMENT: LazyLock<String> = LazyLock::new(statement_text);
+
+use super::outbox::delivery_columns;
 
 fn statement_text() -> String {
     let columns = delivery_columns();
