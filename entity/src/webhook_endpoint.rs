@@ -21,6 +21,8 @@ pub struct Model {
     pub enabled: bool,
     pub deleted: bool,
     pub created_at: i64,
+    /// Most deliveries to this endpoint in flight at once, per dispatcher process.
+    pub max_in_flight: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

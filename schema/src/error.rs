@@ -1,7 +1,13 @@
 //! The schema crate's error type and its GraphQL face: every variant maps to a stable
-//! `extensions.code`, and internal causes are logged here and never shown to clients.
+//! `extensions.code`, and internal causes are logged here and never shown to clients. A database
+//! that cannot be reached (no connection within the pool's acquire timeout, a connection refused
+//! or cut) is `UNAVAILABLE`, which the HTTP layer answers with 503, rather than `INTERNAL`.
 
 use async_graphql::ErrorExtensions;
+use sea_orm::{DbErr, RuntimeErr, SqlxError};
+
+/// The `extensions.code` of [`Error::Unavailable`]: the client may retry later.
+pub const UNAVAILABLE: &str = "UNAVAILABLE";
 
 /// Result of domain and resolver code.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -24,9 +30,12 @@ pub enum Error {
     /// The status machine forbids the change (`INVALID_TRANSITION`).
     #[error("{0}")]
     InvalidTransition(String),
-    /// A database failure; its text stays in the logs.
+    /// The database cannot be reached right now (`UNAVAILABLE`); its text stays in the logs.
+    #[error("the database is unavailable; try again")]
+    Unavailable(DbErr),
+    /// Any other database failure; its text stays in the logs.
     #[error("internal error")]
-    Db(#[from] sea_orm::DbErr),
+    Db(DbErr),
     /// Any other internal failure; its text stays in the logs.
     #[error("internal error")]
     Internal(String),
@@ -40,6 +49,7 @@ impl Error {
             Error::NotFound(_) => "NOT_FOUND",
             Error::Unauthenticated => "UNAUTHENTICATED",
             Error::InvalidTransition(_) => "INVALID_TRANSITION",
+            Error::Unavailable(_) => UNAVAILABLE,
             Error::Db(_) | Error::Internal(_) => "INTERNAL",
         }
     }
@@ -53,9 +63,50 @@ impl Error {
     }
 }
 
+impl From<DbErr> for Error {
+    fn from(error: DbErr) -> Self {
+        match is_unavailable(&error) {
+            true => Error::Unavailable(error),
+            false => Error::Db(error),
+        }
+    }
+}
+
+/// Is this the database being out of reach (down, refusing or cutting connections, or every
+/// connection busy past the acquire timeout), rather than a failure of the statement itself?
+pub fn is_unavailable(error: &DbErr) -> bool {
+    match error {
+        // No connection within the pool's acquire timeout, or the pool closed.
+        DbErr::ConnectionAcquire(_) => true,
+        // Opening a connection failed (refused, reset, authentication, too many clients).
+        DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            sqlx_unavailable(e)
+        }
+        _ => false,
+    }
+}
+
+fn sqlx_unavailable(error: &SqlxError) -> bool {
+    match error {
+        SqlxError::Io(_)
+        | SqlxError::Tls(_)
+        | SqlxError::PoolTimedOut
+        | SqlxError::PoolClosed
+        | SqlxError::WorkerCrashed => true,
+        // PostgreSQL: connection exceptions (class 08), the server shutting down or starting
+        // (57P01-57P03), too many connections (53300).
+        SqlxError::Database(e) => e.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
 impl ErrorExtensions for Error {
     fn extend(&self) -> async_graphql::Error {
         match self {
+            Error::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
             Error::Db(cause) => tracing::error!(error = %cause, "database error"),
             Error::Internal(cause) => tracing::error!(error = %cause, "internal error"),
             _ => {}
@@ -90,4 +141,53 @@ pub fn normalize_response(mut response: async_graphql::Response) -> async_graphq
         }
     }
     response
+}
+
+/// Does any error of this response say the database is unavailable? (The HTTP layer then
+/// answers 503.)
+pub fn is_unavailable_response(response: &async_graphql::Response) -> bool {
+    response.errors.iter().any(|error| {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|ext| ext.get("code"))
+            .is_some_and(|code| *code == async_graphql::Value::from(UNAVAILABLE))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::ConnAcquireErr;
+
+    fn io(kind: std::io::ErrorKind) -> SqlxError {
+        SqlxError::Io(std::io::Error::new(
+            kind,
+            "connection to 10.0.0.5:5432 refused",
+        ))
+    }
+
+    #[test]
+    fn unreachable_databases_are_unavailable_and_keep_their_text_out_of_the_message() {
+        let cases = [
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            DbErr::Conn(RuntimeErr::SqlxError(io(
+                std::io::ErrorKind::ConnectionRefused,
+            ))),
+            DbErr::Query(RuntimeErr::SqlxError(io(std::io::ErrorKind::UnexpectedEof))),
+            DbErr::Exec(RuntimeErr::SqlxError(SqlxError::PoolTimedOut)),
+        ];
+        for cause in cases {
+            let error = Error::from(cause);
+            assert_eq!(error.code(), UNAVAILABLE, "{error:?}");
+            assert_eq!(error.to_string(), "the database is unavailable; try again");
+        }
+    }
+
+    #[test]
+    fn other_database_errors_stay_internal() {
+        let error = Error::from(DbErr::Query(RuntimeErr::SqlxError(SqlxError::RowNotFound)));
+        assert_eq!(error.code(), "INTERNAL");
+        assert_eq!(Error::from(DbErr::RecordNotInserted).code(), "INTERNAL");
+    }
 }

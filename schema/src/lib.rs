@@ -3,6 +3,7 @@
 //! It knows nothing of HTTP: `server/` serves it, and renders payloads through it.
 
 pub mod auth;
+pub mod bounded;
 pub mod build;
 pub mod clock;
 mod ctx;
@@ -64,6 +65,14 @@ pub type PayloadSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
 pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 1000;
 pub const MAX_DIRECTIVES: usize = 10;
+/// Deepest nesting of `{`, `[` and `(` (counted together) in any GraphQL text we parse; deeper
+/// texts are refused before the recursive parser sees them (`bounded`). No accepted operation
+/// comes near it: async-graphql refuses selection sets nested more than 32 deep, and our input
+/// objects nest a few levels. A 2 MiB worker stack parses it with room to spare, even in debug.
+pub const MAX_NESTING: usize = 64;
+/// Largest API operation text, in bytes (the request body may be larger: big values such as a
+/// stored query belong in `variables`, which are not GraphQL text).
+pub const MAX_OPERATION_BYTES: usize = 64 * 1024;
 /// Stricter limits of stored payload queries, which run inside transitions.
 pub const PAYLOAD_MAX_DEPTH: usize = 8;
 pub const PAYLOAD_MAX_COMPLEXITY: usize = 200;

@@ -96,6 +96,39 @@ pub struct Handoff {
     /// Rows handed off and not yet taken up by the dispatcher.
     pub backlog: Arc<AtomicUsize>,
     pub max_backlog: usize,
+    /// Whether the dispatcher has a free share for a row of (organization, endpoint).
+    pub room: RoomCheck,
+}
+
+/// Whether the local dispatcher has a free share for a row of (organization, endpoint): rows
+/// without one are written PENDING and claimed when a slot frees, instead of handed off.
+pub type RoomCheck = Arc<dyn Fn(i32, i32) -> bool + Send + Sync>;
+
+/// A lease for the rows a transaction is about to write, for the local dispatcher.
+pub struct Lease {
+    pub token: String,
+    pub until: i64,
+    room: Option<RoomCheck>,
+}
+
+impl Lease {
+    /// A lease for rows written and sent by the caller itself (a ping): every row takes it.
+    pub fn own(token: String, until: i64) -> Self {
+        Lease {
+            token,
+            until,
+            room: None,
+        }
+    }
+
+    /// The lease for a row of `org` to `endpoint`, or none when the dispatcher has no free share
+    /// for it.
+    pub fn for_row(&self, org: i32, endpoint: i32) -> Option<(&str, i64)> {
+        match &self.room {
+            Some(room) if !room(org, endpoint) => None,
+            _ => Some((&self.token, self.until)),
+        }
+    }
 }
 
 /// The application's database: the pool, the SQLite write gate and the outbox signal.
@@ -206,10 +239,13 @@ impl Store {
 
     /// A lease (token, until) for rows about to be written, when the local dispatcher can take
     /// them now.
-    pub fn handoff_lease(&self, now: i64) -> Option<(String, i64)> {
+    pub fn handoff_lease(&self, now: i64) -> Option<Lease> {
         let h = self.handoff.get()?;
-        (h.backlog.load(Ordering::Relaxed) < h.max_backlog && !h.tx.is_closed())
-            .then(|| (uuid::Uuid::new_v4().to_string(), now + h.lease_ms))
+        (h.backlog.load(Ordering::Relaxed) < h.max_backlog && !h.tx.is_closed()).then(|| Lease {
+            token: uuid::Uuid::new_v4().to_string(),
+            until: now + h.lease_ms,
+            room: Some(h.room.clone()),
+        })
     }
 
     /// Gives committed, leased rows to the local dispatcher.

@@ -74,6 +74,21 @@ pub struct Config {
     )]
     pub delivery_concurrency: usize,
 
+    /// Most deliveries of one organization in flight at once per process (default: half of
+    /// `BUILDHOOKS_DELIVERY_CONCURRENCY`). Each endpoint has its own cap, `maxInFlight`.
+    #[arg(long, env = "BUILDHOOKS_ORG_IN_FLIGHT", global = true)]
+    pub org_in_flight: Option<usize>,
+
+    /// An attempt still running after this many milliseconds moves from the fast slots to the
+    /// slow ones (sixteen per fast slot), so slow receivers hold no slot a healthy one needs.
+    #[arg(
+        long,
+        env = "BUILDHOOKS_SLOW_AFTER_MS",
+        default_value_t = 1_000,
+        global = true
+    )]
+    pub slow_after_ms: u64,
+
     /// Database connections of the API's pool (PostgreSQL; SQLite readers, at most 8).
     #[arg(
         long,
@@ -86,6 +101,16 @@ pub struct Config {
     /// Largest request body the API accepts, in bytes.
     #[arg(long, env = "BUILDHOOKS_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
+
+    /// Longest wait for a database connection (opening one included), in milliseconds: while
+    /// the database is down, API requests answer 503 `UNAVAILABLE` after this long.
+    #[arg(
+        long,
+        env = "BUILDHOOKS_DATABASE_ACQUIRE_TIMEOUT_MS",
+        default_value_t = crate::db::DEFAULT_ACQUIRE_TIMEOUT_MS,
+        global = true
+    )]
+    pub database_acquire_timeout_ms: u64,
 }
 
 impl Config {
@@ -98,8 +123,11 @@ impl Config {
             delivery_timeout_ms: 10_000,
             retry_delay_ms: 5_000,
             delivery_concurrency: 64,
+            org_in_flight: None,
+            slow_after_ms: 1_000,
             database_pool: crate::db::DEFAULT_POOL,
             max_body_bytes: 1024 * 1024,
+            database_acquire_timeout_ms: crate::db::DEFAULT_ACQUIRE_TIMEOUT_MS,
         }
     }
 
@@ -109,5 +137,9 @@ impl Config {
 
     pub fn retry_delay(&self) -> Duration {
         Duration::from_millis(self.retry_delay_ms)
+    }
+
+    pub fn database_acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.database_acquire_timeout_ms)
     }
 }

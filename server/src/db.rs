@@ -1,13 +1,18 @@
 //! Connecting to the database (SQLite in WAL mode with a busy timeout, or PostgreSQL) and
-//! applying migrations.
+//! applying migrations. Every pool waits at most its acquire timeout for a connection, so a
+//! database that is down fails a request within about a second (503 `UNAVAILABLE`) instead of
+//! holding it; only startup waits longer, for a PostgreSQL server that is still starting.
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use buildhooks_migration::{Migrator, MigratorTrait};
 use buildhooks_schema::Store;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, SqlxSqliteConnector};
+use sea_orm::{
+    ConnAcquireErr, ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr,
+    SqlxSqliteConnector,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::ConnectOptions as _;
 
@@ -16,6 +21,18 @@ use sqlx::ConnectOptions as _;
 /// extra PostgreSQL backends only add context switches.
 pub const DEFAULT_POOL: u32 = 8;
 
+/// Longest wait for a pooled connection unless configured
+/// (`BUILDHOOKS_DATABASE_ACQUIRE_TIMEOUT_MS`), in milliseconds.
+pub const DEFAULT_ACQUIRE_TIMEOUT_MS: u64 = 1_000;
+
+/// How long startup keeps trying a PostgreSQL server that refuses connections (it may still be
+/// starting), in acquire-timeout steps.
+const STARTUP_WAIT: Duration = Duration::from_secs(10);
+
+fn default_acquire_timeout() -> Duration {
+    Duration::from_millis(DEFAULT_ACQUIRE_TIMEOUT_MS)
+}
+
 /// Opens the database named by `url`, without migrating.
 pub async fn open(url: &str) -> anyhow::Result<DatabaseConnection> {
     open_sized(url, DEFAULT_POOL).await
@@ -23,7 +40,7 @@ pub async fn open(url: &str) -> anyhow::Result<DatabaseConnection> {
 
 /// Opens the database with at most `max_connections` (SQLite: at most 8).
 pub async fn open_sized(url: &str, max_connections: u32) -> anyhow::Result<DatabaseConnection> {
-    open_with(url, max_connections, false).await
+    open_with(url, max_connections, default_acquire_timeout(), false).await
 }
 
 /// The dispatcher's own pool on PostgreSQL. Its statements find outbox rows by key or through
@@ -35,12 +52,22 @@ pub async fn open_dispatcher_pool(
     url: &str,
     max_connections: u32,
 ) -> anyhow::Result<DatabaseConnection> {
-    open_with(url, max_connections, true).await
+    open_dispatcher_pool_with_timeout(url, max_connections, default_acquire_timeout()).await
+}
+
+/// As `open_dispatcher_pool`, waiting at most `acquire_timeout` for a connection.
+pub async fn open_dispatcher_pool_with_timeout(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> anyhow::Result<DatabaseConnection> {
+    open_with(url, max_connections, acquire_timeout, true).await
 }
 
 async fn open_with(
     url: &str,
     max_connections: u32,
+    acquire_timeout: Duration,
     index_scans_only: bool,
 ) -> anyhow::Result<DatabaseConnection> {
     if url.starts_with("sqlite:") {
@@ -56,6 +83,7 @@ async fn open_with(
         // is one more round trip to SQLite's worker thread per transaction.
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.clamp(1, 8))
+            .acquire_timeout(acquire_timeout)
             .test_before_acquire(false)
             .connect_with(options)
             .await
@@ -66,15 +94,37 @@ async fn open_with(
         options
             .max_connections(max_connections)
             .min_connections(1)
-            .connect_timeout(Duration::from_secs(10))
+            // sqlx bounds the whole acquire, opening a connection included, by this.
+            .acquire_timeout(acquire_timeout)
             .sqlx_logging(false);
         if index_scans_only {
             options.map_sqlx_postgres_opts(|o| o.options([("enable_seqscan", "off")]));
         }
-        Database::connect(options)
-            .await
-            .context("cannot connect to the database")
+        connect_at_startup(options).await
     }
+}
+
+/// Connects, trying again while the server refuses connections (sqlx retries a refused
+/// connection until the acquire timeout, then reports a timeout) for up to `STARTUP_WAIT`. Any
+/// other error (a wrong password, a missing database) fails at once.
+async fn connect_at_startup(options: ConnectOptions) -> anyhow::Result<DatabaseConnection> {
+    let started = Instant::now();
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(error) if timed_out(&error) && started.elapsed() < STARTUP_WAIT => {
+                tracing::warn!(%error, "the database does not answer yet; trying again");
+            }
+            connected => return connected.context("cannot connect to the database"),
+        }
+    }
+}
+
+fn timed_out(error: &DbErr) -> bool {
+    matches!(
+        error,
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)
+            | DbErr::Conn(RuntimeErr::SqlxError(sqlx::Error::PoolTimedOut))
+    )
 }
 
 /// A PostgreSQL URL for a server on this machine (127.0.0.1, ::1, localhost or a Unix socket)
@@ -119,7 +169,16 @@ pub async fn connect(url: &str) -> anyhow::Result<Store> {
 
 /// As `connect`, with at most `pool` connections in the main pool.
 pub async fn connect_sized(url: &str, pool: u32) -> anyhow::Result<Store> {
-    let conn = open_sized(url, pool).await?;
+    connect_with_timeout(url, pool, default_acquire_timeout()).await
+}
+
+/// As `connect_sized`, every pool waiting at most `acquire_timeout` for a connection.
+pub async fn connect_with_timeout(
+    url: &str,
+    pool: u32,
+    acquire_timeout: Duration,
+) -> anyhow::Result<Store> {
+    let conn = open_with(url, pool, acquire_timeout, false).await?;
     Migrator::up(&conn, None)
         .await
         .context("cannot apply migrations")?;
@@ -127,7 +186,7 @@ pub async fn connect_sized(url: &str, pool: u32) -> anyhow::Result<Store> {
     if store.backend() == sea_orm::DbBackend::Sqlite {
         // One connection for every write transaction: its page cache stays warm, where a pool
         // connection that another one wrote behind would re-read the pages it changed.
-        return Ok(store.with_writer(open_sized(url, 1).await?));
+        return Ok(store.with_writer(open_with(url, 1, acquire_timeout, false).await?));
     }
     Ok(store)
 }

@@ -49,16 +49,26 @@ impl AppState {
         config: Config,
         observer: Option<buildhooks_schema::store::CommitObserver>,
     ) -> anyhow::Result<Self> {
-        let mut store = db::connect_sized(&config.database_url, config.database_pool).await?;
+        let mut store = db::connect_with_timeout(
+            &config.database_url,
+            config.database_pool,
+            config.database_acquire_timeout(),
+        )
+        .await?;
         if let Some(observer) = observer {
             store.set_commit_observer(observer);
         }
         let faults = Arc::new(Faults::default());
         // PostgreSQL: the dispatcher's own pool. SQLite: one pool, writers share the gate.
         let dispatch_store = match store.backend() {
-            sea_orm::DbBackend::Postgres => {
-                store.with_pool(db::open_dispatcher_pool(&config.database_url, 8).await?)
-            }
+            sea_orm::DbBackend::Postgres => store.with_pool(
+                db::open_dispatcher_pool_with_timeout(
+                    &config.database_url,
+                    8,
+                    config.database_acquire_timeout(),
+                )
+                .await?,
+            ),
             _ => store.clone(),
         };
         let sender = Sender {
@@ -99,12 +109,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let dispatcher = (role != Role::Api).then(|| {
-        let config = DispatchConfig {
-            concurrency: state.config.delivery_concurrency,
-            // A claim outlasts the longest attempt (connect + total timeout) with room to spare.
-            lease_ms: 2 * state.config.delivery_timeout_ms as i64 + 2_000,
-            database_url: db::without_loopback_tls(&state.config.database_url),
-        };
+        let config = DispatchConfig::from_config(&state.config);
         tokio::spawn(dispatcher::run(state.sender.clone(), config, stop_rx))
     });
     let app = http::router(state, role);

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use buildhooks_server::delivery::attempt::Outcome;
 use buildhooks_server::delivery::dispatcher::{self, DispatchConfig};
+use buildhooks_server::delivery::fair::FairConfig;
 use buildhooks_server::delivery::{claim, record};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use tokio::sync::watch;
@@ -39,6 +40,10 @@ async fn a_backlog_is_refilled_as_it_is_recorded_and_each_row_arrives_once() {
             concurrency: 3,
             lease_ms: 60_000,
             database_url: url,
+            fair: FairConfig {
+                org_cap: 3,
+                ..FairConfig::for_concurrency(3)
+            },
         },
         stopped,
     ));
@@ -93,10 +98,18 @@ async fn a_cycle_records_an_expired_lease_without_claiming_it_again() {
         outcome: &outcome,
         allow_retry: true,
     };
-    let (verdicts, claimed) =
-        record::record_then_claim(store, &[job], Duration::ZERO, Some((10, 60_000)))
-            .await
-            .expect("record and claim");
+    let (verdicts, claimed) = record::record_then_claim(
+        store,
+        &[job],
+        Duration::ZERO,
+        Some(record::Next {
+            limit: 10,
+            lease_ms: 60_000,
+            excluded: claim::NONE_EXCLUDED,
+        }),
+    )
+    .await
+    .expect("record and claim");
     assert_eq!(verdicts, vec![record::Verdict::Delivered]);
     let claimed = claimed.expect("a claim was asked for");
     let ids: Vec<i32> = claimed.rows.iter().map(|d| d.id).collect();

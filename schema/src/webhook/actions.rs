@@ -134,7 +134,7 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
             ..Default::default()
         },
         now,
-        Some(&lease),
+        Some((&lease.0, lease.1)),
     )
     .insert(w.txn())
     .await?;

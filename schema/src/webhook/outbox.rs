@@ -19,7 +19,7 @@ use crate::ctx::store;
 use crate::error::{Error, Result};
 use crate::event::EventDraft;
 use crate::seed::Seed;
-use crate::store::WriteTxn;
+use crate::store::{Lease, WriteTxn};
 use crate::transition::Changes;
 use crate::PayloadSchema;
 
@@ -48,7 +48,7 @@ pub mod state {
 pub(crate) fn new_row(
     mut row: webhook_delivery::ActiveModel,
     now: i64,
-    lease: Option<&(String, i64)>,
+    lease: Option<(&str, i64)>,
 ) -> webhook_delivery::ActiveModel {
     row.uuid = Set(uuid::Uuid::new_v4().to_string());
     row.state = Set(if lease.is_some() {
@@ -61,7 +61,7 @@ pub(crate) fn new_row(
     row.round_attempts = Set(0);
     row.next_attempt_at = Set(now);
     row.lease_until = Set(lease.map(|l| l.1));
-    row.lease_token = Set(lease.map(|l| l.0.clone()));
+    row.lease_token = Set(lease.map(|l| l.0.to_owned()));
     row.last_status = Set(None);
     row.last_duration_ms = Set(None);
     row.last_response = Set(None);
@@ -79,7 +79,7 @@ pub async fn publish(
     org_id: i32,
     events: &[EventDraft],
     mut seed: Seed,
-    lease: Option<&(String, i64)>,
+    lease: Option<&Lease>,
 ) -> Result<(Vec<webhook_delivery::Model>, Vec<webhook_endpoint::Model>)> {
     let endpoints = match seed.take_endpoints() {
         Some(read_with_the_transition) => read_with_the_transition,
@@ -149,7 +149,7 @@ pub async fn publish(
                         ..Default::default()
                     },
                     now,
-                    lease,
+                    lease.and_then(|l| l.for_row(org_id, endpoint.id)),
                 ),
             ));
         }
@@ -169,7 +169,9 @@ pub async fn publish(
         });
         insert_rows(w.txn(), rows.collect()).await?
     };
-    // Leased rows go to this process's dispatcher; only claimable ones wake the others.
+    // Leased rows go to this process's dispatcher; only rows written for any instance to claim
+    // wake the others (rows without a free share here are claimed when a slot frees, or by
+    // another instance's next look at the outbox).
     if !written.is_empty() && lease.is_none() && backend == DbBackend::Postgres {
         w.txn()
             .execute_unprepared(&format!("NOTIFY {NOTIFY_CHANNEL}"))
@@ -284,8 +286,17 @@ pub(crate) async fn commit_with_events(
     w.commit_then(Box::new(move || {
         let ids: Vec<String> = written.iter().map(|d| d.uuid.clone()).collect();
         store.committed(&ids);
+        // Rows written PENDING (no hand-off, or no free share for their endpoint) are claimed.
+        let (leased, pending): (Vec<_>, Vec<_>) =
+            written.into_iter().partition(|d| d.lease_token.is_some());
         match lease {
-            Some((token, _)) => store.hand_off(written, token, endpoints),
+            Some(lease) => {
+                if !leased.is_empty() {
+                    store.hand_off(leased, lease.token, endpoints);
+                }
+                // Rows without a free share: claimed when their endpoint's slot frees.
+                drop(pending);
+            }
             None => store.wake_dispatcher(),
         }
     }))

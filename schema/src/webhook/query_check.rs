@@ -1,20 +1,22 @@
 //! Validation of a custom stored query when it is saved: it parses, has exactly one query
 //! operation, declares only `$repositoryId`, `$buildId` and `$taskId`, uses no introspection, and
 //! passes the payload schema's own validation (fields, types, depth and complexity limits).
-//! Messages carry line and column.
+//! Size and nesting are checked before parsing (`bounded`). Messages carry line and column and
+//! never quote the text.
 
 use async_graphql::parser::types::{DocumentOperations, OperationType, Selection, SelectionSet};
 use async_graphql::{Positioned, Request, Variables};
 use serde_json::json;
 
 use crate::auth::Viewer;
+use crate::bounded;
 use crate::store::DbHandle;
 use crate::PayloadSchema;
 
 /// The variables a stored query may declare.
 pub const ALLOWED_VARIABLES: [&str; 3] = ["repositoryId", "buildId", "taskId"];
 
-/// Largest stored query, in bytes.
+/// Largest stored query, in bytes (`bounded::STORED`).
 pub const MAX_QUERY_BYTES: usize = 10 * 1024;
 
 fn at(pos: async_graphql::Pos) -> String {
@@ -47,21 +49,28 @@ fn find_introspection(set: &Positioned<SelectionSet>) -> Option<String> {
     None
 }
 
+/// A parser error as a message: its position and what was expected, without the quoted line
+/// of the text that the parser's own message carries.
+fn syntax(e: &async_graphql::parser::Error) -> String {
+    let pos = e
+        .positions()
+        .next()
+        .map(|p| format!(" at {}", at(p)))
+        .unwrap_or_default();
+    let text = e.to_string();
+    let what = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim_start().strip_prefix("= "))
+        .unwrap_or(&text);
+    format!("syntax error{pos}: {what}")
+}
+
 /// Checks a stored query; `Err` holds a message for the user.
 pub async fn check(schema: &PayloadSchema, db: DbHandle, query: &str) -> Result<(), String> {
-    if query.len() > MAX_QUERY_BYTES {
-        return Err(format!(
-            "a stored query has at most {MAX_QUERY_BYTES} bytes"
-        ));
-    }
-    let doc = async_graphql::parser::parse_query(query).map_err(|e| {
-        let pos = e
-            .positions()
-            .next()
-            .map(|p| format!(" at {}", at(p)))
-            .unwrap_or_default();
-        format!("syntax error{pos}: {e}")
-    })?;
+    // Size and nesting first: the parser is recursive, a deep text would overflow its stack.
+    bounded::check(query, bounded::STORED).map_err(|refused| refused.to_string())?;
+    let doc = async_graphql::parser::parse_query(query).map_err(|e| syntax(&e))?;
     let operation = match &doc.operations {
         DocumentOperations::Single(op) => op,
         DocumentOperations::Multiple(ops) if ops.len() == 1 => {
@@ -96,12 +105,13 @@ pub async fn check(schema: &PayloadSchema, db: DbHandle, query: &str) -> Result<
     }
     // The schema's own validation: run as an organization that does not exist, so nothing is
     // read; errors without a path are validation errors, the others come from resolvers.
-    let request = Request::new(query)
+    let mut request = Request::new(query)
         .variables(Variables::from_json(json!({
             "repositoryId": "0", "buildId": "0", "taskId": null
         })))
         .data(db)
         .data(Viewer { org_id: -1 });
+    request.set_parsed_query(doc);
     let response = schema.execute(request).await;
     let problems: Vec<String> = response
         .errors

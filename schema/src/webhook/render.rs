@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::Viewer;
+use crate::bounded;
 use crate::event::EventDraft;
 use crate::parsed::ParseCache;
 use crate::seed::Seed;
@@ -57,15 +58,20 @@ pub async fn render_data(
         "buildId": event.build_id.to_string(),
         "taskId": event.task_id.map(|id| id.to_string()),
     }));
-    let mut request = Request::new(query)
+    let request = Request::new(query)
         .variables(variables)
         .data(db)
         .data(seed)
         .data(Viewer { org_id });
-    if let Some(doc) = crate::parsed::document(&STORED, query) {
-        // The schema still validates it, with its limits, on every run.
-        request.set_parsed_query(doc);
-    }
+    // The schema still validates it, with its limits, on every run. A text over the parsing
+    // limits (saved before they existed) is never parsed: its payload has null data.
+    let request = match crate::parsed::prepare(&STORED, bounded::STORED, request) {
+        Ok(request) => request,
+        Err(refused) => {
+            tracing::warn!(org_id, %refused, "stored payload query refused");
+            return serde_json::Value::Null;
+        }
+    };
     let response = schema.execute(request).await;
     for error in &response.errors {
         tracing::warn!(org_id, error = %error.message, "stored payload query reported an error");

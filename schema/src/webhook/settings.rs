@@ -14,6 +14,10 @@ use crate::PayloadSchema;
 
 /// Most endpoints an organization may have.
 pub const MAX_ENDPOINTS: usize = 20;
+/// An endpoint's deliveries in flight at once unless it says otherwise (`maxInFlight`).
+pub const DEFAULT_IN_FLIGHT: i32 = 4;
+/// The highest `maxInFlight` an endpoint may ask for.
+pub const MAX_IN_FLIGHT: i32 = 64;
 
 /// An organization's webhook settings.
 #[derive(SimpleObject)]
@@ -37,6 +41,8 @@ pub struct WebHookDeliveryEndpoint {
     /// The custom stored query, or null for the default one.
     pub query: Option<String>,
     pub enabled: bool,
+    /// Most deliveries to this endpoint in flight at once (per dispatcher process).
+    pub max_in_flight: i32,
     /// The secret this save generated (`generateSecret: true`): shown this once, never again.
     pub generated_secret_token: Option<String>,
 }
@@ -51,6 +57,7 @@ impl WebHookDeliveryEndpoint {
             repository_id: m.repository_id.map(|r| ID(r.to_string())),
             query: m.query.clone(),
             enabled: m.enabled,
+            max_in_flight: m.max_in_flight,
             generated_secret_token: generated,
         }
     }
@@ -88,6 +95,10 @@ pub struct WebHookDeliveryEndpointInput {
     pub repository_id: Option<ID>,
     pub query: Option<String>,
     pub enabled: Option<bool>,
+    /// Most deliveries to this endpoint in flight at once, 1 to 64 (default 4; null keeps the
+    /// saved value). A receiver that is slow or hangs holds at most this many of the
+    /// dispatcher's slots; raise it for a fast receiver that takes a high volume.
+    pub max_in_flight: Option<i32>,
 }
 
 #[derive(InputObject)]
@@ -113,6 +124,7 @@ struct Checked {
     events: Vec<String>,
     repository_id: Option<i32>,
     query: Option<String>,
+    max_in_flight: Option<i32>,
 }
 
 async fn check_endpoint(
@@ -159,11 +171,20 @@ async fn check_endpoint(
         ),
         None => None,
     };
+    if let Some(n) = input.max_in_flight {
+        if !(1..=MAX_IN_FLIGHT).contains(&n) {
+            return Err(Error::field(
+                field("maxInFlight"),
+                format!("give 1 to {MAX_IN_FLIGHT} deliveries in flight"),
+            ));
+        }
+    }
     Ok(Checked {
         url: url.to_string(),
         events,
         repository_id,
         query: query.map(str::to_owned),
+        max_in_flight: input.max_in_flight,
     })
 }
 
@@ -289,6 +310,10 @@ async fn save(
         row.repository_id = Set(c.repository_id);
         row.query = Set(c.query);
         row.enabled = Set(input.enabled.unwrap_or(true));
+        row.max_in_flight = Set(c
+            .max_in_flight
+            .or(previous.map(|p| p.max_in_flight))
+            .unwrap_or(DEFAULT_IN_FLIGHT));
         let model = if previous.is_some() {
             row.update(w.txn()).await?
         } else {

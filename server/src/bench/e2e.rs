@@ -12,6 +12,7 @@ use sea_orm::{EntityTrait, Set};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+use super::hanging;
 use super::receiver::{self, Arrivals};
 use super::{base_report, stats, wait_for, BenchArgs, BenchDb, Mode, Progress};
 use crate::api_client::Api;
@@ -22,6 +23,8 @@ use crate::AppState;
 /// The transitions each task goes through; each emits one delivered `task.*` event.
 const STEPS: [&str; 4] = ["TRIGGERED", "SCHEDULED", "EXECUTING", "COMPLETED"];
 const TASKS_PER_BUILD: usize = 50;
+/// The delivery timeout of runs with hanging endpoints, in ms.
+const HANGING_TIMEOUT_MS: u64 = 2_000;
 
 /// An in-process server (or `--target`), an organization, a repository and one endpoint for
 /// `task.*` transitions that points at the receiver.
@@ -109,7 +112,7 @@ async fn setup(
         .collect();
     api.call(
         "mutation($i: SaveWebHookSettingsInput!) { saveWebHookSettings(input: $i) { settings { ownerUid } } }",
-        json!({ "i": { "ownerUid": uid, "deliveryEndpoints": [{ "webhookURL": receiver_url, "events": events, "repositoryId": repo, "secretToken": "bench-secret" }] } }),
+        json!({ "i": { "ownerUid": uid, "deliveryEndpoints": [{ "webhookURL": receiver_url, "events": events, "repositoryId": repo, "secretToken": "bench-secret", "maxInFlight": 64 }] } }),
     )
     .await?;
     Ok(Setup {
@@ -163,7 +166,15 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     let arrivals = Arrivals::default();
     let receiver_url = receiver::start(arrivals.clone()).await?;
     let commits: Commits = Arc::default();
-    let setup = setup(config, args, db, &receiver_url, Role::All, commits.clone()).await?;
+    let mut config = config.clone();
+    if args.hanging_endpoints > 0 {
+        if args.target.is_some() {
+            bail!("--hanging-endpoints runs in-process; it cannot be combined with --target");
+        }
+        // Each attempt to a hanging receiver ends at this timeout (and the run's drain with it).
+        config.delivery_timeout_ms = config.delivery_timeout_ms.min(HANGING_TIMEOUT_MS);
+    }
+    let setup = setup(&config, args, db, &receiver_url, Role::All, commits.clone()).await?;
     let task_ids = setup.tasks(args.events.div_ceil(STEPS.len())).await?;
     // Step-major (every task's first step, then every task's second, ...), and within a step
     // round-robin over builds, so concurrent transitions touch different builds, as concurrent
@@ -173,25 +184,71 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
         .flat_map(|k| (0..builds).map(move |b| b * TASKS_PER_BUILD + k))
         .filter_map(|i| task_ids.get(i).cloned())
         .collect();
-    let plan: Arc<Vec<(String, &'static str)>> = Arc::new(
-        STEPS
-            .iter()
-            .flat_map(|step| task_ids.iter().map(move |t| (t.clone(), *step)))
-            .take(args.events)
-            .collect(),
-    );
-    let api = Arc::new(setup.api);
+    let healthy: Vec<(usize, String, &'static str)> = STEPS
+        .iter()
+        .flat_map(|step| task_ids.iter().map(move |t| (0, t.clone(), *step)))
+        .take(args.events)
+        .collect();
+    let healthy_count = healthy.len();
+    let mut apis = vec![setup.api];
+    let plan = match &setup.state {
+        Some(state) if args.hanging_endpoints > 0 => {
+            let n = args.hanging_endpoints;
+            // One hanging transition for every second healthy one, spread over the tenants.
+            let per_tenant = (healthy_count / 2).div_ceil(n);
+            let url = hanging::start_receiver().await?;
+            let tenants = hanging::tenants(
+                state,
+                &apis[0].url,
+                &url,
+                n,
+                per_tenant.div_ceil(STEPS.len()),
+            )
+            .await?;
+            let mut moves: Vec<Vec<(usize, String, &'static str)>> = Vec::new();
+            for tenant in tenants {
+                let index = apis.len();
+                moves.push(
+                    STEPS
+                        .iter()
+                        .flat_map(|step| {
+                            tenant.tasks.iter().map(move |t| (index, t.clone(), *step))
+                        })
+                        .take(per_tenant)
+                        .collect(),
+                );
+                apis.push(tenant.api);
+            }
+            let mut hanging_moves = (0..per_tenant).flat_map(|k| {
+                moves
+                    .iter()
+                    .filter_map(move |m| m.get(k).cloned())
+                    .collect::<Vec<_>>()
+            });
+            let mut plan = Vec::with_capacity(healthy_count * 3 / 2);
+            for (i, step) in healthy.into_iter().enumerate() {
+                plan.push(step);
+                if i % 2 == 1 {
+                    plan.extend(hanging_moves.next());
+                }
+            }
+            plan
+        }
+        _ => healthy,
+    };
+    let plan = Arc::new(plan);
+    let apis = Arc::new(apis);
     let errors = Arc::new(AtomicUsize::new(0));
     let progress = Progress::start("e2e", arrivals.clone(), args.events);
     let cpu = stats::CpuMeter::start();
     let started = Instant::now();
     let transition = {
-        let (api, plan, errors) = (api.clone(), plan.clone(), errors.clone());
+        let (apis, plan, errors) = (apis.clone(), plan.clone(), errors.clone());
         move |i: usize| {
-            let (api, plan, errors) = (api.clone(), plan.clone(), errors.clone());
+            let (apis, plan, errors) = (apis.clone(), plan.clone(), errors.clone());
             async move {
-                let (task, step) = &plan[i];
-                if api
+                let (api, task, step) = &plan[i];
+                if apis[*api]
                     .call(SET, json!({ "t": task, "s": step }))
                     .await
                     .is_err()
@@ -233,7 +290,7 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
         }
     }
     let transitions_done = started.elapsed().as_secs_f64();
-    wait_for(&arrivals, plan.len(), Duration::from_secs(15)).await;
+    wait_for(&arrivals, healthy_count, Duration::from_secs(15)).await;
     let cpu = cpu.stop();
     drop(progress);
     let firsts = arrivals.first_arrivals();
@@ -277,13 +334,20 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     report["deliveries_per_s"] = json!(stats::round(distinct as f64 / seconds));
     report["latency_ms"] = stats::percentiles(&mut latencies);
     report["latency_measured"] = json!("transition commit -> receiver holds the body");
-    report["lost"] = json!(plan.len().saturating_sub(distinct));
+    report["lost"] = json!(healthy_count.saturating_sub(distinct));
+    if args.hanging_endpoints > 0 {
+        report["hanging_endpoints"] = json!(args.hanging_endpoints);
+        report["hanging_transitions"] = json!(plan.len() - healthy_count);
+        report["latency_of"] = json!("the healthy endpoint's deliveries");
+    }
     report["duplicates"] = json!(total - distinct);
     report["api_errors"] = json!(errors.load(Ordering::Relaxed));
     cpu.report(&mut report, distinct);
     drop(transition);
     let rest = Setup {
-        api: Arc::try_unwrap(api).map_err(|_| anyhow::anyhow!("API client still in use"))?,
+        api: Arc::try_unwrap(apis)
+            .map_err(|_| anyhow::anyhow!("API client still in use"))?
+            .swap_remove(0),
         repo: String::new(),
         state: None,
         stop: setup.stop,
@@ -331,11 +395,7 @@ pub async fn dispatch(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow
     let cpu = stats::CpuMeter::start();
     let started = Instant::now();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let dispatch_config = DispatchConfig {
-        concurrency: state.config.delivery_concurrency,
-        lease_ms: 2 * state.config.delivery_timeout_ms as i64 + 2_000,
-        database_url: state.config.database_url.clone(),
-    };
+    let dispatch_config = DispatchConfig::from_config(&state.config);
     let running = tokio::spawn(dispatcher::run(
         state.sender.clone(),
         dispatch_config,

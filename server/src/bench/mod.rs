@@ -5,6 +5,7 @@
 //! Everything runs in-process on a fresh database unless `--target` names a running server.
 
 mod e2e;
+mod hanging;
 mod raw;
 mod receiver;
 mod render;
@@ -71,6 +72,11 @@ pub struct BenchArgs {
     /// Also run `raw` with the same size and report the ratio to it.
     #[arg(long)]
     pub compare_raw: bool,
+    /// e2e: this many other organizations' endpoints never answer (2 s timeout); their
+    /// transitions run interleaved with the measured ones (one for every second), and the
+    /// latency reported is the healthy endpoint's.
+    #[arg(long, default_value_t = 0)]
+    pub hanging_endpoints: usize,
     /// Repeat the measurement, each time on a fresh database, and report the medians.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
     pub runs: u32,

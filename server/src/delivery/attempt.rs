@@ -1,13 +1,12 @@
 //! One HTTP attempt of a delivery: sign, POST, read at most 64 KiB of the answer, and classify
 //! the outcome (status, or an error kind: `timeout`, `connect`, `blocked_target`, ...).
 
-use std::net::IpAddr;
 use std::time::Instant;
 
 use buildhooks_entity::webhook_delivery;
 use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::memo::Memo;
-use buildhooks_schema::webhook::target::is_blocked_ip;
+use buildhooks_schema::webhook::target::{resolve_allowed, Mixed};
 
 use super::client::BlockedTarget;
 
@@ -65,10 +64,13 @@ fn classify(error: &reqwest::Error) -> &'static str {
     }
 }
 
-fn blocked_literal(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => is_blocked_ip(IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => is_blocked_ip(IpAddr::V6(ip)),
+/// reqwest connects to an IP-literal host without asking the resolver, so the literal is judged
+/// here, by the function that judges names (and the save-time check).
+async fn blocked_literal(url: &reqwest::Url) -> bool {
+    match (url.host(), url.host_str()) {
+        (Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)), Some(host)) => {
+            resolve_allowed(host, 0, false, Mixed::Drop).await.is_err()
+        }
         _ => false,
     }
 }
@@ -93,7 +95,7 @@ pub async fn send(
     let Some(url) = URLS.get(&delivery.url, |u| reqwest::Url::parse(u).ok()) else {
         return finish(None, Some("invalid_url"), None);
     };
-    if !allow_private && blocked_literal(&url) {
+    if !allow_private && blocked_literal(&url).await {
         return finish(None, Some("blocked_target"), None);
     }
     let signed = buildhooks_receiver::sign(

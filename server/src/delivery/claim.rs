@@ -10,20 +10,37 @@ use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::{Result, Store};
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Statement};
 
-// Expired leases first, then due rows in order. Each part walks its partial index (in-flight rows
-// by lease expiry, pending rows by next attempt time) and stops at the limit: no sort of the
-// whole backlog per claim. The states are literals, as in the indexes' predicates, or the
-// planners could not use them. (On PostgreSQL an `id` tie-break would sort every row sharing the
-// oldest timestamp; SQLite's index holds the rowid.)
+// Expired leases first, then due rows. Each part walks its partial index (in-flight rows by
+// lease expiry, pending rows by next attempt time) and stops at a limit: no sort of the whole
+// backlog per claim. The states are literals, as in the indexes' predicates, or the planners
+// could not use them. (On PostgreSQL an `id` tie-break would sort every row sharing the oldest
+// timestamp; SQLite's index holds the rowid.)
+//
+// Fairness: rows of endpoints and organizations that hold their whole share of the dispatcher
+// (`{"e": [endpoint ids], "o": [org ids]}` in the fifth parameter, from `fair::Shares`) are
+// skipped, so a hanging receiver's backlog never fills a claim. Due rows are taken from a window
+// of the oldest (four times the limit), at most each endpoint's `max_in_flight` from it, in
+// turns: every endpoint's oldest row, then every endpoint's second, and so on.
 //
 // PostgreSQL: the claim as CTEs ending in `claimed`, with `{exclude}` for rows the recorder
 // writes in the same statement (one statement must not update a row twice).
 const POSTGRES_CTES: &str = "expired AS (
    SELECT id FROM webhook_delivery WHERE state = 'IN_FLIGHT' AND lease_until < $3{exclude}
+     AND endpoint_id NOT IN (SELECT value::int FROM json_array_elements_text($5::json -> 'e'))
+     AND org_id NOT IN (SELECT value::int FROM json_array_elements_text($5::json -> 'o'))
    ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED),
+ window_rows AS (
+   SELECT id, endpoint_id, next_attempt_at FROM webhook_delivery
+   WHERE state = 'PENDING' AND next_attempt_at <= $3
+     AND endpoint_id NOT IN (SELECT value::int FROM json_array_elements_text($5::json -> 'e'))
+     AND org_id NOT IN (SELECT value::int FROM json_array_elements_text($5::json -> 'o'))
+   ORDER BY next_attempt_at LIMIT $4 * 4 FOR UPDATE SKIP LOCKED),
  due AS (
-   SELECT id FROM webhook_delivery WHERE state = 'PENDING' AND next_attempt_at <= $3
-   ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED),
+   SELECT id FROM (
+     SELECT w.id, w.next_attempt_at, COALESCE(e.max_in_flight, 4) AS cap,
+       ROW_NUMBER() OVER (PARTITION BY w.endpoint_id ORDER BY w.next_attempt_at, w.id) AS turn
+     FROM window_rows AS w LEFT JOIN webhook_endpoint AS e ON e.id = w.endpoint_id) AS ranked
+   WHERE turn <= cap ORDER BY turn, next_attempt_at LIMIT $4),
  claimed AS (
    UPDATE webhook_delivery SET state = 'IN_FLIGHT', lease_until = $1, lease_token = $2,
      updated_at = $3
@@ -44,19 +61,83 @@ const SQLITE: &str = "UPDATE webhook_delivery SET state = 'IN_FLIGHT', lease_unt
    lease_token = ?2, updated_at = ?3
  WHERE id IN (
    SELECT id FROM (SELECT id FROM webhook_delivery WHERE state = 'IN_FLIGHT' AND lease_until < ?3
+       AND endpoint_id NOT IN (SELECT value FROM json_each(?5, '$.e'))
+       AND org_id NOT IN (SELECT value FROM json_each(?5, '$.o'))
      ORDER BY lease_until LIMIT ?4)
    UNION ALL
-   SELECT id FROM (SELECT id FROM webhook_delivery WHERE state = 'PENDING' AND next_attempt_at <= ?3
-     ORDER BY next_attempt_at, id LIMIT ?4)
+   SELECT id FROM (SELECT id FROM (
+     SELECT w.id, w.next_attempt_at, COALESCE(e.max_in_flight, 4) AS cap,
+       ROW_NUMBER() OVER (PARTITION BY w.endpoint_id ORDER BY w.next_attempt_at, w.id) AS turn
+     FROM (SELECT id, endpoint_id, next_attempt_at FROM webhook_delivery
+       WHERE state = 'PENDING' AND next_attempt_at <= ?3
+         AND endpoint_id NOT IN (SELECT value FROM json_each(?5, '$.e'))
+         AND org_id NOT IN (SELECT value FROM json_each(?5, '$.o'))
+       ORDER BY next_attempt_at, id LIMIT ?4 * 4) AS w
+     LEFT JOIN webhook_endpoint AS e ON e.id = w.endpoint_id)
+   WHERE turn <= cap ORDER BY turn, next_attempt_at LIMIT ?4)
    LIMIT ?4)
  RETURNING *";
 
-/// When the next row becomes due (a retry, or an expired lease), in ms since the epoch: one
-/// look into each partial index.
-pub const NEXT_DUE: &str = "SELECT MIN(due) AS due FROM (
+/// Nothing excluded from a claim.
+pub const NONE_EXCLUDED: &str = r#"{"e":[],"o":[]}"#;
+
+/// When the next claimable row becomes due (a retry, or an expired lease), in ms since the
+/// epoch, leaving out the excluded endpoints and organizations (`$1` / `?1`): one look into
+/// each partial index, past the excluded rows.
+pub fn next_due_sql(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => {
+            "SELECT MIN(due) AS due FROM (
    SELECT MIN(next_attempt_at) AS due FROM webhook_delivery WHERE state = 'PENDING'
+     AND endpoint_id NOT IN (SELECT value::int FROM json_array_elements_text($1::json -> 'e'))
+     AND org_id NOT IN (SELECT value::int FROM json_array_elements_text($1::json -> 'o'))
    UNION ALL
-   SELECT MIN(lease_until) FROM webhook_delivery WHERE state = 'IN_FLIGHT') AS t";
+   SELECT MIN(lease_until) FROM webhook_delivery WHERE state = 'IN_FLIGHT'
+     AND endpoint_id NOT IN (SELECT value::int FROM json_array_elements_text($1::json -> 'e'))
+     AND org_id NOT IN (SELECT value::int FROM json_array_elements_text($1::json -> 'o'))) AS t"
+        }
+        _ => {
+            "SELECT MIN(due) AS due FROM (
+   SELECT MIN(next_attempt_at) AS due FROM webhook_delivery WHERE state = 'PENDING'
+     AND endpoint_id NOT IN (SELECT value FROM json_each(?1, '$.e'))
+     AND org_id NOT IN (SELECT value FROM json_each(?1, '$.o'))
+   UNION ALL
+   SELECT MIN(lease_until) FROM webhook_delivery WHERE state = 'IN_FLIGHT'
+     AND endpoint_id NOT IN (SELECT value FROM json_each(?1, '$.e'))
+     AND org_id NOT IN (SELECT value FROM json_each(?1, '$.o'))) AS t"
+        }
+    }
+}
+
+/// Gives leased rows back to the outbox (PENDING, their due time unchanged) when their
+/// endpoint or organization has no free share: claimed again when a slot frees.
+pub async fn release(store: &Store, ids: &[i32], token: &str) -> Result<()> {
+    let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let values: Vec<sea_orm::Value> = vec![token.into(), ids.into()];
+    if store.backend() == DbBackend::Postgres {
+        store
+            .conn()
+            .execute(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE webhook_delivery SET state = 'PENDING', lease_until = NULL, \
+                 lease_token = NULL WHERE lease_token = $1 AND id = ANY (ARRAY(SELECT \
+                 value::int FROM json_array_elements_text($2::json)))",
+                values,
+            ))
+            .await?;
+        return Ok(());
+    }
+    let w = store.begin_write_priority().await?;
+    w.txn()
+        .execute(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "UPDATE webhook_delivery SET state = 'PENDING', lease_until = NULL, \
+             lease_token = NULL WHERE lease_token = ?1 AND id IN (SELECT value FROM json_each(?2))",
+            values,
+        ))
+        .await?;
+    w.commit().await
+}
 
 /// Claims up to `limit` due rows for `lease_ms`; returns them with their lease token.
 pub async fn claim(
@@ -64,9 +145,19 @@ pub async fn claim(
     limit: u64,
     lease_ms: i64,
 ) -> Result<(Vec<webhook_delivery::Model>, String)> {
+    claim_fair(store, limit, lease_ms, NONE_EXCLUDED).await
+}
+
+/// As `claim`, leaving out the endpoints and organizations in `excluded` (`fair::Shares`).
+pub async fn claim_fair(
+    store: &Store,
+    limit: u64,
+    lease_ms: i64,
+    excluded: &str,
+) -> Result<(Vec<webhook_delivery::Model>, String)> {
     if store.backend() == DbBackend::Postgres {
         // One statement: its own transaction, no BEGIN and COMMIT round trips.
-        let (values, token) = params(limit, lease_ms);
+        let (values, token) = params(limit, lease_ms, excluded);
         let rows = store
             .conn()
             .query_all(Statement::from_sql_and_values(
@@ -82,7 +173,7 @@ pub async fn claim(
         return Ok((rows, token));
     }
     let w = store.begin_write_priority().await?;
-    let claimed = claim_in(w.txn(), limit, lease_ms).await?;
+    let claimed = claim_in(w.txn(), limit, lease_ms, excluded).await?;
     w.commit().await?;
     Ok(claimed)
 }
@@ -93,8 +184,9 @@ pub async fn claim_in(
     txn: &impl ConnectionTrait,
     limit: u64,
     lease_ms: i64,
+    excluded: &str,
 ) -> Result<(Vec<webhook_delivery::Model>, String)> {
-    let (values, token) = params(limit, lease_ms);
+    let (values, token) = params(limit, lease_ms, excluded);
     let rows = webhook_delivery::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(
             DbBackend::Sqlite,
@@ -112,16 +204,16 @@ pub fn sqlite_from(first: usize) -> String {
     renumber(SQLITE, '?', first)
 }
 
-/// The claim's four parameters renumbered to start at `first`.
+/// The claim's five parameters renumbered to start at `first`.
 fn renumber(sql: &str, mark: char, first: usize) -> String {
     // Highest first, so a renumbered parameter is never renumbered again.
-    (1..=4).rev().fold(sql.to_owned(), |sql, n| {
+    (1..=5).rev().fold(sql.to_owned(), |sql, n| {
         sql.replace(&format!("{mark}{n}"), &format!("{mark}{}", n + first - 1))
     })
 }
 
-/// The claim's parameters (`?1` to `?4`) and the fresh lease token.
-pub fn params(limit: u64, lease_ms: i64) -> (Vec<sea_orm::Value>, String) {
+/// The claim's parameters (`?1` to `?5`) and the fresh lease token.
+pub fn params(limit: u64, lease_ms: i64, excluded: &str) -> (Vec<sea_orm::Value>, String) {
     let now = now_ms();
     let token = uuid::Uuid::new_v4().to_string();
     let values = vec![
@@ -129,6 +221,7 @@ pub fn params(limit: u64, lease_ms: i64) -> (Vec<sea_orm::Value>, String) {
         token.clone().into(),
         now.into(),
         (limit as i64).into(),
+        excluded.into(),
     ];
     (values, token)
 }

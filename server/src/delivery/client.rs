@@ -1,22 +1,23 @@
 //! The outbound HTTP client, with every unsafe reqwest default overridden: no redirects, no proxy
 //! from the environment, connect and total timeouts, TLS verified, and a DNS resolver that drops
 //! addresses a webhook must never reach, so a name that resolves or rebinds to one is never
-//! connected to (IP literals are checked before sending, in `attempt`).
+//! connected to. The resolver is the save-time check's own (`target::resolve_allowed`), so save
+//! and send agree; IP literals never reach a resolver and are checked before sending, in `attempt`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use buildhooks_schema::webhook::target::is_blocked_ip;
+use buildhooks_schema::webhook::target::{resolve_allowed, Mixed, Refused};
 use buildhooks_schema::webhook::USER_AGENT;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-/// The error a resolution fails with when every address of a name is blocked.
+/// The error a resolution fails with when a name is refused (every address of it blocked).
 #[derive(Debug, thiserror::Error)]
 #[error("the target resolves only to blocked addresses")]
 pub struct BlockedTarget;
 
-/// Resolves with the system resolver, then drops blocked addresses (unless allowed).
+/// Resolves through [`resolve_allowed`], the function the save-time check uses too, dropping
+/// blocked addresses (unless allowed).
 struct GuardedResolver {
     allow_private: bool,
 }
@@ -25,17 +26,12 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allow_private = self.allow_private;
         Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = found
-                .iter()
-                .copied()
-                .filter(|a| allow_private || !is_blocked_ip(a.ip()))
-                .collect();
-            if allowed.is_empty() && !found.is_empty() {
-                return Err(Box::new(BlockedTarget) as Box<dyn std::error::Error + Send + Sync>);
+            match resolve_allowed(name.as_str(), 0, allow_private, Mixed::Drop).await {
+                Ok(allowed) => Ok(Box::new(allowed.into_iter()) as Addrs),
+                // No verdict: a name that does not resolve is a connection error, retried as one.
+                Err(Refused::Unresolved { source, .. }) => Err(source.into()),
+                Err(_) => Err(Box::new(BlockedTarget) as Box<dyn std::error::Error + Send + Sync>),
             }
-            Ok(Box::new(allowed.into_iter()) as Addrs)
         })
     }
 }

@@ -1,8 +1,8 @@
 //! The dispatcher loop: woken at once by commits (in-process signal, and PostgreSQL
 //! `LISTEN/NOTIFY` across instances), polling as a fallback, it starts rows handed off by this
 //! process's commits, claims due rows in batches when permits are free, and starts the rows the
-//! recorder claimed under a backlog, all with bounded concurrency; on shutdown it stops claiming
-//! and drains what is in flight.
+//! recorder claimed under a backlog, all with bounded concurrency and within each endpoint's and
+//! organization's share (`fair`); on shutdown it stops claiming and drains what is in flight.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,24 +17,26 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use super::recorder::{self, Finished, Refill, RECORD_BATCH};
+use super::fair::{cap_of, FairConfig, Shares};
+use super::recorder::{self, Finished, Refill, Slot, RECORD_BATCH};
 use super::Sender;
 
-/// The endpoints of a claimed batch, in one query.
+/// The endpoints of a claimed batch, in one query; `None` when the database cannot say (the
+/// rows are then not started: their lease brings them back).
 async fn endpoints_of(
     sender: &Sender,
     rows: &[webhook_delivery::Model],
-) -> HashMap<i32, webhook_endpoint::Model> {
+) -> Option<HashMap<i32, webhook_endpoint::Model>> {
     let ids: Vec<i32> = rows.iter().map(|r| r.endpoint_id).collect();
     match webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::Id.is_in(ids))
         .all(sender.store.conn())
         .await
     {
-        Ok(found) => found.into_iter().map(|e| (e.id, e)).collect(),
+        Ok(found) => Some(found.into_iter().map(|e| (e.id, e)).collect()),
         Err(error) => {
-            tracing::error!(%error, "cannot load endpoints");
-            HashMap::new()
+            tracing::error!(%error, rows = rows.len(), "cannot load endpoints; the rows are retried when their lease expires");
+            None
         }
     }
 }
@@ -43,27 +45,52 @@ async fn endpoints_of(
 const MAX_IDLE: Duration = Duration::from_millis(1000);
 /// Longest wait for more free permits before claiming with few.
 const CLAIM_LINGER: Duration = Duration::from_millis(2);
+/// Longest wait between two claims while the database fails them.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Most rows claimed at once.
 const BATCH: usize = 128;
 
 /// Dispatcher settings.
 #[derive(Clone, Debug)]
 pub struct DispatchConfig {
+    /// Fast slots: attempts in flight at once, before any outlasts `fair.slow_after`.
     pub concurrency: usize,
     /// How long a claim lasts: longer than an attempt can take.
     pub lease_ms: i64,
     /// For `LISTEN` on PostgreSQL.
     pub database_url: String,
+    pub fair: FairConfig,
 }
 
-/// When the next row becomes due (a retry, or an expired lease), in ms since the epoch.
-async fn next_due(sender: &Sender) -> Option<i64> {
+impl DispatchConfig {
+    /// The settings `config` gives: `concurrency` fast slots, a lease that outlasts the longest
+    /// attempt (connect + total timeout) with room to spare, and the fairness settings.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let mut fair = FairConfig::for_concurrency(config.delivery_concurrency);
+        if let Some(cap) = config.org_in_flight {
+            fair.org_cap = cap.max(1);
+        }
+        fair.slow_after = Duration::from_millis(config.slow_after_ms.max(1));
+        DispatchConfig {
+            concurrency: config.delivery_concurrency,
+            lease_ms: 2 * config.delivery_timeout_ms as i64 + 2_000,
+            database_url: crate::db::without_loopback_tls(&config.database_url),
+            fair,
+        }
+    }
+}
+
+/// When the next claimable row becomes due (a retry, or an expired lease), in ms since the
+/// epoch; rows of endpoints and organizations without a free share are left out.
+async fn next_due(sender: &Sender, excluded: String) -> Option<i64> {
+    let backend = sender.store.backend();
     let row = sender
         .store
         .conn()
-        .query_one(Statement::from_string(
-            sender.store.backend(),
-            super::claim::NEXT_DUE,
+        .query_one(Statement::from_sql_and_values(
+            backend,
+            super::claim::next_due_sql(backend),
+            [excluded.into()],
         ))
         .await
         .ok()??;
@@ -101,19 +128,25 @@ async fn listen(sender: Sender, url: String, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// What delivery tasks share: the concurrency permits, the recorder's queue, the count of
-/// handed-off rows not yet started, and the running tasks.
+/// What delivery tasks share: the fast and slow permits, the endpoints' and organizations'
+/// shares, the recorder's queue, the count of handed-off rows not yet started, and the running
+/// tasks.
 struct Lanes {
     permits: Arc<Semaphore>,
+    slow: Arc<Semaphore>,
+    slow_after: Duration,
+    shares: Arc<Shares>,
     record_tx: mpsc::Sender<Finished>,
     backlog: Arc<AtomicUsize>,
     running: JoinSet<()>,
 }
 
 /// Starts one delivery per row, recording through the recorder. Each runs under one of
-/// `permits` (rows the recorder claimed bring theirs) or waits for a free one. `known` carries
-/// the rows' endpoints when the transaction that wrote or claimed them read them; otherwise they
-/// are loaded here. Rows `from_handoff` leave the hand-off backlog as they start.
+/// `permits` (rows the recorder claimed bring theirs) or waits for a free one, and within its
+/// endpoint's and organization's share: rows beyond it are given back to the outbox, to be
+/// claimed when a slot frees. `known` carries the rows' endpoints when the transaction that wrote
+/// or claimed them read them; otherwise they are loaded here. Rows `from_handoff` leave the
+/// hand-off backlog as they start.
 async fn start_deliveries(
     sender: &Sender,
     lanes: &mut Lanes,
@@ -123,12 +156,30 @@ async fn start_deliveries(
     from_handoff: bool,
     mut permits: Vec<OwnedSemaphorePermit>,
 ) {
-    let endpoints = Arc::new(match known {
+    let endpoints = match known {
         Some(known) => known.into_iter().map(|e| (e.id, e)).collect(),
-        None => endpoints_of(sender, &rows).await,
-    });
+        None => match endpoints_of(sender, &rows).await {
+            Some(found) => found,
+            None => {
+                if from_handoff {
+                    lanes.backlog.fetch_sub(rows.len(), Ordering::Relaxed);
+                }
+                return;
+            }
+        },
+    };
+    let endpoints = Arc::new(endpoints);
     let token: Arc<str> = token.into();
+    let mut given_back = Vec::new();
     for row in rows {
+        let cap = cap_of(endpoints.get(&row.endpoint_id).map(|e| e.max_in_flight));
+        if !lanes.shares.try_take(row.org_id, row.endpoint_id, cap) {
+            if from_handoff {
+                lanes.backlog.fetch_sub(1, Ordering::Relaxed);
+            }
+            given_back.push(row.id);
+            continue;
+        }
         let permit = match permits.pop() {
             Some(permit) => permit,
             None => match lanes.permits.clone().acquire_owned().await {
@@ -145,17 +196,53 @@ async fn start_deliveries(
             endpoints.clone(),
             lanes.record_tx.clone(),
         );
+        let (slow, slow_after, shares) =
+            (lanes.slow.clone(), lanes.slow_after, lanes.shares.clone());
         lanes.running.spawn(async move {
-            let outcome = sender.attempt(&row, endpoints.get(&row.endpoint_id)).await;
-            // The permit stays held until the outcome is recorded (by the recorder).
+            let mut slot = Slot::Fast(permit);
+            let outcome = {
+                let attempt = sender.attempt(&row, endpoints.get(&row.endpoint_id));
+                tokio::pin!(attempt);
+                tokio::select! {
+                    outcome = &mut attempt => outcome,
+                    _ = tokio::time::sleep(slow_after) => {
+                        // A slow receiver: hand the fast permit back when a slow one is free.
+                        if let Ok(permit) = slow.try_acquire_owned() {
+                            slot = Slot::Slow(permit);
+                            sender.store.wake_dispatcher();
+                        }
+                        attempt.await
+                    }
+                }
+            };
+            if shares.give_back(row.org_id, row.endpoint_id) {
+                // Rows given back for this endpoint or organization may be claimed now.
+                sender.store.wake_dispatcher();
+            }
+            // The slot stays held until the outcome is recorded (by the recorder).
             let _ = record_tx
                 .send(Finished {
                     delivery: row,
                     token,
                     outcome,
-                    permit,
+                    slot,
                 })
                 .await;
+        });
+    }
+    if !given_back.is_empty() {
+        // In a task of its own: the loop goes on starting other endpoints' rows meanwhile. If it
+        // fails the rows stay leased and are claimed again when the lease expires.
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            tracing::debug!(
+                rows = given_back.len(),
+                "endpoint or organization at its share; rows given back"
+            );
+            match super::claim::release(&sender.store, &given_back, &token).await {
+                Ok(()) => sender.store.wake_dispatcher(),
+                Err(error) => tracing::error!(%error, "cannot give rows back to the outbox"),
+            }
         });
     }
 }
@@ -203,11 +290,14 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
     let concurrency = config.concurrency.max(1);
     let (handoff_tx, mut handoff_rx) = mpsc::unbounded_channel::<HandedOff>();
     let backlog = Arc::new(AtomicUsize::new(0));
+    let shares = Arc::new(Shares::new(config.fair.org_cap));
+    let room = shares.clone();
     sender.store.set_handoff(Handoff {
         lease_ms: config.lease_ms,
         tx: handoff_tx,
         backlog: backlog.clone(),
         max_backlog: concurrency * 4,
+        room: Arc::new(move |org, endpoint| room.has_room(org, endpoint)),
     });
     let signal = sender.store.outbox_signal();
     let shared = recorder::Shared {
@@ -215,6 +305,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
         backlog: backlog.clone(),
         freed: Arc::new(Notify::new()),
         lease_ms: config.lease_ms,
+        shares: shares.clone(),
     };
     let (record_tx, record_rx) = mpsc::channel::<Finished>(RECORD_BATCH * 4);
     let (refill_tx, mut refill_rx) = mpsc::unbounded_channel::<Refill>();
@@ -226,6 +317,9 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
     ));
     let mut lanes = Lanes {
         permits: Arc::new(Semaphore::new(concurrency)),
+        slow: Arc::new(Semaphore::new(config.fair.slow_slots)),
+        slow_after: config.fair.slow_after,
+        shares,
         record_tx,
         backlog,
         running: JoinSet::new(),
@@ -234,6 +328,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
     let claim_threshold = (concurrency / 2).clamp(1, BATCH);
     let mut scarce_since: Option<tokio::time::Instant> = None;
     let mut next_claim_at = tokio::time::Instant::now();
+    let mut claim_failures: u32 = 0;
     loop {
         if *stop.borrow() {
             break;
@@ -260,8 +355,15 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
         // the recorder claims as it records.
         if should_claim && free > 0 && worth && now >= next_claim_at {
             scarce_since = None;
-            match super::claim::claim(&sender.store, free as u64, config.lease_ms).await {
+            let excluded = lanes.shares.excluded();
+            match super::claim::claim_fair(&sender.store, free as u64, config.lease_ms, &excluded)
+                .await
+            {
                 Ok((rows, token)) => {
+                    if claim_failures > 0 {
+                        tracing::info!(failures = claim_failures, "claiming again");
+                        claim_failures = 0;
+                    }
                     let full = rows.len() == free;
                     shared.claimable.store(full, Ordering::SeqCst);
                     if !rows.is_empty() {
@@ -272,7 +374,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
                         continue; // more may be due right now
                     }
                     should_claim = false;
-                    let wait = match next_due(&sender).await {
+                    let wait = match next_due(&sender, lanes.shares.excluded()).await {
                         Some(due) => Duration::from_millis(
                             (due - now_ms()).clamp(1, MAX_IDLE.as_millis() as i64) as u64,
                         ),
@@ -281,8 +383,13 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
                     next_claim_at = tokio::time::Instant::now() + wait;
                 }
                 Err(error) => {
-                    tracing::error!(%error, "cannot claim outbox rows");
-                    next_claim_at = tokio::time::Instant::now() + Duration::from_millis(200);
+                    // Backs off while the database is away: 200 ms, doubling up to 5 s.
+                    if claim_failures == 0 {
+                        tracing::error!(%error, "cannot claim outbox rows; backing off until the database answers");
+                    }
+                    let wait = Duration::from_millis(200 << claim_failures.min(5)).min(MAX_BACKOFF);
+                    claim_failures += 1;
+                    next_claim_at = tokio::time::Instant::now() + wait;
                 }
             }
         }
@@ -316,19 +423,29 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
             _ = stop.changed() => {}
         }
     }
-    drain(&sender, lanes, &shared, handoff_rx, refill_rx, concurrency).await;
+    let slow_slots = config.fair.slow_slots;
+    drain(
+        &sender,
+        lanes,
+        &shared,
+        handoff_rx,
+        refill_rx,
+        (concurrency, slow_slots),
+    )
+    .await;
     let _ = recording.await;
 }
 
 /// Stops claiming, then delivers and records everything already handed off or claimed: done
-/// when every permit is back (no delivery out, none waiting to be recorded, no refill queued).
+/// when every fast and slow permit is back (no delivery out, none waiting to be recorded, no
+/// refill queued).
 async fn drain(
     sender: &Sender,
     mut lanes: Lanes,
     shared: &recorder::Shared,
     mut handoff_rx: mpsc::UnboundedReceiver<HandedOff>,
     mut refill_rx: mpsc::UnboundedReceiver<Refill>,
-    concurrency: usize,
+    (concurrency, slow_slots): (usize, usize),
 ) {
     shared.claimable.store(false, Ordering::SeqCst);
     handoff_rx.close();
@@ -341,7 +458,9 @@ async fn drain(
             start_refill(sender, &mut lanes, refill).await;
         }
         while lanes.running.try_join_next().is_some() {}
-        if lanes.permits.available_permits() >= concurrency {
+        if lanes.permits.available_permits() >= concurrency
+            && lanes.slow.available_permits() >= slow_slots
+        {
             break;
         }
         tokio::select! {

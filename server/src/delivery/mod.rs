@@ -5,6 +5,7 @@ pub mod attempt;
 pub mod claim;
 pub mod client;
 pub mod dispatcher;
+pub mod fair;
 pub mod metrics;
 pub mod record;
 pub mod recorder;

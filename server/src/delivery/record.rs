@@ -209,15 +209,24 @@ fn endpoint_columns() -> String {
     buildhooks_schema::store::aliased::<webhook_endpoint::Column>("e", "e_").join(", ")
 }
 
-/// Records `jobs` and, when `next` (limit, lease in ms) is given, claims up to `limit` due rows
-/// in the same transaction, with their endpoints: one commit per delivery cycle.
+/// A claim made in a record cycle: up to `limit` due rows for `lease_ms`, leaving out the
+/// endpoints and organizations in `excluded` (see `claim`).
+#[derive(Clone, Copy, Debug)]
+pub struct Next<'a> {
+    pub limit: u64,
+    pub lease_ms: i64,
+    pub excluded: &'a str,
+}
+
+/// Records `jobs` and, when `next` is given, claims due rows in the same transaction, with their
+/// endpoints: one commit per delivery cycle.
 pub async fn record_then_claim(
     store: &Store,
     jobs: &[Job<'_>],
     base_delay: Duration,
-    next: Option<(u64, i64)>,
+    next: Option<Next<'_>>,
 ) -> Result<(Vec<Verdict>, Option<Claimed>)> {
-    let next = next.filter(|(limit, _)| *limit > 0);
+    let next = next.filter(|n| n.limit > 0);
     if jobs.is_empty() && next.is_none() {
         return Ok((Vec::new(), None));
     }
@@ -239,10 +248,10 @@ async fn cycle_postgres(
     db: &DatabaseConnection,
     jobs: &[Job<'_>],
     base_delay: Duration,
-    (limit, lease_ms): (u64, i64),
+    next: Next<'_>,
 ) -> Result<(Vec<Verdict>, Option<Claimed>)> {
     let plan = Plan::new(jobs, base_delay);
-    let (claim, token) = super::claim::params(limit, lease_ms);
+    let (claim, token) = super::claim::params(next.limit, next.lease_ms, next.excluded);
     let mut values = plan.params();
     values.extend(claim);
     // Prepared once per connection, unlike the record-only statement: planning this one each
@@ -282,12 +291,13 @@ async fn cycle_sqlite(
     db: &impl ConnectionTrait,
     jobs: &[Job<'_>],
     base_delay: Duration,
-    next: Option<(u64, i64)>,
+    next: Option<Next<'_>>,
 ) -> Result<(Vec<Verdict>, Option<Claimed>)> {
     if jobs.is_empty() {
         let claimed = match next {
-            Some((limit, lease_ms)) => {
-                let (rows, token) = super::claim::claim_in(db, limit, lease_ms).await?;
+            Some(n) => {
+                let (rows, token) =
+                    super::claim::claim_in(db, n.limit, n.lease_ms, n.excluded).await?;
                 Some(Claimed {
                     rows,
                     token,
@@ -301,8 +311,8 @@ async fn cycle_sqlite(
     let plan = Plan::new(jobs, base_delay);
     let mut values = plan.params();
     let (sql, mut claimed) = match next {
-        Some((limit, lease_ms)) => {
-            let (claim, token) = super::claim::params(limit, lease_ms);
+        Some(n) => {
+            let (claim, token) = super::claim::params(n.limit, n.lease_ms, n.excluded);
             values.extend(claim);
             (RECORD_AND_CLAIM_SQLITE.as_str(), Some(Claimed::new(token)))
         }

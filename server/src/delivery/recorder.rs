@@ -1,8 +1,9 @@
 //! The recorder: writes finished attempts in batches, one transaction for everything that
 //! finished while the previous batch was being written, and in that same transaction claims as
-//! many due rows as the batch frees permits for. The claimed rows go back to the dispatcher with
-//! those permits, so under a backlog one commit per cycle both records and refills, and the
-//! number of deliveries sent but not yet recorded never exceeds the concurrency.
+//! many due rows as the batch frees fast permits for (skipping endpoints and organizations
+//! without a free share). The claimed rows go back to the dispatcher with those permits, so
+//! under a backlog one commit per cycle both records and refills, and the number of deliveries
+//! sent but not yet recorded never exceeds the fast and slow slots.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,18 +12,26 @@ use buildhooks_entity::webhook_delivery;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit};
 
 use super::attempt::Outcome;
-use super::record::{self, Claimed, Job, Verdict};
+use super::fair::Shares;
+use super::record::{self, Claimed, Job, Next, Verdict};
 use super::Sender;
 
 /// Most outcomes recorded in one transaction.
 pub const RECORD_BATCH: usize = 256;
 
-/// An attempt waiting to be recorded, with the permit it was sent under.
+/// The slot an attempt holds until it is recorded: a fast one, or a slow one after it outlasted
+/// `FairConfig::slow_after`.
+pub enum Slot {
+    Fast(OwnedSemaphorePermit),
+    Slow(OwnedSemaphorePermit),
+}
+
+/// An attempt waiting to be recorded, with the slot it was sent under.
 pub struct Finished {
     pub delivery: webhook_delivery::Model,
     pub token: Arc<str>,
     pub outcome: Outcome,
-    pub permit: OwnedSemaphorePermit,
+    pub slot: Slot,
 }
 
 /// Rows the recorder claimed, with the permits to send them under.
@@ -43,6 +52,8 @@ pub struct Shared {
     pub freed: Arc<Notify>,
     /// The lease of claimed rows, in ms.
     pub lease_ms: i64,
+    /// The endpoints' and organizations' shares in use.
+    pub shares: Arc<Shares>,
 }
 
 /// Runs until every sender of `rx` is dropped.
@@ -64,17 +75,19 @@ pub async fn run(
     }
 }
 
-/// Writes one batch of outcomes, claims rows for the permits it frees, and passes them on.
+/// Writes one batch of outcomes, claims rows for the fast permits it frees, and passes them on.
 async fn record_and_refill(
     sender: &Sender,
     shared: &Shared,
     batch: Vec<Finished>,
     refill: &mpsc::UnboundedSender<Refill>,
 ) {
+    let fast = batch
+        .iter()
+        .filter(|f| matches!(f.slot, Slot::Fast(_)))
+        .count();
     let limit = if shared.claimable.load(Ordering::SeqCst) {
-        batch
-            .len()
-            .saturating_sub(shared.backlog.load(Ordering::SeqCst))
+        fast.saturating_sub(shared.backlog.load(Ordering::SeqCst))
     } else {
         0
     };
@@ -87,17 +100,28 @@ async fn record_and_refill(
             allow_retry: true,
         })
         .collect();
-    let next = (limit > 0).then_some((limit as u64, shared.lease_ms));
+    let excluded = if limit > 0 {
+        shared.shares.excluded()
+    } else {
+        String::new()
+    };
+    let next = (limit > 0).then_some(Next {
+        limit: limit as u64,
+        lease_ms: shared.lease_ms,
+        excluded: &excluded,
+    });
     let written = record::record_then_claim(&sender.store, &jobs, sender.retry_delay, next).await;
     drop(jobs);
-    let mut permits: Vec<OwnedSemaphorePermit> = Vec::with_capacity(batch.len());
+    let mut permits: Vec<OwnedSemaphorePermit> = Vec::with_capacity(fast);
     let mut retry = false;
     match written {
         Ok((verdicts, claimed)) => {
             for (f, verdict) in batch.into_iter().zip(verdicts) {
                 sender.observe(verdict, &f.outcome);
                 retry |= verdict == Verdict::Retry;
-                permits.push(f.permit);
+                if let Slot::Fast(permit) = f.slot {
+                    permits.push(permit);
+                }
             }
             if let Some(claimed) = claimed {
                 let n = claimed.rows.len();

@@ -6,11 +6,11 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
-use buildhooks_schema::error::normalize_response;
-use buildhooks_schema::parsed;
+use buildhooks_schema::error::{is_unavailable_response, normalize_response};
 use buildhooks_schema::Error;
+use buildhooks_schema::{bounded, parsed};
 
-use super::error_response;
+use super::{error_response, unavailable_response, with_retry_after};
 use crate::AppState;
 
 /// GraphiQL, pointed at this server.
@@ -43,6 +43,10 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
     let viewer = match state.store.authenticate(token).await {
         Ok(viewer) => viewer,
         Err(Error::Unauthenticated) => return unauthenticated("the API token is not valid"),
+        Err(Error::Unavailable(error)) => {
+            tracing::warn!(%error, "authentication failed: database unavailable");
+            return unavailable_response();
+        }
         Err(error) => {
             tracing::error!(%error, "authentication failed");
             return error_response(
@@ -89,7 +93,7 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
             "not a GraphQL request: expected a JSON object with a \"query\" string",
         );
     }
-    let mut request: async_graphql::Request = match serde_json::from_value(value) {
+    let request: async_graphql::Request = match serde_json::from_value(value) {
         Ok(request) => request,
         Err(e) => {
             return error_response(
@@ -99,10 +103,19 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
             )
         }
     };
-    // Parsed once per distinct text; the schema still validates every request.
-    if let Some(doc) = parsed::document(&parsed::API, &request.query) {
-        request.set_parsed_query(doc);
+    // Size and nesting checked before any parser sees the text; parsed once per distinct text;
+    // the schema still validates every request.
+    let request = match parsed::prepare(&parsed::API, bounded::API, request) {
+        Ok(request) => request,
+        Err(refused) => {
+            return error_response(StatusCode::BAD_REQUEST, "VALIDATION", &refused.to_string())
+        }
+    };
+    let response = normalize_response(state.schema.execute(request.data(viewer)).await);
+    if is_unavailable_response(&response) {
+        let mut answer = (StatusCode::SERVICE_UNAVAILABLE, Json(response)).into_response();
+        with_retry_after(&mut answer);
+        return answer;
     }
-    let response = state.schema.execute(request.data(viewer)).await;
-    Json(normalize_response(response)).into_response()
+    Json(response).into_response()
 }

@@ -1,4 +1,5 @@
-//! `GET /healthz` (200 when the database answers) and `GET /metrics` (Prometheus text).
+//! `GET /healthz` (200 when the database answers, 503 within the acquire timeout when it does
+//! not) and `GET /metrics` (Prometheus text).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -6,11 +7,23 @@ use sea_orm::ConnectionTrait;
 
 use crate::AppState;
 
+/// How long `SELECT 1` may take on top of the acquire timeout.
+const QUERY_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.store.conn().execute_unprepared("SELECT 1").await {
-        Ok(_) => (StatusCode::OK, "ok"),
-        Err(error) => {
+    // The pool bounds the wait for a connection; this also bounds a connection that hangs
+    // (packets dropped rather than refused), with room for the query after a slow acquire.
+    let limit = state.config.database_acquire_timeout() + QUERY_GRACE;
+    let answered =
+        tokio::time::timeout(limit, state.store.conn().execute_unprepared("SELECT 1")).await;
+    match answered {
+        Ok(Ok(_)) => (StatusCode::OK, "ok"),
+        Ok(Err(error)) => {
             tracing::error!(%error, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+        Err(_) => {
+            tracing::error!(?limit, "health check timed out");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
         }
     }

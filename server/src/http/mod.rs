@@ -4,7 +4,7 @@ pub mod graphql;
 pub mod health;
 pub mod settings;
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -45,4 +45,23 @@ fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (status, Json(body)).into_response()
+}
+
+/// 503 `UNAVAILABLE`: the database could not be reached within the pool's acquire timeout.
+/// The client may retry; the cause stays in the logs.
+pub fn unavailable_response() -> Response {
+    let mut response = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        buildhooks_schema::error::UNAVAILABLE,
+        "the database is unavailable; try again",
+    );
+    with_retry_after(&mut response);
+    response
+}
+
+/// Adds `Retry-After: 1` to a 503: the database usually answers again within seconds.
+pub fn with_retry_after(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
 }

@@ -6,6 +6,7 @@
 
 pub mod database;
 pub mod logs;
+pub mod proxy;
 pub mod receiver;
 
 use std::net::SocketAddr;
@@ -74,6 +75,12 @@ impl TestApp {
     pub async fn start(db: database::TestDatabase, config: Config, role: Role) -> Self {
         logs::capture();
         let state = AppState::connect(config).await.expect("server state");
+        Self::start_state(db, state, role).await
+    }
+
+    /// Starts a server with a state made by the test (e.g. with a commit observer).
+    pub async fn start_state(db: database::TestDatabase, state: AppState, role: Role) -> Self {
+        logs::capture();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -1,0 +1,174 @@
+//! Fair shares of the dispatcher: no endpoint and no organization may hold more than its share of
+//! the deliveries in flight in this process. An endpoint holds at most its `max_in_flight`
+//! (default 4), an organization at most `org_cap`; a row whose endpoint or organization is full
+//! is not started but given back to the outbox, and claims skip the full ones (`excluded`) until
+//! one of their attempts ends. Attempts that outlast `slow_after` move from the fast slots to a
+//! larger pool of slow ones, so receivers that hang hold no slot a healthy one needs.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use buildhooks_schema::webhook::settings::DEFAULT_IN_FLIGHT;
+
+use super::claim::NONE_EXCLUDED;
+
+/// The dispatcher's fairness settings.
+#[derive(Clone, Copy, Debug)]
+pub struct FairConfig {
+    /// Most deliveries of one organization in flight at once (fast and slow).
+    pub org_cap: usize,
+    /// An attempt running longer than this leaves its fast slot for a slow one.
+    pub slow_after: Duration,
+    /// Slow slots: attempts past `slow_after`, in this process.
+    pub slow_slots: usize,
+}
+
+impl FairConfig {
+    /// The defaults for `concurrency` fast slots: an organization may hold half of them, an
+    /// attempt becomes slow after one second, and there are sixteen slow slots per fast one.
+    pub fn for_concurrency(concurrency: usize) -> Self {
+        FairConfig {
+            org_cap: (concurrency / 2).max(1),
+            slow_after: Duration::from_secs(1),
+            slow_slots: concurrency.max(1) * 16,
+        }
+    }
+}
+
+/// Deliveries in flight per endpoint (with its cap) and per organization.
+#[derive(Default)]
+struct Counts {
+    endpoints: HashMap<i32, (usize, usize)>,
+    orgs: HashMap<i32, usize>,
+}
+
+/// The shares in use in this process.
+pub struct Shares {
+    counts: Mutex<Counts>,
+    org_cap: usize,
+}
+
+/// An endpoint's cap from its row (`None`: the endpoint was removed; its attempt is refused at
+/// once, under the default cap).
+pub fn cap_of(max_in_flight: Option<i32>) -> usize {
+    max_in_flight.unwrap_or(DEFAULT_IN_FLIGHT).max(1) as usize
+}
+
+impl Shares {
+    pub fn new(org_cap: usize) -> Self {
+        Shares {
+            counts: Mutex::default(),
+            org_cap: org_cap.max(1),
+        }
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        // The counts stay consistent even if a holder panicked: each update is one statement.
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a slot for a delivery of `org` to `endpoint` (capped at `cap`); false when the
+    /// endpoint or the organization has none free.
+    pub fn try_take(&self, org: i32, endpoint: i32, cap: usize) -> bool {
+        let mut counts = self.counts();
+        let in_org = counts.orgs.get(&org).copied().unwrap_or(0);
+        let (in_endpoint, _) = counts.endpoints.get(&endpoint).copied().unwrap_or((0, cap));
+        if in_endpoint >= cap || in_org >= self.org_cap {
+            return false;
+        }
+        counts.endpoints.insert(endpoint, (in_endpoint + 1, cap));
+        counts.orgs.insert(org, in_org + 1);
+        true
+    }
+
+    /// Whether a row of `org` to `endpoint` could start now (a look, nothing taken).
+    pub fn has_room(&self, org: i32, endpoint: i32) -> bool {
+        let counts = self.counts();
+        counts
+            .endpoints
+            .get(&endpoint)
+            .is_none_or(|(n, cap)| n < cap)
+            && counts.orgs.get(&org).is_none_or(|n| *n < self.org_cap)
+    }
+
+    /// Gives a slot back when an attempt ends; true when the endpoint or the organization was
+    /// full, so rows given back for it may be claimed now.
+    pub fn give_back(&self, org: i32, endpoint: i32) -> bool {
+        let mut counts = self.counts();
+        let mut was_full = false;
+        if let Some((n, cap)) = counts.endpoints.get_mut(&endpoint) {
+            was_full |= *n >= *cap;
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.endpoints.remove(&endpoint);
+            }
+        }
+        if let Some(n) = counts.orgs.get_mut(&org) {
+            was_full |= *n >= self.org_cap;
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.orgs.remove(&org);
+            }
+        }
+        was_full
+    }
+
+    /// The endpoints and organizations without a free slot, as the claim statements take them:
+    /// `{"e": [endpoint ids], "o": [organization ids]}`.
+    pub fn excluded(&self) -> String {
+        let counts = self.counts();
+        let endpoints: Vec<i32> = counts
+            .endpoints
+            .iter()
+            .filter(|(_, (n, cap))| n >= cap)
+            .map(|(id, _)| *id)
+            .collect();
+        let orgs: Vec<i32> = counts
+            .orgs
+            .iter()
+            .filter(|(_, n)| **n >= self.org_cap)
+            .map(|(id, _)| *id)
+            .collect();
+        if endpoints.is_empty() && orgs.is_empty() {
+            return NONE_EXCLUDED.to_owned();
+        }
+        serde_json::json!({ "e": endpoints, "o": orgs }).to_string()
+    }
+
+    /// Deliveries in flight to `endpoint` (for tests and metrics).
+    pub fn in_flight(&self, endpoint: i32) -> usize {
+        self.counts()
+            .endpoints
+            .get(&endpoint)
+            .map_or(0, |(n, _)| *n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_and_org_caps() {
+        let shares = Shares::new(3);
+        assert!(shares.try_take(1, 10, 2));
+        assert!(shares.try_take(1, 10, 2));
+        assert!(!shares.try_take(1, 10, 2), "endpoint 10 is full");
+        assert!(!shares.has_room(1, 10) && shares.has_room(2, 21));
+        assert_eq!(shares.excluded(), r#"{"e":[10],"o":[]}"#);
+        assert!(shares.try_take(1, 11, 2));
+        assert!(!shares.try_take(1, 12, 2), "organization 1 is full");
+        assert!(shares.try_take(2, 20, 2), "another organization is not");
+        let excluded: serde_json::Value = serde_json::from_str(&shares.excluded()).expect("JSON");
+        assert_eq!(excluded["o"], serde_json::json!([1]));
+        assert!(
+            shares.give_back(1, 10),
+            "endpoint 10 and organization 1 were full"
+        );
+        assert!(!shares.give_back(2, 20));
+        assert_eq!(shares.in_flight(10), 1);
+        assert_eq!(shares.in_flight(20), 0);
+        assert_eq!(shares.excluded(), NONE_EXCLUDED);
+    }
+}
