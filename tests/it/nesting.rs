@@ -4,6 +4,8 @@
 //! JSON variables and as a stored query, each is refused with `VALIDATION` before any parser
 //! sees it, the message does not quote it, and the server answers the next request.
 
+use buildhooks_schema::webhook::query_check::MAX_QUERY_BYTES;
+use buildhooks_schema::MAX_OPERATION_BYTES;
 use serde_json::{json, Value};
 
 use crate::utils::{error_code, save_endpoints, TestApp};
@@ -66,8 +68,9 @@ fn nested_texts() -> Vec<(String, String)> {
     texts
 }
 
-/// A refusal: code `VALIDATION`, a short message that does not quote the text.
-fn assert_refused(name: &str, resp: &Value) {
+/// A refusal: code `VALIDATION`, a short message that does not quote the text and, for a
+/// GraphQL text of `len` bytes, names the limit it broke (`max_bytes`, else the nesting).
+fn assert_refused(name: &str, resp: &Value, text: Option<(usize, usize)>) {
     assert_eq!(error_code(resp), Some("VALIDATION"), "{name}: {resp:.300}");
     let message = resp["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(
@@ -75,6 +78,14 @@ fn assert_refused(name: &str, resp: &Value) {
         "{name}: the message is {} bytes",
         message.len()
     );
+    if let Some((len, max_bytes)) = text {
+        let limit = if len > max_bytes {
+            "bytes; at most"
+        } else {
+            "more than 64 deep"
+        };
+        assert!(message.contains(limit), "{name}: {message}");
+    }
 }
 
 /// The server still answers a normal query.
@@ -94,7 +105,7 @@ async fn deeply_nested_operations_are_refused_with_400_and_the_server_lives_on()
         let body = json!({ "query": text }).to_string();
         let (status, resp) = app.post_raw(Some(&app.org.token), &body).await;
         assert_eq!(status, 400, "{name}: {resp:.300}");
-        assert_refused(&name, &resp);
+        assert_refused(&name, &resp, Some((text.len(), MAX_OPERATION_BYTES)));
         assert_alive(&app, &name).await;
     }
 }
@@ -113,7 +124,7 @@ async fn deeply_nested_json_variables_are_refused_with_400_and_the_server_lives_
             let name = format!("variables: {kind} {depth} deep");
             let (status, resp) = app.post_raw(Some(&app.org.token), &body).await;
             assert_eq!(status, 400, "{name}: {resp:.300}");
-            assert_refused(&name, &resp);
+            assert_refused(&name, &resp, None);
             assert_alive(&app, &name).await;
         }
     }
@@ -131,7 +142,7 @@ async fn deeply_nested_stored_queries_are_refused_at_save_and_the_server_lives_o
         )
         .await;
         let name = format!("stored query: {name}");
-        assert_refused(&name, &resp);
+        assert_refused(&name, &resp, Some((text.len(), MAX_QUERY_BYTES)));
         assert_eq!(
             resp["errors"][0]["extensions"]["field"], "deliveryEndpoints[0].query",
             "{name}: {resp:.300}"
@@ -153,13 +164,13 @@ async fn deeply_nested_stored_queries_are_refused_at_save_and_the_server_lives_o
                 &json!({ "query": operation }).to_string(),
             )
             .await;
-        let expected = if operation.len() > buildhooks_schema::MAX_OPERATION_BYTES {
-            400
+        let (expected, refused) = if operation.len() > MAX_OPERATION_BYTES {
+            (400, (operation.len(), MAX_OPERATION_BYTES))
         } else {
-            200
+            (200, (text.len(), MAX_QUERY_BYTES))
         };
         assert_eq!(status, expected, "{name}: {resp:.300}");
-        assert_refused(&name, &resp);
+        assert_refused(&name, &resp, Some(refused));
         assert_alive(&app, &name).await;
     }
     let saved = app

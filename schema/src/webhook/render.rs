@@ -17,7 +17,8 @@ use crate::status::{BuildStatus, TaskStatus};
 use crate::store::DbHandle;
 use crate::PayloadSchema;
 
-/// Stored queries: a thousand distinct texts, of any length (they were checked when saved).
+/// Stored queries: a thousand distinct texts, within `bounded::STORED` (checked when saved, and
+/// again before each parse).
 static STORED: ParseCache = ParseCache::new(1_000, usize::MAX);
 
 /// The default stored query, from Cirrus CI's documentation.
