@@ -5,13 +5,13 @@
 use std::process::Command;
 use std::time::Duration;
 
-use buildhooks_entity::webhook_endpoint;
 use buildhooks_server::delivery::attempt::Outcome;
 use buildhooks_server::delivery::{claim, record};
-use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{json, Value};
 
-use crate::utils::{save_endpoints, settled_deliveries, Receiver, Reply, TestApp};
+use crate::utils::{
+    insert_unchecked_endpoints, save_endpoints, settled_deliveries, Receiver, Reply, TestApp,
+};
 
 /// One endpoint (for `build.created` only) at `url`, one build: exactly one delivery.
 async fn one_delivery(app: &TestApp, url: &str, secret: Option<&str>) -> Value {
@@ -227,27 +227,7 @@ async fn internal_targets_are_refused_at_connect_time_with_no_connection_made() 
         format!("http://[::ffff:127.0.0.1]:{port}/"),
         format!("http://localhost:{port}/"),
     ];
-    // Rows as if saved while the names pointed elsewhere (DNS rebinding): the save-time check is
-    // bypassed on purpose, the connect-time guard must hold.
-    let org_id: i32 = app.org.uid.parse().expect("uid");
-    for (i, url) in targets.iter().enumerate() {
-        webhook_endpoint::ActiveModel {
-            org_id: Set(org_id),
-            position: Set(i as i32),
-            url: Set(url.clone()),
-            secret: Set(None),
-            events: Set("[\"build.created\"]".into()),
-            repository_id: Set(None),
-            query: Set(None),
-            enabled: Set(true),
-            deleted: Set(false),
-            created_at: Set(0),
-            ..Default::default()
-        }
-        .insert(app.state.store.conn())
-        .await
-        .expect("endpoint");
-    }
+    insert_unchecked_endpoints(&app, &targets).await;
     let repo = app.create_repository("ssrf").await;
     app.create_build(&repo, &[("a", false)], false).await;
     let all = settled_deliveries(&app, targets.len()).await;

@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use buildhooks_entity::webhook_endpoint;
-use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{json, Value};
 
-use crate::utils::{error_code, save_endpoints, settled_deliveries, TestApp};
+use crate::utils::{
+    error_code, insert_unchecked_endpoints, save_endpoints, settled_deliveries, TestApp,
+};
 
 /// A listener that records every connection it accepts.
 struct Trap {
@@ -120,31 +120,11 @@ async fn every_blocked_class_is_refused_at_connect_time_and_nothing_connects() {
     let (trap, trap6) = traps().await;
     let port6 = trap6.as_ref().map_or(trap.port, |t| t.port);
     let urls = targets(trap.port, port6);
-    // Rows as if saved while their names pointed elsewhere (DNS rebinding): the save-time check
-    // is bypassed on purpose, so the connect-time guard must hold on its own.
-    let org_id: i32 = app.org.uid.parse().expect("uid");
-    let mut dotted = None;
-    for (i, url) in urls.iter().enumerate() {
-        let row = webhook_endpoint::ActiveModel {
-            org_id: Set(org_id),
-            position: Set(i as i32),
-            url: Set(url.clone()),
-            secret: Set(None),
-            events: Set("[\"build.created\"]".into()),
-            repository_id: Set(None),
-            query: Set(None),
-            enabled: Set(true),
-            deleted: Set(false),
-            created_at: Set(0),
-            ..Default::default()
-        }
-        .insert(app.state.store.conn())
-        .await
-        .expect("endpoint");
-        if url.starts_with("http://localhost.:") {
-            dotted = Some(row.id);
-        }
-    }
+    let ids = insert_unchecked_endpoints(&app, &urls).await;
+    let dotted = urls
+        .iter()
+        .position(|u| u.starts_with("http://localhost.:"))
+        .map(|i| ids[i]);
     let repo = app.create_repository("ssrf").await;
     app.create_build(&repo, &[("a", false)], false).await;
     let all = settled_deliveries(&app, urls.len()).await;

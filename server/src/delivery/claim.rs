@@ -20,7 +20,9 @@ use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Statemen
 // (`{"e": [endpoint ids], "o": [org ids]}` in the fifth parameter, from `fair::Shares`) are
 // skipped, so a hanging receiver's backlog never fills a claim. Due rows are taken from a window
 // of the oldest (four times the limit), at most each endpoint's `max_in_flight` from it, in
-// turns: every endpoint's oldest row, then every endpoint's second, and so on.
+// turns: every endpoint's oldest row, then every endpoint's second, and so on. On PostgreSQL
+// only the rows picked are locked (a row another instance holds is skipped, and one it changed
+// meanwhile is checked again against `state`), not the whole window.
 //
 // PostgreSQL: the claim as CTEs ending in `claimed`, with `{exclude}` for rows the recorder
 // writes in the same statement (one statement must not update a row twice).
@@ -34,13 +36,16 @@ const POSTGRES_CTES: &str = "expired AS (
    WHERE state = 'PENDING' AND next_attempt_at <= $3
      AND endpoint_id NOT IN (SELECT value::int FROM json_array_elements_text($5::json -> 'e'))
      AND org_id NOT IN (SELECT value::int FROM json_array_elements_text($5::json -> 'o'))
-   ORDER BY next_attempt_at LIMIT $4 * 4 FOR UPDATE SKIP LOCKED),
- due AS (
+   ORDER BY next_attempt_at LIMIT $4 * 4),
+ picked AS (
    SELECT id FROM (
      SELECT w.id, w.next_attempt_at, COALESCE(e.max_in_flight, 4) AS cap,
        ROW_NUMBER() OVER (PARTITION BY w.endpoint_id ORDER BY w.next_attempt_at, w.id) AS turn
      FROM window_rows AS w LEFT JOIN webhook_endpoint AS e ON e.id = w.endpoint_id) AS ranked
    WHERE turn <= cap ORDER BY turn, next_attempt_at LIMIT $4),
+ due AS (
+   SELECT id FROM webhook_delivery WHERE id IN (SELECT id FROM picked) AND state = 'PENDING'
+   FOR UPDATE SKIP LOCKED),
  claimed AS (
    UPDATE webhook_delivery SET state = 'IN_FLIGHT', lease_until = $1, lease_token = $2,
      updated_at = $3

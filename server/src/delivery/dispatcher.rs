@@ -136,6 +136,8 @@ struct Lanes {
     slow: Arc<Semaphore>,
     slow_after: Duration,
     shares: Arc<Shares>,
+    /// Notified when permits come back (`recorder::Shared::freed`).
+    freed: Arc<Notify>,
     record_tx: mpsc::Sender<Finished>,
     backlog: Arc<AtomicUsize>,
     running: JoinSet<()>,
@@ -184,7 +186,10 @@ async fn start_deliveries(
             Some(permit) => permit,
             None => match lanes.permits.clone().acquire_owned().await {
                 Ok(permit) => permit,
-                Err(_) => break,
+                Err(_) => {
+                    lanes.shares.give_back(row.org_id, row.endpoint_id);
+                    break;
+                }
             },
         };
         if from_handoff {
@@ -196,8 +201,12 @@ async fn start_deliveries(
             endpoints.clone(),
             lanes.record_tx.clone(),
         );
-        let (slow, slow_after, shares) =
-            (lanes.slow.clone(), lanes.slow_after, lanes.shares.clone());
+        let (slow, slow_after, shares, freed) = (
+            lanes.slow.clone(),
+            lanes.slow_after,
+            lanes.shares.clone(),
+            lanes.freed.clone(),
+        );
         lanes.running.spawn(async move {
             let mut slot = Slot::Fast(permit);
             let outcome = {
@@ -209,7 +218,7 @@ async fn start_deliveries(
                         // A slow receiver: hand the fast permit back when a slow one is free.
                         if let Ok(permit) = slow.try_acquire_owned() {
                             slot = Slot::Slow(permit);
-                            sender.store.wake_dispatcher();
+                            freed.notify_one();
                         }
                         attempt.await
                     }
@@ -320,6 +329,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
         slow: Arc::new(Semaphore::new(config.fair.slow_slots)),
         slow_after: config.fair.slow_after,
         shares,
+        freed: shared.freed.clone(),
         record_tx,
         backlog,
         running: JoinSet::new(),

@@ -317,3 +317,32 @@ pub async fn settled_deliveries(app: &TestApp, expected: usize) -> Vec<Value> {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// Endpoint rows of the app's organization for `build.created`, written directly as if saved
+/// while their names pointed elsewhere (DNS rebinding): the save-time check is bypassed on
+/// purpose, so the connect-time guard must hold on its own. Returns their ids, in order.
+pub async fn insert_unchecked_endpoints(app: &TestApp, urls: &[String]) -> Vec<i32> {
+    use sea_orm::{ActiveModelTrait, Set};
+    let org_id: i32 = app.org.uid.parse().expect("uid");
+    let mut ids = Vec::with_capacity(urls.len());
+    for (i, url) in urls.iter().enumerate() {
+        let row = buildhooks_entity::webhook_endpoint::ActiveModel {
+            org_id: Set(org_id),
+            position: Set(i as i32),
+            url: Set(url.clone()),
+            secret: Set(None),
+            events: Set("[\"build.created\"]".into()),
+            repository_id: Set(None),
+            query: Set(None),
+            enabled: Set(true),
+            deleted: Set(false),
+            created_at: Set(0),
+            ..Default::default()
+        }
+        .insert(app.state.store.conn())
+        .await
+        .expect("endpoint");
+        ids.push(row.id);
+    }
+    ids
+}
