@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use buildhooks_entity::webhook_delivery;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit};
@@ -110,7 +111,20 @@ async fn record_and_refill(
         lease_ms: shared.lease_ms,
         excluded: &excluded,
     });
-    let written = record::record_then_claim(&sender.store, &jobs, sender.retry_delay, next).await;
+    let mut written =
+        record::record_then_claim(&sender.store, &jobs, sender.retry_delay, next).await;
+    // While the database is away, try again (without the claim) for up to half a lease, keeping
+    // the slots: the outcomes are kept and no delivery is sent twice for a short outage.
+    let mut wait = Duration::from_millis(100);
+    let give_up = Instant::now() + Duration::from_millis((shared.lease_ms / 2).max(0) as u64);
+    while written.is_err() && Instant::now() + wait < give_up {
+        if let Err(error) = &written {
+            tracing::warn!(%error, rows = jobs.len(), retry_in_ms = wait.as_millis() as u64, "cannot record delivery attempts; trying again");
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
+        written = record::record_then_claim(&sender.store, &jobs, sender.retry_delay, None).await;
+    }
     drop(jobs);
     let mut permits: Vec<OwnedSemaphorePermit> = Vec::with_capacity(fast);
     let mut retry = false;
@@ -137,9 +151,9 @@ async fn record_and_refill(
                 }
             }
         }
-        // The rows stay IN_FLIGHT and are retried when their lease expires: nothing is lost.
+        // The rows stay IN_FLIGHT and are sent again when their lease expires: nothing is lost.
         Err(error) => {
-            tracing::error!(%error, rows = batch.len(), "cannot record delivery attempts")
+            tracing::error!(%error, rows = batch.len(), "cannot record delivery attempts; they are retried when their lease expires")
         }
     }
     drop(permits);
