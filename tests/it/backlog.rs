@@ -105,7 +105,7 @@ async fn a_cycle_records_an_expired_lease_without_claiming_it_again() {
         Some(record::Next {
             limit: 10,
             lease_ms: 60_000,
-            excluded: claim::NONE_EXCLUDED,
+            filter: claim::UNLIMITED,
         }),
     )
     .await

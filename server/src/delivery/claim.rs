@@ -16,11 +16,13 @@ use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Statemen
 // could not use them. (On PostgreSQL an `id` tie-break would sort every row sharing the oldest
 // timestamp; SQLite's index holds the rowid.)
 //
-// Fairness: rows of endpoints and organizations that hold their whole share of the dispatcher
-// (`{"e": [endpoint ids], "o": [org ids]}` in the fifth parameter, from `fair::Shares`) are
-// skipped, so a hanging receiver's backlog never fills a claim. Due rows are taken from a window
-// of the oldest (four times the limit), at most each endpoint's `max_in_flight` from it, in
-// turns: every endpoint's oldest row, then every endpoint's second, and so on. On PostgreSQL
+// Fairness, from the fifth parameter (`fair::Shares::claim_filter`): rows of endpoints and
+// organizations that hold their whole share of the dispatcher (`e`, `o`: ids) are skipped, so a
+// hanging receiver's backlog never fills a claim. Due rows are taken from a window of the oldest
+// (four times the limit): of each endpoint at most its free room (`re`: endpoint id -> room, else
+// its `max_in_flight`), of each organization at most its free room (`ro`, else `d`), in turns:
+// every endpoint's oldest row, then every endpoint's second, and so on. So a claim takes no row
+// that its dispatcher could not start. On PostgreSQL
 // only the rows picked are locked (a row another instance holds is skipped, and one it changed
 // meanwhile is checked again against `state`), not the whole window.
 //
@@ -28,21 +30,25 @@ use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Statemen
 // writes in the same statement (one statement must not update a row twice).
 const POSTGRES_CTES: &str = "expired AS (
    SELECT id FROM webhook_delivery WHERE state = 'IN_FLIGHT' AND lease_until < $3{exclude}
-     AND endpoint_id NOT IN (SELECT value::int FROM json_array_elements_text($5::json -> 'e'))
-     AND org_id NOT IN (SELECT value::int FROM json_array_elements_text($5::json -> 'o'))
+     AND endpoint_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($5::jsonb -> 'e'))
+     AND org_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($5::jsonb -> 'o'))
    ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED),
  window_rows AS (
-   SELECT id, endpoint_id, next_attempt_at FROM webhook_delivery
+   SELECT id, org_id, endpoint_id, next_attempt_at FROM webhook_delivery
    WHERE state = 'PENDING' AND next_attempt_at <= $3
-     AND endpoint_id NOT IN (SELECT value::int FROM json_array_elements_text($5::json -> 'e'))
-     AND org_id NOT IN (SELECT value::int FROM json_array_elements_text($5::json -> 'o'))
+     AND endpoint_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($5::jsonb -> 'e'))
+     AND org_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($5::jsonb -> 'o'))
    ORDER BY next_attempt_at LIMIT $4 * 4),
  picked AS (
    SELECT id FROM (
-     SELECT w.id, w.next_attempt_at, COALESCE(e.max_in_flight, 4) AS cap,
-       ROW_NUMBER() OVER (PARTITION BY w.endpoint_id ORDER BY w.next_attempt_at, w.id) AS turn
+     SELECT w.id, w.next_attempt_at,
+       COALESCE(($5::jsonb -> 're' ->> w.endpoint_id::text)::int, e.max_in_flight, 4) AS room,
+       COALESCE(($5::jsonb -> 'ro' ->> w.org_id::text)::int, ($5::jsonb ->> 'd')::int)
+         AS org_room,
+       ROW_NUMBER() OVER (PARTITION BY w.endpoint_id ORDER BY w.next_attempt_at, w.id) AS turn,
+       ROW_NUMBER() OVER (PARTITION BY w.org_id ORDER BY w.next_attempt_at, w.id) AS org_turn
      FROM window_rows AS w LEFT JOIN webhook_endpoint AS e ON e.id = w.endpoint_id) AS ranked
-   WHERE turn <= cap ORDER BY turn, next_attempt_at LIMIT $4),
+   WHERE turn <= room AND org_turn <= org_room ORDER BY turn, next_attempt_at LIMIT $4),
  due AS (
    SELECT id FROM webhook_delivery WHERE id IN (SELECT id FROM picked) AND state = 'PENDING'
    FOR UPDATE SKIP LOCKED),
@@ -71,35 +77,39 @@ const SQLITE: &str = "UPDATE webhook_delivery SET state = 'IN_FLIGHT', lease_unt
      ORDER BY lease_until LIMIT ?4)
    UNION ALL
    SELECT id FROM (SELECT id FROM (
-     SELECT w.id, w.next_attempt_at, COALESCE(e.max_in_flight, 4) AS cap,
-       ROW_NUMBER() OVER (PARTITION BY w.endpoint_id ORDER BY w.next_attempt_at, w.id) AS turn
-     FROM (SELECT id, endpoint_id, next_attempt_at FROM webhook_delivery
+     SELECT w.id, w.next_attempt_at,
+       COALESCE(json_extract(?5, '$.re.\"' || w.endpoint_id || '\"'), e.max_in_flight, 4) AS room,
+       COALESCE(json_extract(?5, '$.ro.\"' || w.org_id || '\"'), json_extract(?5, '$.d'))
+         AS org_room,
+       ROW_NUMBER() OVER (PARTITION BY w.endpoint_id ORDER BY w.next_attempt_at, w.id) AS turn,
+       ROW_NUMBER() OVER (PARTITION BY w.org_id ORDER BY w.next_attempt_at, w.id) AS org_turn
+     FROM (SELECT id, org_id, endpoint_id, next_attempt_at FROM webhook_delivery
        WHERE state = 'PENDING' AND next_attempt_at <= ?3
          AND endpoint_id NOT IN (SELECT value FROM json_each(?5, '$.e'))
          AND org_id NOT IN (SELECT value FROM json_each(?5, '$.o'))
        ORDER BY next_attempt_at, id LIMIT ?4 * 4) AS w
      LEFT JOIN webhook_endpoint AS e ON e.id = w.endpoint_id)
-   WHERE turn <= cap ORDER BY turn, next_attempt_at LIMIT ?4)
+   WHERE turn <= room AND org_turn <= org_room ORDER BY turn, next_attempt_at LIMIT ?4)
    LIMIT ?4)
  RETURNING *";
 
-/// Nothing excluded from a claim.
-pub const NONE_EXCLUDED: &str = r#"{"e":[],"o":[]}"#;
+/// A claim filter that limits nothing (see `fair::Shares::claim_filter`).
+pub const UNLIMITED: &str = r#"{"e":[],"o":[],"re":{},"ro":{},"d":2147483647}"#;
 
 /// When the next claimable row becomes due (a retry, or an expired lease), in ms since the
-/// epoch, leaving out the excluded endpoints and organizations (`$1` / `?1`): one look into
+/// epoch, leaving out the full endpoints and organizations of a claim filter (`$1` / `?1`): one look into
 /// each partial index, past the excluded rows.
 pub fn next_due_sql(backend: DbBackend) -> &'static str {
     match backend {
         DbBackend::Postgres => {
             "SELECT MIN(due) AS due FROM (
    SELECT MIN(next_attempt_at) AS due FROM webhook_delivery WHERE state = 'PENDING'
-     AND endpoint_id NOT IN (SELECT value::int FROM json_array_elements_text($1::json -> 'e'))
-     AND org_id NOT IN (SELECT value::int FROM json_array_elements_text($1::json -> 'o'))
+     AND endpoint_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($1::jsonb -> 'e'))
+     AND org_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($1::jsonb -> 'o'))
    UNION ALL
    SELECT MIN(lease_until) FROM webhook_delivery WHERE state = 'IN_FLIGHT'
-     AND endpoint_id NOT IN (SELECT value::int FROM json_array_elements_text($1::json -> 'e'))
-     AND org_id NOT IN (SELECT value::int FROM json_array_elements_text($1::json -> 'o'))) AS t"
+     AND endpoint_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($1::jsonb -> 'e'))
+     AND org_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($1::jsonb -> 'o'))) AS t"
         }
         _ => {
             "SELECT MIN(due) AS due FROM (
@@ -150,19 +160,19 @@ pub async fn claim(
     limit: u64,
     lease_ms: i64,
 ) -> Result<(Vec<webhook_delivery::Model>, String)> {
-    claim_fair(store, limit, lease_ms, NONE_EXCLUDED).await
+    claim_fair(store, limit, lease_ms, UNLIMITED).await
 }
 
-/// As `claim`, leaving out the endpoints and organizations in `excluded` (`fair::Shares`).
+/// As `claim`, within the shares `filter` leaves (`fair::Shares::claim_filter`).
 pub async fn claim_fair(
     store: &Store,
     limit: u64,
     lease_ms: i64,
-    excluded: &str,
+    filter: &str,
 ) -> Result<(Vec<webhook_delivery::Model>, String)> {
     if store.backend() == DbBackend::Postgres {
         // One statement: its own transaction, no BEGIN and COMMIT round trips.
-        let (values, token) = params(limit, lease_ms, excluded);
+        let (values, token) = params(limit, lease_ms, filter);
         let rows = store
             .conn()
             .query_all(Statement::from_sql_and_values(
@@ -178,7 +188,7 @@ pub async fn claim_fair(
         return Ok((rows, token));
     }
     let w = store.begin_write_priority().await?;
-    let claimed = claim_in(w.txn(), limit, lease_ms, excluded).await?;
+    let claimed = claim_in(w.txn(), limit, lease_ms, filter).await?;
     w.commit().await?;
     Ok(claimed)
 }
@@ -189,9 +199,9 @@ pub async fn claim_in(
     txn: &impl ConnectionTrait,
     limit: u64,
     lease_ms: i64,
-    excluded: &str,
+    filter: &str,
 ) -> Result<(Vec<webhook_delivery::Model>, String)> {
-    let (values, token) = params(limit, lease_ms, excluded);
+    let (values, token) = params(limit, lease_ms, filter);
     let rows = webhook_delivery::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(
             DbBackend::Sqlite,
@@ -218,7 +228,7 @@ fn renumber(sql: &str, mark: char, first: usize) -> String {
 }
 
 /// The claim's parameters (`?1` to `?5`) and the fresh lease token.
-pub fn params(limit: u64, lease_ms: i64, excluded: &str) -> (Vec<sea_orm::Value>, String) {
+pub fn params(limit: u64, lease_ms: i64, filter: &str) -> (Vec<sea_orm::Value>, String) {
     let now = now_ms();
     let token = uuid::Uuid::new_v4().to_string();
     let values = vec![
@@ -226,7 +236,7 @@ pub fn params(limit: u64, lease_ms: i64, excluded: &str) -> (Vec<sea_orm::Value>
         token.clone().into(),
         now.into(),
         (limit as i64).into(),
-        excluded.into(),
+        filter.into(),
     ];
     (values, token)
 }

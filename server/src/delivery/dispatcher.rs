@@ -82,7 +82,7 @@ impl DispatchConfig {
 
 /// When the next claimable row becomes due (a retry, or an expired lease), in ms since the
 /// epoch; rows of endpoints and organizations without a free share are left out.
-async fn next_due(sender: &Sender, excluded: String) -> Option<i64> {
+async fn next_due(sender: &Sender, filter: String) -> Option<i64> {
     let backend = sender.store.backend();
     let row = sender
         .store
@@ -90,7 +90,7 @@ async fn next_due(sender: &Sender, excluded: String) -> Option<i64> {
         .query_one(Statement::from_sql_and_values(
             backend,
             super::claim::next_due_sql(backend),
-            [excluded.into()],
+            [filter.into()],
         ))
         .await
         .ok()??;
@@ -365,8 +365,8 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
         // the recorder claims as it records.
         if should_claim && free > 0 && worth && now >= next_claim_at {
             scarce_since = None;
-            let excluded = lanes.shares.excluded();
-            match super::claim::claim_fair(&sender.store, free as u64, config.lease_ms, &excluded)
+            let filter = lanes.shares.claim_filter();
+            match super::claim::claim_fair(&sender.store, free as u64, config.lease_ms, &filter)
                 .await
             {
                 Ok((rows, token)) => {
@@ -384,7 +384,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
                         continue; // more may be due right now
                     }
                     should_claim = false;
-                    let wait = match next_due(&sender, lanes.shares.excluded()).await {
+                    let wait = match next_due(&sender, lanes.shares.claim_filter()).await {
                         Some(due) => Duration::from_millis(
                             (due - now_ms()).clamp(1, MAX_IDLE.as_millis() as i64) as u64,
                         ),

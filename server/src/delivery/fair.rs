@@ -1,7 +1,7 @@
 //! Fair shares of the dispatcher: no endpoint and no organization may hold more than its share of
 //! the deliveries in flight in this process. An endpoint holds at most its `max_in_flight`
 //! (default 4), an organization at most `org_cap`; a row whose endpoint or organization is full
-//! is not started but given back to the outbox, and claims skip the full ones (`excluded`) until
+//! is not started but given back to the outbox, and claims take no more than the room left (`claim_filter`) until
 //! one of their attempts ends. Attempts that outlast `slow_after` move from the fast slots to a
 //! larger pool of slow ones, so receivers that hang hold no slot a healthy one needs.
 
@@ -10,8 +10,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use buildhooks_schema::webhook::settings::DEFAULT_IN_FLIGHT;
-
-use super::claim::NONE_EXCLUDED;
 
 /// The dispatcher's fairness settings.
 #[derive(Clone, Copy, Debug)]
@@ -114,26 +112,40 @@ impl Shares {
         was_full
     }
 
-    /// The endpoints and organizations without a free slot, as the claim statements take them:
-    /// `{"e": [endpoint ids], "o": [organization ids]}`.
-    pub fn excluded(&self) -> String {
+    /// What a claim may take, as the claim statements read it: the endpoints and organizations
+    /// without a free slot (`e`, `o`), the free room of those with deliveries in flight (`re`,
+    /// `ro`: id -> room) and an organization's whole share (`d`).
+    pub fn claim_filter(&self) -> String {
         let counts = self.counts();
-        let endpoints: Vec<i32> = counts
-            .endpoints
-            .iter()
-            .filter(|(_, (n, cap))| n >= cap)
-            .map(|(id, _)| *id)
-            .collect();
-        let orgs: Vec<i32> = counts
-            .orgs
-            .iter()
-            .filter(|(_, n)| **n >= self.org_cap)
-            .map(|(id, _)| *id)
-            .collect();
-        if endpoints.is_empty() && orgs.is_empty() {
-            return NONE_EXCLUDED.to_owned();
+        if counts.endpoints.is_empty() && counts.orgs.is_empty() {
+            return format!(
+                r#"{{"e":[],"o":[],"re":{{}},"ro":{{}},"d":{}}}"#,
+                self.org_cap
+            );
         }
-        serde_json::json!({ "e": endpoints, "o": orgs }).to_string()
+        let mut full_endpoints = Vec::new();
+        let mut endpoint_room = serde_json::Map::new();
+        for (id, (n, cap)) in &counts.endpoints {
+            if n >= cap {
+                full_endpoints.push(*id);
+            } else {
+                endpoint_room.insert(id.to_string(), (cap - n).into());
+            }
+        }
+        let mut full_orgs = Vec::new();
+        let mut org_room = serde_json::Map::new();
+        for (id, n) in &counts.orgs {
+            if *n >= self.org_cap {
+                full_orgs.push(*id);
+            } else {
+                org_room.insert(id.to_string(), (self.org_cap - n).into());
+            }
+        }
+        serde_json::json!({
+            "e": full_endpoints, "o": full_orgs, "re": endpoint_room, "ro": org_room,
+            "d": self.org_cap,
+        })
+        .to_string()
     }
 
     /// Deliveries in flight to `endpoint` (for tests and metrics).
@@ -152,16 +164,24 @@ mod tests {
     #[test]
     fn endpoint_and_org_caps() {
         let shares = Shares::new(3);
+        let filter = |s: &Shares| -> serde_json::Value {
+            serde_json::from_str(&s.claim_filter()).expect("JSON")
+        };
+        assert_eq!(
+            filter(&shares),
+            serde_json::json!({"e": [], "o": [], "re": {}, "ro": {}, "d": 3})
+        );
         assert!(shares.try_take(1, 10, 2));
+        assert_eq!(filter(&shares)["re"], serde_json::json!({"10": 1}));
         assert!(shares.try_take(1, 10, 2));
         assert!(!shares.try_take(1, 10, 2), "endpoint 10 is full");
         assert!(!shares.has_room(1, 10) && shares.has_room(2, 21));
-        assert_eq!(shares.excluded(), r#"{"e":[10],"o":[]}"#);
+        assert_eq!(filter(&shares)["e"], serde_json::json!([10]));
+        assert_eq!(filter(&shares)["ro"], serde_json::json!({"1": 1}));
         assert!(shares.try_take(1, 11, 2));
         assert!(!shares.try_take(1, 12, 2), "organization 1 is full");
         assert!(shares.try_take(2, 20, 2), "another organization is not");
-        let excluded: serde_json::Value = serde_json::from_str(&shares.excluded()).expect("JSON");
-        assert_eq!(excluded["o"], serde_json::json!([1]));
+        assert_eq!(filter(&shares)["o"], serde_json::json!([1]));
         assert!(
             shares.give_back(1, 10),
             "endpoint 10 and organization 1 were full"
@@ -169,6 +189,7 @@ mod tests {
         assert!(!shares.give_back(2, 20));
         assert_eq!(shares.in_flight(10), 1);
         assert_eq!(shares.in_flight(20), 0);
-        assert_eq!(shares.excluded(), NONE_EXCLUDED);
+        assert_eq!(filter(&shares)["e"], serde_json::json!([]));
+        assert_eq!(filter(&shares)["o"], serde_json::json!([]));
     }
 }

@@ -210,12 +210,12 @@ fn endpoint_columns() -> String {
 }
 
 /// A claim made in a record cycle: up to `limit` due rows for `lease_ms`, leaving out the
-/// endpoints and organizations in `excluded` (see `claim`).
+/// endpoints and organizations without a free share (`filter`, see `claim`).
 #[derive(Clone, Copy, Debug)]
 pub struct Next<'a> {
     pub limit: u64,
     pub lease_ms: i64,
-    pub excluded: &'a str,
+    pub filter: &'a str,
 }
 
 /// Records `jobs` and, when `next` is given, claims due rows in the same transaction, with their
@@ -251,7 +251,7 @@ async fn cycle_postgres(
     next: Next<'_>,
 ) -> Result<(Vec<Verdict>, Option<Claimed>)> {
     let plan = Plan::new(jobs, base_delay);
-    let (claim, token) = super::claim::params(next.limit, next.lease_ms, next.excluded);
+    let (claim, token) = super::claim::params(next.limit, next.lease_ms, next.filter);
     let mut values = plan.params();
     values.extend(claim);
     // Prepared once per connection, unlike the record-only statement: planning this one each
@@ -297,7 +297,7 @@ async fn cycle_sqlite(
         let claimed = match next {
             Some(n) => {
                 let (rows, token) =
-                    super::claim::claim_in(db, n.limit, n.lease_ms, n.excluded).await?;
+                    super::claim::claim_in(db, n.limit, n.lease_ms, n.filter).await?;
                 Some(Claimed {
                     rows,
                     token,
@@ -312,7 +312,7 @@ async fn cycle_sqlite(
     let mut values = plan.params();
     let (sql, mut claimed) = match next {
         Some(n) => {
-            let (claim, token) = super::claim::params(n.limit, n.lease_ms, n.excluded);
+            let (claim, token) = super::claim::params(n.limit, n.lease_ms, n.filter);
             values.extend(claim);
             (RECORD_AND_CLAIM_SQLITE.as_str(), Some(Claimed::new(token)))
         }

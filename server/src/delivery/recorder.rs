@@ -101,15 +101,15 @@ async fn record_and_refill(
             allow_retry: true,
         })
         .collect();
-    let excluded = if limit > 0 {
-        shared.shares.excluded()
+    let filter = if limit > 0 {
+        shared.shares.claim_filter()
     } else {
         String::new()
     };
     let next = (limit > 0).then_some(Next {
         limit: limit as u64,
         lease_ms: shared.lease_ms,
-        excluded: &excluded,
+        filter: &filter,
     });
     let mut written =
         record::record_then_claim(&sender.store, &jobs, sender.retry_delay, next).await;
