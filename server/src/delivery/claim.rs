@@ -19,7 +19,7 @@ use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Statemen
 // Fairness, from the fifth parameter (`fair::Shares::claim_filter`): rows of endpoints and
 // organizations that hold their whole share of the dispatcher (`e`, `o`: ids) are skipped, so a
 // hanging receiver's backlog never fills a claim. Due rows are taken from a window of the oldest
-// (four times the limit): of each endpoint at most its free room (`re`: endpoint id -> room, else
+// (twice the limit): of each endpoint at most its free room (`re`: endpoint id -> room, else
 // its `max_in_flight`), of each organization at most its free room (`ro`, else `d`), in turns:
 // every endpoint's oldest row, then every endpoint's second, and so on. So a claim takes no row
 // that its dispatcher could not start. On PostgreSQL
@@ -38,16 +38,18 @@ const POSTGRES_CTES: &str = "expired AS (
    WHERE state = 'PENDING' AND next_attempt_at <= $3
      AND endpoint_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($5::jsonb -> 'e'))
      AND org_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($5::jsonb -> 'o'))
-   ORDER BY next_attempt_at LIMIT $4 * 4),
+   ORDER BY next_attempt_at LIMIT $4 * 2),
  picked AS (
    SELECT id FROM (
      SELECT w.id, w.next_attempt_at,
-       COALESCE(($5::jsonb -> 're' ->> w.endpoint_id::text)::int, e.max_in_flight, 4) AS room,
+       COALESCE(($5::jsonb -> 're' ->> w.endpoint_id::text)::int,
+         (SELECT e.max_in_flight FROM webhook_endpoint AS e WHERE e.id = w.endpoint_id), 4)
+         AS room,
        COALESCE(($5::jsonb -> 'ro' ->> w.org_id::text)::int, ($5::jsonb ->> 'd')::int)
          AS org_room,
        ROW_NUMBER() OVER (PARTITION BY w.endpoint_id ORDER BY w.next_attempt_at, w.id) AS turn,
        ROW_NUMBER() OVER (PARTITION BY w.org_id ORDER BY w.next_attempt_at, w.id) AS org_turn
-     FROM window_rows AS w LEFT JOIN webhook_endpoint AS e ON e.id = w.endpoint_id) AS ranked
+     FROM window_rows AS w) AS ranked
    WHERE turn <= room AND org_turn <= org_room ORDER BY turn, next_attempt_at LIMIT $4),
  due AS (
    SELECT id FROM webhook_delivery WHERE id IN (SELECT id FROM picked) AND state = 'PENDING'
@@ -78,7 +80,9 @@ const SQLITE: &str = "UPDATE webhook_delivery SET state = 'IN_FLIGHT', lease_unt
    UNION ALL
    SELECT id FROM (SELECT id FROM (
      SELECT w.id, w.next_attempt_at,
-       COALESCE(json_extract(?5, '$.re.\"' || w.endpoint_id || '\"'), e.max_in_flight, 4) AS room,
+       COALESCE(json_extract(?5, '$.re.\"' || w.endpoint_id || '\"'),
+         (SELECT e.max_in_flight FROM webhook_endpoint AS e WHERE e.id = w.endpoint_id), 4)
+         AS room,
        COALESCE(json_extract(?5, '$.ro.\"' || w.org_id || '\"'), json_extract(?5, '$.d'))
          AS org_room,
        ROW_NUMBER() OVER (PARTITION BY w.endpoint_id ORDER BY w.next_attempt_at, w.id) AS turn,
@@ -87,8 +91,7 @@ const SQLITE: &str = "UPDATE webhook_delivery SET state = 'IN_FLIGHT', lease_unt
        WHERE state = 'PENDING' AND next_attempt_at <= ?3
          AND endpoint_id NOT IN (SELECT value FROM json_each(?5, '$.e'))
          AND org_id NOT IN (SELECT value FROM json_each(?5, '$.o'))
-       ORDER BY next_attempt_at, id LIMIT ?4 * 4) AS w
-     LEFT JOIN webhook_endpoint AS e ON e.id = w.endpoint_id)
+       ORDER BY next_attempt_at, id LIMIT ?4 * 2) AS w)
    WHERE turn <= room AND org_turn <= org_room ORDER BY turn, next_attempt_at LIMIT ?4)
    LIMIT ?4)
  RETURNING *";

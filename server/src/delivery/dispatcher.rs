@@ -138,6 +138,8 @@ struct Lanes {
     shares: Arc<Shares>,
     /// Notified when permits come back (`recorder::Shared::freed`).
     freed: Arc<Notify>,
+    /// Due rows may be waiting (`recorder::Shared::claimable`).
+    claimable: Arc<AtomicBool>,
     record_tx: mpsc::Sender<Finished>,
     backlog: Arc<AtomicUsize>,
     running: JoinSet<()>,
@@ -201,11 +203,12 @@ async fn start_deliveries(
             endpoints.clone(),
             lanes.record_tx.clone(),
         );
-        let (slow, slow_after, shares, freed) = (
+        let (slow, slow_after, shares, freed, claimable) = (
             lanes.slow.clone(),
             lanes.slow_after,
             lanes.shares.clone(),
             lanes.freed.clone(),
+            lanes.claimable.clone(),
         );
         lanes.running.spawn(async move {
             let mut slot = Slot::Fast(permit);
@@ -225,8 +228,13 @@ async fn start_deliveries(
                 }
             };
             if shares.give_back(row.org_id, row.endpoint_id) {
-                // Rows given back for this endpoint or organization may be claimed now.
-                sender.store.wake_dispatcher();
+                // Rows waiting for this endpoint's or organization's share may be claimed now:
+                // by the recorder's cycle that records this attempt, when it frees a fast slot
+                // (one claim per cycle, not one per attempt), else by the loop.
+                claimable.store(true, Ordering::SeqCst);
+                if matches!(slot, Slot::Slow(_)) {
+                    sender.store.wake_dispatcher();
+                }
             }
             // The slot stays held until the outcome is recorded (by the recorder).
             let _ = record_tx
@@ -330,6 +338,7 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
         slow_after: config.fair.slow_after,
         shares,
         freed: shared.freed.clone(),
+        claimable: shared.claimable.clone(),
         record_tx,
         backlog,
         running: JoinSet::new(),
