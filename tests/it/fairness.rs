@@ -1,6 +1,7 @@
 //! Fair delivery: one organization's endpoint that never answers, with a hundred builds of
 //! events for it, does not delay another organization's deliveries, on one instance and on two
-//! instances sharing PostgreSQL; the hanging endpoint never holds more than its `maxInFlight`.
+//! instances sharing PostgreSQL; the hanging endpoint never holds more than its `maxInFlight`;
+//! and one organization's backlog does not hold back another's newer rows.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,7 +15,10 @@ use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
 use crate::utils::database::TestDatabase;
-use crate::utils::{Receiver, TestApp};
+use buildhooks_server::delivery::dispatcher::{self, DispatchConfig};
+use buildhooks_server::delivery::fair::FairConfig;
+
+use crate::utils::{Receiver, Reply, TestApp};
 
 /// A receiver that accepts connections, reads and never answers; it counts connections open at
 /// once (each attempt to it is one) and in all.
@@ -295,5 +299,68 @@ async fn two_instances_on_postgres_keep_a_hanging_endpoint_to_its_share() {
     );
     let _ = stop.send(());
     let _ = server.await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backlog_of_one_organization_does_not_hold_back_another() {
+    // API only: the outbox fills up before the dispatcher starts.
+    let db = TestDatabase::new().await;
+    let url = db.url.clone();
+    let app = TestApp::start(db, config(&url), Role::Api).await;
+    let slow = Receiver::start(vec![]).await;
+    slow.set_default(Reply::slow(200, Duration::from_millis(20)));
+    let fast = Receiver::start(vec![]).await;
+    let flood = tenant(&app, "flood", &slow.url(), json!(["build.created"])).await;
+    let small = tenant(&app, "small", &fast.url(), json!(["build.created"])).await;
+    let build = |(token, repo): &(String, String)| {
+        let (client, addr, token, repo) =
+            (app.client.clone(), app.addr, token.clone(), repo.clone());
+        async move {
+            call(
+                &client,
+                addr,
+                &token,
+                BUILD,
+                json!({ "i": {
+                "repositoryId": repo, "branch": "main", "tasks": [{ "name": "t" }] } }),
+            )
+            .await;
+        }
+    };
+    // The flood's rows are all older than the small organization's.
+    for _ in 0..120 {
+        build(&flood).await;
+    }
+    for _ in 0..5 {
+        build(&small).await;
+    }
+    // Eight slots, so an organization may hold four.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(dispatcher::run(
+        app.state.sender.clone(),
+        DispatchConfig {
+            concurrency: 8,
+            lease_ms: 60_000,
+            database_url: buildhooks_server::db::without_loopback_tls(&url),
+            fair: FairConfig::for_concurrency(8),
+        },
+        stopped,
+    ));
+    let got = fast.wait_for(5, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), 5, "the small organization's deliveries arrived");
+    let flood_so_far = slow.received().len();
+    let flood_all = slow.wait_for(120, Duration::from_secs(60)).await.len();
+    let _ = stop.send(true);
+    running.await.expect("the dispatcher drains and stops");
+    println!(
+        "backlog: the small organization's 5 deliveries arrived after {flood_so_far} of the \
+         flood's {flood_all}"
+    );
+    assert_eq!(flood_all, 120, "every flood delivery arrived");
+    assert!(
+        flood_so_far <= 30,
+        "oldest-first across everyone would have sent the flood's 120 first; {flood_so_far} were"
+    );
     app.stop().await;
 }
