@@ -1,8 +1,9 @@
 //! The dispatcher loop: woken at once by commits (in-process signal, and PostgreSQL
 //! `LISTEN/NOTIFY` across instances), polling as a fallback, it starts rows handed off by this
-//! process's commits, claims due rows in batches when permits are free, and starts the rows the
-//! recorder claimed under a backlog, all with bounded concurrency and within each endpoint's and
-//! organization's share (`fair`); on shutdown it stops claiming and drains what is in flight.
+//! process's commits, claims due rows in batches when permits are free (`claimer`, beside the
+//! loop, so hand-offs never wait for a claim), and starts the rows the recorder claimed under a
+//! backlog, all with bounded concurrency and within each endpoint's and organization's share
+//! (`fair`); on shutdown it stops claiming and drains what is in flight.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -10,13 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
-use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::store::{HandedOff, Handoff};
 use buildhooks_schema::webhook::outbox::NOTIFY_CHANNEL;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter};
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use super::claimer::{Claimer, Looked, MAX_IDLE};
 use super::fair::{cap_of, FairConfig, Shares};
 use super::recorder::{self, Finished, Refill, Slot, RECORD_BATCH};
 use super::Sender;
@@ -41,8 +42,6 @@ async fn endpoints_of(
     }
 }
 
-/// Longest sleep between two looks at the outbox.
-const MAX_IDLE: Duration = Duration::from_millis(1000);
 /// Longest wait for more free permits before claiming with few.
 const CLAIM_LINGER: Duration = Duration::from_millis(2);
 /// Longest wait between two claims while the database fails them.
@@ -78,23 +77,6 @@ impl DispatchConfig {
             fair,
         }
     }
-}
-
-/// When the next claimable row becomes due (a retry, or an expired lease), in ms since the
-/// epoch; rows of endpoints and organizations without a free share are left out.
-async fn next_due(sender: &Sender, filter: String) -> Option<i64> {
-    let backend = sender.store.backend();
-    let row = sender
-        .store
-        .conn()
-        .query_one(Statement::from_sql_and_values(
-            backend,
-            super::claim::next_due_sql(backend),
-            [filter.into()],
-        ))
-        .await
-        .ok()??;
-    row.try_get::<Option<i64>>("", "due").ok().flatten()
 }
 
 /// Forwards PostgreSQL notifications to the in-process signal, reconnecting on failure.
@@ -348,6 +330,9 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
     let mut scarce_since: Option<tokio::time::Instant> = None;
     let mut next_claim_at = tokio::time::Instant::now();
     let mut claim_failures: u32 = 0;
+    let mut claimer = Claimer::default();
+    // Woken (or a due time reached) while a look was under way: look again when it ends.
+    let mut woken = false;
     loop {
         if *stop.borrow() {
             break;
@@ -372,45 +357,10 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
         // due row (a retry, an expired lease) comes due, or after a full batch. Rows this
         // process commits arrive through the hand-off queue and need no claim; under a backlog
         // the recorder claims as it records.
-        if should_claim && free > 0 && worth && now >= next_claim_at {
+        if !claimer.busy() && should_claim && free > 0 && worth && now >= next_claim_at {
             scarce_since = None;
-            let filter = lanes.shares.claim_filter();
-            match super::claim::claim_fair(&sender.store, free as u64, config.lease_ms, &filter)
-                .await
-            {
-                Ok((rows, token)) => {
-                    if claim_failures > 0 {
-                        tracing::info!(failures = claim_failures, "claiming again");
-                        claim_failures = 0;
-                    }
-                    let full = rows.len() == free;
-                    shared.claimable.store(full, Ordering::SeqCst);
-                    if !rows.is_empty() {
-                        start_deliveries(&sender, &mut lanes, rows, token, None, false, Vec::new())
-                            .await;
-                    }
-                    if full {
-                        continue; // more may be due right now
-                    }
-                    should_claim = false;
-                    let wait = match next_due(&sender, lanes.shares.claim_filter()).await {
-                        Some(due) => Duration::from_millis(
-                            (due - now_ms()).clamp(1, MAX_IDLE.as_millis() as i64) as u64,
-                        ),
-                        None => MAX_IDLE,
-                    };
-                    next_claim_at = tokio::time::Instant::now() + wait;
-                }
-                Err(error) => {
-                    // Backs off while the database is away: 200 ms, doubling up to 5 s.
-                    if claim_failures == 0 {
-                        tracing::error!(%error, "cannot claim outbox rows; backing off until the database answers");
-                    }
-                    let wait = Duration::from_millis(200 << claim_failures.min(5)).min(MAX_BACKOFF);
-                    claim_failures += 1;
-                    next_claim_at = tokio::time::Instant::now() + wait;
-                }
-            }
+            woken = false;
+            claimer.start(&sender, &lanes.shares, free, config.lease_ms);
         }
         let timer = if !should_claim {
             next_claim_at
@@ -427,19 +377,51 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
                 start_handed_off(&sender, &mut lanes, handed).await;
             }
             Some(refill) = refill_rx.recv() => start_refill(&sender, &mut lanes, refill).await,
+            looked = claimer.done(), if claimer.busy() => match looked {
+                Looked::Claimed { rows, token, wait } => {
+                    if claim_failures > 0 {
+                        tracing::info!(failures = claim_failures, "claiming again");
+                        claim_failures = 0;
+                    }
+                    shared.claimable.store(wait.is_none() || woken, Ordering::SeqCst);
+                    if !rows.is_empty() {
+                        start_deliveries(&sender, &mut lanes, rows, token, None, false, Vec::new())
+                            .await;
+                    }
+                    // A full claim: more may be due now. Else look again when the next row is.
+                    should_claim = wait.is_none() || woken;
+                    next_claim_at = tokio::time::Instant::now() + wait.filter(|_| !woken).unwrap_or_default();
+                }
+                Looked::Failed(error) => {
+                    // Backs off while the database is away: 200 ms, doubling up to 5 s.
+                    if claim_failures == 0 {
+                        tracing::error!(%error, "cannot claim outbox rows; backing off until the database answers");
+                    }
+                    let wait = Duration::from_millis(200 << claim_failures.min(5)).min(MAX_BACKOFF);
+                    claim_failures += 1;
+                    next_claim_at = tokio::time::Instant::now() + wait;
+                }
+            },
             _ = signal.notified() => {
                 should_claim = true;
+                woken = true;
                 shared.claimable.store(true, Ordering::SeqCst);
                 next_claim_at = tokio::time::Instant::now();
             }
             _ = shared.freed.notified() => {}
-            _ = tokio::time::sleep_until(timer) => {
+            _ = tokio::time::sleep_until(timer), if !claimer.busy() => {
                 if !should_claim {
                     shared.claimable.store(true, Ordering::SeqCst);
                 }
                 should_claim = true;
             }
             _ = stop.changed() => {}
+        }
+    }
+    if claimer.busy() {
+        // Rows claimed by the look under way are started and drained like the rest.
+        if let Looked::Claimed { rows, token, .. } = claimer.done().await {
+            start_deliveries(&sender, &mut lanes, rows, token, None, false, Vec::new()).await;
         }
     }
     let slow_slots = config.fair.slow_slots;

@@ -3,6 +3,7 @@
 
 pub mod attempt;
 pub mod claim;
+pub mod claimer;
 pub mod client;
 pub mod dispatcher;
 pub mod fair;
