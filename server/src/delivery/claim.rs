@@ -22,7 +22,8 @@ use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Statemen
 // (twice the limit): of each endpoint at most its free room (`re`: endpoint id -> room, else
 // its `max_in_flight`), of each organization at most its free room (`ro`, else `d`), in turns:
 // every endpoint's oldest row, then every endpoint's second, and so on. So a claim takes no row
-// that its dispatcher could not start. On PostgreSQL
+// that its dispatcher could not start. (On PostgreSQL the filter is read through uncorrelated
+// subqueries, evaluated once per statement rather than once per row.) On PostgreSQL
 // only the rows picked are locked (a row another instance holds is skipped, and one it changed
 // meanwhile is checked again against `state`), not the whole window.
 //
@@ -42,10 +43,10 @@ const POSTGRES_CTES: &str = "expired AS (
  picked AS (
    SELECT id FROM (
      SELECT w.id, w.next_attempt_at,
-       COALESCE(($5::jsonb -> 're' ->> w.endpoint_id::text)::int,
+       COALESCE(((SELECT $5::jsonb) -> 're' ->> w.endpoint_id::text)::int,
          (SELECT e.max_in_flight FROM webhook_endpoint AS e WHERE e.id = w.endpoint_id), 4)
          AS room,
-       COALESCE(($5::jsonb -> 'ro' ->> w.org_id::text)::int, ($5::jsonb ->> 'd')::int)
+       COALESCE(((SELECT $5::jsonb) -> 'ro' ->> w.org_id::text)::int, (SELECT ($5::jsonb ->> 'd')::int))
          AS org_room,
        ROW_NUMBER() OVER (PARTITION BY w.endpoint_id ORDER BY w.next_attempt_at, w.id) AS turn,
        ROW_NUMBER() OVER (PARTITION BY w.org_id ORDER BY w.next_attempt_at, w.id) AS org_turn

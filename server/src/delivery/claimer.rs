@@ -1,6 +1,7 @@
-//! The dispatcher's looks at the outbox, run beside its loop: one claim at a time (and, when it
-//! comes back short, the look at when the next claimable row is due) in a task of its own, so
-//! rows handed off meanwhile start without waiting for the database.
+//! The dispatcher's looks at the outbox, run beside its loop: a claim, or (after a claim that
+//! came back short, once its rows started) the look at when the next claimable row is due, one
+//! at a time, each in a task of its own, so rows handed off meanwhile start without waiting for
+//! the database.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,13 +19,15 @@ pub const MAX_IDLE: Duration = Duration::from_millis(1000);
 
 /// What a look at the outbox found.
 pub enum Looked {
-    /// Rows claimed under `token`; `wait` is `None` when the claim took all it asked for (more
-    /// may be due now), else how long until the next claimable row is due.
+    /// Rows claimed under `token`; `full` when the claim took all it asked for (more may be due
+    /// now).
     Claimed {
         rows: Vec<webhook_delivery::Model>,
         token: String,
-        wait: Option<Duration>,
+        full: bool,
     },
+    /// How long until the next claimable row is due (at most `MAX_IDLE`).
+    Due(Duration),
     Failed(buildhooks_schema::Error),
 }
 
@@ -40,11 +43,38 @@ impl Claimer {
     }
 
     /// Starts claiming up to `limit` rows within the shares left in `shares`.
-    pub fn start(&mut self, sender: &Sender, shares: &Arc<Shares>, limit: usize, lease_ms: i64) {
-        let (tx, rx) = oneshot::channel();
+    pub fn claim(&mut self, sender: &Sender, shares: &Arc<Shares>, limit: usize, lease_ms: i64) {
         let (sender, shares) = (sender.clone(), shares.clone());
+        self.spawn(async move {
+            let filter = shares.claim_filter();
+            match super::claim::claim_fair(&sender.store, limit as u64, lease_ms, &filter).await {
+                Ok((rows, token)) => Looked::Claimed {
+                    full: rows.len() == limit,
+                    rows,
+                    token,
+                },
+                Err(error) => Looked::Failed(error),
+            }
+        });
+    }
+
+    /// Starts looking for when the next row claimable within `shares` is due.
+    pub fn next_due(&mut self, sender: &Sender, shares: &Arc<Shares>) {
+        let (sender, shares) = (sender.clone(), shares.clone());
+        self.spawn(async move {
+            Looked::Due(match next_due(&sender, shares.claim_filter()).await {
+                Some(due) => Duration::from_millis(
+                    (due - now_ms()).clamp(1, MAX_IDLE.as_millis() as i64) as u64,
+                ),
+                None => MAX_IDLE,
+            })
+        });
+    }
+
+    fn spawn(&mut self, look: impl std::future::Future<Output = Looked> + Send + 'static) {
+        let (tx, rx) = oneshot::channel();
         tokio::spawn(async move {
-            let _ = tx.send(look(&sender, &shares, limit, lease_ms).await);
+            let _ = tx.send(look.await);
         });
         self.pending = Some(rx);
     }
@@ -61,26 +91,6 @@ impl Claimer {
         });
         self.pending = None;
         looked
-    }
-}
-
-async fn look(sender: &Sender, shares: &Shares, limit: usize, lease_ms: i64) -> Looked {
-    let filter = shares.claim_filter();
-    match super::claim::claim_fair(&sender.store, limit as u64, lease_ms, &filter).await {
-        Ok((rows, token)) => {
-            let wait = if rows.len() == limit {
-                None
-            } else {
-                Some(match next_due(sender, shares.claim_filter()).await {
-                    Some(due) => Duration::from_millis(
-                        (due - now_ms()).clamp(1, MAX_IDLE.as_millis() as i64) as u64,
-                    ),
-                    None => MAX_IDLE,
-                })
-            };
-            Looked::Claimed { rows, token, wait }
-        }
-        Err(error) => Looked::Failed(error),
     }
 }
 

@@ -360,7 +360,10 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
         if !claimer.busy() && should_claim && free > 0 && worth && now >= next_claim_at {
             scarce_since = None;
             woken = false;
-            claimer.start(&sender, &lanes.shares, free, config.lease_ms);
+            // One claimer at a time: the recorder's cycles claim nothing until this look ends,
+            // so two claims never share out the same free room.
+            shared.claimable.store(false, Ordering::SeqCst);
+            claimer.claim(&sender, &lanes.shares, free, config.lease_ms);
         }
         let timer = if !should_claim {
             next_claim_at
@@ -378,19 +381,29 @@ pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiv
             }
             Some(refill) = refill_rx.recv() => start_refill(&sender, &mut lanes, refill).await,
             looked = claimer.done(), if claimer.busy() => match looked {
-                Looked::Claimed { rows, token, wait } => {
+                Looked::Claimed { rows, token, full } => {
                     if claim_failures > 0 {
                         tracing::info!(failures = claim_failures, "claiming again");
                         claim_failures = 0;
                     }
-                    shared.claimable.store(wait.is_none() || woken, Ordering::SeqCst);
+                    shared.claimable.store(full || woken, Ordering::SeqCst);
                     if !rows.is_empty() {
                         start_deliveries(&sender, &mut lanes, rows, token, None, false, Vec::new())
                             .await;
                     }
-                    // A full claim: more may be due now. Else look again when the next row is.
-                    should_claim = wait.is_none() || woken;
-                    next_claim_at = tokio::time::Instant::now() + wait.filter(|_| !woken).unwrap_or_default();
+                    if full || woken {
+                        // More may be due now.
+                        should_claim = true;
+                        next_claim_at = tokio::time::Instant::now();
+                    } else {
+                        // Its rows hold their shares now: when is the next claimable row due?
+                        should_claim = false;
+                        claimer.next_due(&sender, &lanes.shares);
+                    }
+                }
+                Looked::Due(wait) => {
+                    next_claim_at = tokio::time::Instant::now() + if woken { Duration::ZERO } else { wait };
+                    should_claim = woken;
                 }
                 Looked::Failed(error) => {
                     // Backs off while the database is away: 200 ms, doubling up to 5 s.
