@@ -48,15 +48,8 @@ pub async fn open_sized(url: &str, max_connections: u32) -> anyhow::Result<Datab
 /// plan of a prepared statement, made while the outbox was small, then keeps its index scans as
 /// the table grows. (With sequential scans allowed, the record statement's plan from a fresh
 /// database read the whole outbox on every later record, until statistics changed.)
+/// It waits at most `acquire_timeout` for a connection.
 pub async fn open_dispatcher_pool(
-    url: &str,
-    max_connections: u32,
-) -> anyhow::Result<DatabaseConnection> {
-    open_dispatcher_pool_with_timeout(url, max_connections, default_acquire_timeout()).await
-}
-
-/// As `open_dispatcher_pool`, waiting at most `acquire_timeout` for a connection.
-pub async fn open_dispatcher_pool_with_timeout(
     url: &str,
     max_connections: u32,
     acquire_timeout: Duration,
@@ -164,16 +157,12 @@ pub fn without_loopback_tls(url: &str) -> String {
 
 /// Opens the database and applies every pending migration.
 pub async fn connect(url: &str) -> anyhow::Result<Store> {
-    connect_sized(url, DEFAULT_POOL).await
+    connect_pool(url, DEFAULT_POOL, default_acquire_timeout()).await
 }
 
-/// As `connect`, with at most `pool` connections in the main pool.
-pub async fn connect_sized(url: &str, pool: u32) -> anyhow::Result<Store> {
-    connect_with_timeout(url, pool, default_acquire_timeout()).await
-}
-
-/// As `connect_sized`, every pool waiting at most `acquire_timeout` for a connection.
-pub async fn connect_with_timeout(
+/// As `connect`, with at most `pool` connections in the main pool, every pool waiting at most
+/// `acquire_timeout` for a connection.
+pub async fn connect_pool(
     url: &str,
     pool: u32,
     acquire_timeout: Duration,

@@ -49,7 +49,7 @@ impl AppState {
         config: Config,
         observer: Option<buildhooks_schema::store::CommitObserver>,
     ) -> anyhow::Result<Self> {
-        let mut store = db::connect_with_timeout(
+        let mut store = db::connect_pool(
             &config.database_url,
             config.database_pool,
             config.database_acquire_timeout(),
@@ -62,7 +62,7 @@ impl AppState {
         // PostgreSQL: the dispatcher's own pool. SQLite: one pool, writers share the gate.
         let dispatch_store = match store.backend() {
             sea_orm::DbBackend::Postgres => store.with_pool(
-                db::open_dispatcher_pool_with_timeout(
+                db::open_dispatcher_pool(
                     &config.database_url,
                     8,
                     config.database_acquire_timeout(),
