@@ -108,26 +108,14 @@ pub type RoomCheck = Arc<dyn Fn(i32, i32) -> bool + Send + Sync>;
 pub struct Lease {
     pub token: String,
     pub until: i64,
-    room: Option<RoomCheck>,
+    room: RoomCheck,
 }
 
 impl Lease {
-    /// A lease for rows written and sent by the caller itself (a ping): every row takes it.
-    pub fn own(token: String, until: i64) -> Self {
-        Lease {
-            token,
-            until,
-            room: None,
-        }
-    }
-
     /// The lease for a row of `org` to `endpoint`, or none when the dispatcher has no free share
     /// for it.
     pub fn for_row(&self, org: i32, endpoint: i32) -> Option<(&str, i64)> {
-        match &self.room {
-            Some(room) if !room(org, endpoint) => None,
-            _ => Some((&self.token, self.until)),
-        }
+        (self.room)(org, endpoint).then_some((&self.token, self.until))
     }
 }
 
@@ -244,7 +232,7 @@ impl Store {
         (h.backlog.load(Ordering::Relaxed) < h.max_backlog && !h.tx.is_closed()).then(|| Lease {
             token: uuid::Uuid::new_v4().to_string(),
             until: now + h.lease_ms,
-            room: Some(h.room.clone()),
+            room: h.room.clone(),
         })
     }
 

@@ -286,16 +286,17 @@ pub(crate) async fn commit_with_events(
     w.commit_then(Box::new(move || {
         let ids: Vec<String> = written.iter().map(|d| d.uuid.clone()).collect();
         store.committed(&ids);
-        // Rows written PENDING (no hand-off, or no free share for their endpoint) are claimed.
-        let (leased, pending): (Vec<_>, Vec<_>) =
-            written.into_iter().partition(|d| d.lease_token.is_some());
         match lease {
+            // Leased rows go to the dispatcher; rows written PENDING for want of a free share
+            // are claimed when their endpoint's or organization's slot frees.
             Some(lease) => {
+                let leased: Vec<_> = written
+                    .into_iter()
+                    .filter(|d| d.lease_token.is_some())
+                    .collect();
                 if !leased.is_empty() {
                     store.hand_off(leased, lease.token, endpoints);
                 }
-                // Rows without a free share: claimed when their endpoint's slot frees.
-                drop(pending);
             }
             None => store.wake_dispatcher(),
         }
