@@ -5,7 +5,8 @@ use async_graphql::{Context, ID};
 
 use crate::auth::Viewer;
 use crate::error::{Error, Result};
-use crate::store::{DbHandle, Store};
+use crate::store::Store;
+use buildhooks_store::DbHandle;
 
 /// The organization this request acts as.
 pub(crate) fn viewer(ctx: &Context<'_>) -> Result<Viewer> {

@@ -1,10 +1,7 @@
 //! Events: what a transition emits (kind, action, old and new status), their filter keys, and the
 //! event rows written in the transition's transaction.
 
-use buildhooks_entity::event;
-use sea_orm::{ConnectionTrait, Set};
-
-use crate::error::Result;
+use buildhooks_store::events::NewEvent;
 
 /// `build` or `task`: the `X-Cirrus-Event` header value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,64 +71,16 @@ impl EventDraft {
         )
     }
 
-    /// The event row to write.
-    pub fn row(&self, org_id: i32, now: i64) -> event::ActiveModel {
-        event::ActiveModel {
-            org_id: Set(org_id),
-            repository_id: Set(self.repository_id),
-            build_id: Set(self.build_id),
-            task_id: Set(self.task_id),
-            kind: Set(self.kind.as_str().to_owned()),
-            action: Set(self.action.to_owned()),
-            old_status: Set(self.old_status.map(str::to_owned)),
-            new_status: Set(self.new_status.to_owned()),
-            created_at: Set(now),
-            ..Default::default()
+    /// The event as the store writes it.
+    pub fn to_new(&self) -> NewEvent<'static> {
+        NewEvent {
+            kind: self.kind.as_str(),
+            action: self.action,
+            old_status: self.old_status,
+            new_status: self.new_status,
+            repository_id: self.repository_id,
+            build_id: self.build_id,
+            task_id: self.task_id,
         }
     }
-}
-
-/// Writes `events` in one statement; returns their ids in the same order (ids are assigned in
-/// the order of the rows of one INSERT, on SQLite and PostgreSQL alike).
-pub async fn insert_all(
-    db: &impl ConnectionTrait,
-    org_id: i32,
-    now: i64,
-    events: &[EventDraft],
-) -> Result<Vec<i32>> {
-    if events.is_empty() {
-        return Ok(Vec::new());
-    }
-    let backend = db.get_database_backend();
-    let sql = crate::sql::insert_rows(
-        backend,
-        "INSERT INTO event (org_id, repository_id, build_id, task_id, kind, action, old_status, \
-         new_status, created_at)",
-        9,
-        events.len(),
-        "id",
-    );
-    let values = events.iter().flat_map(|e| -> [sea_orm::Value; 9] {
-        [
-            org_id.into(),
-            e.repository_id.into(),
-            e.build_id.into(),
-            e.task_id.into(),
-            e.kind.as_str().into(),
-            e.action.into(),
-            e.old_status.into(),
-            e.new_status.into(),
-            now.into(),
-        ]
-    });
-    let mut ids = db
-        .query_all(sea_orm::Statement::from_sql_and_values(
-            backend, sql, values,
-        ))
-        .await?
-        .iter()
-        .map(|row| row.try_get_by_index::<i32>(0))
-        .collect::<std::result::Result<Vec<i32>, sea_orm::DbErr>>()?;
-    ids.sort_unstable();
-    Ok(ids)
 }

@@ -5,17 +5,14 @@
 pub mod auth;
 pub mod bounded;
 pub mod build;
-pub mod clock;
 mod ctx;
 pub mod error;
 pub mod event;
-mod gate;
 pub mod memo;
 pub mod owner;
 pub mod parsed;
 pub mod repository;
 pub mod seed;
-pub mod sql;
 pub mod status;
 pub mod store;
 pub mod task;
@@ -27,10 +24,10 @@ use std::sync::Arc;
 use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
 
 pub use auth::Viewer;
+pub use buildhooks_store::{clock, DbHandle};
 pub use error::{Error, Result};
-pub use store::{DbHandle, Store};
+pub use store::{CommitHooks, Lease, NoHooks, Outlet, Store};
 pub use webhook::actions::DeliverNow;
-pub use webhook::outbox::Faults;
 pub use webhook::WebhookConfig;
 
 /// Every query field.
@@ -80,7 +77,7 @@ pub const PAYLOAD_MAX_COMPLEXITY: usize = 200;
 /// Builds the payload schema.
 pub fn build_payload_schema(store: &Store) -> PayloadSchema {
     Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
-        .data(DbHandle::Conn(store.conn().clone()))
+        .data(store.handle())
         .limit_depth(PAYLOAD_MAX_DEPTH)
         .limit_complexity(PAYLOAD_MAX_COMPLEXITY)
         .limit_directives(MAX_DIRECTIVES)
@@ -89,12 +86,7 @@ pub fn build_payload_schema(store: &Store) -> PayloadSchema {
 }
 
 /// Builds the public schema over `store`.
-pub fn build_schema(
-    store: Store,
-    config: WebhookConfig,
-    faults: Arc<Faults>,
-    sender: Arc<dyn DeliverNow>,
-) -> AppSchema {
+pub fn build_schema(store: Store, config: WebhookConfig, sender: Arc<dyn DeliverNow>) -> AppSchema {
     let payload = build_payload_schema(&store);
     Schema::build(
         QueryRoot::default(),
@@ -102,11 +94,10 @@ pub fn build_schema(
         EmptySubscription,
     )
     .data(sender)
-    .data(DbHandle::Conn(store.conn().clone()))
+    .data(store.handle())
     .data(store)
     .data(payload)
     .data(config)
-    .data(faults)
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
     .limit_directives(MAX_DIRECTIVES)

@@ -2,8 +2,10 @@
 //! that derives a build's status from its tasks.
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use async_graphql::Enum;
+use buildhooks_store::tasks::{Stamps, TaskMove};
 
 /// Status of a build, as in Cirrus CI.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -136,6 +138,32 @@ impl TaskStatus {
             Aborted | Failed | Completed | Skipped => false,
         }
     }
+
+    /// A move to this status as the store runs it: the statuses it may come from
+    /// (`can_become`) and the timestamps it sets. The one statement of these rules: the general
+    /// path (`transition::set_task_status`) and the one-statement move both follow it.
+    pub fn task_move(self) -> &'static TaskMove {
+        static MOVES: LazyLock<Vec<TaskMove>> = LazyLock::new(|| {
+            TaskStatus::ALL
+                .iter()
+                .map(|to| {
+                    let from = TaskStatus::ALL
+                        .iter()
+                        .filter(|s| s.can_become(*to))
+                        .map(|s| s.as_str())
+                        .collect();
+                    let stamps = Stamps {
+                        scheduled: *to == TaskStatus::Scheduled,
+                        executing: *to == TaskStatus::Executing,
+                        final_status: to.is_final(),
+                    };
+                    TaskMove::new(to.as_str(), from, stamps)
+                })
+                .collect()
+        });
+        let index = TaskStatus::ALL.iter().position(|s| *s == self).unwrap_or(0);
+        &MOVES[index]
+    }
 }
 
 macro_rules! parse_by_name {
@@ -159,6 +187,16 @@ parse_by_name!(TaskStatus);
 pub struct TaskState {
     pub status: TaskStatus,
     pub optional: bool,
+}
+
+impl TaskState {
+    /// A stored (status, optional) pair.
+    pub fn parse((status, optional): (String, bool)) -> crate::error::Result<Self> {
+        Ok(TaskState {
+            status: status.parse()?,
+            optional,
+        })
+    }
 }
 
 /// The status a build should have given its latest task runs, or `None` to keep `current`.

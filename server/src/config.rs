@@ -142,4 +142,13 @@ impl Config {
     pub fn database_acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.database_acquire_timeout_ms)
     }
+
+    /// How the store opens its pools.
+    pub fn connect_options(&self) -> crate::db::ConnectOptions {
+        crate::db::ConnectOptions {
+            pool: self.database_pool,
+            acquire_timeout: self.database_acquire_timeout(),
+            synchronous: Default::default(),
+        }
+    }
 }

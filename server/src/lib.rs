@@ -16,9 +16,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
-use buildhooks_schema::{build_schema, AppSchema, DeliverNow, Faults, Store, WebhookConfig};
+use buildhooks_schema::{
+    build_schema, AppSchema, CommitHooks, DeliverNow, NoHooks, Store, WebhookConfig,
+};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use delivery::dispatcher::{self, DispatchConfig};
 use delivery::metrics::Metrics;
@@ -34,45 +36,28 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Sends and records delivery attempts.
     pub sender: Sender,
-    /// Test-only fault switches.
-    pub faults: Arc<Faults>,
 }
 
 impl AppState {
     /// Connects to the configured database, migrates it, and builds the schema.
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
-        Self::connect_observed(config, None).await
+        Self::connect_with(config, Arc::new(NoHooks)).await
     }
 
-    /// As `connect`, with an observer of every commit that wrote outbox rows (the benchmark).
-    pub async fn connect_observed(
-        config: Config,
-        observer: Option<buildhooks_schema::store::CommitObserver>,
-    ) -> anyhow::Result<Self> {
-        let mut store = db::connect_pool(
-            &config.database_url,
-            config.database_pool,
-            config.database_acquire_timeout(),
-        )
-        .await?;
-        if let Some(observer) = observer {
-            store.set_commit_observer(observer);
-        }
-        let faults = Arc::new(Faults::default());
-        // PostgreSQL: the dispatcher's own pool. SQLite: one pool, writers share the gate.
-        let dispatch_store = match store.backend() {
-            sea_orm::DbBackend::Postgres => store.with_pool(
-                db::open_dispatcher_pool(
-                    &config.database_url,
-                    8,
-                    config.database_acquire_timeout(),
-                )
-                .await?,
-            ),
-            _ => store.clone(),
-        };
+    /// As `connect`, with `hooks` observing every commit of a transition (tests and the
+    /// benchmark; production passes `NoHooks`).
+    pub async fn connect_with(config: Config, hooks: Arc<dyn CommitHooks>) -> anyhow::Result<Self> {
+        let options = config.connect_options();
+        let db = buildhooks_store::connect(&config.database_url, &options).await?;
+        // The dispatcher's own pool where the database has one per process (8 connections), so
+        // it never queues behind API transactions for one; else it shares the API's.
+        let dispatch_db =
+            buildhooks_store::connect::dispatcher_db(&db, &config.database_url, 8, &options)
+                .await?;
+        let store = Store::new(db).with_hooks(hooks);
         let sender = Sender {
-            store: dispatch_store,
+            db: dispatch_db,
+            wake: Arc::new(Notify::new()),
             client: delivery::client::build(
                 config.delivery_timeout(),
                 config.allow_private_targets,
@@ -87,7 +72,6 @@ impl AppState {
             WebhookConfig {
                 allow_private_targets: config.allow_private_targets,
             },
-            faults.clone(),
             Arc::new(sender.clone()) as Arc<dyn DeliverNow>,
         );
         Ok(AppState {
@@ -95,7 +79,6 @@ impl AppState {
             store,
             config: Arc::new(config),
             sender,
-            faults,
         })
     }
 }
@@ -110,7 +93,12 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let dispatcher = (role != Role::Api).then(|| {
         let config = DispatchConfig::from_config(&state.config);
-        tokio::spawn(dispatcher::run(state.sender.clone(), config, stop_rx))
+        tokio::spawn(dispatcher::run(
+            state.sender.clone(),
+            state.store.clone(),
+            config,
+            stop_rx,
+        ))
     });
     let app = http::router(state, role);
     let served = axum::serve(listener, app)

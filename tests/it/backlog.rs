@@ -36,6 +36,7 @@ async fn a_backlog_is_refilled_as_it_is_recorded_and_each_row_arrives_once() {
     let (stop, stopped) = watch::channel(false);
     let running = tokio::spawn(dispatcher::run(
         app.state.sender.clone(),
+        app.state.store.clone(),
         DispatchConfig {
             concurrency: 3,
             lease_ms: 60_000,
@@ -84,7 +85,7 @@ async fn a_cycle_records_an_expired_lease_without_claiming_it_again() {
     let (app, _receiver) = TestApp::api_only_with_receiver().await;
     let repo = app.create_repository("cycle").await;
     app.create_build(&repo, &[("a", false)], false).await;
-    let store = &app.state.store;
+    let store = app.state.store.db();
     let (first, token) = claim::claim(store, 1, 50).await.expect("claim");
     assert_eq!(first.len(), 1);
     app.create_build(&repo, &[("b", false)], false).await;
@@ -152,13 +153,13 @@ async fn the_dispatchers_postgres_connections_plan_without_sequential_scans() {
         }
     };
     // Prepared statements keep index scans however small the outbox was when they were planned.
-    assert_eq!(show(app.state.sender.store.conn()).await, "off");
+    assert_eq!(show(app.state.sender.db.conn()).await, "off");
     // The API's queries (listings, settings) may still scan small tables.
     assert_eq!(show(app.state.store.conn()).await, "on");
     // And the dispatcher's statements run on those connections: a claim and a record.
     let repo = app.create_repository("plans").await;
     app.create_build(&repo, &[("a", false)], false).await;
-    let (rows, token) = claim::claim(&app.state.sender.store, 5, 60_000)
+    let (rows, token) = claim::claim(&app.state.sender.db, 5, 60_000)
         .await
         .expect("claim");
     assert_eq!(rows.len(), 1);
@@ -170,7 +171,7 @@ async fn the_dispatchers_postgres_connections_plan_without_sequential_scans() {
         allow_retry: true,
     };
     let (verdicts, _) =
-        record::record_then_claim(&app.state.sender.store, &[job], Duration::ZERO, None)
+        record::record_then_claim(&app.state.sender.db, &[job], Duration::ZERO, None)
             .await
             .expect("record");
     assert_eq!(verdicts, vec![record::Verdict::Delivered]);

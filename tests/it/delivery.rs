@@ -258,7 +258,7 @@ async fn a_worker_whose_lease_expired_cannot_overwrite_the_newer_claim() {
     let (app, _receiver) = TestApp::api_only_with_receiver().await;
     let repo = app.create_repository("lease").await;
     app.create_build(&repo, &[("a", false)], false).await;
-    let store = &app.state.store;
+    let store = app.state.store.db();
     let (first, old_token) = claim::claim(store, 10, 50).await.expect("claim");
     let mine: Vec<_> = first
         .into_iter()

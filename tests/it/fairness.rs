@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use buildhooks_schema::store::CommitObserver;
 use buildhooks_server::{AppState, Config, Role};
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
@@ -104,15 +103,21 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 /// When each delivery's transaction committed, by delivery id (the servers' commit observer).
 type Commits = Arc<Mutex<HashMap<String, Instant>>>;
 
-fn observer(commits: &Commits) -> CommitObserver {
-    let commits = commits.clone();
-    Arc::new(move |ids: &[String]| {
+/// Notes when each delivery's transition committed (the servers' commit hooks).
+struct CommitTimes(Commits);
+
+impl buildhooks_schema::CommitHooks for CommitTimes {
+    fn committed(&self, ids: &[String]) {
         let now = Instant::now();
-        let mut map = commits.lock().expect("commits");
+        let mut map = self.0.lock().expect("commits");
         for id in ids {
             map.insert(id.clone(), now);
         }
-    })
+    }
+}
+
+fn observer(commits: &Commits) -> Arc<CommitTimes> {
+    Arc::new(CommitTimes(commits.clone()))
 }
 
 /// Creates `n` builds for the healthy organization one after another (through `apis` in turn)
@@ -255,7 +260,7 @@ fn config(url: &str) -> Config {
 async fn a_hanging_endpoint_does_not_delay_another_organizations_deliveries() {
     let commits = Commits::default();
     let db = TestDatabase::new().await;
-    let state = AppState::connect_observed(config(&db.url), Some(observer(&commits)))
+    let state = AppState::connect_with(config(&db.url), observer(&commits))
         .await
         .expect("state");
     let app = TestApp::start_state(db, state, Role::All).await;
@@ -276,12 +281,12 @@ async fn two_instances_on_postgres_keep_a_hanging_endpoint_to_its_share() {
     }
     let commits = Commits::default();
     let url = db.url.clone();
-    let state = AppState::connect_observed(config(&url), Some(observer(&commits)))
+    let state = AppState::connect_with(config(&url), observer(&commits))
         .await
         .expect("state");
     let app = TestApp::start_state(db, state, Role::All).await;
     // The second instance: its own pools, dispatcher and shares over the same database.
-    let state = AppState::connect_observed(config(&url), Some(observer(&commits)))
+    let state = AppState::connect_with(config(&url), observer(&commits))
         .await
         .expect("second state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -339,6 +344,7 @@ async fn a_backlog_of_one_organization_does_not_hold_back_another() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(dispatcher::run(
         app.state.sender.clone(),
+        app.state.store.clone(),
         DispatchConfig {
             concurrency: 8,
             lease_ms: 60_000,

@@ -377,15 +377,9 @@ async fn refused_and_rolled_back_transitions_leave_no_event_and_no_row() {
         "a refused transition wrote something"
     );
 
-    app.state
-        .faults
-        .fail_after_outbox
-        .store(true, Ordering::SeqCst);
+    app.faults.fail_after_outbox.store(true, Ordering::SeqCst);
     let failed = app.set_task(&tasks[0], "TRIGGERED").await;
-    app.state
-        .faults
-        .fail_after_outbox
-        .store(false, Ordering::SeqCst);
+    app.faults.fail_after_outbox.store(false, Ordering::SeqCst);
     assert_eq!(error_code(&failed), Some("INTERNAL"), "{failed}");
     assert_eq!(
         failed["errors"][0]["message"], "internal error",

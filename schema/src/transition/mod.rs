@@ -4,7 +4,6 @@
 
 mod build;
 mod task;
-mod task_postgres;
 
 pub use build::{approve, create_build, retrigger, NewBuild, NewTask};
 pub use task::{rerun, update_task_status};
@@ -18,12 +17,12 @@ pub struct Changes {
 }
 
 use buildhooks_entity::{build as build_row, task as task_row};
+use buildhooks_store::tasks;
 use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::error::{Error, Result};
 use crate::event::{EventDraft, EventKind};
 use crate::seed::Seed;
-use crate::sql::Text;
 use crate::status::{derive_build_status, BuildStatus, TaskState, TaskStatus};
 
 /// Loads a build of `org_id` and locks its row (PostgreSQL `FOR UPDATE`; SQLite writers are
@@ -63,22 +62,6 @@ pub(crate) fn task_status(m: &task_row::Model) -> Result<TaskStatus> {
     m.status.parse()
 }
 
-/// Runs an UPDATE that must change exactly one row (`what`, locked by this transaction).
-async fn update_one(
-    db: &impl ConnectionTrait,
-    text: &Text,
-    values: impl IntoIterator<Item = sea_orm::Value>,
-    what: &'static str,
-) -> Result<()> {
-    let done = db
-        .execute(text.with(db.get_database_backend(), values))
-        .await?;
-    if done.rows_affected() != 1 {
-        return Err(Error::NotFound(what));
-    }
-    Ok(())
-}
-
 /// Moves a build to `to`, setting its timestamps, and records the event.
 pub(crate) async fn set_build_status(
     db: &impl ConnectionTrait,
@@ -112,19 +95,9 @@ pub(crate) async fn set_build_status(
         s if s.is_final() => updated.final_status_timestamp = Some(now),
         _ => {}
     }
-    static UPDATE: Text = Text::new(|| {
-        "UPDATE build SET status = $1, status_timestamp = $2, executing_timestamp = $3, \
-         final_status_timestamp = $4 WHERE id = $5"
-            .into()
-    });
-    let values = [
-        updated.status.clone().into(),
-        now.into(),
-        updated.executing_timestamp.into(),
-        updated.final_status_timestamp.into(),
-        updated.id.into(),
-    ];
-    update_one(db, &UPDATE, values, "build").await?;
+    if !tasks::write_build_status(db, &updated).await? {
+        return Err(Error::NotFound("build"));
+    }
     out.seed.put_build(updated.clone());
     out.events.push(EventDraft::updated(
         EventKind::Build,
@@ -148,28 +121,20 @@ pub(crate) async fn set_task_status(
     let mut updated = task;
     updated.status = to.as_str().to_owned();
     updated.status_timestamp = now;
-    match to {
-        TaskStatus::Scheduled => updated.scheduled_timestamp = Some(now),
-        TaskStatus::Executing if updated.executing_timestamp.is_none() => {
-            updated.executing_timestamp = Some(now)
-        }
-        s if s.is_final() => updated.final_status_timestamp = Some(now),
-        _ => {}
+    // The same rules as the one-statement move (`TaskStatus::moves`).
+    let stamps = to.task_move().stamps;
+    if stamps.scheduled {
+        updated.scheduled_timestamp = Some(now);
     }
-    static UPDATE: Text = Text::new(|| {
-        "UPDATE task SET status = $1, status_timestamp = $2, scheduled_timestamp = $3, \
-         executing_timestamp = $4, final_status_timestamp = $5 WHERE id = $6"
-            .into()
-    });
-    let values = [
-        updated.status.clone().into(),
-        now.into(),
-        updated.scheduled_timestamp.into(),
-        updated.executing_timestamp.into(),
-        updated.final_status_timestamp.into(),
-        updated.id.into(),
-    ];
-    update_one(db, &UPDATE, values, "task").await?;
+    if stamps.executing && updated.executing_timestamp.is_none() {
+        updated.executing_timestamp = Some(now);
+    }
+    if stamps.final_status {
+        updated.final_status_timestamp = Some(now);
+    }
+    if !tasks::write_task_status(db, &updated).await? {
+        return Err(Error::NotFound("task"));
+    }
     out.seed.put_task(updated.clone());
     out.events.push(EventDraft::updated(
         EventKind::Task,
@@ -209,32 +174,15 @@ pub(crate) async fn apply_task_states(
     }
 }
 
-/// The distinct (status, optional) pairs of a build's latest task runs: all the build's derived
-/// status depends on, without reading whole rows.
+/// The (status, optional) pairs of a build's latest task runs: all its derived status depends on.
 async fn latest_task_states(
     db: &impl ConnectionTrait,
     org_id: i32,
     build_id: i32,
 ) -> Result<Vec<TaskState>> {
-    static STATES: Text = Text::new(|| {
-        "SELECT DISTINCT status, optional FROM task \
-         WHERE org_id = $1 AND build_id = $2 AND superseded = FALSE"
-            .into()
-    });
-    let backend = db.get_database_backend();
-    let pairs = db
-        .query_all(STATES.with(backend, [org_id.into(), build_id.into()]))
+    tasks::latest_task_states(db, org_id, build_id)
         .await?
-        .iter()
-        .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
-        .collect::<std::result::Result<Vec<(String, bool)>, sea_orm::DbErr>>()?;
-    pairs
         .into_iter()
-        .map(|(status, optional)| {
-            Ok(TaskState {
-                status: status.parse()?,
-                optional,
-            })
-        })
+        .map(TaskState::parse)
         .collect()
 }

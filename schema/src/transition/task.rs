@@ -1,70 +1,35 @@
 //! Task transitions: `updateTaskStatus` (and `abortTask`, which is the same move to ABORTED) and
 //! `rerun`, each followed by the build's derived status.
 
-use buildhooks_entity::{build as build_row, task as task_row, webhook_endpoint};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, FromQueryResult, Set};
+use buildhooks_entity::{build as build_row, task as task_row};
+use buildhooks_store::tasks;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 
 use super::{
-    build_status, set_build_status, set_task_status, sync_build_status, task_status, Changes,
+    apply_task_states, build_status, set_build_status, set_task_status, sync_build_status,
+    task_status, Changes,
 };
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::event::{EventDraft, EventKind};
 use crate::seed::Seed;
-use crate::sql::Text;
-use crate::status::{BuildStatus, TaskStatus};
+use crate::status::{BuildStatus, TaskState, TaskStatus};
 
-/// The build of a task joined with its organization's enabled, undeleted endpoints in position
-/// order: one row per endpoint, or one row with no endpoint. (PostgreSQL locks the build row.)
-fn lock_text(for_update: &str) -> String {
-    let mut columns = crate::store::aliased::<build_row::Column>("b", "b_");
-    columns.extend(crate::store::aliased::<webhook_endpoint::Column>("e", "e_"));
-    format!(
-        "SELECT {} FROM build b LEFT JOIN webhook_endpoint e \
-           ON e.org_id = b.org_id AND e.enabled AND NOT e.deleted \
-         WHERE b.org_id = $2 AND b.id = \
-           (SELECT build_id FROM task WHERE id = $1 AND org_id = $2) \
-         ORDER BY e.position{for_update}",
-        columns.join(", ")
-    )
-}
-static LOCK: Text = Text::new(|| lock_text(""));
-static LOCK_FOR_UPDATE: Text = Text::new(|| lock_text(" FOR UPDATE OF b"));
-
-/// Locks the build of task `task_id` of `org_id` (found through the task in the same
-/// statement; SQLite writers are serialised already), so that task rows read afterwards are the
-/// ones this transaction will change, and reads the organization's enabled endpoints with it.
-pub(super) async fn lock_build_with_endpoints(
+/// Locks the build of a task (reading the organization's enabled endpoints with it, which go
+/// into `seed` for the outbox), so that task rows read afterwards are the ones this transaction
+/// will change.
+async fn lock_build(
     db: &impl ConnectionTrait,
     org_id: i32,
     task_id: i32,
-) -> Result<(build_row::Model, Vec<webhook_endpoint::Model>)> {
-    let backend = db.get_database_backend();
-    let text = match backend {
-        DbBackend::Postgres => &LOCK_FOR_UPDATE,
-        _ => &LOCK,
-    };
-    let rows = db
-        .query_all(text.with(backend, [task_id.into(), org_id.into()]))
-        .await?;
-    let first = rows.first().ok_or(Error::NotFound("task"))?;
-    let build = build_row::Model::from_query_result(first, "b_")?;
-    let mut endpoints = Vec::new();
-    for row in &rows {
-        if row.try_get::<Option<i32>>("e_", "id")?.is_some() {
-            endpoints.push(webhook_endpoint::Model::from_query_result(row, "e_")?);
-        }
-    }
-    Ok((build, endpoints))
+    seed: &mut Seed,
+) -> Result<build_row::Model> {
+    let (build, endpoints) = tasks::lock_build_with_endpoints(db, org_id, task_id)
+        .await?
+        .ok_or(Error::NotFound("task"))?;
+    seed.put_endpoints(endpoints);
+    Ok(build)
 }
-
-/// Task `id` of `org_id`.
-static TASK: Text = Text::new(|| {
-    format!(
-        "SELECT {} FROM task WHERE id = $1 AND org_id = $2",
-        crate::sql::columns::<task_row::Column>()
-    )
-});
 
 /// Loads a task of `org_id` and its build, locking the build first, with the organization's
 /// enabled endpoints, which go into `seed` for the outbox.
@@ -74,14 +39,11 @@ async fn lock_task(
     task_id: i32,
     seed: &mut Seed,
 ) -> Result<(task_row::Model, build_row::Model)> {
-    let (build, endpoints) = lock_build_with_endpoints(db, org_id, task_id).await?;
-    seed.put_endpoints(endpoints);
-    let backend = db.get_database_backend();
-    let task = db
-        .query_one(TASK.with(backend, [task_id.into(), org_id.into()]))
+    let build = lock_build(db, org_id, task_id, seed).await?;
+    let task = tasks::task(db, org_id, task_id)
         .await?
         .ok_or(Error::NotFound("task"))?;
-    Ok((task_row::Model::from_query_result(&task, "")?, build))
+    Ok((task, build))
 }
 
 /// Moves a task to `to` (as reported by a CI agent), then its build as its tasks say.
@@ -91,15 +53,19 @@ pub async fn update_task_status(
     task_id: i32,
     to: TaskStatus,
 ) -> Result<(task_row::Model, Changes)> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        if let Some(done) =
-            super::task_postgres::update_task_status(db, org_id, task_id, to).await?
-        {
-            return Ok(done);
+    let mut out = Changes::default();
+    let build = lock_build(db, org_id, task_id, &mut out.seed).await?;
+    let now = now_ms();
+    if build_status(&build)? != BuildStatus::NeedsApproval || to == TaskStatus::Aborted {
+        // The move in one statement where the store can; else, or when it refused, the steps
+        // below, which report the precise error.
+        if let Some(moved) = tasks::move_task(db, org_id, task_id, to.task_move(), now).await? {
+            return moved_in_one(db, build, moved, to, now, out).await;
         }
     }
-    let mut out = Changes::default();
-    let (task, build) = lock_task(db, org_id, task_id, &mut out.seed).await?;
+    let task = tasks::task(db, org_id, task_id)
+        .await?
+        .ok_or(Error::NotFound("task"))?;
     let from = task_status(&task)?;
     if task.superseded {
         return Err(Error::InvalidTransition(format!(
@@ -119,9 +85,42 @@ pub async fn update_task_status(
             to.as_str()
         )));
     }
-    let now = now_ms();
     let task = set_task_status(db, task, to, now, &mut out).await?;
     sync_build_status(db, build, now, &mut out).await?;
+    Ok((task, out))
+}
+
+/// The changes of a task moved in one statement: its event, then its build's derived status.
+async fn moved_in_one(
+    db: &impl ConnectionTrait,
+    build: build_row::Model,
+    moved: tasks::Moved,
+    to: TaskStatus,
+    now: i64,
+    mut out: Changes,
+) -> Result<(task_row::Model, Changes)> {
+    let tasks::Moved {
+        task,
+        old_status,
+        others,
+    } = moved;
+    let from: TaskStatus = old_status.parse()?;
+    let mut states = others
+        .into_iter()
+        .map(TaskState::parse)
+        .collect::<Result<Vec<_>>>()?;
+    states.push(TaskState {
+        status: to,
+        optional: task.optional,
+    });
+    out.seed.put_task(task.clone());
+    out.events.push(EventDraft::updated(
+        EventKind::Task,
+        from.as_str(),
+        to.as_str(),
+        (task.repository_id, task.build_id, Some(task.id)),
+    ));
+    apply_task_states(db, build, &states, now, &mut out).await?;
     Ok((task, out))
 }
 

@@ -11,7 +11,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
 
 use super::delivery::{load, WebHookDelivery};
-use super::outbox::{new_row, state};
+use super::outbox::state;
 use super::{query_check, render};
 use crate::clock::now_ms;
 use crate::ctx::{db, parse_id, store, viewer};
@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::event::{EventDraft, EventKind};
 use crate::owner::types::check_owner;
 use crate::PayloadSchema;
+use buildhooks_store::outbox::NewDelivery;
 
 /// Sends one claimed delivery now and records the attempt (implemented by the dispatcher).
 #[async_trait::async_trait]
@@ -121,22 +122,21 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
     let lease = (uuid::Uuid::new_v4().to_string(), now + PING_LEASE_MS);
     let store = store(ctx)?;
     let w = store.begin_write().await?;
-    let row = new_row(
-        webhook_delivery::ActiveModel {
-            org_id: Set(org.org_id),
-            event_id: Set(None),
-            endpoint_id: Set(endpoint.id),
-            repository_id: Set(None),
-            url: Set(endpoint.url.clone()),
-            kind: Set("ping".into()),
-            action: Set("ping".into()),
-            body: Set(body),
-            ..Default::default()
+    let row = buildhooks_store::outbox::insert_one(
+        w.txn(),
+        NewDelivery {
+            event: 0,
+            org_id: org.org_id,
+            endpoint_id: endpoint.id,
+            repository_id: None,
+            url: endpoint.url.clone(),
+            kind: "ping".into(),
+            action: "ping".into(),
+            body,
+            lease: Some((lease.0.clone(), lease.1)),
         },
         now,
-        Some((&lease.0, lease.1)),
     )
-    .insert(w.txn())
     .await?;
     w.commit().await?;
     let sender = ctx

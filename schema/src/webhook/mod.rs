@@ -4,7 +4,6 @@
 pub mod actions;
 pub mod delivery;
 pub mod outbox;
-mod outbox_postgres;
 pub mod pattern;
 pub mod query_check;
 pub mod render;

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use crate::auth::Viewer;
 use crate::bounded;
-use crate::store::DbHandle;
 use crate::PayloadSchema;
+use buildhooks_store::DbHandle;
 
 /// The variables a stored query may declare.
 pub const ALLOWED_VARIABLES: [&str; 3] = ["repositoryId", "buildId", "taskId"];

@@ -14,8 +14,8 @@ use crate::event::EventDraft;
 use crate::parsed::ParseCache;
 use crate::seed::Seed;
 use crate::status::{BuildStatus, TaskStatus};
-use crate::store::DbHandle;
 use crate::PayloadSchema;
+use buildhooks_store::DbHandle;
 
 /// Stored queries: a thousand distinct texts, within `bounded::STORED` (checked when saved, and
 /// again before each parse).

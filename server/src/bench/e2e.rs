@@ -38,6 +38,20 @@ struct Setup {
 
 type Commits = Arc<Mutex<HashMap<String, Instant>>>;
 
+/// Notes when each delivery's transition committed: commit-to-receipt latency.
+struct CommitTimes(Commits);
+
+impl buildhooks_schema::CommitHooks for CommitTimes {
+    fn committed(&self, ids: &[String]) {
+        let now = Instant::now();
+        if let Ok(mut map) = self.0.lock() {
+            for id in ids {
+                map.insert(id.clone(), now);
+            }
+        }
+    }
+}
+
 async fn setup(
     config: &Config,
     args: &BenchArgs,
@@ -68,16 +82,7 @@ async fn setup(
             let mut config = config.clone();
             config.database_url = db.url.clone();
             config.allow_private_targets = true;
-            let observer: buildhooks_schema::store::CommitObserver =
-                Arc::new(move |ids: &[String]| {
-                    let now = Instant::now();
-                    if let Ok(mut map) = commits.lock() {
-                        for id in ids {
-                            map.insert(id.clone(), now);
-                        }
-                    }
-                });
-            let state = AppState::connect_observed(config, Some(observer)).await?;
+            let state = AppState::connect_with(config, Arc::new(CommitTimes(commits))).await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}/graphql", listener.local_addr()?);
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -398,6 +403,7 @@ pub async fn dispatch(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow
     let dispatch_config = DispatchConfig::from_config(&state.config);
     let running = tokio::spawn(dispatcher::run(
         state.sender.clone(),
+        state.store.clone(),
         dispatch_config,
         stop_rx,
     ));

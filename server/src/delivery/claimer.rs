@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use buildhooks_entity::webhook_delivery;
 use buildhooks_schema::clock::now_ms;
-use sea_orm::{ConnectionTrait, Statement};
 use tokio::sync::oneshot;
 
 use super::fair::Shares;
@@ -47,13 +46,15 @@ impl Claimer {
         let (sender, shares) = (sender.clone(), shares.clone());
         self.spawn(async move {
             let filter = shares.claim_filter();
-            match super::claim::claim_fair(&sender.store, limit as u64, lease_ms, &filter).await {
+            match buildhooks_store::outbox::claim_fair(&sender.db, limit as u64, lease_ms, &filter)
+                .await
+            {
                 Ok((rows, token)) => Looked::Claimed {
                     full: rows.len() == limit,
                     rows,
                     token,
                 },
-                Err(error) => Looked::Failed(error),
+                Err(error) => Looked::Failed(error.into()),
             }
         });
     }
@@ -95,18 +96,14 @@ impl Claimer {
 }
 
 /// When the next claimable row becomes due (a retry, or an expired lease), in ms since the
-/// epoch; rows of endpoints and organizations without a free share are left out.
+/// epoch; rows of endpoints and organizations without a free share are left out. A failed look
+/// is logged and taken as "none": the loop looks again after `MAX_IDLE` or when woken.
 async fn next_due(sender: &Sender, filter: String) -> Option<i64> {
-    let backend = sender.store.backend();
-    let row = sender
-        .store
-        .conn()
-        .query_one(Statement::from_sql_and_values(
-            backend,
-            super::claim::next_due_sql(backend),
-            [filter.into()],
-        ))
-        .await
-        .ok()??;
-    row.try_get::<Option<i64>>("", "due").ok().flatten()
+    match buildhooks_store::outbox::next_due(&sender.db, &filter).await {
+        Ok(due) => due,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read when the next outbox row is due");
+            None
+        }
+    }
 }

@@ -11,14 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
-use buildhooks_schema::store::{HandedOff, Handoff};
-use buildhooks_schema::webhook::outbox::NOTIFY_CHANNEL;
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter};
+use buildhooks_schema::Store;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use super::claimer::{Claimer, Looked, MAX_IDLE};
 use super::fair::{cap_of, FairConfig, Shares};
+use super::handoff::{HandedOff, Handoff};
 use super::recorder::{self, Finished, Refill, Slot, RECORD_BATCH};
 use super::Sender;
 
@@ -31,7 +31,7 @@ async fn endpoints_of(
     let ids: Vec<i32> = rows.iter().map(|r| r.endpoint_id).collect();
     match webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::Id.is_in(ids))
-        .all(sender.store.conn())
+        .all(sender.db.conn())
         .await
     {
         Ok(found) => Some(found.into_iter().map(|e| (e.id, e)).collect()),
@@ -56,7 +56,7 @@ pub struct DispatchConfig {
     pub concurrency: usize,
     /// How long a claim lasts: longer than an attempt can take.
     pub lease_ms: i64,
-    /// For `LISTEN` on PostgreSQL.
+    /// For listening to other instances' commits.
     pub database_url: String,
     pub fair: FairConfig,
 }
@@ -73,39 +73,8 @@ impl DispatchConfig {
         DispatchConfig {
             concurrency: config.delivery_concurrency,
             lease_ms: 2 * config.delivery_timeout_ms as i64 + 2_000,
-            database_url: crate::db::without_loopback_tls(&config.database_url),
+            database_url: config.database_url.clone(),
             fair,
-        }
-    }
-}
-
-/// Forwards PostgreSQL notifications to the in-process signal, reconnecting on failure.
-async fn listen(sender: Sender, url: String, mut stop: watch::Receiver<bool>) {
-    loop {
-        let connected = async {
-            let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
-            listener.listen(NOTIFY_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        }
-        .await;
-        match connected {
-            Ok(mut listener) => loop {
-                tokio::select! {
-                    _ = stop.changed() => return,
-                    got = listener.recv() => match got {
-                        Ok(_) => sender.store.wake_dispatcher(),
-                        Err(error) => {
-                            tracing::warn!(%error, "LISTEN connection lost");
-                            break;
-                        }
-                    }
-                }
-            },
-            Err(error) => tracing::warn!(%error, "cannot LISTEN for outbox notifications"),
-        }
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
 }
@@ -215,7 +184,7 @@ async fn start_deliveries(
                 // (one claim per cycle, not one per attempt), else by the loop.
                 claimable.store(true, Ordering::SeqCst);
                 if matches!(slot, Slot::Slow(_)) {
-                    sender.store.wake_dispatcher();
+                    sender.wake.notify_one();
                 }
             }
             // The slot stays held until the outcome is recorded (by the recorder).
@@ -238,8 +207,8 @@ async fn start_deliveries(
                 rows = given_back.len(),
                 "endpoint or organization at its share; rows given back"
             );
-            match super::claim::release(&sender.store, &given_back, &token).await {
-                Ok(()) => sender.store.wake_dispatcher(),
+            match buildhooks_store::outbox::release(&sender.db, &given_back, &token).await {
+                Ok(()) => sender.wake.notify_one(),
                 Err(error) => tracing::error!(%error, "cannot give rows back to the outbox"),
             }
         });
@@ -278,27 +247,37 @@ async fn start_refill(sender: &Sender, lanes: &mut Lanes, refill: Refill) {
 /// Runs until `stop` turns true, then drains in-flight deliveries. Rows committed by this
 /// process arrive through the hand-off queue; everything else (retries, other instances' rows,
 /// expired leases) is claimed.
-pub async fn run(sender: Sender, config: DispatchConfig, mut stop: watch::Receiver<bool>) {
-    if sender.store.backend() == DbBackend::Postgres {
-        tokio::spawn(listen(
-            sender.clone(),
+pub async fn run(
+    sender: Sender,
+    store: Store,
+    config: DispatchConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    {
+        // Other instances' commits (where the database tells of them) wake this loop too.
+        let (db, url, wake, stop) = (
+            sender.db.clone(),
             config.database_url.clone(),
+            sender.wake.clone(),
             stop.clone(),
-        ));
+        );
+        tokio::spawn(async move {
+            buildhooks_store::outbox::listen(&db, &url, move || wake.notify_one(), stop).await
+        });
     }
     let concurrency = config.concurrency.max(1);
     let (handoff_tx, mut handoff_rx) = mpsc::unbounded_channel::<HandedOff>();
     let backlog = Arc::new(AtomicUsize::new(0));
     let shares = Arc::new(Shares::new(config.fair.org_cap));
-    let room = shares.clone();
-    sender.store.set_handoff(Handoff {
+    store.set_outlet(Arc::new(Handoff {
         lease_ms: config.lease_ms,
         tx: handoff_tx,
         backlog: backlog.clone(),
         max_backlog: concurrency * 4,
-        room: Arc::new(move |org, endpoint| room.has_room(org, endpoint)),
-    });
-    let signal = sender.store.outbox_signal();
+        shares: shares.clone(),
+        wake: sender.wake.clone(),
+    }));
+    let signal = sender.wake.clone();
     let shared = recorder::Shared {
         claimable: Arc::new(AtomicBool::new(true)),
         backlog: backlog.clone(),

@@ -5,8 +5,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use buildhooks_schema::clock::now_ms;
-use buildhooks_schema::{Result, Store};
-use sea_orm::{ConnectionTrait, Statement};
+use buildhooks_schema::Result;
+use buildhooks_store::Db;
 
 use super::record::Verdict;
 
@@ -52,7 +52,7 @@ impl Metrics {
     }
 
     /// The Prometheus exposition.
-    pub async fn render(&self, store: &Store) -> Result<String> {
+    pub async fn render(&self, db: &Db) -> Result<String> {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -101,25 +101,7 @@ impl Metrics {
             "buildhooks_delivery_attempt_duration_seconds_count {count}"
         );
 
-        // One look per partial index (the states are literals, as in the indexes).
-        let row = store
-            .conn()
-            .query_one(Statement::from_string(
-                store.backend(),
-                "SELECT CAST(SUM(n) AS BIGINT) AS n, MIN(oldest) AS oldest FROM ( \
-                 SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_delivery \
-                 WHERE state = 'PENDING' UNION ALL \
-                 SELECT COUNT(*), MIN(created_at) FROM webhook_delivery \
-                 WHERE state = 'IN_FLIGHT') AS t",
-            ))
-            .await?;
-        let (pending, oldest) = match row {
-            Some(r) => (
-                r.try_get::<i64>("", "n").unwrap_or(0),
-                r.try_get::<Option<i64>>("", "oldest").unwrap_or(None),
-            ),
-            None => (0, None),
-        };
+        let (pending, oldest) = buildhooks_store::outbox::gauges::backlog(db).await?;
         let age = oldest
             .map(|t| (now_ms() - t).max(0) as f64 / 1000.0)
             .unwrap_or(0.0);

@@ -2,21 +2,26 @@
 //! by the dispatcher loop and, through `DeliverNow`, by `webhookPing`), and its parts.
 
 pub mod attempt;
-pub mod claim;
 pub mod claimer;
 pub mod client;
 pub mod dispatcher;
 pub mod fair;
+pub mod handoff;
 pub mod metrics;
 pub mod record;
 pub mod recorder;
+
+/// Claiming outbox rows: the store's statements, named here for the dispatcher's tests.
+pub use buildhooks_store::outbox::claim;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
-use buildhooks_schema::{DeliverNow, Result, Store};
+use buildhooks_schema::{DeliverNow, Result};
+use buildhooks_store::Db;
 use sea_orm::EntityTrait;
+use tokio::sync::Notify;
 
 use attempt::Outcome;
 use metrics::Metrics;
@@ -25,7 +30,10 @@ use record::Verdict;
 /// Sends claimed deliveries and records their attempts.
 #[derive(Clone)]
 pub struct Sender {
-    pub store: Store,
+    /// The dispatcher's database (its own pool where the database has one per process).
+    pub db: Db,
+    /// Wakes the dispatcher: rows may be due.
+    pub wake: Arc<Notify>,
     pub client: reqwest::Client,
     pub metrics: Arc<Metrics>,
     pub allow_private: bool,
@@ -42,11 +50,11 @@ impl Sender {
         allow_retry: bool,
     ) -> Result<Verdict> {
         let endpoint = webhook_endpoint::Entity::find_by_id(delivery.endpoint_id)
-            .one(self.store.conn())
+            .one(self.db.conn())
             .await?;
         let outcome = self.attempt(delivery, endpoint.as_ref()).await;
         let verdict = record::record(
-            &self.store,
+            &self.db,
             delivery,
             token,
             &outcome,
@@ -105,7 +113,7 @@ fn refused(error: &'static str) -> Outcome {
 impl DeliverNow for Sender {
     async fn deliver_now(&self, delivery_id: i32, lease_token: &str) {
         let found = webhook_delivery::Entity::find_by_id(delivery_id)
-            .one(self.store.conn())
+            .one(self.db.conn())
             .await;
         match found {
             Ok(Some(delivery)) => {

@@ -111,8 +111,7 @@ async fn record_and_refill(
         lease_ms: shared.lease_ms,
         filter: &filter,
     });
-    let mut written =
-        record::record_then_claim(&sender.store, &jobs, sender.retry_delay, next).await;
+    let mut written = record::record_then_claim(&sender.db, &jobs, sender.retry_delay, next).await;
     // While the database is away, try again (without the claim) for up to half a lease, keeping
     // the slots: the outcomes are kept and no delivery is sent twice for a short outage.
     let mut wait = Duration::from_millis(100);
@@ -123,7 +122,7 @@ async fn record_and_refill(
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(2));
-        written = record::record_then_claim(&sender.store, &jobs, sender.retry_delay, None).await;
+        written = record::record_then_claim(&sender.db, &jobs, sender.retry_delay, None).await;
     }
     drop(jobs);
     let mut permits: Vec<OwnedSemaphorePermit> = Vec::with_capacity(fast);
@@ -160,6 +159,6 @@ async fn record_and_refill(
     shared.freed.notify_one();
     if retry {
         // A retry became due later: the dispatcher computes when to look again.
-        sender.store.wake_dispatcher();
+        sender.wake.notify_one();
     }
 }

@@ -1,11 +1,9 @@
 //! `GET /healthz` (200 when the database answers, 503 within the acquire timeout when it does
 //! not) and `GET /metrics` (Prometheus text).
 
+use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use sea_orm::ConnectionTrait;
-
-use crate::AppState;
 
 /// How long `SELECT 1` may take on top of the acquire timeout.
 const QUERY_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
@@ -14,8 +12,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str
     // The pool bounds the wait for a connection; this also bounds a connection that hangs
     // (packets dropped rather than refused), with room for the query after a slow acquire.
     let limit = state.config.database_acquire_timeout() + QUERY_GRACE;
-    let answered =
-        tokio::time::timeout(limit, state.store.conn().execute_unprepared("SELECT 1")).await;
+    let answered = tokio::time::timeout(limit, state.store.db().ping()).await;
     match answered {
         Ok(Ok(_)) => (StatusCode::OK, "ok"),
         Ok(Err(error)) => {
@@ -32,7 +29,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str
 /// Prometheus metrics of deliveries and the outbox.
 pub async fn metrics(State(state): State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    match state.sender.metrics.render(&state.store).await {
+    match state.sender.metrics.render(state.store.db()).await {
         Ok(text) => (
             StatusCode::OK,
             [("content-type", "text/plain; version=0.0.4")],

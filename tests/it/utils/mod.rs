@@ -5,11 +5,13 @@
 #![allow(dead_code)]
 
 pub mod database;
+pub mod faults;
 pub mod logs;
 pub mod proxy;
 pub mod receiver;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use buildhooks_server::{AppState, Config, Role};
 use serde_json::{json, Value};
@@ -30,6 +32,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub state: AppState,
+    /// Faults the test can switch on (in the server's commit hooks).
+    pub faults: Arc<faults::Faults>,
     pub org: Org,
     pub db: database::TestDatabase,
     shutdown: Option<oneshot::Sender<()>>,
@@ -74,8 +78,13 @@ impl TestApp {
     /// Starts a server over an existing test database.
     pub async fn start(db: database::TestDatabase, config: Config, role: Role) -> Self {
         logs::capture();
-        let state = AppState::connect(config).await.expect("server state");
-        Self::start_state(db, state, role).await
+        let faults = Arc::new(faults::Faults::default());
+        let state = AppState::connect_with(config, faults.clone())
+            .await
+            .expect("server state");
+        let mut app = Self::start_state(db, state, role).await;
+        app.faults = faults;
+        app
     }
 
     /// Starts a server with a state made by the test (e.g. with a commit observer).
@@ -102,6 +111,7 @@ impl TestApp {
             addr,
             client,
             state,
+            faults: Arc::default(),
             org: Org {
                 uid: String::new(),
                 name: String::new(),

@@ -11,7 +11,8 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue, ConnectionTrait, EntityTrait, IdenStatic, Iterable, Statement,
 };
 
-use crate::error::Result;
+use crate::outbox::columns::{as_written, delivery_columns, RETURNED};
+use crate::Result;
 
 /// The values an active model sets, by column name, with `key` set to the 1-based `position`
 /// of the event the row is or belongs to.
@@ -28,8 +29,6 @@ fn to_json<A: ActiveModelTrait>(row: &A, key: &str, position: usize) -> serde_js
 
 /// The statement, built once.
 static STATEMENT: LazyLock<String> = LazyLock::new(statement_text);
-
-use super::outbox::delivery_columns;
 
 fn statement_text() -> String {
     let columns = delivery_columns();
@@ -53,7 +52,7 @@ fn statement_text() -> String {
          SELECT {values} FROM jsonb_populate_recordset(NULL::webhook_delivery, $2::jsonb) AS d \
          JOIN numbered ON numbered.n = d.event_id \
          RETURNING {returned}",
-        returned = super::outbox::RETURNED,
+        returned = RETURNED,
         columns = columns.join(", "),
         values = values.join(", "),
     )
@@ -61,7 +60,7 @@ fn statement_text() -> String {
 
 /// Writes `events` and `rows`, each row with the 0-based position of its event in `events`;
 /// returns the rows written.
-pub(super) async fn insert_events_and_rows(
+pub(crate) async fn insert_events_and_rows(
     txn: &impl ConnectionTrait,
     events: Vec<event::ActiveModel>,
     rows: Vec<(usize, webhook_delivery::ActiveModel)>,
@@ -85,7 +84,7 @@ pub(super) async fn insert_events_and_rows(
         ],
     );
     let returned = txn.query_all(stmt).await?;
-    super::outbox::as_written(rows.into_iter().map(|(_, row)| row).collect(), &returned)
+    as_written(rows.into_iter().map(|(_, row)| row).collect(), &returned)
 }
 
 #[cfg(test)]

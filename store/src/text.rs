@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use sea_orm::{DbBackend, IdenStatic, Iterable, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, IdenStatic, Iterable, Statement, Value};
 
 /// A statement text, made once and kept for each backend.
 pub struct Text {
@@ -38,6 +38,23 @@ impl Text {
     pub fn with(&self, backend: DbBackend, values: impl IntoIterator<Item = Value>) -> Statement {
         Statement::from_sql_and_values(backend, self.get(backend), values)
     }
+
+    /// The statement for the database `db` talks to, with `values` for `$1`, `$2`, ...
+    pub fn on(
+        &self,
+        db: &impl ConnectionTrait,
+        values: impl IntoIterator<Item = Value>,
+    ) -> Statement {
+        self.with(db.get_database_backend(), values)
+    }
+}
+
+/// `t.c AS p_c` for every column `c` of an entity's table: a joined row's columns under a prefix,
+/// for `FromQueryResult::from_query_result(row, p)`.
+pub fn aliased<C: IdenStatic + Iterable>(table: &str, prefix: &str) -> Vec<String> {
+    C::iter()
+        .map(|c| format!("{table}.{c} AS {prefix}{c}", c = c.as_str()))
+        .collect()
 }
 
 /// Every column of an entity's table, comma-separated, in the entity's order.
@@ -50,7 +67,7 @@ pub fn columns<C: IdenStatic + Iterable>() -> String {
 
 /// `INSERT INTO table (columns) VALUES (...), ... RETURNING returning` for `rows` rows of
 /// `width` values each, numbered in row order.
-pub fn insert_rows(
+pub(crate) fn insert_rows(
     backend: DbBackend,
     head: &str,
     width: usize,
@@ -80,6 +97,15 @@ pub fn insert_rows(
     sql.push_str(" RETURNING ");
     sql.push_str(returning);
     sql
+}
+
+/// `sql` with its parameters `{mark}1` to `{mark}5` renumbered to start at `first`, so that a
+/// statement can be appended to another's parameters.
+pub(crate) fn renumber(sql: &str, mark: char, first: usize) -> String {
+    // Highest first, so a renumbered parameter is never renumbered again.
+    (1..=5).rev().fold(sql.to_owned(), |sql, n| {
+        sql.replace(&format!("{mark}{n}"), &format!("{mark}{}", n + first - 1))
+    })
 }
 
 #[cfg(test)]

@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tokio::sync::{oneshot, Mutex, MutexGuard, OwnedMutexGuard};
 
-use crate::error::{Error, Result};
-use crate::seed::RowCache;
-use crate::store::DbHandle;
+use sea_orm::DbErr;
+
+use crate::handle::DbHandle;
+use crate::Result;
 
 const SAVEPOINT: &str = "SAVEPOINT buildhooks_writer";
 const RELEASE: &str = "RELEASE SAVEPOINT buildhooks_writer";
@@ -198,7 +199,6 @@ impl Drop for Joining {
 pub(crate) async fn begin<'a>(
     gate: &'a Arc<WriteGate>,
     conn: &DatabaseConnection,
-    rows: &'a RowCache,
     priority: bool,
 ) -> Result<WriteTxn<'a>> {
     let waiting = Waiting::new(gate);
@@ -218,7 +218,7 @@ pub(crate) async fn begin<'a>(
             let conn = conn.clone();
             let outer = tokio::spawn(async move { conn.begin().await })
                 .await
-                .map_err(|_| Error::Internal("cannot begin a transaction".into()))??;
+                .map_err(|_| DbErr::Custom("cannot begin a transaction".into()))??;
             Group {
                 outer: Arc::new(outer),
                 members: Vec::new(),
@@ -239,7 +239,6 @@ pub(crate) async fn begin<'a>(
     Ok(WriteTxn {
         txn: Some(outer),
         turn: joining.0.take(),
-        rows,
         queue,
     })
 }
@@ -247,18 +246,14 @@ pub(crate) async fn begin<'a>(
 /// Opens a plain transaction (PostgreSQL: no gate, no group). The BEGIN runs in a task of its
 /// own: cut off mid-way (the request was dropped), it would leave a pooled connection inside a
 /// transaction.
-pub(crate) async fn begin_plain<'a>(
-    conn: &DatabaseConnection,
-    rows: &'a RowCache,
-) -> Result<WriteTxn<'a>> {
+pub(crate) async fn begin_plain<'a>(conn: &DatabaseConnection) -> Result<WriteTxn<'a>> {
     let conn = conn.clone();
     let txn = tokio::spawn(async move { conn.begin().await })
         .await
-        .map_err(|_| Error::Internal("cannot begin a transaction".into()))??;
+        .map_err(|_| DbErr::Custom("cannot begin a transaction".into()))??;
     Ok(WriteTxn {
         txn: Some(Arc::new(txn)),
         turn: None,
-        rows,
         queue: None,
     })
 }
@@ -267,7 +262,6 @@ pub(crate) async fn begin_plain<'a>(
 pub struct WriteTxn<'a> {
     txn: Option<Arc<DatabaseTransaction>>,
     turn: Option<Turn>,
-    rows: &'a RowCache,
     queue: Option<MutexGuard<'a, ()>>,
 }
 
@@ -275,11 +269,6 @@ impl WriteTxn<'_> {
     /// The transaction, for statements.
     pub fn txn(&self) -> &DatabaseTransaction {
         self.txn.as_deref().expect("open until commit or drop")
-    }
-
-    /// The store's cache of insert-only rows (organizations, repositories).
-    pub fn rows(&self) -> &RowCache {
-        self.rows
     }
 
     /// The transaction as a handle that can be lent to the payload renderer.
@@ -298,7 +287,7 @@ impl WriteTxn<'_> {
         let txn = self.txn.take().expect("open until commit or drop");
         let Some(turn) = self.turn.take() else {
             let txn = Arc::try_unwrap(txn)
-                .map_err(|_| Error::Internal("transaction still borrowed at commit".into()))?;
+                .map_err(|_| DbErr::Custom("transaction still borrowed at commit".into()))?;
             // In a task: a COMMIT cut off mid-way would leave the connection's state unknown.
             let (tx, rx) = oneshot::channel();
             tokio::spawn(async move {
@@ -310,16 +299,14 @@ impl WriteTxn<'_> {
             });
             return match rx.await {
                 Ok(committed) => Ok(committed?),
-                Err(_) => Err(Error::Internal("the commit failed".into())),
+                Err(_) => Err(DbErr::Custom("the commit failed".into())),
             };
         };
         // This writer's handle and the group's: anything more was lent out and not returned.
         if Arc::strong_count(&txn) > 2 {
             drop(txn);
             turn.abandon(true);
-            return Err(Error::Internal(
-                "transaction still borrowed at commit".into(),
-            ));
+            return Err(DbErr::Custom("transaction still borrowed at commit".into()));
         }
         drop(txn);
         let (tx, rx) = oneshot::channel();
@@ -345,7 +332,7 @@ impl WriteTxn<'_> {
         drop(self.queue.take());
         match rx.await {
             Ok(true) => Ok(()),
-            _ => Err(Error::Internal("the commit failed".into())),
+            _ => Err(DbErr::Custom("the commit failed".into())),
         }
     }
 }

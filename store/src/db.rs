@@ -1,0 +1,95 @@
+//! The application's database: the pool, SQLite's one writer connection and its write gate,
+//! chosen once when the pool is opened. Every write transaction starts here.
+
+use std::sync::Arc;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+use crate::dialect::Dialect;
+use crate::handle::DbHandle;
+use crate::sqlite::gate::{self, WriteGate};
+use crate::Result;
+
+pub use crate::sqlite::gate::{AfterCommit, WriteTxn};
+
+/// The pool and, on SQLite, the writer connection and the write gate.
+#[derive(Clone)]
+pub struct Db {
+    conn: DatabaseConnection,
+    /// SQLite: the one connection write transactions run on (else the pool).
+    writer: Option<DatabaseConnection>,
+    /// SQLite's single-writer gate with group commit (PostgreSQL: none).
+    write_gate: Option<Arc<WriteGate>>,
+    dialect: Dialect,
+}
+
+impl Db {
+    /// Wraps a connected pool.
+    pub fn new(conn: DatabaseConnection) -> Self {
+        let dialect = Dialect::of(&conn);
+        let write_gate = (dialect == Dialect::Sqlite).then(|| Arc::new(WriteGate::default()));
+        Db {
+            conn,
+            writer: None,
+            write_gate,
+            dialect,
+        }
+    }
+
+    /// The same database (write gate, writer) over another pool.
+    pub fn with_pool(&self, conn: DatabaseConnection) -> Db {
+        Db {
+            conn,
+            ..self.clone()
+        }
+    }
+
+    /// The same database with write transactions on `writer` (SQLite: a one-connection pool).
+    pub(crate) fn with_writer(mut self, writer: DatabaseConnection) -> Db {
+        self.writer = Some(writer);
+        self
+    }
+
+    /// The pool.
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// The pool as a handle for resolvers and renders.
+    pub fn handle(&self) -> DbHandle {
+        DbHandle::Conn(self.conn.clone())
+    }
+
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    fn write_conn(&self) -> &DatabaseConnection {
+        self.writer.as_ref().unwrap_or(&self.conn)
+    }
+
+    /// Starts a write transaction, first waiting for the write gate on SQLite (where it may run
+    /// in a group that commits once for several writers).
+    pub async fn begin_write(&self) -> Result<WriteTxn<'_>> {
+        self.begin(false).await
+    }
+
+    /// Starts a write transaction ahead of the queue of ordinary writers (the dispatcher's short
+    /// claim and record transactions): on SQLite it waits for at most the one writer holding the
+    /// gate, so the outbox drains even while the API saturates the database.
+    pub async fn begin_write_priority(&self) -> Result<WriteTxn<'_>> {
+        self.begin(true).await
+    }
+
+    async fn begin(&self, priority: bool) -> Result<WriteTxn<'_>> {
+        match &self.write_gate {
+            Some(gate) => gate::begin(gate, self.write_conn(), priority).await,
+            None => gate::begin_plain(&self.conn).await,
+        }
+    }
+
+    /// Answers when the database does (`SELECT 1`): the health check.
+    pub async fn ping(&self) -> Result<()> {
+        self.conn.execute_unprepared("SELECT 1").await.map(|_| ())
+    }
+}

@@ -1,0 +1,29 @@
+//! Persistence for buildhooks: every SQL statement outside `migration/`, the write transaction
+//! with SQLite's group commit, and the outbox end to end (written with the transition, handed
+//! off, claimed, recorded, the next due time, the gauges). It takes and returns plain values and
+//! the `entity` crate's rows; it never imports the schema.
+//!
+//! The two databases are two modules, `sqlite` and `postgres`, holding their statement texts
+//! and what only one of them does (SQLite's write gate; PostgreSQL's one-statement transitions
+//! and `LISTEN`). Which one runs is fixed when the pool is opened (`connect`); the rest of the
+//! code never asks. Errors are sea-orm's `DbErr` (`DbErr::Custom` for this crate's own).
+
+pub mod clock;
+pub mod connect;
+mod db;
+mod dialect;
+pub mod events;
+mod handle;
+pub mod outbox;
+mod postgres;
+mod sqlite;
+pub mod tasks;
+mod text;
+
+pub use connect::{connect, ConnectOptions, Synchronous};
+pub use db::{AfterCommit, Db, WriteTxn};
+pub use handle::DbHandle;
+pub use sea_orm::DbErr;
+
+/// The result of a store operation.
+pub type Result<T, E = DbErr> = std::result::Result<T, E>;

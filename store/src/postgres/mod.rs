@@ -1,0 +1,8 @@
+//! PostgreSQL: the statement texts only PostgreSQL runs (a transition's events and outbox rows in
+//! one statement, a task move in one statement, the claim and record cycles), and `LISTEN` for
+//! other instances' commits.
+
+pub(crate) mod listen;
+pub(crate) mod outbox;
+pub(crate) mod outbox_insert;
+pub(crate) mod task_move;
