@@ -81,16 +81,14 @@ impl Harness {
             let (org, _) = auth::create_organization(&conn, "fuzz", "github")
                 .await
                 .expect("organization");
-            (Store::new(conn), Viewer { org_id: org.id })
+            (
+                Store::new(buildhooks_store::Db::new(conn)),
+                Viewer { org_id: org.id },
+            )
         });
         let payload = build_payload_schema(&store);
         let db = DbHandle::Conn(store.conn().clone());
-        let api = build_schema(
-            store,
-            WebhookConfig::default(),
-            Arc::default(),
-            Arc::new(NoDelivery),
-        );
+        let api = build_schema(store, WebhookConfig::default(), Arc::new(NoDelivery));
         Harness {
             rt,
             api,

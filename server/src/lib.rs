@@ -1,10 +1,8 @@
 //! The buildhooks server as a library: `AppState::connect` opens the database and builds the
-//! schema, `run` serves HTTP (and, by role, runs the dispatcher) until shutdown. The binary and
-//! the end-to-end tests start exactly the same thing.
+//! schema, `run` serves HTTP (and, by role, runs the dispatcher) until shutdown. The `buildhooks`
+//! binary (the `cli/` crate) and the end-to-end tests start exactly the same thing.
 
 pub mod api_client;
-pub mod bench;
-pub mod cli;
 pub mod config;
 pub mod db;
 pub mod delivery;

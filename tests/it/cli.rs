@@ -1,5 +1,6 @@
 //! The `buildhooks` binary's commands, run as a child process: `org create` prints one JSON
-//! object whose token works against a server started by `serve` on the same database.
+//! object whose token works against a server started by `serve` on the same database; a failure
+//! prints its whole cause chain.
 
 use std::process::Command;
 use std::time::Duration;
@@ -65,4 +66,28 @@ async fn org_create_prints_a_token_that_the_served_api_accepts() {
     let answer = answer.expect("the server answered");
     assert_eq!(answer["data"]["ownerInfo"]["uid"], uid.as_str(), "{answer}");
     assert_eq!(answer["data"]["ownerInfo"]["name"], name.as_str());
+}
+
+#[test]
+fn a_database_that_cannot_be_opened_is_named_with_its_cause() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("missing").join("x.db");
+    let out = Command::new(binary())
+        .args(["org", "create", "acme"])
+        .env(
+            "BUILDHOOKS_DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", path.display()),
+        )
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run buildhooks org create");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let named = format!(
+        "error: the database file {} cannot be opened: ",
+        path.display()
+    );
+    assert!(stderr.contains(&named), "{stderr}");
+    assert!(stderr.contains("unable to open database file"), "{stderr}");
+    assert!(!stderr.contains("internal error"), "{stderr}");
 }

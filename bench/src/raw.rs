@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use buildhooks_entity::webhook_delivery;
+use buildhooks_server::config::Config;
+use buildhooks_server::delivery::{attempt, client};
 use serde_json::{json, Value};
 
-use super::receiver::{self, Arrivals};
-use super::{base_report, stats, wait_for, BenchArgs, Mode, Progress};
-use crate::config::Config;
-use crate::delivery::{attempt, client};
+use crate::receiver::{self, Arrivals};
+use crate::{base_report, stats, wait_for, BenchArgs, Mode, Progress};
 
 /// A delivery as the dispatcher would hold it, with a typical body.
 pub(crate) fn sample_delivery(url: &str) -> webhook_delivery::Model {

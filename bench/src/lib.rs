@@ -3,6 +3,8 @@
 //! rows written first, then the dispatcher alone drains them) and `e2e` (transitions through the
 //! GraphQL HTTP API, latency from the transition's commit to the receiver holding the body).
 //! Everything runs in-process on a fresh database unless `--target` names a running server.
+//! A crate beside the server library, not inside it: it drives the server only through its public
+//! API (`AppState`, `run`, `db`, `delivery`), and the `buildhooks` binary offers it as `bench`.
 
 mod e2e;
 mod hanging;
@@ -15,10 +17,10 @@ pub mod stats;
 use std::io::IsTerminal;
 use std::time::Duration;
 
+use buildhooks_server::config::Config;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
-use crate::config::Config;
 use receiver::Arrivals;
 
 /// What to measure.
@@ -96,7 +98,7 @@ impl BenchDb {
         use sea_orm::ConnectionTrait;
         if config.database_url.starts_with("postgres") {
             let name = format!("bh_bench_{}", uuid::Uuid::new_v4().simple());
-            let admin = crate::db::open(&config.database_url).await?;
+            let admin = buildhooks_server::db::open(&config.database_url).await?;
             admin
                 .execute_unprepared(&format!("CREATE DATABASE {name}"))
                 .await?;
@@ -131,7 +133,7 @@ impl BenchDb {
     async fn drop_database(self) {
         use sea_orm::ConnectionTrait;
         if let Some((server, name)) = &self.pg {
-            if let Ok(admin) = crate::db::open(server).await {
+            if let Ok(admin) = buildhooks_server::db::open(server).await {
                 let _ = admin
                     .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .await;

@@ -4,11 +4,10 @@
 //! endpoint's latency.
 
 use anyhow::Context;
+use buildhooks_server::api_client::Api;
+use buildhooks_server::AppState;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
-
-use crate::api_client::Api;
-use crate::AppState;
 
 /// A receiver on 127.0.0.1 that accepts every connection, reads what is sent and never answers;
 /// returns its URL. Connections stay open until the peer gives up.

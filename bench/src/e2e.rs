@@ -8,17 +8,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use buildhooks_entity::webhook_delivery;
+use buildhooks_server::api_client::Api;
+use buildhooks_server::config::{Config, Role};
+use buildhooks_server::delivery::dispatcher::{self, DispatchConfig};
+use buildhooks_server::AppState;
 use sea_orm::{EntityTrait, Set};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use super::hanging;
-use super::receiver::{self, Arrivals};
-use super::{base_report, stats, wait_for, BenchArgs, BenchDb, Mode, Progress};
-use crate::api_client::Api;
-use crate::config::{Config, Role};
-use crate::delivery::dispatcher::{self, DispatchConfig};
-use crate::AppState;
+use crate::hanging;
+use crate::receiver::{self, Arrivals};
+use crate::{base_report, stats, wait_for, BenchArgs, BenchDb, Mode, Progress};
 
 /// The transitions each task goes through; each emits one delivered `task.*` event.
 const STEPS: [&str; 4] = ["TRIGGERED", "SCHEDULED", "EXECUTING", "COMPLETED"];
@@ -86,9 +86,14 @@ async fn setup(
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}/graphql", listener.local_addr()?);
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            let server = tokio::spawn(crate::run(listener, state.clone(), role, async {
-                let _ = rx.await;
-            }));
+            let server = tokio::spawn(buildhooks_server::run(
+                listener,
+                state.clone(),
+                role,
+                async {
+                    let _ = rx.await;
+                },
+            ));
             let (org, token) =
                 buildhooks_schema::auth::create_organization(state.store.conn(), "bench", "github")
                     .await

@@ -10,10 +10,10 @@ use buildhooks_schema::event::{EventDraft, EventKind};
 use buildhooks_schema::seed::Seed;
 use buildhooks_schema::webhook::outbox::publish;
 use buildhooks_schema::{build_payload_schema, transition};
+use buildhooks_server::config::Config;
 use serde_json::{json, Value};
 
-use super::{base_report, stats, BenchArgs, BenchDb, Mode};
-use crate::config::Config;
+use crate::{base_report, stats, BenchArgs, BenchDb, Mode};
 
 /// Custom queries that differ from the default one and from each other.
 fn query(i: usize) -> Option<String> {
@@ -27,7 +27,7 @@ fn query(i: usize) -> Option<String> {
 pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Result<Value> {
     use buildhooks_entity::{repository, webhook_endpoint};
     use sea_orm::{ActiveModelTrait, Set};
-    let store = crate::db::connect(&db.url).await?;
+    let store = buildhooks_server::db::connect(&db.url).await?;
     let _ = config;
     let (org, _) = buildhooks_schema::auth::create_organization(store.conn(), "render", "github")
         .await

@@ -79,7 +79,7 @@ fn combine(key: &str, values: &[&Value]) -> Value {
     if whole {
         json!(value.round() as u64)
     } else {
-        json!(super::stats::round(value))
+        json!(crate::stats::round(value))
     }
 }
 

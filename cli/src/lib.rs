@@ -1,12 +1,18 @@
-//! The command line: `serve` (default), `migrate`, `org create`, `token create`. Output meant for
-//! programs (`org create`, `token create`) is one JSON object on stdout.
+//! The command line: `serve` (default), `migrate`, `bench`, `demo`, `org create`, `token create`.
+//! Output meant for programs (`org create`, `token create`, `bench`) is one JSON object on stdout.
+//! Its own crate because `bench` (the `buildhooks-bench` crate) is built on the server library:
+//! the binary sits above both. Every error names what failed and keeps its cause, down to the
+//! database driver's words, for the operator at the terminal.
+
+pub mod database;
 
 use anyhow::Context;
+use buildhooks_server::config::{Config, Role};
+use buildhooks_server::{db, run as serve, shutdown_signal, AppState};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use crate::config::{Config, Role};
-use crate::{db, run as serve, shutdown_signal, AppState};
+use database::{describe, with_cause};
 
 /// buildhooks: signed, at-least-once webhooks for CI build and task events.
 #[derive(Parser, Debug)]
@@ -29,7 +35,7 @@ pub enum Command {
     /// Apply database migrations and exit.
     Migrate,
     /// Measure the delivery path; prints one JSON object.
-    Bench(crate::bench::BenchArgs),
+    Bench(buildhooks_bench::BenchArgs),
     /// Run everything on a temporary database and print each verified delivery of one build.
     Demo {
         /// Keep the server running after the demo, until Ctrl-C.
@@ -72,28 +78,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve { role: Role::All }) {
         Command::Serve { role } => {
-            let state = AppState::connect(config.clone()).await?;
+            let state = AppState::connect(config.clone())
+                .await
+                .with_context(|| format!("cannot serve {}", describe(&config.database_url)))?;
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             tracing::info!(addr = %listener.local_addr()?, ?role, "buildhooks serving");
             serve(listener, state, role, shutdown_signal()).await
         }
-        Command::Demo { keep } => crate::demo::demo(keep).await,
-        Command::Bench(args) => crate::bench::run(config, args).await,
+        Command::Demo { keep } => buildhooks_server::demo::demo(keep).await,
+        Command::Bench(args) => buildhooks_bench::run(config, args).await,
         Command::Migrate => {
-            db::connect(&config.database_url).await?;
+            open(&config.database_url).await?;
             eprintln!("migrations applied");
             Ok(())
         }
         Command::Org {
             command: OrgCommand::Create { name, platform },
         } => {
-            let store = db::connect(&config.database_url).await?;
+            let store = open(&config.database_url).await?;
             let (org, token) =
                 buildhooks_schema::auth::create_organization(store.conn(), &name, &platform)
                     .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    .map_err(with_cause)
+                    .with_context(|| format!("cannot create the organization {name:?}"))?;
             println!(
                 "{}",
                 json!({ "uid": org.id.to_string(), "name": org.name, "token": token })
@@ -103,17 +112,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token {
             command: TokenCommand::Create { org },
         } => {
-            let store = db::connect(&config.database_url).await?;
+            let store = open(&config.database_url).await?;
             use sea_orm::EntityTrait;
             buildhooks_entity::organization::Entity::find_by_id(org)
                 .one(store.conn())
-                .await?
+                .await
+                .with_context(|| format!("cannot look up the organization with uid {org}"))?
                 .with_context(|| format!("no organization with uid {org}"))?;
             let token = buildhooks_schema::auth::issue_token(store.conn(), org)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(with_cause)
+                .with_context(|| format!("cannot issue a token for organization {org}"))?;
             println!("{}", json!({ "uid": org.to_string(), "token": token }));
             Ok(())
         }
     }
+}
+
+/// Opens and migrates the database, naming it (without a password) when that fails.
+async fn open(url: &str) -> anyhow::Result<buildhooks_schema::Store> {
+    db::connect(url)
+        .await
+        .with_context(|| format!("{} cannot be opened", describe(url)))
 }

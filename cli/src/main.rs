@@ -1,0 +1,19 @@
+//! The `buildhooks` binary: parses the command line, starts tracing, hands over to the library
+//! and prints a failure with its whole cause chain on one line (`error: a: b: c`).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = buildhooks::Cli::parse();
+    buildhooks_server::telemetry::init();
+    match buildhooks::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", buildhooks::database::chain(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
