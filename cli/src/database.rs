@@ -1,54 +1,5 @@
-//! How the command line reports database failures: it names the database, keeps a schema
-//! error's database cause, and prints the whole cause chain on one line. A PostgreSQL URL may carry a password (in its user info or a `password=`
-//! parameter) that must not reach the terminal or a CI log; a SQLite URL is named by its file.
-
-/// `the database file <path>` for a SQLite URL, `the database <url>` for any other, without
-/// its password.
-pub fn describe(url: &str) -> String {
-    match url.strip_prefix("sqlite:") {
-        Some(rest) => {
-            let path = rest.strip_prefix("//").unwrap_or(rest);
-            let path = path.split_once('?').map_or(path, |(path, _)| path);
-            format!("the database file {path}")
-        }
-        None => format!("the database {}", without_password(url)),
-    }
-}
-
-/// `url` without the password of its user info and without a `password=` query parameter
-/// (both are accepted by the PostgreSQL driver). Everything else stays, to help find a typo.
-pub fn without_password(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let base = match base.split_once("://") {
-        // The user info ends at the last `@` of the authority; a password may contain `/`, so
-        // the authority is not cut at the first `/` (a database name with `@` is not expected).
-        Some((scheme, rest)) => match rest.rfind('@') {
-            Some(at) => {
-                let user = rest[..at].split_once(':').map_or(&rest[..at], |(u, _)| u);
-                format!("{scheme}://{user}@{}", &rest[at + 1..])
-            }
-            None => base.to_owned(),
-        },
-        None => base.to_owned(),
-    };
-    let Some(query) = query else {
-        return base;
-    };
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| {
-            let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
-            !key.eq_ignore_ascii_case("password")
-        })
-        .collect();
-    match kept.is_empty() {
-        true => base,
-        false => format!("{base}?{}", kept.join("&")),
-    }
-}
+//! How the command line reports failures: it keeps a schema error's database cause and prints
+//! the whole cause chain on one line (the store names the database, without its password).
 
 /// A schema error as an error chain that keeps its database cause. The schema's text for a
 /// database failure is `internal error` (it reaches API clients); at the command line the
@@ -83,48 +34,7 @@ pub fn chain(error: &anyhow::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{chain, describe, with_cause, without_password};
-
-    #[test]
-    fn postgres_urls_lose_their_password_and_keep_the_rest() {
-        assert_eq!(
-            without_password("postgres://bh:s3cret@db.example.com:5432/buildhooks"),
-            "postgres://bh@db.example.com:5432/buildhooks"
-        );
-        assert_eq!(
-            without_password("postgres://bh:p@ss/w@rd@127.0.0.1/bh?sslmode=disable"),
-            "postgres://bh@127.0.0.1/bh?sslmode=disable"
-        );
-        assert_eq!(
-            without_password("postgres://bh@/bh?host=/var/run/postgresql&password=x"),
-            "postgres://bh@/bh?host=/var/run/postgresql"
-        );
-        assert_eq!(
-            without_password("postgres://db/bh?PASSWORD=x"),
-            "postgres://db/bh"
-        );
-        assert_eq!(
-            without_password("postgres://postgres@127.0.0.1:5432/postgres"),
-            "postgres://postgres@127.0.0.1:5432/postgres"
-        );
-    }
-
-    #[test]
-    fn sqlite_urls_are_named_by_their_file() {
-        assert_eq!(
-            describe("sqlite:///var/lib/bh/x.db?mode=rwc"),
-            "the database file /var/lib/bh/x.db"
-        );
-        assert_eq!(
-            describe("sqlite://buildhooks.db?mode=rwc"),
-            "the database file buildhooks.db"
-        );
-        assert_eq!(describe("sqlite:x.db"), "the database file x.db");
-        assert_eq!(
-            describe("postgres://u:pw@h/d"),
-            "the database postgres://u@h/d"
-        );
-    }
+    use super::{chain, with_cause};
 
     #[test]
     fn a_database_failure_keeps_the_drivers_words() {

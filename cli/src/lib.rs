@@ -12,7 +12,7 @@ use buildhooks_server::{db, run as serve, shutdown_signal, AppState};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use database::{describe, with_cause};
+use database::with_cause;
 
 /// buildhooks: signed, at-least-once webhooks for CI build and task events.
 #[derive(Parser, Debug)]
@@ -78,9 +78,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve { role: Role::All }) {
         Command::Serve { role } => {
-            let state = AppState::connect(config.clone())
-                .await
-                .with_context(|| format!("cannot serve {}", describe(&config.database_url)))?;
+            let state = AppState::connect(config.clone()).await?;
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -129,9 +127,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Opens and migrates the database, naming it (without a password) when that fails.
+/// Opens and migrates the database (a failure names it, without a password).
 async fn open(url: &str) -> anyhow::Result<buildhooks_schema::Store> {
-    db::connect(url)
-        .await
-        .with_context(|| format!("{} cannot be opened", describe(url)))
+    db::connect(url).await
 }

@@ -4,7 +4,7 @@
 //! or cut) is `UNAVAILABLE`, which the HTTP layer answers with 503, rather than `INTERNAL`.
 
 use async_graphql::ErrorExtensions;
-use sea_orm::{DbErr, RuntimeErr, SqlxError};
+use sea_orm::DbErr;
 
 /// The `extensions.code` of [`Error::Unavailable`]: the client may retry later.
 pub const UNAVAILABLE: &str = "UNAVAILABLE";
@@ -72,36 +72,7 @@ impl From<DbErr> for Error {
     }
 }
 
-/// Is this the database being out of reach (down, refusing or cutting connections, or every
-/// connection busy past the acquire timeout), rather than a failure of the statement itself?
-pub fn is_unavailable(error: &DbErr) -> bool {
-    match error {
-        // No connection within the pool's acquire timeout, or the pool closed.
-        DbErr::ConnectionAcquire(_) => true,
-        // Opening a connection failed (refused, reset, authentication, too many clients).
-        DbErr::Conn(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
-            sqlx_unavailable(e)
-        }
-        _ => false,
-    }
-}
-
-fn sqlx_unavailable(error: &SqlxError) -> bool {
-    match error {
-        SqlxError::Io(_)
-        | SqlxError::Tls(_)
-        | SqlxError::PoolTimedOut
-        | SqlxError::PoolClosed
-        | SqlxError::WorkerCrashed => true,
-        // PostgreSQL: connection exceptions (class 08), the server shutting down or starting
-        // (57P01-57P03), too many connections (53300).
-        SqlxError::Database(e) => e.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
-        }),
-        _ => false,
-    }
-}
+pub use buildhooks_store::is_unavailable;
 
 impl ErrorExtensions for Error {
     fn extend(&self) -> async_graphql::Error {
@@ -158,7 +129,7 @@ pub fn is_unavailable_response(response: &async_graphql::Response) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::ConnAcquireErr;
+    use sea_orm::{ConnAcquireErr, RuntimeErr, SqlxError};
 
     fn io(kind: std::io::ErrorKind) -> SqlxError {
         SqlxError::Io(std::io::Error::new(

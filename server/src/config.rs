@@ -20,11 +20,11 @@ pub enum Role {
 /// Settings shared by every command.
 #[derive(Clone, Debug, Args)]
 pub struct Config {
-    /// Database URL: `sqlite://FILE?mode=rwc` (embedded default) or `postgres://...`.
+    /// Database URL: the embedded default (a file), or a database server's URL (see the README).
     #[arg(
         long,
         env = "BUILDHOOKS_DATABASE_URL",
-        default_value = "sqlite://buildhooks.db?mode=rwc",
+        default_value = crate::db::DEFAULT_URL,
         global = true
     )]
     pub database_url: String,
@@ -89,7 +89,7 @@ pub struct Config {
     )]
     pub slow_after_ms: u64,
 
-    /// Database connections of the API's pool (PostgreSQL; SQLite readers, at most 8).
+    /// Database connections of the API's pool (the embedded database: readers, at most 8).
     #[arg(
         long,
         env = "BUILDHOOKS_DATABASE_POOL",

@@ -4,7 +4,7 @@
 use buildhooks_schema::Store;
 
 pub use buildhooks_store::connect::{
-    open, without_loopback_tls, DEFAULT_ACQUIRE_TIMEOUT_MS, DEFAULT_POOL,
+    file_url, open, without_loopback_tls, DEFAULT_ACQUIRE_TIMEOUT_MS, DEFAULT_POOL, DEFAULT_URL,
 };
 pub use buildhooks_store::{ConnectOptions, Synchronous};
 

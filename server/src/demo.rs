@@ -40,10 +40,7 @@ async fn receive(State(inbox): State<Inbox>, hook: VerifiedWebhook) -> StatusCod
 /// Runs the demo; `keep` keeps the server up afterwards until Ctrl-C.
 pub async fn demo(keep: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("temporary directory")?;
-    let mut config = Config::for_database(format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("demo.db").display()
-    ));
+    let mut config = Config::for_database(crate::db::file_url(&dir.path().join("demo.db")));
     // The demo's receiver lives on 127.0.0.1.
     config.allow_private_targets = true;
     config.retry_delay_ms = 200;

@@ -20,6 +20,14 @@ use crate::Db;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::ConnectOptions as _;
 
+/// The embedded default: a database file in the working directory, created when missing.
+pub const DEFAULT_URL: &str = "sqlite://buildhooks.db?mode=rwc";
+
+/// The URL of an embedded database in the file at `path`, created when missing.
+pub fn file_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
 /// Connections per pool unless configured (`BUILDHOOKS_DATABASE_POOL`). Measured on 2 cores:
 /// 8 gives more transitions per second, less CPU per delivery and a far lower p99 than 32, whose
 /// extra PostgreSQL backends only add context switches.
@@ -98,7 +106,6 @@ async fn open_with(
 ) -> anyhow::Result<DatabaseConnection> {
     let (max_connections, acquire_timeout) = (options.pool, options.acquire_timeout);
     if url.starts_with("sqlite:") {
-        let file = sqlite_file(url);
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("invalid SQLite database URL {url:?}"))?
             .create_if_missing(true)
@@ -118,7 +125,7 @@ async fn open_with(
             .test_before_acquire(false)
             .connect_with(options)
             .await
-            .with_context(|| format!("the database file {file} cannot be opened"))?;
+            .with_context(|| format!("{} cannot be opened", describe(url)))?;
         Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
     } else {
         let mut options = PoolOptions::new(without_loopback_tls(url));
@@ -200,24 +207,55 @@ pub fn without_loopback_tls(url: &str) -> String {
     url.to_owned()
 }
 
-/// The file a SQLite URL names, for messages.
-fn sqlite_file(url: &str) -> String {
-    let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
-    let path = path.split('?').next().unwrap_or(path);
-    match std::path::absolute(path) {
-        Ok(absolute) => absolute.display().to_string(),
-        Err(_) => path.to_owned(),
+/// `the database file <path>` for a SQLite URL, `the database <url>` for any other, without
+/// its password.
+pub fn describe(url: &str) -> String {
+    match url.strip_prefix("sqlite:") {
+        Some(rest) => {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            let path = path.split_once('?').map_or(path, |(path, _)| path);
+            let path = match std::path::absolute(path) {
+                Ok(absolute) => absolute.display().to_string(),
+                Err(_) => path.to_owned(),
+            };
+            format!("the database file {path}")
+        }
+        None => format!("the database {}", without_password(url)),
     }
 }
 
-/// A database URL without its password, for messages.
+/// `url` without the password of its user info and without a `password=` query parameter
+/// (both are accepted by the PostgreSQL driver). Everything else stays, to help find a typo.
 pub fn without_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.into()
-        }
-        _ => url.to_owned(),
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = match base.split_once("://") {
+        // The user info ends at the last `@` of the authority; a password may contain `/`, so
+        // the authority is not cut at the first `/` (a database name with `@` is not expected).
+        Some((scheme, rest)) => match rest.rfind('@') {
+            Some(at) => {
+                let user = rest[..at].split_once(':').map_or(&rest[..at], |(u, _)| u);
+                format!("{scheme}://{user}@{}", &rest[at + 1..])
+            }
+            None => base.to_owned(),
+        },
+        None => base.to_owned(),
+    };
+    let Some(query) = query else {
+        return base;
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
+            !key.eq_ignore_ascii_case("password")
+        })
+        .collect();
+    match kept.is_empty() {
+        true => base,
+        false => format!("{base}?{}", kept.join("&")),
     }
 }
 
@@ -243,17 +281,43 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> anyhow::Result<Db> 
 #[cfg(test)]
 mod tests {
     use super::without_loopback_tls as t;
+    use super::{describe, without_password};
 
     #[test]
-    fn messages_name_the_file_and_hide_passwords() {
-        assert!(super::sqlite_file("sqlite://x.db?mode=rwc").ends_with("/x.db"));
+    fn postgres_urls_lose_their_password_and_keep_the_rest() {
         assert_eq!(
-            super::without_password("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
+            without_password("postgres://bh:s3cret@db.example.com:5432/buildhooks"),
+            "postgres://bh@db.example.com:5432/buildhooks"
         );
         assert_eq!(
-            super::without_password("postgres://u@h/db"),
-            "postgres://u@h/db"
+            without_password("postgres://bh:p@ss/w@rd@127.0.0.1/bh?sslmode=disable"),
+            "postgres://bh@127.0.0.1/bh?sslmode=disable"
+        );
+        assert_eq!(
+            without_password("postgres://bh@/bh?host=/var/run/postgresql&password=x"),
+            "postgres://bh@/bh?host=/var/run/postgresql"
+        );
+        assert_eq!(
+            without_password("postgres://db/bh?PASSWORD=x"),
+            "postgres://db/bh"
+        );
+        assert_eq!(
+            without_password("postgres://postgres@127.0.0.1:5432/postgres"),
+            "postgres://postgres@127.0.0.1:5432/postgres"
+        );
+    }
+
+    #[test]
+    fn sqlite_urls_are_named_by_their_file() {
+        assert_eq!(
+            describe("sqlite:///var/lib/bh/x.db?mode=rwc"),
+            "the database file /var/lib/bh/x.db"
+        );
+        assert!(describe("sqlite://buildhooks.db?mode=rwc").ends_with("/buildhooks.db"));
+        assert!(describe("sqlite:x.db").starts_with("the database file /"));
+        assert_eq!(
+            describe("postgres://u:pw@h/d"),
+            "the database postgres://u@h/d"
         );
     }
 

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod connect;
 mod db;
 mod dialect;
+mod errors;
 pub mod events;
 mod handle;
 pub mod outbox;
@@ -22,6 +23,7 @@ mod text;
 
 pub use connect::{connect, ConnectOptions, Synchronous};
 pub use db::{AfterCommit, Db, WriteTxn};
+pub use errors::is_unavailable;
 pub use handle::DbHandle;
 pub use sea_orm::DbErr;
 

@@ -25,8 +25,9 @@ use crate::event::{EventDraft, EventKind};
 use crate::seed::Seed;
 use crate::status::{derive_build_status, BuildStatus, TaskState, TaskStatus};
 
-/// Loads a build of `org_id` and locks its row (PostgreSQL `FOR UPDATE`; SQLite writers are
-/// already serialised), so concurrent changes to its tasks derive its status one at a time.
+/// Loads a build of `org_id` and locks its row (`FOR UPDATE` where the database locks rows;
+/// where writers are serialised already, nothing), so concurrent changes to its tasks derive its
+/// status one at a time.
 pub(crate) async fn lock_build(
     db: &impl ConnectionTrait,
     org_id: i32,

@@ -1,5 +1,5 @@
-//! The dispatcher loop: woken at once by commits (in-process signal, and PostgreSQL
-//! `LISTEN/NOTIFY` across instances), polling as a fallback, it starts rows handed off by this
+//! The dispatcher loop: woken at once by commits (in-process signal, and the store's
+//! notifications of other instances' commits), polling as a fallback, it starts rows handed off by this
 //! process's commits, claims due rows in batches when permits are free (`claimer`, beside the
 //! loop, so hand-offs never wait for a claim), and starts the rows the recorder claimed under a
 //! backlog, all with bounded concurrency and within each endpoint's and organization's share
