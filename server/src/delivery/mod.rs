@@ -18,7 +18,7 @@ use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::{DeliverNow, Result, Store};
 use sea_orm::EntityTrait;
 
-use attempt::Outcome;
+use attempt::{AttemptError, Outcome};
 use metrics::Metrics;
 use record::Verdict;
 
@@ -74,8 +74,8 @@ impl Sender {
                 )
                 .await
             }
-            Some(e) if !e.deleted => refused("endpoint_disabled"),
-            _ => refused("endpoint_removed"),
+            Some(e) if !e.deleted => refused(AttemptError::EndpointDisabled),
+            _ => refused(AttemptError::EndpointRemoved),
         }
     }
 
@@ -85,13 +85,13 @@ impl Sender {
         match verdict {
             Verdict::Delivered => tracing::debug!(status = ?outcome.status, "delivered"),
             _ => {
-                tracing::warn!(status = ?outcome.status, error = ?outcome.error, ?verdict, "delivery attempt failed")
+                tracing::warn!(status = ?outcome.status, error = ?outcome.error_code(), ?verdict, "delivery attempt failed")
             }
         }
     }
 }
 
-fn refused(error: &'static str) -> Outcome {
+fn refused(error: AttemptError) -> Outcome {
     Outcome {
         started_at: buildhooks_schema::clock::now_ms(),
         duration_ms: 0,
