@@ -1,7 +1,9 @@
-//! Build and task statuses (Cirrus CI's names), their explicit transition tables, and the rule
-//! that derives a build's status from its tasks.
+//! Build and task statuses (Cirrus CI's names), their explicit transition tables, the rule
+//! that derives a build's status from its tasks, and the reading of a status stored in a row: a
+//! value that names no status is an error, logged and counted, never replaced by an invented one.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 
 use async_graphql::Enum;
@@ -182,6 +184,32 @@ macro_rules! parse_by_name {
 parse_by_name!(BuildStatus);
 parse_by_name!(TaskStatus);
 
+/// Stored statuses that named no status, since the process started.
+static UNPARSABLE: AtomicU64 = AtomicU64::new(0);
+
+/// How many stored statuses named no status since the process started (each one failed the
+/// field or payload that read it). Zero unless a row was written outside this code.
+pub fn unparsable_statuses() -> u64 {
+    UNPARSABLE.load(Ordering::Relaxed)
+}
+
+/// The status stored in row `row_id` of `table` (`build`, `task`). A value that names no status
+/// is counted ([`unparsable_statuses`]) and is an internal error whose cause names the row and
+/// the value; it is logged once, at `error`, where the request ends (`ErrorExtensions`). No
+/// status is invented in its place: a made-up `ERRORED` or `ABORTED` would be signed and sent
+/// as if it were true.
+pub fn stored<S>(table: &'static str, row_id: i32, value: &str) -> crate::error::Result<S>
+where
+    S: FromStr<Err = crate::error::Error>,
+{
+    value.parse().map_err(|_| {
+        UNPARSABLE.fetch_add(1, Ordering::Relaxed);
+        crate::error::Error::Internal(format!(
+            "{table} {row_id}: stored status {value:?} names no status"
+        ))
+    })
+}
+
 /// What a task contributes to its build's status.
 #[derive(Clone, Copy, Debug)]
 pub struct TaskState {
@@ -250,6 +278,27 @@ mod tests {
         for s in BuildStatus::ALL {
             assert_eq!(s.as_str().parse::<BuildStatus>().ok(), Some(s));
         }
+    }
+
+    #[test]
+    fn a_stored_status_that_names_none_is_an_error_and_counted() {
+        let before = unparsable_statuses();
+        let read = stored::<BuildStatus>("build", 7, "BOGUS");
+        let error = read.expect_err("no status is invented");
+        assert_eq!(error.code(), "INTERNAL");
+        // The cause (logged, never shown) names the row and the value.
+        let crate::error::Error::Internal(cause) = &error else {
+            panic!("{error:?}");
+        };
+        assert!(
+            cause.contains("build 7") && cause.contains("BOGUS"),
+            "{cause}"
+        );
+        assert!(unparsable_statuses() > before);
+        assert_eq!(
+            stored::<TaskStatus>("task", 1, "PAUSED").ok(),
+            Some(TaskStatus::Paused)
+        );
     }
 
     #[test]

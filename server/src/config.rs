@@ -1,9 +1,34 @@
 //! Configuration, from flags and `BUILDHOOKS_*` environment variables with documented defaults.
+//! Each default is one `DEFAULT_*` constant (the pool's live in `db`, which uses them too), read
+//! by its flag and by [`Config::for_database`].
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+
+use crate::db::Synchronous;
+
+/// `BUILDHOOKS_DATABASE_URL`: the embedded database, a file in the working directory, created if
+/// missing.
+pub const DEFAULT_DATABASE_URL: &str = crate::db::DEFAULT_URL;
+/// `BUILDHOOKS_LISTEN`: loopback only, so a first run exposes nothing.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 8080));
+/// `BUILDHOOKS_ALLOW_PRIVATE_TARGETS`.
+pub const DEFAULT_ALLOW_PRIVATE_TARGETS: bool = false;
+/// `BUILDHOOKS_DELIVERY_TIMEOUT_MS`.
+pub const DEFAULT_DELIVERY_TIMEOUT_MS: u64 = 10_000;
+/// `BUILDHOOKS_RETRY_DELAY_MS`.
+pub const DEFAULT_RETRY_DELAY_MS: u64 = 5_000;
+/// `BUILDHOOKS_DELIVERY_CONCURRENCY`.
+pub const DEFAULT_DELIVERY_CONCURRENCY: usize = 64;
+/// `BUILDHOOKS_SLOW_AFTER_MS`.
+pub const DEFAULT_SLOW_AFTER_MS: u64 = 1_000;
+/// `BUILDHOOKS_MAX_BODY_BYTES`: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// `BUILDHOOKS_SQLITE_SYNCHRONOUS`.
+pub const DEFAULT_SYNCHRONOUS: Synchronous = Synchronous::Normal;
 
 /// Which parts of the server run in this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -24,7 +49,7 @@ pub struct Config {
     #[arg(
         long,
         env = "BUILDHOOKS_DATABASE_URL",
-        default_value = crate::db::DEFAULT_URL,
+        default_value = DEFAULT_DATABASE_URL,
         global = true
     )]
     pub database_url: String,
@@ -33,7 +58,7 @@ pub struct Config {
     #[arg(
         long,
         env = "BUILDHOOKS_LISTEN",
-        default_value = "127.0.0.1:8080",
+        default_value_t = DEFAULT_LISTEN,
         global = true
     )]
     pub listen: SocketAddr,
@@ -42,7 +67,7 @@ pub struct Config {
     #[arg(
         long,
         env = "BUILDHOOKS_ALLOW_PRIVATE_TARGETS",
-        default_value_t = false,
+        default_value_t = DEFAULT_ALLOW_PRIVATE_TARGETS,
         global = true
     )]
     pub allow_private_targets: bool,
@@ -51,7 +76,7 @@ pub struct Config {
     #[arg(
         long,
         env = "BUILDHOOKS_DELIVERY_TIMEOUT_MS",
-        default_value_t = 10_000,
+        default_value_t = DEFAULT_DELIVERY_TIMEOUT_MS,
         global = true
     )]
     pub delivery_timeout_ms: u64,
@@ -60,7 +85,7 @@ pub struct Config {
     #[arg(
         long,
         env = "BUILDHOOKS_RETRY_DELAY_MS",
-        default_value_t = 5_000,
+        default_value_t = DEFAULT_RETRY_DELAY_MS,
         global = true
     )]
     pub retry_delay_ms: u64,
@@ -69,7 +94,7 @@ pub struct Config {
     #[arg(
         long,
         env = "BUILDHOOKS_DELIVERY_CONCURRENCY",
-        default_value_t = 64,
+        default_value_t = DEFAULT_DELIVERY_CONCURRENCY,
         global = true
     )]
     pub delivery_concurrency: usize,
@@ -84,7 +109,7 @@ pub struct Config {
     #[arg(
         long,
         env = "BUILDHOOKS_SLOW_AFTER_MS",
-        default_value_t = 1_000,
+        default_value_t = DEFAULT_SLOW_AFTER_MS,
         global = true
     )]
     pub slow_after_ms: u64,
@@ -99,7 +124,12 @@ pub struct Config {
     pub database_pool: u32,
 
     /// Largest request body the API accepts, in bytes.
-    #[arg(long, env = "BUILDHOOKS_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
+    #[arg(
+        long,
+        env = "BUILDHOOKS_MAX_BODY_BYTES",
+        default_value_t = DEFAULT_MAX_BODY_BYTES,
+        global = true
+    )]
     pub max_body_bytes: usize,
 
     /// Longest wait for a database connection (opening one included), in milliseconds: while
@@ -111,23 +141,35 @@ pub struct Config {
         global = true
     )]
     pub database_acquire_timeout_ms: u64,
+
+    /// The embedded database only: `normal` (the default) survives a crash of the process but
+    /// can lose the last commits on power loss or an OS crash; `full` syncs every commit to
+    /// disk, so none is lost, at the cost of a disk flush per commit.
+    #[arg(
+        long,
+        env = "BUILDHOOKS_SQLITE_SYNCHRONOUS",
+        default_value_t = DEFAULT_SYNCHRONOUS,
+        global = true
+    )]
+    pub synchronous: Synchronous,
 }
 
 impl Config {
-    /// Defaults for `database_url`, everything else as documented.
+    /// Defaults for `database_url`, everything else as documented (the flags' defaults).
     pub fn for_database(database_url: impl Into<String>) -> Self {
         Config {
             database_url: database_url.into(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            allow_private_targets: false,
-            delivery_timeout_ms: 10_000,
-            retry_delay_ms: 5_000,
-            delivery_concurrency: 64,
+            listen: DEFAULT_LISTEN,
+            allow_private_targets: DEFAULT_ALLOW_PRIVATE_TARGETS,
+            delivery_timeout_ms: DEFAULT_DELIVERY_TIMEOUT_MS,
+            retry_delay_ms: DEFAULT_RETRY_DELAY_MS,
+            delivery_concurrency: DEFAULT_DELIVERY_CONCURRENCY,
             org_in_flight: None,
-            slow_after_ms: 1_000,
+            slow_after_ms: DEFAULT_SLOW_AFTER_MS,
             database_pool: crate::db::DEFAULT_POOL,
-            max_body_bytes: 1024 * 1024,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             database_acquire_timeout_ms: crate::db::DEFAULT_ACQUIRE_TIMEOUT_MS,
+            synchronous: DEFAULT_SYNCHRONOUS,
         }
     }
 
@@ -148,7 +190,41 @@ impl Config {
         crate::db::ConnectOptions {
             pool: self.database_pool,
             acquire_timeout: self.database_acquire_timeout(),
-            synchronous: Default::default(),
+            synchronous: self.synchronous,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn the_flags_defaults_are_for_databases_defaults() {
+        // The flags read `BUILDHOOKS_*` variables: set ones would be told apart from defaults.
+        if std::env::vars().any(|(name, _)| name.starts_with("BUILDHOOKS_")) {
+            return;
+        }
+        let parsed = Cli::parse_from(["buildhooks"]).config;
+        assert_eq!(parsed.database_url, DEFAULT_DATABASE_URL);
+        let built = Config::for_database(DEFAULT_DATABASE_URL);
+        assert_eq!(format!("{parsed:?}"), format!("{built:?}"));
+        assert_eq!(parsed.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(parsed.synchronous, Synchronous::Normal);
+    }
+
+    #[test]
+    fn synchronous_takes_normal_or_full() {
+        let full = Cli::parse_from(["buildhooks", "--synchronous", "full"]).config;
+        assert_eq!(full.synchronous, Synchronous::Full);
+        assert!(Cli::try_parse_from(["buildhooks", "--synchronous", "off"]).is_err());
     }
 }

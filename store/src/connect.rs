@@ -52,6 +52,27 @@ pub enum Synchronous {
     Full,
 }
 
+impl std::str::FromStr for Synchronous {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "normal" => Ok(Synchronous::Normal),
+            "full" => Ok(Synchronous::Full),
+            other => Err(format!("{other:?} is not normal or full")),
+        }
+    }
+}
+
+impl std::fmt::Display for Synchronous {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Synchronous::Normal => "normal",
+            Synchronous::Full => "full",
+        })
+    }
+}
+
 /// How pools are opened.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectOptions {

@@ -47,11 +47,17 @@ pub async fn publish(
                 .await?
         }
     };
+    // An endpoint whose stored patterns fail the save's checks (a row written by hand, or before
+    // a rule existed) gets nothing, and says so: logged and counted, never read as "none".
     let endpoints: Vec<(webhook_endpoint::Model, Vec<String>)> = endpoints
         .into_iter()
-        .map(|e| {
-            let patterns = serde_json::from_str(&e.events).unwrap_or_default();
-            (e, patterns)
+        .filter_map(|e| match pattern::parse_stored(&e.events) {
+            Ok(patterns) => Some((e, patterns)),
+            Err(error) => {
+                pattern::count_unparsable();
+                tracing::error!(endpoint = e.id, org = e.org_id, %error, "stored event patterns do not parse; the endpoint gets no deliveries until they are saved again");
+                None
+            }
         })
         .collect();
     let now = now_ms();

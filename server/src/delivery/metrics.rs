@@ -101,6 +101,21 @@ impl Metrics {
             "buildhooks_delivery_attempt_duration_seconds_count {count}"
         );
 
+        let _ = writeln!(out, "# HELP buildhooks_unparsable_stored_values_total Stored values that failed to parse (an error each, never a made-up value).");
+        let _ = writeln!(
+            out,
+            "# TYPE buildhooks_unparsable_stored_values_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "buildhooks_unparsable_stored_values_total{{what=\"status\"}} {}",
+            buildhooks_schema::status::unparsable_statuses()
+        );
+        let _ = writeln!(
+            out,
+            "buildhooks_unparsable_stored_values_total{{what=\"event_patterns\"}} {}",
+            buildhooks_schema::webhook::pattern::unparsable_patterns()
+        );
         let (pending, oldest) = buildhooks_store::outbox::gauges::backlog(db).await?;
         let age = oldest
             .map(|t| (now_ms() - t).max(0) as f64 / 1000.0)

@@ -23,7 +23,7 @@ use buildhooks_store::Db;
 use sea_orm::EntityTrait;
 use tokio::sync::Notify;
 
-use attempt::Outcome;
+use attempt::{AttemptError, Outcome};
 use metrics::Metrics;
 use record::Verdict;
 
@@ -82,8 +82,8 @@ impl Sender {
                 )
                 .await
             }
-            Some(e) if !e.deleted => refused("endpoint_disabled"),
-            _ => refused("endpoint_removed"),
+            Some(e) if !e.deleted => refused(AttemptError::EndpointDisabled),
+            _ => refused(AttemptError::EndpointRemoved),
         }
     }
 
@@ -93,13 +93,13 @@ impl Sender {
         match verdict {
             Verdict::Delivered => tracing::debug!(status = ?outcome.status, "delivered"),
             _ => {
-                tracing::warn!(status = ?outcome.status, error = ?outcome.error, ?verdict, "delivery attempt failed")
+                tracing::warn!(status = ?outcome.status, error = ?outcome.error_code(), ?verdict, "delivery attempt failed")
             }
         }
     }
 }
 
-fn refused(error: &'static str) -> Outcome {
+fn refused(error: AttemptError) -> Outcome {
     Outcome {
         started_at: buildhooks_schema::clock::now_ms(),
         duration_ms: 0,

@@ -95,7 +95,7 @@ pub async fn record_then_claim(
             started_at: job.outcome.started_at,
             duration_ms: job.outcome.duration_ms,
             status: job.outcome.status,
-            error: job.outcome.error,
+            error: job.outcome.error_code(),
             response_excerpt: job.outcome.excerpt.as_deref(),
         })
         .collect();
@@ -121,7 +121,7 @@ pub async fn record_then_claim(
                 next_attempt_at: next_at,
                 last_status: outcome.status,
                 last_duration_ms: outcome.duration_ms,
-                last_response: outcome.excerpt.as_deref().or(outcome.error),
+                last_response: outcome.excerpt.as_deref().or(outcome.error_code()),
                 updated_at: now,
             }
         })
