@@ -43,6 +43,7 @@
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod headers;
+mod names;
 pub mod payload;
 pub mod signature;
 

@@ -89,7 +89,7 @@ pub fn verify_cirrus(
 ) -> Result<(), VerifyError> {
     let signature_header = signature_header.trim();
     if signature_header.is_empty() {
-        return Err(VerifyError::MissingHeader(crate::headers::SIGNATURE));
+        return Err(VerifyError::MissingHeader(crate::names::SIGNATURE));
     }
     let expected = hex::decode(signature_header).map_err(|_| VerifyError::InvalidSignature)?;
     let mut mac = keyed_mac(secret);
@@ -126,17 +126,13 @@ pub fn verify_standard(
     let msg_id = msg_id.trim();
     let timestamp_header = timestamp_header.trim();
     if msg_id.is_empty() {
-        return Err(VerifyError::MissingHeader(crate::headers::WEBHOOK_ID));
+        return Err(VerifyError::MissingHeader(crate::names::WEBHOOK_ID));
     }
     if timestamp_header.is_empty() {
-        return Err(VerifyError::MissingHeader(
-            crate::headers::WEBHOOK_TIMESTAMP,
-        ));
+        return Err(VerifyError::MissingHeader(crate::names::WEBHOOK_TIMESTAMP));
     }
     if signature_header.trim().is_empty() {
-        return Err(VerifyError::MissingHeader(
-            crate::headers::WEBHOOK_SIGNATURE,
-        ));
+        return Err(VerifyError::MissingHeader(crate::names::WEBHOOK_SIGNATURE));
     }
     let timestamp: i64 = timestamp_header
         .parse()
@@ -253,7 +249,7 @@ mod tests {
         );
         assert_eq!(
             bad("  "),
-            Err(VerifyError::MissingHeader(crate::headers::SIGNATURE))
+            Err(VerifyError::MissingHeader(crate::names::SIGNATURE))
         );
     }
 
@@ -330,19 +326,15 @@ mod tests {
             |id: &str, ts: &str, sig: &str| verify_standard(&secret, id, ts, sig, SW_BODY, SW_TS);
         assert_eq!(
             check("", &ts, SW_SIG),
-            Err(VerifyError::MissingHeader(crate::headers::WEBHOOK_ID))
+            Err(VerifyError::MissingHeader(crate::names::WEBHOOK_ID))
         );
         assert_eq!(
             check(SW_ID, " ", SW_SIG),
-            Err(VerifyError::MissingHeader(
-                crate::headers::WEBHOOK_TIMESTAMP
-            ))
+            Err(VerifyError::MissingHeader(crate::names::WEBHOOK_TIMESTAMP))
         );
         assert_eq!(
             check(SW_ID, &ts, ""),
-            Err(VerifyError::MissingHeader(
-                crate::headers::WEBHOOK_SIGNATURE
-            ))
+            Err(VerifyError::MissingHeader(crate::names::WEBHOOK_SIGNATURE))
         );
         assert_eq!(
             check(SW_ID, "1649367553.5", SW_SIG),

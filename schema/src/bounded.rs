@@ -12,7 +12,6 @@
 //! fails anyway) and a stray closing bracket never lowers the count below zero, so the parser's
 //! own nesting never exceeds what the scan allowed.
 
-use crate::webhook::query_check::MAX_QUERY_BYTES;
 use crate::{MAX_NESTING, MAX_OPERATION_BYTES};
 
 /// What a GraphQL text may be.
@@ -29,6 +28,9 @@ pub const API: Limits = Limits {
     max_bytes: MAX_OPERATION_BYTES,
     max_nesting: MAX_NESTING,
 };
+
+/// Largest stored query, in bytes.
+pub const MAX_QUERY_BYTES: usize = 10 * 1024;
 
 /// Stored payload queries: when saved or previewed, and again at every render.
 pub const STORED: Limits = Limits {

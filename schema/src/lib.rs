@@ -8,6 +8,7 @@ pub mod build;
 mod ctx;
 pub mod error;
 pub mod event;
+pub mod graph;
 pub mod memo;
 pub mod owner;
 pub mod parsed;

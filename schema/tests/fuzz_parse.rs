@@ -57,7 +57,7 @@ impl DeliverNow for NoDelivery {
     async fn deliver_now(&self, _: i32, _: &str) {}
 }
 
-/// The schemas over a fresh SQLite file with one organization, and a runtime on this thread.
+/// The schemas over a fresh embedded database file with one organization, and a runtime on this thread.
 struct Harness {
     rt: tokio::runtime::Runtime,
     api: AppSchema,
@@ -74,7 +74,7 @@ impl Harness {
             .build()
             .expect("runtime");
         let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("fuzz.db").display());
+        let url = buildhooks_store::connect::file_url(&dir.path().join("fuzz.db"));
         let (store, viewer) = rt.block_on(async {
             let conn = sea_orm::Database::connect(&url).await.expect("connect");
             Migrator::up(&conn, None).await.expect("migrate");

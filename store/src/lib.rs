@@ -15,6 +15,7 @@ mod dialect;
 mod errors;
 pub mod events;
 mod handle;
+mod moves;
 pub mod outbox;
 mod postgres;
 mod sqlite;

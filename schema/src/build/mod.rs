@@ -1,5 +1,4 @@
-//! Builds: the GraphQL type, `build(id)`, and `createBuild`, `approve`, `retrigger`.
+//! Builds (the type is in `graph`): `build(id)`, and `createBuild`, `approve`, `retrigger`.
 
 pub mod mutation;
 pub mod query;
-pub mod types;

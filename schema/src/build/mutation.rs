@@ -3,8 +3,8 @@
 
 use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
 
-use super::types::Build;
 use crate::ctx::{parse_id, store, viewer};
+use crate::graph::Build;
 use crate::transition::{self, NewBuild, NewTask};
 use crate::webhook::outbox::commit_with_events;
 

@@ -6,9 +6,9 @@ use sea_orm::{EntityTrait, QueryOrder};
 
 use crate::ctx::{db, viewer};
 use crate::error::{Error, Result};
-use crate::repository::types::Repository;
+use crate::graph::Repository;
 use crate::webhook::delivery::{self, DeliveryConnection};
-use crate::webhook::settings::{load_settings, WebHookSettings};
+use crate::webhook::endpoints::{load_settings, WebHookSettings};
 
 /// An organization.
 #[derive(SimpleObject, Clone)]

@@ -1,5 +1,4 @@
-//! Repositories: the GraphQL type, its queries and `createRepository`.
+//! Repositories (the type is in `graph`): queries and `createRepository`.
 
 pub mod mutation;
 pub mod query;
-pub mod types;

@@ -4,10 +4,10 @@ use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject};
 use buildhooks_entity::repository;
 use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter, Set};
 
-use super::types::Repository;
 use crate::clock::now_ms;
 use crate::ctx::{store, viewer};
 use crate::error::{Error, Result};
+use crate::graph::Repository;
 
 #[derive(InputObject)]
 pub struct CreateRepositoryInput {

@@ -4,23 +4,9 @@ use async_graphql::{Context, Object, ResultExt, ID};
 use buildhooks_entity::{organization, repository};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use super::types::Repository;
 use crate::ctx::{db, parse_id, viewer};
-use crate::error::{Error, Result};
-
-/// Loads a repository of the viewer's organization.
-pub(crate) async fn load(ctx: &Context<'_>, id: i32) -> Result<Repository> {
-    let org_id = viewer(ctx)?.org_id;
-    if let Some(row) = crate::seed::repository(ctx, org_id, id) {
-        return Ok(row.into());
-    }
-    repository::Entity::find_in_org(org_id)
-        .filter(repository::Column::Id.eq(id))
-        .one(db(ctx)?)
-        .await?
-        .map(Repository::from)
-        .ok_or(Error::NotFound("repository"))
-}
+use crate::error::Error;
+use crate::graph::{load_repository as load, Repository};
 
 #[derive(Default)]
 pub struct RepositoryQuery;

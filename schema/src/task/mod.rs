@@ -1,5 +1,4 @@
-//! Tasks: the GraphQL type, `task(id)`, and `updateTaskStatus`, `abortTask`, `rerun`.
+//! Tasks (the type is in `graph`): `task(id)`, and `updateTaskStatus`, `abortTask`, `rerun`.
 
 pub mod mutation;
 pub mod query;
-pub mod types;

@@ -3,9 +3,9 @@
 
 use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
 
-use super::types::Task;
 use crate::ctx::{parse_id, store, viewer};
 use crate::error::Result;
+use crate::graph::Task;
 use crate::status::TaskStatus;
 use crate::transition;
 use crate::webhook::outbox::commit_with_events;

@@ -4,9 +4,9 @@ use async_graphql::{Context, Object, ResultExt, ID};
 use buildhooks_entity::task;
 use sea_orm::{ColumnTrait, QueryFilter};
 
-use super::types::Task;
 use crate::ctx::{db, parse_id, viewer};
 use crate::error::Error;
+use crate::graph::Task;
 
 #[derive(Default)]
 pub struct TaskQuery;

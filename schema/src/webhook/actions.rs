@@ -152,7 +152,7 @@ async fn preview(
     query: Option<String>,
 ) -> Result<WebHookPreview> {
     let org_id = viewer(ctx)?.org_id;
-    let repo = crate::repository::query::load(ctx, parse_id(&repository_id, "repository")?).await?;
+    let repo = crate::graph::load_repository(ctx, parse_id(&repository_id, "repository")?).await?;
     let schema = ctx
         .data_opt::<PayloadSchema>()
         .ok_or_else(|| Error::Internal("no payload schema".into()))?;

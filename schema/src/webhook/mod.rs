@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod delivery;
+pub mod endpoints;
 pub mod outbox;
 pub mod pattern;
 pub mod query_check;

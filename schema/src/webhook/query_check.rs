@@ -16,8 +16,7 @@ use buildhooks_store::DbHandle;
 /// The variables a stored query may declare.
 pub const ALLOWED_VARIABLES: [&str; 3] = ["repositoryId", "buildId", "taskId"];
 
-/// Largest stored query, in bytes (`bounded::STORED`).
-pub const MAX_QUERY_BYTES: usize = 10 * 1024;
+pub use crate::bounded::MAX_QUERY_BYTES;
 
 fn at(pos: async_graphql::Pos) -> String {
     format!("line {}, column {}", pos.line, pos.column)

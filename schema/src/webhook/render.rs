@@ -206,9 +206,9 @@ mod tests {
     /// in other words (always through the schema) over `seed`. The database has no tables: every
     /// row comes from the seed.
     async fn render(seed: Seed, fast: bool) -> serde_json::Value {
-        let conn = sea_orm::Database::connect("sqlite::memory:")
-            .await
-            .expect("connect");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = buildhooks_store::connect::file_url(&dir.path().join("empty.db"));
+        let conn = sea_orm::Database::connect(&url).await.expect("connect");
         let schema =
             crate::build_payload_schema(&Store::new(buildhooks_store::Db::new(conn.clone())));
         let query = match fast {

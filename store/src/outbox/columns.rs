@@ -6,8 +6,15 @@ use std::collections::HashMap;
 use buildhooks_entity::webhook_delivery;
 use sea_orm::{ActiveValue, DbErr, IdenStatic, Iterable, QueryResult, Set, TryIntoModel};
 
-use super::state;
 use crate::Result;
+
+/// Outbox state names.
+pub mod state {
+    pub const PENDING: &str = "PENDING";
+    pub const IN_FLIGHT: &str = "IN_FLIGHT";
+    pub const DELIVERED: &str = "DELIVERED";
+    pub const FAILED: &str = "FAILED";
+}
 
 /// One outbox row to write for an event of the transition.
 pub struct NewDelivery {

@@ -10,9 +10,9 @@ use sea_orm::{
 
 pub use super::columns::NewDelivery;
 use super::columns::{as_written, delivery_columns, new_row, RETURNED};
-use super::NOTIFY_CHANNEL;
 use crate::dialect::Dialect;
 use crate::events::NewEvent;
+use crate::postgres::listen::NOTIFY_CHANNEL;
 use crate::text::insert_rows;
 use crate::Result;
 

@@ -9,20 +9,9 @@ pub mod insert;
 pub mod record;
 
 pub use claim::{claim, claim_fair, next_due, release, UNLIMITED};
+pub use columns::state;
 pub use insert::{insert_one, write, NewDelivery};
 pub use record::{record, AttemptRow, Claimed, Next, OutcomeRow};
-
-/// PostgreSQL channel notified (on commit) when outbox rows were written for any instance to
-/// claim, so every instance's dispatcher wakes.
-pub const NOTIFY_CHANNEL: &str = "buildhooks_outbox";
-
-/// Outbox state names.
-pub mod state {
-    pub const PENDING: &str = "PENDING";
-    pub const IN_FLIGHT: &str = "IN_FLIGHT";
-    pub const DELIVERED: &str = "DELIVERED";
-    pub const FAILED: &str = "FAILED";
-}
 
 /// Forwards other instances' commits of outbox rows (PostgreSQL `LISTEN`) to `wake` until `stop`
 /// turns true, reconnecting on failure; returns at once on SQLite, where every writer is in this

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::outbox::NOTIFY_CHANNEL;
+/// The channel notified (on commit) when outbox rows were written for any instance to claim,
+/// so every instance's dispatcher wakes.
+pub(crate) const NOTIFY_CHANNEL: &str = "buildhooks_outbox";
 
 /// Calls `wake` for every notification until `stop` turns true.
 pub(crate) async fn run(url: &str, wake: impl Fn(), mut stop: watch::Receiver<bool>) {

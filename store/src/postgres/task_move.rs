@@ -7,7 +7,7 @@
 use buildhooks_entity::task as task_row;
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 
-use crate::tasks::{parse_states, Moved, TaskMove};
+use crate::moves::{parse_states, Moved, TaskMove};
 use crate::Result;
 
 fn statement_text(mv: &TaskMove) -> String {

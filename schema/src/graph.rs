@@ -1,0 +1,306 @@
+//! The GraphQL object graph of a CI run: `Repository`, `Build` and `Task` (Cirrus's types), which
+//! refer to each other, and the loaders of a build or repository of the viewer's organization
+//! (from the rows a transition holds, else the database).
+
+use async_graphql::{connection::Connection, ComplexObject, Context, ResultExt, SimpleObject, ID};
+use buildhooks_entity::{build, organization, repository, task};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::clock::now_ms;
+use crate::ctx::{db, page_size, parse_cursor, viewer};
+use crate::error::{Error, Result};
+use crate::status::{BuildStatus, TaskStatus};
+
+/// Loads a build of the viewer's organization.
+pub(crate) async fn load_build(ctx: &Context<'_>, id: i32) -> Result<Build> {
+    let org_id = viewer(ctx)?.org_id;
+    if let Some(row) = crate::seed::build(ctx, org_id, id) {
+        return Ok(row.into());
+    }
+    build::Entity::find_in_org(org_id)
+        .filter(build::Column::Id.eq(id))
+        .one(db(ctx)?)
+        .await?
+        .map(Build::from)
+        .ok_or(Error::NotFound("build"))
+}
+
+/// Loads a repository of the viewer's organization.
+pub(crate) async fn load_repository(ctx: &Context<'_>, id: i32) -> Result<Repository> {
+    let org_id = viewer(ctx)?.org_id;
+    if let Some(row) = crate::seed::repository(ctx, org_id, id) {
+        return Ok(row.into());
+    }
+    repository::Entity::find_in_org(org_id)
+        .filter(repository::Column::Id.eq(id))
+        .one(db(ctx)?)
+        .await?
+        .map(Repository::from)
+        .ok_or(Error::NotFound("repository"))
+}
+
+/// A page of builds.
+pub type BuildConnection = Connection<String, Build>;
+
+/// A build of a repository (Cirrus's `Build`).
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Build {
+    pub id: ID,
+    pub repository_id: ID,
+    pub name: Option<String>,
+    pub branch: String,
+    pub tag: Option<String>,
+    pub change_id_in_repo: String,
+    pub change_message: String,
+    pub pull_request: Option<i32>,
+    pub change_timestamp: i64,
+    pub build_created_timestamp: i64,
+    pub status_timestamp: i64,
+    pub executing_timestamp: Option<i64>,
+    pub final_status_timestamp: Option<i64>,
+    #[graphql(skip)]
+    pub row: build::Model,
+}
+
+impl From<build::Model> for Build {
+    fn from(m: build::Model) -> Self {
+        Build {
+            id: ID(m.id.to_string()),
+            repository_id: ID(m.repository_id.to_string()),
+            name: m.name.clone(),
+            branch: m.branch.clone(),
+            tag: m.tag.clone(),
+            change_id_in_repo: m.change_id_in_repo.clone(),
+            change_message: m.change_message.clone(),
+            pull_request: m.pull_request,
+            change_timestamp: m.change_timestamp,
+            build_created_timestamp: m.build_created_timestamp,
+            status_timestamp: m.status_timestamp,
+            executing_timestamp: m.executing_timestamp,
+            final_status_timestamp: m.final_status_timestamp,
+            row: m,
+        }
+    }
+}
+
+#[ComplexObject]
+impl Build {
+    /// The build's status.
+    // A stored value that names no status fails this field (logged and counted by
+    // `status::stored`) rather than showing, or signing into a payload, an invented status.
+    async fn status(&self) -> async_graphql::Result<BuildStatus> {
+        crate::status::stored("build", self.row.id, &self.row.status).extend()
+    }
+
+    /// First line of the change message.
+    async fn change_message_title(&self) -> String {
+        self.change_message.lines().next().unwrap_or("").to_owned()
+    }
+
+    /// From the first task executing to the final status; null until then.
+    async fn duration_in_seconds(&self) -> Option<i64> {
+        match (self.executing_timestamp, self.final_status_timestamp) {
+            (Some(start), Some(end)) => Some((end - start).max(0) / 1000),
+            _ => None,
+        }
+    }
+
+    /// The latest run of each task, in creation order.
+    async fn tasks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Task>> {
+        async {
+            let rows = task::Entity::find_in_org(viewer(ctx)?.org_id)
+                .filter(task::Column::BuildId.eq(self.row.id))
+                .filter(task::Column::Superseded.eq(false))
+                .order_by_asc(task::Column::Id)
+                .all(db(ctx)?)
+                .await?;
+            Ok::<_, crate::error::Error>(rows.into_iter().map(Task::from).collect())
+        }
+        .await
+        .extend()
+    }
+
+    /// The repository this build belongs to.
+    async fn repository(&self, ctx: &Context<'_>) -> async_graphql::Result<Repository> {
+        load_repository(ctx, self.row.repository_id).await.extend()
+    }
+}
+/// A repository of an organization (Cirrus's `Repository`).
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Repository {
+    pub id: ID,
+    pub name: String,
+    pub is_private: bool,
+    pub default_branch: String,
+    #[graphql(skip)]
+    pub org_id: i32,
+    #[graphql(skip)]
+    pub row_id: i32,
+}
+
+impl From<repository::Model> for Repository {
+    fn from(m: repository::Model) -> Self {
+        Repository {
+            id: ID(m.id.to_string()),
+            name: m.name,
+            is_private: m.is_private,
+            default_branch: m.default_branch,
+            org_id: m.org_id,
+            row_id: m.id,
+        }
+    }
+}
+
+#[ComplexObject]
+impl Repository {
+    /// The organization's name.
+    async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(self.organization(ctx).await?.name)
+    }
+
+    /// The organization's platform.
+    async fn platform(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(self.organization(ctx).await?.platform)
+    }
+
+    /// Same as `defaultBranch` (Cirrus's older name).
+    async fn master_branch(&self) -> &str {
+        &self.default_branch
+    }
+
+    /// Builds, newest first.
+    async fn builds(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        branch: Option<String>,
+        status: Option<BuildStatus>,
+    ) -> async_graphql::Result<BuildConnection> {
+        async {
+            let limit = page_size(first, 20)?;
+            let viewer = viewer(ctx)?;
+            let mut q = build::Entity::find_in_org(viewer.org_id)
+                .filter(build::Column::RepositoryId.eq(self.row_id));
+            if let Some(after) = parse_cursor(after.as_deref())? {
+                q = q.filter(build::Column::Id.lt(after));
+            }
+            if let Some(branch) = branch {
+                q = q.filter(build::Column::Branch.eq(branch));
+            }
+            if let Some(status) = status {
+                q = q.filter(build::Column::Status.eq(status.as_str()));
+            }
+            let mut rows = q
+                .order_by_desc(build::Column::Id)
+                .limit(limit + 1)
+                .all(db(ctx)?)
+                .await?;
+            let has_next = rows.len() as u64 > limit;
+            rows.truncate(limit as usize);
+            let mut conn = Connection::new(after.is_some(), has_next);
+            conn.edges.extend(
+                rows.into_iter().map(|m| {
+                    async_graphql::connection::Edge::new(m.id.to_string(), Build::from(m))
+                }),
+            );
+            Ok::<_, Error>(conn)
+        }
+        .await
+        .extend()
+    }
+}
+
+impl Repository {
+    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<organization::Model> {
+        async {
+            if let Some(row) = crate::seed::organization(ctx, self.org_id) {
+                return Ok(row);
+            }
+            organization::Entity::find_by_id(self.org_id)
+                .one(db(ctx)?)
+                .await?
+                .ok_or(Error::NotFound("organization"))
+        }
+        .await
+        .extend()
+    }
+}
+/// One run of a task (Cirrus's `Task`).
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Task {
+    pub id: ID,
+    pub build_id: ID,
+    pub repository_id: ID,
+    pub name: String,
+    pub name_alias: Option<String>,
+    pub status_timestamp: i64,
+    pub creation_timestamp: i64,
+    pub scheduled_timestamp: Option<i64>,
+    pub executing_timestamp: Option<i64>,
+    pub final_status_timestamp: Option<i64>,
+    pub labels: Vec<String>,
+    pub optional: bool,
+    pub manual_rerun_count: i32,
+    #[graphql(skip)]
+    pub row: task::Model,
+}
+
+impl From<task::Model> for Task {
+    fn from(m: task::Model) -> Self {
+        Task {
+            id: ID(m.id.to_string()),
+            build_id: ID(m.build_id.to_string()),
+            repository_id: ID(m.repository_id.to_string()),
+            name: m.name.clone(),
+            name_alias: m.name_alias.clone(),
+            status_timestamp: m.status_timestamp,
+            creation_timestamp: m.creation_timestamp,
+            scheduled_timestamp: m.scheduled_timestamp,
+            executing_timestamp: m.executing_timestamp,
+            final_status_timestamp: m.final_status_timestamp,
+            labels: serde_json::from_str(&m.labels).unwrap_or_default(),
+            optional: m.optional,
+            manual_rerun_count: m.manual_rerun_count,
+            row: m,
+        }
+    }
+}
+
+#[ComplexObject]
+impl Task {
+    /// The task's status.
+    // A stored value that names no status fails this field (logged and counted by
+    // `status::stored`) rather than showing, or signing into a payload, an invented status.
+    async fn status(&self) -> async_graphql::Result<TaskStatus> {
+        crate::status::stored("task", self.row.id, &self.row.status).extend()
+    }
+
+    /// Seconds spent executing: until the final status, or until now while running.
+    async fn duration_in_seconds(&self) -> i64 {
+        match self.executing_timestamp {
+            Some(start) => {
+                (self.final_status_timestamp.unwrap_or_else(now_ms) - start).max(0) / 1000
+            }
+            None => 0,
+        }
+    }
+
+    /// The id of the run this one replaced, if it is a rerun.
+    async fn previous_run_id(&self) -> Option<ID> {
+        self.row.previous_run_id.map(|id| ID(id.to_string()))
+    }
+
+    /// The build this task belongs to.
+    async fn build(&self, ctx: &Context<'_>) -> async_graphql::Result<Build> {
+        load_build(ctx, self.row.build_id).await.extend()
+    }
+
+    /// The repository this task belongs to.
+    async fn repository(&self, ctx: &Context<'_>) -> async_graphql::Result<Repository> {
+        load_repository(ctx, self.row.repository_id).await.extend()
+    }
+}
