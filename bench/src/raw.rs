@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use buildhooks_entity::webhook_delivery;
 use buildhooks_server::config::Config;
-use buildhooks_server::delivery::{attempt, client};
+use buildhooks_server::delivery::client;
+use buildhooks_server::delivery::sink::{webhook, Class};
 use serde_json::{json, Value};
 
 use crate::receiver::{self, Arrivals};
@@ -67,8 +68,8 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<Value> {
             while next.fetch_add(1, Ordering::Relaxed) < events {
                 delivery.uuid = uuid::Uuid::new_v4().to_string();
                 let t = Instant::now();
-                let outcome = attempt::send(&client, &delivery, Some("bench-secret"), true).await;
-                if outcome.is_success() {
+                let outcome = webhook::send(&client, &delivery, Some("bench-secret"), true).await;
+                if outcome.class == Class::Delivered {
                     latencies.push(t.elapsed().as_secs_f64() * 1000.0);
                 } else {
                     failures.fetch_add(1, Ordering::Relaxed);

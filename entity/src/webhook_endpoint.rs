@@ -23,6 +23,8 @@ pub struct Model {
     pub created_at: i64,
     /// Most deliveries to this endpoint in flight at once, per dispatcher process.
     pub max_in_flight: i32,
+    /// Which sink delivers to it: `webhook` (a signed HTTP POST).
+    pub kind: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

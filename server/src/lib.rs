@@ -22,6 +22,7 @@ use tokio::sync::{watch, Notify};
 
 use delivery::dispatcher::{self, DispatchConfig};
 use delivery::metrics::Metrics;
+use delivery::sink::{Sinks, WebhookSink};
 use delivery::Sender;
 
 pub use config::{Config, Role};
@@ -56,13 +57,15 @@ impl AppState {
         let sender = Sender {
             db: dispatch_db,
             wake: Arc::new(Notify::new()),
-            client: delivery::client::build(
-                config.delivery_timeout(),
-                config.allow_private_targets,
-            )
-            .context("cannot build the HTTP client")?,
+            sinks: Sinks::new(vec![Arc::new(WebhookSink {
+                client: delivery::client::build(
+                    config.delivery_timeout(),
+                    config.allow_private_targets,
+                )
+                .context("cannot build the HTTP client")?,
+                allow_private: config.allow_private_targets,
+            })]),
             metrics: Arc::new(Metrics::default()),
-            allow_private: config.allow_private_targets,
             retry_delay: config.retry_delay(),
         };
         let schema = build_schema(

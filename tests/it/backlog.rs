@@ -7,9 +7,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use buildhooks_server::delivery::attempt::Outcome;
 use buildhooks_server::delivery::dispatcher::{self, DispatchConfig};
 use buildhooks_server::delivery::fair::FairConfig;
+use buildhooks_server::delivery::sink::{webhook, Outcome};
 use buildhooks_server::delivery::{claim, record};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use tokio::sync::watch;
@@ -75,6 +75,7 @@ fn answered_200() -> Outcome {
         status: Some(200),
         error: None,
         excerpt: None,
+        class: webhook::classify(Some(200), None),
     }
 }
 

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use buildhooks_server::delivery::attempt::Outcome;
+use buildhooks_server::delivery::sink::{webhook, Outcome};
 use buildhooks_server::delivery::{claim, record};
 use serde_json::{json, Value};
 
@@ -278,6 +278,7 @@ async fn a_worker_whose_lease_expired_cannot_overwrite_the_newer_claim() {
         status: Some(status),
         error: None,
         excerpt: None,
+        class: webhook::classify(Some(status), None),
     };
     let newer = record::record(
         store,

@@ -1,7 +1,7 @@
-//! Delivery: the [`Sender`] that performs and records one attempt of a claimed outbox row (used
-//! by the dispatcher loop and, through `DeliverNow`, by `webhookPing`), and its parts.
+//! Delivery: the [`Sender`] that makes one attempt of a claimed outbox row through the sink of
+//! its endpoint's kind and records it (used by the dispatcher loop and, through `DeliverNow`, by
+//! `webhookPing`), and its parts.
 
-pub mod attempt;
 pub mod claimer;
 pub mod client;
 pub mod dispatcher;
@@ -10,6 +10,7 @@ pub mod handoff;
 pub mod metrics;
 pub mod record;
 pub mod recorder;
+pub mod sink;
 
 /// Claiming outbox rows: the store's statements, named here for the dispatcher's tests.
 pub use buildhooks_store::outbox::claim;
@@ -23,9 +24,9 @@ use buildhooks_store::Db;
 use sea_orm::EntityTrait;
 use tokio::sync::Notify;
 
-use attempt::{AttemptError, Outcome};
 use metrics::Metrics;
 use record::Verdict;
+use sink::{AttemptError, Class, Outcome, Sinks};
 
 /// Sends claimed deliveries and records their attempts.
 #[derive(Clone)]
@@ -34,9 +35,9 @@ pub struct Sender {
     pub db: Db,
     /// Wakes the dispatcher: rows may be due.
     pub wake: Arc<Notify>,
-    pub client: reqwest::Client,
+    /// The sink of each endpoint kind.
+    pub sinks: Sinks,
     pub metrics: Arc<Metrics>,
-    pub allow_private: bool,
     pub retry_delay: Duration,
 }
 
@@ -66,22 +67,18 @@ impl Sender {
         Ok(verdict)
     }
 
-    /// One HTTP attempt to `endpoint` (none is sent when it was removed or disabled).
+    /// One attempt to `endpoint` by the sink of its kind (none is made when it was removed or
+    /// disabled, or no sink serves its kind).
     pub async fn attempt(
         &self,
         delivery: &webhook_delivery::Model,
         endpoint: Option<&webhook_endpoint::Model>,
     ) -> Outcome {
         match endpoint {
-            Some(e) if !e.deleted && e.enabled => {
-                attempt::send(
-                    &self.client,
-                    delivery,
-                    e.secret.as_deref(),
-                    self.allow_private,
-                )
-                .await
-            }
+            Some(e) if !e.deleted && e.enabled => match self.sinks.of(&e.kind) {
+                Some(sink) => sink.attempt(delivery, e).await,
+                None => refused(AttemptError::UnknownKind),
+            },
             Some(e) if !e.deleted => refused(AttemptError::EndpointDisabled),
             _ => refused(AttemptError::EndpointRemoved),
         }
@@ -106,6 +103,7 @@ fn refused(error: AttemptError) -> Outcome {
         status: None,
         error: Some(error),
         excerpt: None,
+        class: Class::Failed,
     }
 }
 

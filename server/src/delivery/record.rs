@@ -13,7 +13,7 @@ use buildhooks_store::Db;
 
 pub use buildhooks_store::outbox::{Claimed, Next};
 
-use super::attempt::Outcome;
+use super::sink::{Class, Outcome};
 
 /// Attempts per round (the first and the single retry).
 pub const ATTEMPTS_PER_ROUND: i32 = 2;
@@ -49,12 +49,10 @@ pub struct Job<'a> {
 
 fn verdict_of(job: &Job<'_>) -> Verdict {
     let round = job.delivery.round_attempts + 1;
-    if job.outcome.is_success() {
-        Verdict::Delivered
-    } else if job.allow_retry && job.outcome.is_retryable() && round < ATTEMPTS_PER_ROUND {
-        Verdict::Retry
-    } else {
-        Verdict::Failed
+    match job.outcome.class {
+        Class::Delivered => Verdict::Delivered,
+        Class::Retry if job.allow_retry && round < ATTEMPTS_PER_ROUND => Verdict::Retry,
+        _ => Verdict::Failed,
     }
 }
 

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use buildhooks_entity::webhook_delivery;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit};
 
-use super::attempt::Outcome;
 use super::fair::Shares;
 use super::record::{self, Claimed, Job, Next, Verdict};
+use super::sink::Outcome;
 use super::Sender;
 
 /// Most outcomes recorded in one transaction.

@@ -1,16 +1,16 @@
-//! One HTTP attempt of a delivery: sign, POST, read at most 64 KiB of the answer, and classify
-//! the outcome: a status, or an [`AttemptError`] told from reqwest's typed error (its predicates
-//! and source chain), whose stable code (`timeout`, `connect`, `blocked_target`, ...) is what the
-//! attempt row stores.
+//! The `webhook` kind: one signed HTTP POST of the rendered payload (`X-Cirrus-*` headers, and
+//! Standard Webhooks headers for `whsec_` secrets), at most 64 KiB of the answer read, and the
+//! outcome classified: any 2xx is delivered; a 5xx, a 429, a timeout or a connection error is
+//! worth the retry; anything else failed.
 
 use std::time::Instant;
 
-use buildhooks_entity::webhook_delivery;
+use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::memo::Memo;
 use buildhooks_schema::webhook::target::{resolve_allowed, Mixed};
 
-use super::client::BlockedTarget;
+use super::{AttemptError, Class, Outcome, Sink};
 
 /// Target URLs, parsed: a delivery's URL is one of its organization's few endpoint URLs, and
 /// parsing it each time cost 3.5% of a signed POST's instructions (callgrind, `--mode raw`).
@@ -21,107 +21,40 @@ pub const MAX_RESPONSE_READ: usize = 64 * 1024;
 /// Most response bytes stored with the attempt.
 pub const MAX_RESPONSE_STORED: usize = 4 * 1024;
 
-/// Why an attempt received no HTTP status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttemptError {
-    /// The connect or total timeout elapsed.
-    Timeout,
-    /// No connection: refused, reset, a name that does not resolve, a failed TLS handshake.
-    Connect,
-    /// The target is an address a webhook must never reach: an IP literal, or a name whose every
-    /// address is blocked (the client's resolver refuses it with [`BlockedTarget`]).
-    BlockedTarget,
-    /// The stored URL does not parse.
-    InvalidUrl,
-    /// The request body could not be sent, or the answer could not be read.
-    Body,
-    /// Any other failure of the request.
-    Request,
-    /// The endpoint was disabled after the delivery was queued: nothing was sent.
-    EndpointDisabled,
-    /// The endpoint was removed after the delivery was queued: nothing was sent.
-    EndpointRemoved,
+/// Signed HTTP POSTs through the guarded client.
+pub struct WebhookSink {
+    pub client: reqwest::Client,
+    pub allow_private: bool,
 }
 
-impl AttemptError {
-    /// The stable name stored in the attempt row (`webhook_attempt.error`, and the delivery's
-    /// `last_response` when there is no answer) and shown to clients: never change one.
-    pub fn code(self) -> &'static str {
-        match self {
-            AttemptError::Timeout => "timeout",
-            AttemptError::Connect => "connect",
-            AttemptError::BlockedTarget => "blocked_target",
-            AttemptError::InvalidUrl => "invalid_url",
-            AttemptError::Body => "body",
-            AttemptError::Request => "request",
-            AttemptError::EndpointDisabled => "endpoint_disabled",
-            AttemptError::EndpointRemoved => "endpoint_removed",
-        }
+#[async_trait::async_trait]
+impl Sink for WebhookSink {
+    fn kind(&self) -> &'static str {
+        "webhook"
     }
 
-    /// Worth the single retry: the receiver may answer next time. A blocked or invalid target,
-    /// or an endpoint gone, stays so; a body or request failure is ours.
-    pub fn retryable(self) -> bool {
-        matches!(self, AttemptError::Timeout | AttemptError::Connect)
-    }
-
-    /// Classifies a failed request by reqwest's typed predicates and the error's source chain.
-    pub fn of(error: &reqwest::Error) -> Self {
-        // The resolver's refusal sits deep in the chain, under hyper's connect error, and must
-        // win over `is_connect`, which that wrapper also makes true.
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-        while let Some(e) = source {
-            if e.downcast_ref::<BlockedTarget>().is_some() {
-                return AttemptError::BlockedTarget;
-            }
-            source = e.source();
-        }
-        if error.is_timeout() {
-            AttemptError::Timeout
-        } else if error.is_connect() {
-            AttemptError::Connect
-        } else if error.is_body() || error.is_decode() {
-            AttemptError::Body
-        } else {
-            AttemptError::Request
-        }
+    async fn attempt(
+        &self,
+        delivery: &webhook_delivery::Model,
+        endpoint: &webhook_endpoint::Model,
+    ) -> Outcome {
+        send(
+            &self.client,
+            delivery,
+            endpoint.secret.as_deref(),
+            self.allow_private,
+        )
+        .await
     }
 }
 
-impl std::fmt::Display for AttemptError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-/// What one attempt came to.
-#[derive(Clone, Debug)]
-pub struct Outcome {
-    pub started_at: i64,
-    pub duration_ms: i64,
-    pub status: Option<u16>,
-    pub error: Option<AttemptError>,
-    pub excerpt: Option<String>,
-}
-
-impl Outcome {
-    /// Any 2xx.
-    pub fn is_success(&self) -> bool {
-        self.status.is_some_and(|s| (200..300).contains(&s))
-    }
-
-    /// The stored code of the error, if the attempt failed without a status.
-    pub fn error_code(&self) -> Option<&'static str> {
-        self.error.map(AttemptError::code)
-    }
-
-    /// 5xx, 429, a timeout or a connection error: worth the single retry.
-    pub fn is_retryable(&self) -> bool {
-        match (self.status, self.error) {
-            (Some(s), _) => s >= 500 || s == 429,
-            (None, Some(e)) => e.retryable(),
-            (None, None) => false,
-        }
+/// How the webhook kind classifies an answer (`status`) or its absence (`error`).
+pub fn classify(status: Option<u16>, error: Option<AttemptError>) -> Class {
+    match (status, error) {
+        (Some(s), _) if (200..300).contains(&s) => Class::Delivered,
+        (Some(s), _) if s >= 500 || s == 429 => Class::Retry,
+        (None, Some(e)) if e.retryable() => Class::Retry,
+        _ => Class::Failed,
     }
 }
 
@@ -152,6 +85,7 @@ pub async fn send(
             status,
             error,
             excerpt,
+            class: classify(status, error),
         };
     let Some(url) = URLS.get(&delivery.url, |u| reqwest::Url::parse(u).ok()) else {
         return finish(None, Some(AttemptError::InvalidUrl), None);
@@ -203,8 +137,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::delivery::client;
 
-    const ALL: [AttemptError; 8] = [
+    const ALL: [AttemptError; 9] = [
         AttemptError::Timeout,
         AttemptError::Connect,
         AttemptError::BlockedTarget,
@@ -213,6 +148,7 @@ mod tests {
         AttemptError::Request,
         AttemptError::EndpointDisabled,
         AttemptError::EndpointRemoved,
+        AttemptError::UnknownKind,
     ];
 
     #[test]
@@ -228,7 +164,8 @@ mod tests {
                 "body",
                 "request",
                 "endpoint_disabled",
-                "endpoint_removed"
+                "endpoint_removed",
+                "unknown_kind"
             ]
         );
         let retried: Vec<_> = ALL.into_iter().filter(|e| e.retryable()).collect();
@@ -242,13 +179,18 @@ mod tests {
             status: None,
             error: Some(error),
             excerpt: None,
+            class: classify(None, Some(error)),
         }
     }
 
     #[test]
     fn only_a_timeout_or_a_connection_error_is_retried_without_a_status() {
         for error in ALL {
-            assert_eq!(failed(error).is_retryable(), error.retryable(), "{error}");
+            assert_eq!(
+                failed(error).class == Class::Retry,
+                error.retryable(),
+                "{error}"
+            );
             assert_eq!(failed(error).error_code(), Some(error.code()));
         }
     }
@@ -261,7 +203,7 @@ mod tests {
 
     #[tokio::test]
     async fn reqwest_errors_are_classified_by_type() {
-        let client = super::super::client::build(Duration::from_millis(200), true).expect("client");
+        let client = client::build(Duration::from_millis(200), true).expect("client");
         // A port nobody listens on any more: refused.
         let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -284,8 +226,7 @@ mod tests {
         assert_eq!(error_of(&client, &url).await, AttemptError::Timeout);
         held.abort();
         // The guarded resolver refuses a name that resolves only to loopback.
-        let guarded =
-            super::super::client::build(Duration::from_millis(200), false).expect("client");
+        let guarded = client::build(Duration::from_millis(200), false).expect("client");
         assert_eq!(
             error_of(&guarded, "http://localhost:9/").await,
             AttemptError::BlockedTarget
