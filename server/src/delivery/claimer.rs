@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use buildhooks_entity::webhook_delivery;
 use buildhooks_schema::clock::now_ms;
 use tokio::sync::oneshot;
 
 use super::fair::Shares;
+use super::handoff::{Batch, Inbox};
 use super::Sender;
 
 /// Longest sleep between two looks at the outbox.
@@ -18,11 +18,9 @@ pub const MAX_IDLE: Duration = Duration::from_millis(1000);
 
 /// What a look at the outbox found.
 pub enum Looked {
-    /// Rows claimed under `token`; `full` when the claim took all it asked for (more may be due
-    /// now).
+    /// Rows claimed (and put in the dispatcher's inbox); `full` when the claim took all it asked
+    /// for (more may be due now).
     Claimed {
-        rows: Vec<webhook_delivery::Model>,
-        token: String,
         full: bool,
     },
     /// How long until the next claimable row is due (at most `MAX_IDLE`).
@@ -42,18 +40,28 @@ impl Claimer {
     }
 
     /// Starts claiming up to `limit` rows within the shares left in `shares`.
-    pub fn claim(&mut self, sender: &Sender, shares: &Arc<Shares>, limit: usize, lease_ms: i64) {
-        let (sender, shares) = (sender.clone(), shares.clone());
+    pub fn claim(
+        &mut self,
+        sender: &Sender,
+        shares: &Arc<Shares>,
+        inbox: &Inbox,
+        limit: usize,
+        lease_ms: i64,
+    ) {
+        let (sender, shares, inbox) = (sender.clone(), shares.clone(), inbox.clone());
         self.spawn(async move {
             let filter = shares.claim_filter();
             match buildhooks_store::outbox::claim_fair(&sender.db, limit as u64, lease_ms, &filter)
                 .await
             {
-                Ok((rows, token)) => Looked::Claimed {
-                    full: rows.len() == limit,
-                    rows,
-                    token,
-                },
+                Ok((rows, token)) => {
+                    let full = rows.len() == limit;
+                    if !rows.is_empty() {
+                        // In the inbox before the loop hears of the claim: it starts them first.
+                        let _ = inbox.send(Batch::claimed(rows, token, None, Vec::new()));
+                    }
+                    Looked::Claimed { full }
+                }
                 Err(error) => Looked::Failed(error.into()),
             }
         });

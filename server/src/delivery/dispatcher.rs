@@ -13,13 +13,13 @@ use std::time::Duration;
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::Store;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use super::claimer::{Claimer, Looked, MAX_IDLE};
 use super::fair::{cap_of, FairConfig, Shares};
-use super::handoff::{HandedOff, Handoff};
-use super::recorder::{self, Finished, Refill, Slot, RECORD_BATCH};
+use super::handoff::{Batch, Handoff};
+use super::recorder::{self, Finished, Slot, RECORD_BATCH};
 use super::Sender;
 
 /// The endpoints of a claimed batch, in one query; `None` when the database cannot say (the
@@ -96,21 +96,20 @@ struct Lanes {
     running: JoinSet<()>,
 }
 
-/// Starts one delivery per row, recording through the recorder. Each runs under one of
-/// `permits` (rows the recorder claimed bring theirs) or waits for a free one, and within its
-/// endpoint's and organization's share: rows beyond it are given back to the outbox, to be
-/// claimed when a slot frees. `known` carries the rows' endpoints when the transaction that wrote
-/// or claimed them read them; otherwise they are loaded here. Rows `from_handoff` leave the
-/// hand-off backlog as they start.
-async fn start_deliveries(
-    sender: &Sender,
-    lanes: &mut Lanes,
-    rows: Vec<webhook_delivery::Model>,
-    token: String,
-    known: Option<Vec<webhook_endpoint::Model>>,
-    from_handoff: bool,
-    mut permits: Vec<OwnedSemaphorePermit>,
-) {
+/// Starts one delivery per row of `batch`, recording through the recorder: every row, whatever
+/// its source, takes this one path. Each runs under one of the fast permits (rows the recorder
+/// claimed bring theirs) or waits for a free one, and within its endpoint's and organization's
+/// share: rows beyond it are given back to the outbox, to be claimed when a slot frees. The rows'
+/// endpoints come with the batch when the transaction that wrote or claimed them read them;
+/// otherwise they are loaded here. Handed-off rows leave the hand-off backlog as they start.
+async fn start_deliveries(sender: &Sender, lanes: &mut Lanes, batch: Batch) {
+    let Batch {
+        rows,
+        token,
+        endpoints: known,
+        mut permits,
+        handed_off: from_handoff,
+    } = batch;
     let endpoints = match known {
         Some(known) => known.into_iter().map(|e| (e.id, e)).collect(),
         None => match endpoints_of(sender, &rows).await {
@@ -215,35 +214,6 @@ async fn start_deliveries(
     }
 }
 
-/// Starts the rows of one hand-off, with the endpoints their transaction read.
-async fn start_handed_off(sender: &Sender, lanes: &mut Lanes, handed: HandedOff) {
-    start_deliveries(
-        sender,
-        lanes,
-        handed.rows,
-        handed.token,
-        Some(handed.endpoints),
-        true,
-        Vec::new(),
-    )
-    .await;
-}
-
-/// Starts the rows the recorder claimed, under the permits it passed on.
-async fn start_refill(sender: &Sender, lanes: &mut Lanes, refill: Refill) {
-    let Refill { claimed, permits } = refill;
-    start_deliveries(
-        sender,
-        lanes,
-        claimed.rows,
-        claimed.token,
-        claimed.endpoints,
-        false,
-        permits,
-    )
-    .await;
-}
-
 /// Runs until `stop` turns true, then drains in-flight deliveries. Rows committed by this
 /// process arrive through the hand-off queue; everything else (retries, other instances' rows,
 /// expired leases) is claimed.
@@ -266,12 +236,15 @@ pub async fn run(
         });
     }
     let concurrency = config.concurrency.max(1);
-    let (handoff_tx, mut handoff_rx) = mpsc::unbounded_channel::<HandedOff>();
+    // The one row source: hand-offs, the claimer's claims and the recorder's claims.
+    let (inbox, mut inbox_rx) = mpsc::unbounded_channel::<Batch>();
+    let closed = Arc::new(AtomicBool::new(false));
     let backlog = Arc::new(AtomicUsize::new(0));
     let shares = Arc::new(Shares::new(config.fair.org_cap));
     store.set_outlet(Arc::new(Handoff {
         lease_ms: config.lease_ms,
-        tx: handoff_tx,
+        tx: inbox.clone(),
+        closed: closed.clone(),
         backlog: backlog.clone(),
         max_backlog: concurrency * 4,
         shares: shares.clone(),
@@ -286,12 +259,11 @@ pub async fn run(
         shares: shares.clone(),
     };
     let (record_tx, record_rx) = mpsc::channel::<Finished>(RECORD_BATCH * 4);
-    let (refill_tx, mut refill_rx) = mpsc::unbounded_channel::<Refill>();
     let recording = tokio::spawn(recorder::run(
         sender.clone(),
         shared.clone(),
         record_rx,
-        refill_tx,
+        inbox.clone(),
     ));
     let mut lanes = Lanes {
         permits: Arc::new(Semaphore::new(concurrency)),
@@ -317,11 +289,8 @@ pub async fn run(
             break;
         }
         while lanes.running.try_join_next().is_some() {}
-        while let Ok(handed) = handoff_rx.try_recv() {
-            start_handed_off(&sender, &mut lanes, handed).await;
-        }
-        while let Ok(refill) = refill_rx.try_recv() {
-            start_refill(&sender, &mut lanes, refill).await;
+        while let Ok(batch) = inbox_rx.try_recv() {
+            start_deliveries(&sender, &mut lanes, batch).await;
         }
         let free = lanes.permits.available_permits().min(BATCH);
         // A claim is a transaction: while deliveries are out, wait up to CLAIM_LINGER for half
@@ -342,7 +311,7 @@ pub async fn run(
             // One claimer at a time: the recorder's cycles claim nothing until this look ends,
             // so two claims never share out the same free room.
             shared.claimable.store(false, Ordering::SeqCst);
-            claimer.claim(&sender, &lanes.shares, free, config.lease_ms);
+            claimer.claim(&sender, &lanes.shares, &inbox, free, config.lease_ms);
         }
         let timer = if !should_claim {
             next_claim_at
@@ -355,20 +324,18 @@ pub async fn run(
             next_claim_at
         };
         tokio::select! {
-            Some(handed) = handoff_rx.recv() => {
-                start_handed_off(&sender, &mut lanes, handed).await;
-            }
-            Some(refill) = refill_rx.recv() => start_refill(&sender, &mut lanes, refill).await,
+            Some(batch) = inbox_rx.recv() => start_deliveries(&sender, &mut lanes, batch).await,
             looked = claimer.done(), if claimer.busy() => match looked {
-                Looked::Claimed { rows, token, full } => {
+                Looked::Claimed { full } => {
                     if claim_failures > 0 {
                         tracing::info!(failures = claim_failures, "claiming again");
                         claim_failures = 0;
                     }
                     shared.claimable.store(full || woken, Ordering::SeqCst);
-                    if !rows.is_empty() {
-                        start_deliveries(&sender, &mut lanes, rows, token, None, false, Vec::new())
-                            .await;
+                    // The claimed rows are in the inbox already: started now, they hold their
+                    // shares before the next-due look below.
+                    while let Ok(batch) = inbox_rx.try_recv() {
+                        start_deliveries(&sender, &mut lanes, batch).await;
                     }
                     if full || woken {
                         // More may be due now.
@@ -411,44 +378,32 @@ pub async fn run(
         }
     }
     if claimer.busy() {
-        // Rows claimed by the look under way are started and drained like the rest.
-        if let Looked::Claimed { rows, token, .. } = claimer.done().await {
-            start_deliveries(&sender, &mut lanes, rows, token, None, false, Vec::new()).await;
-        }
+        // Rows claimed by the look under way reach the inbox and are drained like the rest.
+        claimer.done().await;
     }
+    // Commits from now on write PENDING rows, for another instance or the next start.
+    closed.store(true, Ordering::SeqCst);
+    drop(inbox);
     let slow_slots = config.fair.slow_slots;
-    drain(
-        &sender,
-        lanes,
-        &shared,
-        handoff_rx,
-        refill_rx,
-        (concurrency, slow_slots),
-    )
-    .await;
+    drain(&sender, lanes, &shared, inbox_rx, (concurrency, slow_slots)).await;
     let _ = recording.await;
 }
 
 /// Stops claiming, then delivers and records everything already handed off or claimed: done
-/// when every fast and slow permit is back (no delivery out, none waiting to be recorded, no
-/// refill queued).
+/// when every fast and slow permit is back (no delivery out, none waiting to be recorded) and
+/// the inbox is empty.
 async fn drain(
     sender: &Sender,
     mut lanes: Lanes,
     shared: &recorder::Shared,
-    mut handoff_rx: mpsc::UnboundedReceiver<HandedOff>,
-    mut refill_rx: mpsc::UnboundedReceiver<Refill>,
+    mut inbox_rx: mpsc::UnboundedReceiver<Batch>,
     (concurrency, slow_slots): (usize, usize),
 ) {
     shared.claimable.store(false, Ordering::SeqCst);
-    handoff_rx.close();
-    while let Some(handed) = handoff_rx.recv().await {
-        start_handed_off(sender, &mut lanes, handed).await;
-    }
     tracing::info!(in_flight = lanes.running.len(), "dispatcher draining");
     loop {
-        while let Ok(refill) = refill_rx.try_recv() {
-            start_refill(sender, &mut lanes, refill).await;
+        while let Ok(batch) = inbox_rx.try_recv() {
+            start_deliveries(sender, &mut lanes, batch).await;
         }
         while lanes.running.try_join_next().is_some() {}
         if lanes.permits.available_permits() >= concurrency
@@ -457,7 +412,7 @@ async fn drain(
             break;
         }
         tokio::select! {
-            Some(refill) = refill_rx.recv() => start_refill(sender, &mut lanes, refill).await,
+            Some(batch) = inbox_rx.recv() => start_deliveries(sender, &mut lanes, batch).await,
             _ = shared.freed.notified() => {}
             Some(_) = lanes.running.join_next() => {}
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}

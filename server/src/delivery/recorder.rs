@@ -13,7 +13,8 @@ use buildhooks_entity::webhook_delivery;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit};
 
 use super::fair::Shares;
-use super::record::{self, Claimed, Job, Next, Verdict};
+use super::handoff::{Batch, Inbox};
+use super::record::{self, Job, Next, Verdict};
 use super::sink::Outcome;
 use super::Sender;
 
@@ -35,12 +36,6 @@ pub struct Finished {
     pub slot: Slot,
 }
 
-/// Rows the recorder claimed, with the permits to send them under.
-pub struct Refill {
-    pub claimed: Claimed,
-    pub permits: Vec<OwnedSemaphorePermit>,
-}
-
 /// What the recorder shares with the dispatcher loop.
 #[derive(Clone)]
 pub struct Shared {
@@ -58,12 +53,7 @@ pub struct Shared {
 }
 
 /// Runs until every sender of `rx` is dropped.
-pub async fn run(
-    sender: Sender,
-    shared: Shared,
-    mut rx: mpsc::Receiver<Finished>,
-    refill: mpsc::UnboundedSender<Refill>,
-) {
+pub async fn run(sender: Sender, shared: Shared, mut rx: mpsc::Receiver<Finished>, inbox: Inbox) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < RECORD_BATCH {
@@ -72,17 +62,12 @@ pub async fn run(
                 Err(_) => break,
             }
         }
-        record_and_refill(&sender, &shared, batch, &refill).await;
+        record_and_refill(&sender, &shared, batch, &inbox).await;
     }
 }
 
 /// Writes one batch of outcomes, claims rows for the fast permits it frees, and passes them on.
-async fn record_and_refill(
-    sender: &Sender,
-    shared: &Shared,
-    batch: Vec<Finished>,
-    refill: &mpsc::UnboundedSender<Refill>,
-) {
+async fn record_and_refill(sender: &Sender, shared: &Shared, batch: Vec<Finished>, inbox: &Inbox) {
     let fast = batch
         .iter()
         .filter(|f| matches!(f.slot, Slot::Fast(_)))
@@ -143,10 +128,12 @@ async fn record_and_refill(
                 }
                 if n > 0 {
                     let given = permits.split_off(permits.len() - n);
-                    let _ = refill.send(Refill {
-                        claimed,
-                        permits: given,
-                    });
+                    let _ = inbox.send(Batch::claimed(
+                        claimed.rows,
+                        claimed.token,
+                        claimed.endpoints,
+                        given,
+                    ));
                 }
             }
         }
