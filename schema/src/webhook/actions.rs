@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
-use buildhooks_entity::{build, task, webhook_delivery, webhook_endpoint};
-use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter, QueryOrder, Set};
+use buildhooks_entity::{build, task, webhook_endpoint};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
 use super::delivery::{load, WebHookDelivery};
@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::event::{EventDraft, EventKind};
 use crate::owner::types::check_owner;
 use crate::PayloadSchema;
-use buildhooks_store::outbox::NewDelivery;
+use buildhooks_store::outbox::{log, NewDelivery};
 
 /// Sends one claimed delivery now and records the attempt (implemented by the dispatcher).
 #[async_trait::async_trait]
@@ -67,9 +67,7 @@ async fn redeliver(ctx: &Context<'_>, input: WebhookRedeliverInput) -> Result<We
     let org_id = viewer(ctx)?.org_id;
     let store = store(ctx)?;
     let w = store.begin_write().await?;
-    let row = webhook_delivery::Entity::find_in_org(org_id)
-        .filter(webhook_delivery::Column::Uuid.eq(input.delivery_id.trim()))
-        .one(w.txn())
+    let row = log::by_uuid(w.txn(), org_id, input.delivery_id.trim())
         .await?
         .ok_or(Error::NotFound("webhook delivery"))?;
     if row.state == state::PENDING || row.state == state::IN_FLIGHT {
@@ -79,14 +77,7 @@ async fn redeliver(ctx: &Context<'_>, input: WebhookRedeliverInput) -> Result<We
         )));
     }
     let uuid = row.uuid.clone();
-    let mut active: webhook_delivery::ActiveModel = row.into();
-    active.state = Set(state::PENDING.to_owned());
-    active.round_attempts = Set(0);
-    active.next_attempt_at = Set(now_ms());
-    active.lease_until = Set(None);
-    active.lease_token = Set(None);
-    active.updated_at = Set(now_ms());
-    active.update(w.txn()).await?;
+    log::requeue(w.txn(), row, now_ms()).await?;
     w.commit().await?;
     store.wake_dispatcher();
     load(db(ctx)?, org_id, &uuid).await

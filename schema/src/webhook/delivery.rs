@@ -3,8 +3,9 @@
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ComplexObject, Context, Object, ResultExt, SimpleObject, ID};
-use buildhooks_entity::{organization, webhook_attempt, webhook_delivery, webhook_endpoint};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use buildhooks_entity::{organization, webhook_delivery, webhook_endpoint};
+use buildhooks_store::outbox::log;
+use sea_orm::{ConnectionTrait, EntityTrait};
 
 use crate::ctx::{db, page_size, parse_cursor, viewer};
 use crate::error::{Error, Result};
@@ -114,11 +115,7 @@ impl WebHookDelivery {
                 .one(db)
                 .await?
                 .and_then(|e| e.secret);
-            let last = webhook_attempt::Entity::find()
-                .filter(webhook_attempt::Column::DeliveryId.eq(self.row_id))
-                .order_by_desc(webhook_attempt::Column::Number)
-                .one(db)
-                .await?;
+            let last = log::last_attempt(db, self.row_id).await?;
             let at = last
                 .map(|a| a.started_at)
                 .unwrap_or_else(crate::clock::now_ms);
@@ -152,11 +149,7 @@ impl WebHookDelivery {
     /// Every attempt, in order.
     async fn attempts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<WebHookAttempt>> {
         async {
-            let rows = webhook_attempt::Entity::find()
-                .filter(webhook_attempt::Column::DeliveryId.eq(self.row_id))
-                .order_by_asc(webhook_attempt::Column::Number)
-                .all(db(ctx)?)
-                .await?;
+            let rows = log::attempts(db(ctx)?, self.row_id).await?;
             Ok::<_, Error>(
                 rows.into_iter()
                     .map(|a| WebHookAttempt {
@@ -194,15 +187,8 @@ pub async fn page(
     after: Option<String>,
 ) -> Result<DeliveryConnection> {
     let limit = page_size(first, 50)?;
-    let mut q = webhook_delivery::Entity::find_in_org(org_id);
-    if let Some(after) = parse_cursor(after.as_deref())? {
-        q = q.filter(webhook_delivery::Column::Id.lt(after));
-    }
-    let mut rows = q
-        .order_by_desc(webhook_delivery::Column::Id)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
+    let before = parse_cursor(after.as_deref())?;
+    let mut rows = log::page(db, org_id, before, limit + 1).await?;
     let has_next = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     let platform = platform(db, org_id).await?;
@@ -216,9 +202,7 @@ pub async fn page(
 
 /// A delivery of `org_id` by its id.
 pub async fn load(db: &impl ConnectionTrait, org_id: i32, id: &str) -> Result<WebHookDelivery> {
-    let row = webhook_delivery::Entity::find_in_org(org_id)
-        .filter(webhook_delivery::Column::Uuid.eq(id.trim()))
-        .one(db)
+    let row = log::by_uuid(db, org_id, id.trim())
         .await?
         .ok_or(Error::NotFound("webhook delivery"))?;
     Ok(WebHookDelivery::from_row(row, &platform(db, org_id).await?))

@@ -46,11 +46,6 @@ impl Metrics {
             .fetch_add(duration_ms.max(0) as u64, Ordering::Relaxed);
     }
 
-    /// Delivered attempts so far (for the benchmark and tests).
-    pub fn delivered(&self) -> u64 {
-        self.delivered.load(Ordering::Relaxed)
-    }
-
     /// The Prometheus exposition.
     pub async fn render(&self, db: &Db) -> Result<String> {
         let mut out = String::new();

@@ -6,6 +6,7 @@ pub mod claim;
 pub(crate) mod columns;
 pub mod gauges;
 pub mod insert;
+pub mod log;
 pub mod record;
 
 pub use claim::{claim, claim_fair, next_due, release, UNLIMITED};
