@@ -4,6 +4,7 @@
 pub mod actions;
 pub mod delivery;
 pub mod endpoints;
+pub mod kinds;
 pub mod outbox;
 pub mod pattern;
 pub mod query_check;

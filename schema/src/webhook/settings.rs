@@ -9,7 +9,7 @@ pub use super::endpoints::{
     load_settings, WebHookDeliveryEndpoint, WebHookSettings, DEFAULT_IN_FLIGHT, MAX_ENDPOINTS,
     MAX_IN_FLIGHT,
 };
-use super::{pattern, query_check, secret, target, WebhookConfig};
+use super::{kinds, pattern, query_check, secret, WebhookConfig};
 use crate::clock::now_ms;
 use crate::ctx::{db, parse_id, store, viewer};
 use crate::error::{Error, Result};
@@ -71,7 +71,10 @@ async fn check_endpoint(
 ) -> Result<Checked> {
     let field = |name: &str| format!("deliveryEndpoints[{i}].{name}");
     let config = ctx.data_opt::<WebhookConfig>().cloned().unwrap_or_default();
-    let url = target::check_url(&input.webhook_url, config.allow_private_targets)
+    // Every endpoint is a `webhook` until the input names a kind.
+    let kind = kinds::of("webhook").ok_or_else(|| Error::Internal("no webhook kind".into()))?;
+    let url = kind
+        .check_url(&input.webhook_url, config.allow_private_targets)
         .await
         .map_err(|m| Error::field(field("webhookURL"), m))?;
     let events = input.events.clone().unwrap_or_else(|| vec!["*".into()]);
@@ -95,7 +98,8 @@ async fn check_endpoint(
         .as_deref()
         .filter(|s| !secret::is_mask(s))
     {
-        secret::validate(s).map_err(|m| Error::field(field("secretToken"), m))?;
+        kind.check_secret(s)
+            .map_err(|m| Error::field(field("secretToken"), m))?;
     }
     let repository_id = match &input.repository_id {
         Some(id) => Some(
