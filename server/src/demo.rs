@@ -10,10 +10,8 @@ use anyhow::{bail, Context};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Router;
-use buildhooks_entity::webhook_delivery;
 use buildhooks_receiver::{VerifiedWebhook, WebhookSecret};
 use buildhooks_schema::clock::now_ms;
-use sea_orm::{ColumnTrait, QueryFilter};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -144,10 +142,7 @@ pub async fn demo(keep: bool) -> anyhow::Result<()> {
     }
 
     // Every event the build made has one outbox row; wait for each to arrive.
-    let expected = webhook_delivery::Entity::find_in_org(org.id)
-        .filter(webhook_delivery::Column::Kind.ne("ping"))
-        .all(store.conn())
-        .await?;
+    let expected = buildhooks_store::outbox::log::of_org(store.conn(), org.id).await?;
     let created_at: std::collections::HashMap<String, i64> = expected
         .iter()
         .map(|d| (d.uuid.clone(), d.created_at))

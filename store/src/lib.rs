@@ -12,6 +12,7 @@ pub mod clock;
 pub mod connect;
 mod db;
 mod dialect;
+pub mod endpoints;
 mod errors;
 pub mod events;
 mod handle;

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::Store;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
@@ -29,11 +28,7 @@ async fn endpoints_of(
     rows: &[webhook_delivery::Model],
 ) -> Option<HashMap<i32, webhook_endpoint::Model>> {
     let ids: Vec<i32> = rows.iter().map(|r| r.endpoint_id).collect();
-    match webhook_endpoint::Entity::find()
-        .filter(webhook_endpoint::Column::Id.is_in(ids))
-        .all(sender.db.conn())
-        .await
-    {
+    match buildhooks_store::endpoints::by_ids(sender.db.conn(), ids).await {
         Ok(found) => Some(found.into_iter().map(|e| (e.id, e)).collect()),
         Err(error) => {
             tracing::error!(%error, rows = rows.len(), "cannot load endpoints; the rows are retried when their lease expires");

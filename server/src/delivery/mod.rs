@@ -21,7 +21,6 @@ use std::time::Duration;
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::{DeliverNow, Result};
 use buildhooks_store::Db;
-use sea_orm::EntityTrait;
 use tokio::sync::Notify;
 
 use metrics::Metrics;
@@ -50,9 +49,8 @@ impl Sender {
         token: &str,
         allow_retry: bool,
     ) -> Result<Verdict> {
-        let endpoint = webhook_endpoint::Entity::find_by_id(delivery.endpoint_id)
-            .one(self.db.conn())
-            .await?;
+        let endpoint =
+            buildhooks_store::endpoints::by_id(self.db.conn(), delivery.endpoint_id).await?;
         let outcome = self.attempt(delivery, endpoint.as_ref()).await;
         let verdict = record::record(
             &self.db,
@@ -110,9 +108,7 @@ fn refused(error: AttemptError) -> Outcome {
 #[async_trait::async_trait]
 impl DeliverNow for Sender {
     async fn deliver_now(&self, delivery_id: i32, lease_token: &str) {
-        let found = webhook_delivery::Entity::find_by_id(delivery_id)
-            .one(self.db.conn())
-            .await;
+        let found = buildhooks_store::outbox::log::by_id(self.db.conn(), delivery_id).await;
         match found {
             Ok(Some(delivery)) => {
                 if let Err(error) = self.process(&delivery, lease_token, false).await {

@@ -78,3 +78,20 @@ pub async fn last_attempt(
         .one(db)
         .await
 }
+
+/// Every delivery of `org_id` but test messages, oldest first.
+pub async fn of_org(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+) -> Result<Vec<webhook_delivery::Model>> {
+    webhook_delivery::Entity::find_in_org(org_id)
+        .filter(webhook_delivery::Column::Kind.ne("ping"))
+        .order_by_asc(webhook_delivery::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Delivery `id`, whatever its organization (the dispatcher's own rows).
+pub async fn by_id(db: &impl ConnectionTrait, id: i32) -> Result<Option<webhook_delivery::Model>> {
+    webhook_delivery::Entity::find_by_id(id).one(db).await
+}
