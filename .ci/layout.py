@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Layout checks for CI (the "one room per concern" rules in the README's Layout section):
 
-1. SQL text only in store/ and migration/ (string literals holding SQL keywords);
+1. SQL text only in store/ and migration/ (string literals holding SQL keywords), and no
+   statement built with sea-orm outside store/ (the benchmark, which writes rows to measure, the
+   tests, and `entity/`'s tenancy-scoped finder that the store uses, excepted);
 2. no branch on the database backend outside store/;
 3. schema/ and server/ do not mention SQLite or PostgreSQL at all (code or comments);
 4. no import circle between the files of a crate (`use crate::...`, `super::...`, paths; a
@@ -26,6 +28,11 @@ BACKEND = re.compile(
     r"|Sqlite(ConnectOptions|PoolOptions|Synchronous|JournalMode)|Sqlx(Sqlite|Postgres)Connector"
 )
 MENTION = re.compile(r"sqlite|postgres", re.I)
+# sea-orm statements built outside store/: finders, locks, batch inserts, raw statements.
+BUILDER = re.compile(
+    r"Entity::(find|insert|update|delete)|find_in_org|find_by_id|lock_exclusive|from_raw_sql"
+    r"|Statement::from_|execute_unprepared|query_(one|all)\("
+)
 STRING = re.compile(r'r#"(?:.|\n)*?"#|"(?:[^"\\]|\\.)*"')
 
 
@@ -54,6 +61,9 @@ def check_text(offences):
                 for m in STRING.finditer(text):
                     if SQL.search(m.group(0)):
                         offences.append(f"{rel(path)}:{line_of(text, m.start())}: SQL text outside store/")
+            if crate not in ("store", "migration", "bench", "entity"):
+                for m in BUILDER.finditer(text):
+                    offences.append(f"{rel(path)}:{line_of(text, m.start())}: a database statement outside store/ ({m.group(0)})")
             if crate != "store":
                 for m in BACKEND.finditer(text):
                     offences.append(f"{rel(path)}:{line_of(text, m.start())}: backend branch outside store/ ({m.group(0)})")

@@ -111,9 +111,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: TokenCommand::Create { org },
         } => {
             let store = open(&config.database_url).await?;
-            use sea_orm::EntityTrait;
-            buildhooks_entity::organization::Entity::find_by_id(org)
-                .one(store.conn())
+            buildhooks_store::orgs::org(store.conn(), org)
                 .await
                 .with_context(|| format!("cannot look up the organization with uid {org}"))?
                 .with_context(|| format!("no organization with uid {org}"))?;

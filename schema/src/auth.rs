@@ -7,9 +7,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use buildhooks_entity::{api_token, organization};
+use buildhooks_entity::organization;
+use buildhooks_store::orgs;
 use rand::RngCore;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
 
 use crate::clock::now_ms;
@@ -39,14 +40,7 @@ pub fn hash_token(token: &str) -> String {
 /// Stores a new token for `org_id` and returns it; it is never readable again.
 pub async fn issue_token(db: &impl ConnectionTrait, org_id: i32) -> Result<String> {
     let token = generate_token();
-    api_token::ActiveModel {
-        org_id: Set(org_id),
-        token_hash: Set(hash_token(&token)),
-        created_at: Set(now_ms()),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?;
+    orgs::insert_token(db, org_id, &hash_token(&token), now_ms()).await?;
     Ok(token)
 }
 
@@ -62,35 +56,22 @@ pub async fn create_organization(
             "organization name must be 1 to 100 characters".into(),
         ));
     }
-    let exists = organization::Entity::find()
-        .filter(organization::Column::Name.eq(name))
-        .one(db)
-        .await?;
+    let exists = orgs::org_named(db, name).await?;
     if exists.is_some() {
         return Err(Error::Validation(format!(
             "an organization named {name:?} already exists"
         )));
     }
-    let org = organization::ActiveModel {
-        platform: Set(platform.to_owned()),
-        name: Set(name.to_owned()),
-        created_at: Set(now_ms()),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?;
+    let org = orgs::insert_org(db, name, platform, now_ms()).await?;
     let token = issue_token(db, org.id).await?;
     Ok((org, token))
 }
 
 /// The organization of the token whose hash is `token_hash`.
 async fn lookup(db: &impl ConnectionTrait, token_hash: &str) -> Result<Viewer> {
-    let found = api_token::Entity::find()
-        .filter(api_token::Column::TokenHash.eq(token_hash))
-        .one(db)
-        .await?;
-    found
-        .map(|t| Viewer { org_id: t.org_id })
+    orgs::token_org(db, token_hash)
+        .await?
+        .map(|org_id| Viewer { org_id })
         .ok_or(Error::Unauthenticated)
 }
 

@@ -4,7 +4,7 @@
 
 use async_graphql::{connection::Connection, ComplexObject, Context, ResultExt, SimpleObject, ID};
 use buildhooks_entity::{build, organization, repository, task};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use buildhooks_store::{orgs, runs};
 
 use crate::clock::now_ms;
 use crate::ctx::{db, page_size, parse_cursor, viewer};
@@ -17,9 +17,7 @@ pub(crate) async fn load_build(ctx: &Context<'_>, id: i32) -> Result<Build> {
     if let Some(row) = crate::seed::build(ctx, org_id, id) {
         return Ok(row.into());
     }
-    build::Entity::find_in_org(org_id)
-        .filter(build::Column::Id.eq(id))
-        .one(db(ctx)?)
+    runs::build(db(ctx)?, org_id, id)
         .await?
         .map(Build::from)
         .ok_or(Error::NotFound("build"))
@@ -31,9 +29,7 @@ pub(crate) async fn load_repository(ctx: &Context<'_>, id: i32) -> Result<Reposi
     if let Some(row) = crate::seed::repository(ctx, org_id, id) {
         return Ok(row.into());
     }
-    repository::Entity::find_in_org(org_id)
-        .filter(repository::Column::Id.eq(id))
-        .one(db(ctx)?)
+    orgs::repo(db(ctx)?, org_id, id)
         .await?
         .map(Repository::from)
         .ok_or(Error::NotFound("repository"))
@@ -109,12 +105,7 @@ impl Build {
     /// The latest run of each task, in creation order.
     async fn tasks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Task>> {
         async {
-            let rows = task::Entity::find_in_org(viewer(ctx)?.org_id)
-                .filter(task::Column::BuildId.eq(self.row.id))
-                .filter(task::Column::Superseded.eq(false))
-                .order_by_asc(task::Column::Id)
-                .all(db(ctx)?)
-                .await?;
+            let rows = runs::latest_tasks(db(ctx)?, viewer(ctx)?.org_id, self.row.id).await?;
             Ok::<_, crate::error::Error>(rows.into_iter().map(Task::from).collect())
         }
         .await
@@ -182,22 +173,17 @@ impl Repository {
         async {
             let limit = page_size(first, 20)?;
             let viewer = viewer(ctx)?;
-            let mut q = build::Entity::find_in_org(viewer.org_id)
-                .filter(build::Column::RepositoryId.eq(self.row_id));
-            if let Some(after) = parse_cursor(after.as_deref())? {
-                q = q.filter(build::Column::Id.lt(after));
-            }
-            if let Some(branch) = branch {
-                q = q.filter(build::Column::Branch.eq(branch));
-            }
-            if let Some(status) = status {
-                q = q.filter(build::Column::Status.eq(status.as_str()));
-            }
-            let mut rows = q
-                .order_by_desc(build::Column::Id)
-                .limit(limit + 1)
-                .all(db(ctx)?)
-                .await?;
+            let before = parse_cursor(after.as_deref())?;
+            let mut rows = runs::builds(
+                db(ctx)?,
+                viewer.org_id,
+                self.row_id,
+                before,
+                branch.as_deref(),
+                status.map(|s| s.as_str()),
+                limit + 1,
+            )
+            .await?;
             let has_next = rows.len() as u64 > limit;
             rows.truncate(limit as usize);
             let mut conn = Connection::new(after.is_some(), has_next);
@@ -219,8 +205,7 @@ impl Repository {
             if let Some(row) = crate::seed::organization(ctx, self.org_id) {
                 return Ok(row);
             }
-            organization::Entity::find_by_id(self.org_id)
-                .one(db(ctx)?)
+            orgs::org(db(ctx)?, self.org_id)
                 .await?
                 .ok_or(Error::NotFound("organization"))
         }

@@ -8,7 +8,8 @@ use std::sync::{Arc, RwLock};
 
 use async_graphql::Context;
 use buildhooks_entity::{build, organization, repository, task, webhook_endpoint};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use buildhooks_store::orgs;
+use sea_orm::ConnectionTrait;
 
 use crate::error::Result;
 
@@ -149,7 +150,7 @@ impl RowCache {
         if let Some(row) = get(&self.organizations, id) {
             return Ok(Some(row));
         }
-        let row = organization::Entity::find_by_id(id).one(db).await?;
+        let row = orgs::org(db, id).await?;
         if let Some(row) = &row {
             keep(&self.organizations, id, row.clone());
         }
@@ -166,10 +167,7 @@ impl RowCache {
         if let Some(row) = get(&self.repositories, id) {
             return Ok((row.org_id == org_id).then_some(row));
         }
-        let row = repository::Entity::find_in_org(org_id)
-            .filter(repository::Column::Id.eq(id))
-            .one(db)
-            .await?;
+        let row = orgs::repo(db, org_id, id).await?;
         if let Some(row) = &row {
             keep(&self.repositories, id, row.clone());
         }

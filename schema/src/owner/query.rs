@@ -2,8 +2,7 @@
 //! organization is ever found.
 
 use async_graphql::{Context, Object, ResultExt, ID};
-use buildhooks_entity::organization;
-use sea_orm::EntityTrait;
+use buildhooks_store::orgs;
 
 use super::types::{check_owner, OwnerInfo};
 use crate::ctx::{db, viewer};
@@ -41,8 +40,7 @@ impl OwnerQuery {
     ) -> async_graphql::Result<Option<OwnerInfo>> {
         async {
             let viewer = viewer(ctx)?;
-            organization::Entity::find_by_id(viewer.org_id)
-                .one(db(ctx)?)
+            orgs::org(db(ctx)?, viewer.org_id)
                 .await?
                 .filter(|o| o.name == name && platform.as_deref().is_none_or(|p| p == o.platform))
                 .map(|o| Some(OwnerInfo::from(o)))

@@ -1,8 +1,8 @@
 //! The GraphQL `OwnerInfo` type and the check that an owner uid is the viewer's own.
 
 use async_graphql::{ComplexObject, Context, ResultExt, SimpleObject, ID};
-use buildhooks_entity::{organization, repository};
-use sea_orm::{EntityTrait, QueryOrder};
+use buildhooks_entity::organization;
+use buildhooks_store::orgs;
 
 use crate::ctx::{db, viewer};
 use crate::error::{Error, Result};
@@ -37,10 +37,7 @@ impl OwnerInfo {
     /// The organization's repositories, by name.
     async fn repositories(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Repository>> {
         async {
-            let rows = repository::Entity::find_in_org(self.org_id)
-                .order_by_asc(repository::Column::Name)
-                .all(db(ctx)?)
-                .await?;
+            let rows = orgs::repos(db(ctx)?, self.org_id).await?;
             Ok::<_, Error>(rows.into_iter().map(Repository::from).collect())
         }
         .await
@@ -78,8 +75,7 @@ pub(crate) async fn check_owner(
     if uid.as_str().trim() != viewer.org_id.to_string() {
         return Err(Error::NotFound("owner"));
     }
-    let org = organization::Entity::find_by_id(viewer.org_id)
-        .one(db(ctx)?)
+    let org = orgs::org(db(ctx)?, viewer.org_id)
         .await?
         .ok_or(Error::NotFound("owner"))?;
     if platform.is_some_and(|p| p != org.platform) {

@@ -2,7 +2,8 @@
 
 use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject};
 use buildhooks_entity::repository;
-use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter, Set};
+use buildhooks_store::orgs;
+use sea_orm::Set;
 
 use crate::clock::now_ms;
 use crate::ctx::{store, viewer};
@@ -59,26 +60,22 @@ impl RepositoryMutation {
             check_name("defaultBranch", &branch)?;
             let store = store(ctx)?;
             let w = store.begin_write().await?;
-            let taken = repository::Entity::find_in_org(viewer.org_id)
-                .filter(repository::Column::Name.eq(&name))
-                .one(w.txn())
-                .await?;
+            let taken = orgs::repo_named(w.txn(), viewer.org_id, &name).await?;
             if taken.is_some() {
                 return Err(Error::field(
                     "name",
                     "a repository with this name already exists",
                 ));
             }
-            let model = repository::ActiveModel {
+            let row = repository::ActiveModel {
                 org_id: Set(viewer.org_id),
                 name: Set(name),
                 is_private: Set(input.is_private),
                 default_branch: Set(branch),
                 created_at: Set(now_ms()),
                 ..Default::default()
-            }
-            .insert(w.txn())
-            .await?;
+            };
+            let model = orgs::insert_repo(w.txn(), row).await?;
             w.commit().await?;
             Ok(CreateRepositoryPayload {
                 repository: model.into(),

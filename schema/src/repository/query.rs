@@ -1,8 +1,7 @@
 //! Repository queries: `repository(id)` and `ownerRepository(platform, owner, name)`.
 
 use async_graphql::{Context, Object, ResultExt, ID};
-use buildhooks_entity::{organization, repository};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use buildhooks_store::orgs;
 
 use crate::ctx::{db, parse_id, viewer};
 use crate::error::Error;
@@ -35,14 +34,11 @@ impl RepositoryQuery {
         async {
             let viewer = viewer(ctx)?;
             let db = db(ctx)?;
-            let org = organization::Entity::find_by_id(viewer.org_id)
-                .one(db)
+            let org = orgs::org(db, viewer.org_id)
                 .await?
                 .filter(|o| o.name == owner && o.platform == platform)
                 .ok_or(Error::NotFound("repository"))?;
-            repository::Entity::find_in_org(org.id)
-                .filter(repository::Column::Name.eq(name))
-                .one(db)
+            orgs::repo_named(db, org.id, &name)
                 .await?
                 .map(|m| Some(Repository::from(m)))
                 .ok_or(Error::NotFound("repository"))

@@ -1,8 +1,7 @@
 //! `task(id)`; a null id returns null, so the default payload query serves build events too.
 
 use async_graphql::{Context, Object, ResultExt, ID};
-use buildhooks_entity::task;
-use sea_orm::{ColumnTrait, QueryFilter};
+use buildhooks_store::runs;
 
 use crate::ctx::{db, parse_id, viewer};
 use crate::error::Error;
@@ -22,9 +21,7 @@ impl TaskQuery {
             if let Some(row) = crate::seed::task(ctx, org_id, id) {
                 return Ok(Some(row.into()));
             }
-            task::Entity::find_in_org(org_id)
-                .filter(task::Column::Id.eq(id))
-                .one(db(ctx)?)
+            runs::task(db(ctx)?, org_id, id)
                 .await?
                 .map(|m| Some(Task::from(m)))
                 .ok_or(Error::NotFound("task"))

@@ -1,8 +1,9 @@
 //! Build transitions: `createBuild`, `approve` (NEEDS_APPROVAL -> TRIGGERED with its tasks) and
 //! `retrigger` (a new run of every task of a finished build).
 
-use buildhooks_entity::{build as build_row, repository, task as task_row};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, Set};
+use buildhooks_entity::{build as build_row, task as task_row};
+use buildhooks_store::{orgs, runs};
+use sea_orm::{ConnectionTrait, Set};
 
 use super::task::new_run_of;
 use super::{
@@ -71,9 +72,7 @@ pub async fn create_build(
     new: NewBuild,
 ) -> Result<(build_row::Model, Changes)> {
     check(&new)?;
-    repository::Entity::find_in_org(org_id)
-        .filter(repository::Column::Id.eq(new.repository_id))
-        .one(db)
+    orgs::repo(db, org_id, new.repository_id)
         .await?
         .ok_or(Error::NotFound("repository"))?;
     let now = now_ms();
@@ -82,7 +81,7 @@ pub async fn create_build(
     } else {
         BuildStatus::Created
     };
-    let build = build_row::ActiveModel {
+    let row = build_row::ActiveModel {
         org_id: Set(org_id),
         repository_id: Set(new.repository_id),
         name: Set(new.name),
@@ -98,9 +97,8 @@ pub async fn create_build(
         executing_timestamp: Set(None),
         final_status_timestamp: Set(None),
         ..Default::default()
-    }
-    .insert(db)
-    .await?;
+    };
+    let build = runs::insert_build(db, row).await?;
     let mut out = Changes::default();
     out.events.push(EventDraft::created(
         EventKind::Build,
@@ -111,7 +109,7 @@ pub async fn create_build(
     for t in new.tasks {
         let labels =
             serde_json::to_string(&t.labels).map_err(|e| Error::Internal(e.to_string()))?;
-        let task = task_row::ActiveModel {
+        let row = task_row::ActiveModel {
             org_id: Set(org_id),
             build_id: Set(build.id),
             repository_id: Set(build.repository_id),
@@ -129,9 +127,8 @@ pub async fn create_build(
             executing_timestamp: Set(None),
             final_status_timestamp: Set(None),
             ..Default::default()
-        }
-        .insert(db)
-        .await?;
+        };
+        let task = runs::insert_task(db, row).await?;
         out.seed.put_task(task.clone());
         out.events.push(EventDraft::created(
             EventKind::Task,

@@ -17,8 +17,8 @@ pub struct Changes {
 }
 
 use buildhooks_entity::{build as build_row, task as task_row};
-use buildhooks_store::tasks;
-use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect};
+use buildhooks_store::{runs, tasks};
+use sea_orm::ConnectionTrait;
 
 use crate::error::{Error, Result};
 use crate::event::{EventDraft, EventKind};
@@ -33,10 +33,7 @@ pub(crate) async fn lock_build(
     org_id: i32,
     build_id: i32,
 ) -> Result<build_row::Model> {
-    build_row::Entity::find_in_org(org_id)
-        .filter(build_row::Column::Id.eq(build_id))
-        .lock_exclusive()
-        .one(db)
+    runs::lock_build(db, org_id, build_id)
         .await?
         .ok_or(Error::NotFound("build"))
 }
@@ -47,12 +44,7 @@ pub(crate) async fn latest_tasks(
     org_id: i32,
     build_id: i32,
 ) -> Result<Vec<task_row::Model>> {
-    Ok(task_row::Entity::find_in_org(org_id)
-        .filter(task_row::Column::BuildId.eq(build_id))
-        .filter(task_row::Column::Superseded.eq(false))
-        .order_by_asc(task_row::Column::Id)
-        .all(db)
-        .await?)
+    Ok(runs::latest_tasks(db, org_id, build_id).await?)
 }
 
 pub(crate) fn build_status(m: &build_row::Model) -> Result<BuildStatus> {

@@ -2,8 +2,8 @@
 //! `rerun`, each followed by the build's derived status.
 
 use buildhooks_entity::{build as build_row, task as task_row};
-use buildhooks_store::tasks;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use buildhooks_store::{runs, tasks};
+use sea_orm::{ConnectionTrait, Set};
 
 use super::{
     apply_task_states, build_status, set_build_status, set_task_status, sync_build_status,
@@ -183,10 +183,8 @@ pub(super) async fn new_run_of(
     now: i64,
     out: &mut Changes,
 ) -> Result<task_row::Model> {
-    let mut superseded: task_row::ActiveModel = old.clone().into();
-    superseded.superseded = Set(true);
-    out.seed.put_task(superseded.update(db).await?);
-    let run = task_row::ActiveModel {
+    out.seed.put_task(runs::supersede(db, old.clone()).await?);
+    let row = task_row::ActiveModel {
         org_id: Set(old.org_id),
         build_id: Set(old.build_id),
         repository_id: Set(old.repository_id),
@@ -204,9 +202,8 @@ pub(super) async fn new_run_of(
         executing_timestamp: Set(None),
         final_status_timestamp: Set(None),
         ..Default::default()
-    }
-    .insert(db)
-    .await?;
+    };
+    let run = runs::insert_task(db, row).await?;
     out.seed.put_task(run.clone());
     Ok(run)
 }

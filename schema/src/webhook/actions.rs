@@ -6,8 +6,6 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
-use buildhooks_entity::{build, task, webhook_endpoint};
-use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
 use super::delivery::{load, WebHookDelivery};
@@ -20,6 +18,7 @@ use crate::event::{EventDraft, EventKind};
 use crate::owner::types::check_owner;
 use crate::PayloadSchema;
 use buildhooks_store::outbox::{log, NewDelivery};
+use buildhooks_store::{endpoints, runs};
 
 /// Sends one claimed delivery now and records the attempt (implemented by the dispatcher).
 #[async_trait::async_trait]
@@ -85,13 +84,9 @@ async fn redeliver(ctx: &Context<'_>, input: WebhookRedeliverInput) -> Result<We
 
 async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDelivery> {
     let org = check_owner(ctx, None, &input.owner_uid).await?;
-    let mut q = webhook_endpoint::Entity::find_in_org(org.org_id)
-        .filter(webhook_endpoint::Column::Deleted.eq(false));
-    q = match (&input.endpoint_id, &input.webhook_url) {
-        (Some(id), _) => {
-            q.filter(webhook_endpoint::Column::Id.eq(parse_id(id, "webhook endpoint")?))
-        }
-        (None, Some(url)) => q.filter(webhook_endpoint::Column::Url.eq(url.trim())),
+    let (id, url) = match (&input.endpoint_id, &input.webhook_url) {
+        (Some(id), _) => (Some(parse_id(id, "webhook endpoint")?), None),
+        (None, Some(url)) => (None, Some(url.trim())),
         (None, None) => {
             return Err(Error::field(
                 "endpointId",
@@ -99,8 +94,7 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
             ))
         }
     };
-    let endpoint = q
-        .one(db(ctx)?)
+    let endpoint = endpoints::find(db(ctx)?, org.org_id, id, url)
         .await?
         .ok_or(Error::NotFound("webhook endpoint"))?;
     let now = now_ms();
@@ -156,17 +150,10 @@ async fn preview(
             });
         }
     }
-    let latest = build::Entity::find_in_org(org_id)
-        .filter(build::Column::RepositoryId.eq(repo.row_id))
-        .order_by_desc(build::Column::Id)
-        .one(db(ctx)?)
+    let latest = runs::latest_build(db(ctx)?, org_id, repo.row_id)
         .await?
         .ok_or_else(|| Error::field("repositoryId", "this repository has no builds yet"))?;
-    let first_task = task::Entity::find_in_org(org_id)
-        .filter(task::Column::BuildId.eq(latest.id))
-        .order_by_asc(task::Column::Id)
-        .one(db(ctx)?)
-        .await?;
+    let first_task = runs::first_task(db(ctx)?, org_id, latest.id).await?;
     let event = EventDraft {
         kind: if first_task.is_some() {
             EventKind::Task

@@ -3,9 +3,9 @@
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ComplexObject, Context, Object, ResultExt, SimpleObject, ID};
-use buildhooks_entity::{organization, webhook_delivery, webhook_endpoint};
+use buildhooks_entity::webhook_delivery;
 use buildhooks_store::outbox::log;
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::ConnectionTrait;
 
 use crate::ctx::{db, page_size, parse_cursor, viewer};
 use crate::error::{Error, Result};
@@ -111,8 +111,7 @@ impl WebHookDelivery {
         async {
             let db = db(ctx)?;
             let endpoint_id: i32 = self.endpoint_id.parse().unwrap_or(0);
-            let secret = webhook_endpoint::Entity::find_by_id(endpoint_id)
-                .one(db)
+            let secret = buildhooks_store::endpoints::by_id(db, endpoint_id)
                 .await?
                 .and_then(|e| e.secret);
             let last = log::last_attempt(db, self.row_id).await?;
@@ -172,8 +171,7 @@ impl WebHookDelivery {
 pub type DeliveryConnection = Connection<String, WebHookDelivery>;
 
 async fn platform(db: &impl ConnectionTrait, org_id: i32) -> Result<String> {
-    Ok(organization::Entity::find_by_id(org_id)
-        .one(db)
+    Ok(buildhooks_store::orgs::org(db, org_id)
         .await?
         .map(|o| o.platform)
         .unwrap_or_default())

@@ -3,7 +3,7 @@
 
 use async_graphql::{SimpleObject, ID};
 use buildhooks_entity::webhook_endpoint;
-use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder};
+use sea_orm::ConnectionTrait;
 
 use super::{pattern, secret};
 use crate::error::{Error, Result};
@@ -65,11 +65,7 @@ impl WebHookDeliveryEndpoint {
 
 /// The saved endpoints of an organization, in order.
 pub async fn load_settings(db: &impl ConnectionTrait, org_id: i32) -> Result<WebHookSettings> {
-    let rows = webhook_endpoint::Entity::find_in_org(org_id)
-        .filter(webhook_endpoint::Column::Deleted.eq(false))
-        .order_by_asc(webhook_endpoint::Column::Position)
-        .all(db)
-        .await?;
+    let rows = buildhooks_store::endpoints::of_org(db, org_id, false).await?;
     Ok(WebHookSettings {
         owner_uid: ID(org_id.to_string()),
         endpoints: rows

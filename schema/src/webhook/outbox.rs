@@ -10,7 +10,6 @@ use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_store::events::NewEvent;
 use buildhooks_store::outbox::NewDelivery;
 use buildhooks_store::WriteTxn;
-use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
 
 use super::{pattern, render};
 use crate::clock::now_ms;
@@ -38,14 +37,7 @@ pub async fn publish(
 ) -> Result<(Vec<webhook_delivery::Model>, Vec<webhook_endpoint::Model>)> {
     let endpoints = match seed.take_endpoints() {
         Some(read_with_the_transition) => read_with_the_transition,
-        None => {
-            webhook_endpoint::Entity::find_in_org(org_id)
-                .filter(webhook_endpoint::Column::Enabled.eq(true))
-                .filter(webhook_endpoint::Column::Deleted.eq(false))
-                .order_by_asc(webhook_endpoint::Column::Position)
-                .all(w.txn())
-                .await?
-        }
+        None => buildhooks_store::endpoints::of_org(w.txn(), org_id, true).await?,
     };
     // An endpoint whose stored patterns fail the save's checks (a row written by hand, or before
     // a rule existed) gets nothing, and says so: logged and counted, never read as "none".

@@ -2,8 +2,9 @@
 //! nothing; secrets are write-only (the read side is `endpoints`).
 
 use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
-use buildhooks_entity::{repository, webhook_endpoint};
-use sea_orm::{ActiveModelTrait, ColumnTrait, QueryFilter, Set};
+use buildhooks_entity::webhook_endpoint;
+use buildhooks_store::{endpoints, orgs};
+use sea_orm::Set;
 
 pub use super::endpoints::{
     load_settings, WebHookDeliveryEndpoint, WebHookSettings, DEFAULT_IN_FLIGHT, MAX_ENDPOINTS,
@@ -192,19 +193,13 @@ async fn save(
         checked.push(check_endpoint(ctx, i, e).await?);
     }
     let w = store(ctx)?.begin_write().await?;
-    let saved = webhook_endpoint::Entity::find_in_org(org.org_id)
-        .filter(webhook_endpoint::Column::Deleted.eq(false))
-        .all(w.txn())
-        .await?;
+    let saved = endpoints::of_org(w.txn(), org.org_id, false).await?;
     let now = now_ms();
     let mut claimed = Vec::new();
     let mut out = Vec::new();
     for (i, (input, c)) in endpoints.iter().zip(checked).enumerate() {
         if let Some(repo) = c.repository_id {
-            let found = repository::Entity::find_in_org(org.org_id)
-                .filter(repository::Column::Id.eq(repo))
-                .one(w.txn())
-                .await?;
+            let found = orgs::repo(w.txn(), org.org_id, repo).await?;
             if found.is_none() {
                 return Err(Error::field(
                     format!("deliveryEndpoints[{i}].repositoryId"),
@@ -251,18 +246,11 @@ async fn save(
             .max_in_flight
             .or(previous.map(|p| p.max_in_flight))
             .unwrap_or(DEFAULT_IN_FLIGHT));
-        let model = if previous.is_some() {
-            row.update(w.txn()).await?
-        } else {
-            row.insert(w.txn()).await?
-        };
+        let model = endpoints::save(w.txn(), row, previous.is_none()).await?;
         out.push(WebHookDeliveryEndpoint::from_row(&model, generated)?);
     }
     for old in saved.iter().filter(|s| !claimed.contains(&s.id)) {
-        let mut row = webhook_endpoint::ActiveModel::from(old.clone());
-        row.deleted = Set(true);
-        row.enabled = Set(false);
-        row.update(w.txn()).await?;
+        endpoints::delete(w.txn(), old.clone()).await?;
     }
     w.commit().await?;
     Ok(SaveWebHookSettingsPayload {

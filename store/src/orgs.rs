@@ -1,0 +1,108 @@
+//! Organizations, their repositories and their API tokens (only a token's hash is stored).
+
+use buildhooks_entity::{api_token, organization, repository};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+
+use crate::Result;
+
+/// Organization `id`.
+pub async fn org(db: &impl ConnectionTrait, id: i32) -> Result<Option<organization::Model>> {
+    organization::Entity::find_by_id(id).one(db).await
+}
+
+/// The organization named `name`.
+pub async fn org_named(
+    db: &impl ConnectionTrait,
+    name: &str,
+) -> Result<Option<organization::Model>> {
+    organization::Entity::find()
+        .filter(organization::Column::Name.eq(name))
+        .one(db)
+        .await
+}
+
+/// Writes a new organization.
+pub async fn insert_org(
+    db: &impl ConnectionTrait,
+    name: &str,
+    platform: &str,
+    now: i64,
+) -> Result<organization::Model> {
+    organization::ActiveModel {
+        platform: Set(platform.to_owned()),
+        name: Set(name.to_owned()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+/// Writes a token of `org_id` by its hash.
+pub async fn insert_token(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    token_hash: &str,
+    now: i64,
+) -> Result<()> {
+    api_token::ActiveModel {
+        org_id: Set(org_id),
+        token_hash: Set(token_hash.to_owned()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map(|_| ())
+}
+
+/// The organization of the token whose hash is `token_hash`.
+pub async fn token_org(db: &impl ConnectionTrait, token_hash: &str) -> Result<Option<i32>> {
+    Ok(api_token::Entity::find()
+        .filter(api_token::Column::TokenHash.eq(token_hash))
+        .one(db)
+        .await?
+        .map(|t| t.org_id))
+}
+
+/// Repository `id` of `org_id`.
+pub async fn repo(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    id: i32,
+) -> Result<Option<repository::Model>> {
+    repository::Entity::find_in_org(org_id)
+        .filter(repository::Column::Id.eq(id))
+        .one(db)
+        .await
+}
+
+/// The repository of `org_id` named `name`.
+pub async fn repo_named(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    name: &str,
+) -> Result<Option<repository::Model>> {
+    repository::Entity::find_in_org(org_id)
+        .filter(repository::Column::Name.eq(name))
+        .one(db)
+        .await
+}
+
+/// The repositories of `org_id`, by name.
+pub async fn repos(db: &impl ConnectionTrait, org_id: i32) -> Result<Vec<repository::Model>> {
+    repository::Entity::find_in_org(org_id)
+        .order_by_asc(repository::Column::Name)
+        .all(db)
+        .await
+}
+
+/// Writes a new repository.
+pub async fn insert_repo(
+    db: &impl ConnectionTrait,
+    row: repository::ActiveModel,
+) -> Result<repository::Model> {
+    row.insert(db).await
+}

@@ -1,0 +1,131 @@
+//! Builds and tasks as rows: reads by id and by page, writing new ones, and the plain row locks
+//! the general transition path takes (the hot statements are in `tasks`).
+
+use buildhooks_entity::{build, task};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use crate::Result;
+
+/// Build `id` of `org_id`.
+pub async fn build(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    id: i32,
+) -> Result<Option<build::Model>> {
+    build::Entity::find_in_org(org_id)
+        .filter(build::Column::Id.eq(id))
+        .one(db)
+        .await
+}
+
+/// Build `id` of `org_id`, its row locked for this transaction where the database locks rows
+/// (writers are serialised already where it does not).
+pub async fn lock_build(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    id: i32,
+) -> Result<Option<build::Model>> {
+    build::Entity::find_in_org(org_id)
+        .filter(build::Column::Id.eq(id))
+        .lock_exclusive()
+        .one(db)
+        .await
+}
+
+/// A page of a repository's builds, newest first: older than `before` (a build id) when given,
+/// only `branch` and `status` when given, at most `limit`.
+pub async fn builds(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    repository_id: i32,
+    before: Option<i32>,
+    branch: Option<&str>,
+    status: Option<&str>,
+    limit: u64,
+) -> Result<Vec<build::Model>> {
+    let mut q =
+        build::Entity::find_in_org(org_id).filter(build::Column::RepositoryId.eq(repository_id));
+    if let Some(before) = before {
+        q = q.filter(build::Column::Id.lt(before));
+    }
+    if let Some(branch) = branch {
+        q = q.filter(build::Column::Branch.eq(branch));
+    }
+    if let Some(status) = status {
+        q = q.filter(build::Column::Status.eq(status));
+    }
+    q.order_by_desc(build::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// The latest build of a repository.
+pub async fn latest_build(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    repository_id: i32,
+) -> Result<Option<build::Model>> {
+    build::Entity::find_in_org(org_id)
+        .filter(build::Column::RepositoryId.eq(repository_id))
+        .order_by_desc(build::Column::Id)
+        .one(db)
+        .await
+}
+
+/// Writes a new build.
+pub async fn insert_build(
+    db: &impl ConnectionTrait,
+    row: build::ActiveModel,
+) -> Result<build::Model> {
+    row.insert(db).await
+}
+
+/// Task `id` of `org_id`, as the API reads it.
+pub async fn task(db: &impl ConnectionTrait, org_id: i32, id: i32) -> Result<Option<task::Model>> {
+    task::Entity::find_in_org(org_id)
+        .filter(task::Column::Id.eq(id))
+        .one(db)
+        .await
+}
+
+/// The first task of a build, if it has any.
+pub async fn first_task(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    build_id: i32,
+) -> Result<Option<task::Model>> {
+    task::Entity::find_in_org(org_id)
+        .filter(task::Column::BuildId.eq(build_id))
+        .order_by_asc(task::Column::Id)
+        .one(db)
+        .await
+}
+
+/// The latest run of every task of a build, in creation order.
+pub async fn latest_tasks(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    build_id: i32,
+) -> Result<Vec<task::Model>> {
+    task::Entity::find_in_org(org_id)
+        .filter(task::Column::BuildId.eq(build_id))
+        .filter(task::Column::Superseded.eq(false))
+        .order_by_asc(task::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Writes a new task (or a new run of one).
+pub async fn insert_task(db: &impl ConnectionTrait, row: task::ActiveModel) -> Result<task::Model> {
+    row.insert(db).await
+}
+
+/// Marks a task run superseded by a newer run; returns it as written.
+pub async fn supersede(db: &impl ConnectionTrait, run: task::Model) -> Result<task::Model> {
+    let mut row: task::ActiveModel = run.into();
+    row.superseded = Set(true);
+    row.update(db).await
+}
