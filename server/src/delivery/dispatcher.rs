@@ -1,41 +1,24 @@
 //! The dispatcher loop: woken at once by commits (in-process signal, and the store's
-//! notifications of other instances' commits), polling as a fallback, it starts rows handed off by this
-//! process's commits, claims due rows in batches when permits are free (`claimer`, beside the
-//! loop, so hand-offs never wait for a claim), and starts the rows the recorder claimed under a
-//! backlog, all with bounded concurrency and within each endpoint's and organization's share
-//! (`fair`); on shutdown it stops claiming and drains what is in flight.
+//! notifications of other instances' commits), polling as a fallback. It takes row batches from
+//! its one inbox (hand-offs, its claimer's claims beside the loop, the recorder's claims) and
+//! starts each down the one path from claim to record (`path`), within bounded concurrency and
+//! each endpoint's and organization's share (`fair`); it decides when to claim and when the
+//! next due row needs a look; on shutdown it stops claiming and drains what is in flight.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::Store;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use super::claimer::{Claimer, Looked, MAX_IDLE};
-use super::fair::{cap_of, FairConfig, Shares};
+use super::fair::{FairConfig, Shares};
 use super::handoff::{Batch, Handoff};
-use super::recorder::{self, Finished, Slot, RECORD_BATCH};
+use super::path::{self, start_deliveries, Finished, Lanes};
+use super::recorder::{self, RECORD_BATCH};
 use super::Sender;
-
-/// The endpoints of a claimed batch, in one query; `None` when the database cannot say (the
-/// rows are then not started: their lease brings them back).
-async fn endpoints_of(
-    sender: &Sender,
-    rows: &[webhook_delivery::Model],
-) -> Option<HashMap<i32, webhook_endpoint::Model>> {
-    let ids: Vec<i32> = rows.iter().map(|r| r.endpoint_id).collect();
-    match buildhooks_store::endpoints::by_ids(sender.db.conn(), ids).await {
-        Ok(found) => Some(found.into_iter().map(|e| (e.id, e)).collect()),
-        Err(error) => {
-            tracing::error!(%error, rows = rows.len(), "cannot load endpoints; the rows are retried when their lease expires");
-            None
-        }
-    }
-}
 
 /// Longest wait for more free permits before claiming with few.
 const CLAIM_LINGER: Duration = Duration::from_millis(2);
@@ -71,141 +54,6 @@ impl DispatchConfig {
             database_url: config.database_url.clone(),
             fair,
         }
-    }
-}
-
-/// What delivery tasks share: the fast and slow permits, the endpoints' and organizations'
-/// shares, the recorder's queue, the count of handed-off rows not yet started, and the running
-/// tasks.
-struct Lanes {
-    permits: Arc<Semaphore>,
-    slow: Arc<Semaphore>,
-    slow_after: Duration,
-    shares: Arc<Shares>,
-    /// Notified when permits come back (`recorder::Shared::freed`).
-    freed: Arc<Notify>,
-    /// Due rows may be waiting (`recorder::Shared::claimable`).
-    claimable: Arc<AtomicBool>,
-    record_tx: mpsc::Sender<Finished>,
-    backlog: Arc<AtomicUsize>,
-    running: JoinSet<()>,
-}
-
-/// Starts one delivery per row of `batch`, recording through the recorder: every row, whatever
-/// its source, takes this one path. Each runs under one of the fast permits (rows the recorder
-/// claimed bring theirs) or waits for a free one, and within its endpoint's and organization's
-/// share: rows beyond it are given back to the outbox, to be claimed when a slot frees. The rows'
-/// endpoints come with the batch when the transaction that wrote or claimed them read them;
-/// otherwise they are loaded here. Handed-off rows leave the hand-off backlog as they start.
-async fn start_deliveries(sender: &Sender, lanes: &mut Lanes, batch: Batch) {
-    let Batch {
-        rows,
-        token,
-        endpoints: known,
-        mut permits,
-        handed_off: from_handoff,
-    } = batch;
-    let endpoints = match known {
-        Some(known) => known.into_iter().map(|e| (e.id, e)).collect(),
-        None => match endpoints_of(sender, &rows).await {
-            Some(found) => found,
-            None => {
-                if from_handoff {
-                    lanes.backlog.fetch_sub(rows.len(), Ordering::Relaxed);
-                }
-                return;
-            }
-        },
-    };
-    let endpoints = Arc::new(endpoints);
-    let token: Arc<str> = token.into();
-    let mut given_back = Vec::new();
-    for row in rows {
-        let cap = cap_of(endpoints.get(&row.endpoint_id).map(|e| e.max_in_flight));
-        if !lanes.shares.try_take(row.org_id, row.endpoint_id, cap) {
-            if from_handoff {
-                lanes.backlog.fetch_sub(1, Ordering::Relaxed);
-            }
-            given_back.push(row.id);
-            continue;
-        }
-        let permit = match permits.pop() {
-            Some(permit) => permit,
-            None => match lanes.permits.clone().acquire_owned().await {
-                Ok(permit) => permit,
-                Err(_) => {
-                    lanes.shares.give_back(row.org_id, row.endpoint_id);
-                    break;
-                }
-            },
-        };
-        if from_handoff {
-            lanes.backlog.fetch_sub(1, Ordering::Relaxed);
-        }
-        let (sender, token, endpoints, record_tx) = (
-            sender.clone(),
-            token.clone(),
-            endpoints.clone(),
-            lanes.record_tx.clone(),
-        );
-        let (slow, slow_after, shares, freed, claimable) = (
-            lanes.slow.clone(),
-            lanes.slow_after,
-            lanes.shares.clone(),
-            lanes.freed.clone(),
-            lanes.claimable.clone(),
-        );
-        lanes.running.spawn(async move {
-            let mut slot = Slot::Fast(permit);
-            let outcome = {
-                let attempt = sender.attempt(&row, endpoints.get(&row.endpoint_id));
-                tokio::pin!(attempt);
-                tokio::select! {
-                    outcome = &mut attempt => outcome,
-                    _ = tokio::time::sleep(slow_after) => {
-                        // A slow receiver: hand the fast permit back when a slow one is free.
-                        if let Ok(permit) = slow.try_acquire_owned() {
-                            slot = Slot::Slow(permit);
-                            freed.notify_one();
-                        }
-                        attempt.await
-                    }
-                }
-            };
-            if shares.give_back(row.org_id, row.endpoint_id) {
-                // Rows waiting for this endpoint's or organization's share may be claimed now:
-                // by the recorder's cycle that records this attempt, when it frees a fast slot
-                // (one claim per cycle, not one per attempt), else by the loop.
-                claimable.store(true, Ordering::SeqCst);
-                if matches!(slot, Slot::Slow(_)) {
-                    sender.wake.notify_one();
-                }
-            }
-            // The slot stays held until the outcome is recorded (by the recorder).
-            let _ = record_tx
-                .send(Finished {
-                    delivery: row,
-                    token,
-                    outcome,
-                    slot,
-                })
-                .await;
-        });
-    }
-    if !given_back.is_empty() {
-        // In a task of its own: the loop goes on starting other endpoints' rows meanwhile. If it
-        // fails the rows stay leased and are claimed again when the lease expires.
-        let sender = sender.clone();
-        tokio::spawn(async move {
-            tracing::debug!(
-                rows = given_back.len(),
-                "endpoint or organization at its share; rows given back"
-            );
-            match buildhooks_store::outbox::release(&sender.db, &given_back, &token).await {
-                Ok(()) => sender.wake.notify_one(),
-                Err(error) => tracing::error!(%error, "cannot give rows back to the outbox"),
-            }
-        });
     }
 }
 
@@ -246,7 +94,7 @@ pub async fn run(
         wake: sender.wake.clone(),
     }));
     let signal = sender.wake.clone();
-    let shared = recorder::Shared {
+    let shared = path::Shared {
         claimable: Arc::new(AtomicBool::new(true)),
         backlog: backlog.clone(),
         freed: Arc::new(Notify::new()),
@@ -390,7 +238,7 @@ pub async fn run(
 async fn drain(
     sender: &Sender,
     mut lanes: Lanes,
-    shared: &recorder::Shared,
+    shared: &path::Shared,
     mut inbox_rx: mpsc::UnboundedReceiver<Batch>,
     (concurrency, slow_slots): (usize, usize),
 ) {

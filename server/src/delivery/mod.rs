@@ -8,6 +8,7 @@ pub mod dispatcher;
 pub mod fair;
 pub mod handoff;
 pub mod metrics;
+pub mod path;
 pub mod record;
 pub mod recorder;
 pub mod sink;
