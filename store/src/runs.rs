@@ -83,14 +83,6 @@ pub async fn insert_build(
     row.insert(db).await
 }
 
-/// Task `id` of `org_id`, as the API reads it.
-pub async fn task(db: &impl ConnectionTrait, org_id: i32, id: i32) -> Result<Option<task::Model>> {
-    task::Entity::find_in_org(org_id)
-        .filter(task::Column::Id.eq(id))
-        .one(db)
-        .await
-}
-
 /// The first task of a build, if it has any.
 pub async fn first_task(
     db: &impl ConnectionTrait,

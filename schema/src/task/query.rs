@@ -1,7 +1,7 @@
 //! `task(id)`; a null id returns null, so the default payload query serves build events too.
 
 use async_graphql::{Context, Object, ResultExt, ID};
-use buildhooks_store::runs;
+use buildhooks_store::tasks;
 
 use crate::ctx::{db, parse_id, viewer};
 use crate::error::Error;
@@ -21,7 +21,7 @@ impl TaskQuery {
             if let Some(row) = crate::seed::task(ctx, org_id, id) {
                 return Ok(Some(row.into()));
             }
-            runs::task(db(ctx)?, org_id, id)
+            tasks::task(db(ctx)?, org_id, id)
                 .await?
                 .map(|m| Some(Task::from(m)))
                 .ok_or(Error::NotFound("task"))
