@@ -11,6 +11,9 @@ pub struct Model {
     #[sea_orm(unique)]
     pub name: String,
     pub created_at: i64,
+    /// Where a person sees a build (minijinja over `build`, `repository`, `task`), for links
+    /// in chat messages; `None`: no link.
+    pub build_url_template: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

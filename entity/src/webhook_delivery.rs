@@ -33,6 +33,11 @@ pub struct Model {
     pub last_response: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The event's build (`None` for a test message).
+    pub build_id: Option<i32>,
+    /// The build id when the endpoint orders per build: the row waits for every earlier row of
+    /// the same endpoint and key to finish. `None`: no order.
+    pub order_key: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -23,8 +23,19 @@ pub struct Model {
     pub created_at: i64,
     /// Most deliveries to this endpoint in flight at once, per dispatcher process.
     pub max_in_flight: i32,
-    /// Which sink delivers to it: `webhook` (a signed HTTP POST).
+    /// Which sink delivers to it: `webhook` (a signed HTTP POST), or a chat robot (`slack`,
+    /// `discord`, `teams`, `dingtalk`, `feishu`, `wecom`).
     pub kind: String,
+    /// A chat kind's message template (minijinja); `None` means the kind's default message.
+    pub template: Option<String>,
+    /// `NONE` or `PER_BUILD`: whether an event of a build waits for the earlier ones.
+    pub ordering: String,
+    /// Events of one build waiting behind the kind's pace go out as one message.
+    pub digest: bool,
+    /// The kind's own settings as JSON (`atMobiles`, `isAtAll`, `mentionedList`).
+    pub options: Option<String>,
+    /// No message to this endpoint before this time (ms since the epoch): the kind's pace.
+    pub send_after: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,7 @@ mod m20261123_000002_webhooks;
 mod m20261124_000003_outbox_partial_indexes;
 mod m20261203_000004_endpoint_in_flight;
 mod m20261203_000005_endpoint_kind;
+mod m20261203_000006_chat;
 
 /// Every migration of buildhooks, in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_outbox_partial_indexes::Migration),
             Box::new(m20261203_000004_endpoint_in_flight::Migration),
             Box::new(m20261203_000005_endpoint_kind::Migration),
+            Box::new(m20261203_000006_chat::Migration),
         ]
     }
 }

@@ -23,7 +23,7 @@ impl EventKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventDraft {
     pub kind: EventKind,
-    /// `created` or `updated`.
+    /// `created` or `updated`; `fixed` or `still_failing` for the derived build events.
     pub action: &'static str,
     pub old_status: Option<&'static str>,
     pub new_status: &'static str,
@@ -62,13 +62,23 @@ impl EventDraft {
         }
     }
 
-    /// The key event patterns match: `<kind>.<new status, lower case>`, e.g. `task.failed`.
+    /// The key event patterns match: `<kind>.<new status, lower case>`, e.g. `task.failed`;
+    /// for the derived build events, `build.<action>` (`build.fixed`, `build.still_failing`).
     pub fn filter_key(&self) -> String {
+        if self.is_derived() {
+            return format!("{}.{}", self.kind.as_str(), self.action);
+        }
         format!(
             "{}.{}",
             self.kind.as_str(),
             self.new_status.to_ascii_lowercase()
         )
+    }
+
+    /// A build event derived from the build's outcome and its predecessor's: action `fixed`
+    /// or `still_failing`, beside the build's own status event.
+    pub fn is_derived(&self) -> bool {
+        matches!(self.action, "fixed" | "still_failing")
     }
 
     /// The event as the store writes it.

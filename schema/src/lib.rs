@@ -40,6 +40,7 @@ pub struct QueryRoot(
     task::query::TaskQuery,
     webhook::delivery::WebhookQuery,
     webhook::actions::WebhookActionsQuery,
+    webhook::message::MessagePreviewQuery,
 );
 
 /// Every mutation field.

@@ -152,7 +152,21 @@ pub struct Config {
         global = true
     )]
     pub synchronous: Synchronous,
+
+    /// Multiplies every chat robot's pace (DingTalk's 20 messages a minute is one per 3 s):
+    /// below 1 only to test a throttle in less time; never above the vendors' documented rates
+    /// in production.
+    #[arg(
+        long,
+        env = "BUILDHOOKS_THROTTLE_SCALE",
+        default_value_t = DEFAULT_THROTTLE_SCALE,
+        global = true
+    )]
+    pub throttle_scale: f64,
 }
+
+/// Chat robots paced at their vendors' documented rates.
+pub const DEFAULT_THROTTLE_SCALE: f64 = 1.0;
 
 impl Config {
     /// Defaults for `database_url`, everything else as documented (the flags' defaults).
@@ -170,6 +184,7 @@ impl Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             database_acquire_timeout_ms: crate::db::DEFAULT_ACQUIRE_TIMEOUT_MS,
             synchronous: DEFAULT_SYNCHRONOUS,
+            throttle_scale: DEFAULT_THROTTLE_SCALE,
         }
     }
 

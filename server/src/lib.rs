@@ -22,7 +22,7 @@ use tokio::sync::{watch, Notify};
 
 use delivery::dispatcher::{self, DispatchConfig};
 use delivery::metrics::Metrics;
-use delivery::sink::{Sinks, WebhookSink};
+use delivery::sink::{ChatSink, Sinks, WebhookSink};
 use delivery::Sender;
 
 pub use config::{Config, Role};
@@ -35,6 +35,20 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Sends and records delivery attempts.
     pub sender: Sender,
+}
+
+/// A sink for every endpoint kind, sharing one guarded HTTP client.
+fn sinks(config: &Config) -> anyhow::Result<Sinks> {
+    let client = delivery::client::build(config.delivery_timeout(), config.allow_private_targets)
+        .context("cannot build the HTTP client")?;
+    let mut kinds: Vec<Arc<dyn delivery::sink::Sink>> = vec![Arc::new(WebhookSink {
+        client: client.clone(),
+        allow_private: config.allow_private_targets,
+    })];
+    for chat in ChatSink::all(&client, config.allow_private_targets, config.throttle_scale) {
+        kinds.push(Arc::new(chat));
+    }
+    Ok(Sinks::new(kinds))
 }
 
 impl AppState {
@@ -57,14 +71,7 @@ impl AppState {
         let sender = Sender {
             db: dispatch_db,
             wake: Arc::new(Notify::new()),
-            sinks: Sinks::new(vec![Arc::new(WebhookSink {
-                client: delivery::client::build(
-                    config.delivery_timeout(),
-                    config.allow_private_targets,
-                )
-                .context("cannot build the HTTP client")?,
-                allow_private: config.allow_private_targets,
-            })]),
+            sinks: sinks(&config)?,
             metrics: Arc::new(Metrics::default()),
             retry_delay: config.retry_delay(),
         };

@@ -82,3 +82,17 @@ pub async fn insert_all(
     ids.sort_unstable();
     Ok(ids)
 }
+
+/// The latest event of `org_id` (a build's or a task's), if any: what a message preview
+/// renders when the organization has one.
+pub async fn latest(
+    db: &impl sea_orm::ConnectionTrait,
+    org_id: i32,
+) -> Result<Option<buildhooks_entity::event::Model>> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    buildhooks_entity::event::Entity::find()
+        .filter(buildhooks_entity::event::Column::OrgId.eq(org_id))
+        .order_by_desc(buildhooks_entity::event::Column::Id)
+        .one(db)
+        .await
+}

@@ -106,3 +106,20 @@ pub async fn insert_repo(
 ) -> Result<repository::Model> {
     row.insert(db).await
 }
+
+/// Sets (or clears, with `None`) the build URL template of organization `id`.
+pub async fn set_build_url_template(
+    db: &impl ConnectionTrait,
+    id: i32,
+    template: Option<String>,
+) -> Result<()> {
+    organization::Entity::update_many()
+        .col_expr(
+            organization::Column::BuildUrlTemplate,
+            sea_orm::sea_query::Expr::value(template),
+        )
+        .filter(organization::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}

@@ -121,3 +121,24 @@ pub async fn supersede(db: &impl ConnectionTrait, run: task::Model) -> Result<ta
     row.superseded = Set(true);
     row.update(db).await
 }
+
+/// The status of the latest build of `repository_id` and `branch` created before build
+/// `before` that finished COMPLETED or FAILED, if any: what `build.fixed` and
+/// `build.still_failing` compare with.
+pub async fn previous_finished(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    repository_id: i32,
+    branch: &str,
+    before: i32,
+) -> Result<Option<String>> {
+    Ok(build::Entity::find_in_org(org_id)
+        .filter(build::Column::RepositoryId.eq(repository_id))
+        .filter(build::Column::Id.lt(before))
+        .filter(build::Column::Branch.eq(branch))
+        .filter(build::Column::Status.is_in(["COMPLETED", "FAILED"]))
+        .order_by_desc(build::Column::Id)
+        .one(db)
+        .await?
+        .map(|b| b.status))
+}

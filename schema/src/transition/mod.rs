@@ -98,7 +98,46 @@ pub(crate) async fn set_build_status(
         to.as_str(),
         ids,
     ));
+    if let Some(derived) = derived_event(db, &updated, from, to).await? {
+        out.events.push(derived);
+    }
     Ok(updated)
+}
+
+/// `build.fixed` (COMPLETED after FAILED) or `build.still_failing` (FAILED after FAILED): the
+/// outcome against the latest build of the same repository and branch created before it that
+/// finished COMPLETED or FAILED (aborted and errored builds are passed over; a first build has
+/// nothing to compare with).
+async fn derived_event(
+    db: &impl ConnectionTrait,
+    build: &build_row::Model,
+    from: BuildStatus,
+    to: BuildStatus,
+) -> Result<Option<EventDraft>> {
+    let action = match to {
+        BuildStatus::Completed => "fixed",
+        BuildStatus::Failed => "still_failing",
+        _ => return Ok(None),
+    };
+    let previous = runs::previous_finished(
+        db,
+        build.org_id,
+        build.repository_id,
+        &build.branch,
+        build.id,
+    )
+    .await?;
+    if previous.as_deref() != Some(BuildStatus::Failed.as_str()) {
+        return Ok(None);
+    }
+    let mut event = EventDraft::updated(
+        EventKind::Build,
+        from.as_str(),
+        to.as_str(),
+        (build.repository_id, build.id, None),
+    );
+    event.action = action;
+    Ok(Some(event))
 }
 
 /// Moves a task to `to`, setting its timestamps, and records the event.

@@ -98,11 +98,15 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
         .await?
         .ok_or(Error::NotFound("webhook endpoint"))?;
     let now = now_ms();
-    let body = json!({
-        "action": "ping",
-        "data": { "ownerUid": org.uid.to_string(), "endpointId": endpoint.id.to_string(), "timestamp": now },
-    })
-    .to_string();
+    // A chat endpoint gets a test message in its robot's format (its sink composes it).
+    let body = match endpoint.kind.as_str() {
+        "webhook" => json!({
+            "action": "ping",
+            "data": { "ownerUid": org.uid.to_string(), "endpointId": endpoint.id.to_string(), "timestamp": now },
+        })
+        .to_string(),
+        _ => super::message::ping_envelope(&org.uid.to_string(), endpoint.id, now),
+    };
     // Claimed by this request: the dispatcher leaves it alone unless this process dies.
     let lease = (uuid::Uuid::new_v4().to_string(), now + PING_LEASE_MS);
     let store = store(ctx)?;
@@ -118,6 +122,8 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
             kind: "ping".into(),
             action: "ping".into(),
             body,
+            build_id: None,
+            order_key: None,
             lease: Some((lease.0.clone(), lease.1)),
         },
         now,

@@ -5,6 +5,7 @@ use async_graphql::{SimpleObject, ID};
 use buildhooks_entity::webhook_endpoint;
 use sea_orm::ConnectionTrait;
 
+use super::kinds::{mask_url, EndpointKind, EndpointOrdering};
 use super::{pattern, secret};
 use crate::error::{Error, Result};
 /// Most endpoints an organization may have.
@@ -19,6 +20,32 @@ pub const MAX_IN_FLIGHT: i32 = 64;
 pub struct WebHookSettings {
     pub owner_uid: ID,
     pub endpoints: Vec<WebHookDeliveryEndpoint>,
+    /// Where a person sees a build, for links in chat messages (minijinja over `build`,
+    /// `repository`, `task`: `https://ci.example.com/build/{{ build.id }}`), or null.
+    #[graphql(name = "buildUrlTemplate")]
+    pub build_url_template: Option<String>,
+}
+
+/// A chat kind's own settings, stored as JSON in `webhook_endpoint.options`.
+#[derive(serde::Serialize, serde::Deserialize, Default, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ChatOptions {
+    /// DingTalk: mobile numbers to mention.
+    pub at_mobiles: Vec<String>,
+    /// DingTalk: mention everyone.
+    pub is_at_all: bool,
+    /// WeCom: user ids to mention (`@all` for everyone).
+    pub mentioned_list: Vec<String>,
+}
+
+impl ChatOptions {
+    /// The options of a stored row (none when the column is empty or unreadable).
+    pub fn of_row(m: &webhook_endpoint::Model) -> ChatOptions {
+        m.options
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok())
+            .unwrap_or_default()
+    }
 }
 
 /// One endpoint, as clients see it: never its secret.
@@ -40,6 +67,20 @@ pub struct WebHookDeliveryEndpoint {
     pub max_in_flight: i32,
     /// The secret this save generated (`generateSecret: true`): shown this once, never again.
     pub generated_secret_token: Option<String>,
+    /// What receives the events.
+    pub kind: EndpointKind,
+    /// A chat kind's message template, or null for the kind's default message.
+    pub template: Option<String>,
+    /// Whether an event of a build waits for the build's earlier events.
+    pub ordering: EndpointOrdering,
+    /// Events of one build waiting behind the robot's pace go out as one message.
+    pub digest: bool,
+    /// DingTalk: mobile numbers mentioned in each message.
+    pub at_mobiles: Vec<String>,
+    /// DingTalk: every message mentions everyone.
+    pub is_at_all: bool,
+    /// WeCom: user ids mentioned in each message.
+    pub mentioned_list: Vec<String>,
 }
 
 impl WebHookDeliveryEndpoint {
@@ -49,9 +90,24 @@ impl WebHookDeliveryEndpoint {
     pub(crate) fn from_row(m: &webhook_endpoint::Model, generated: Option<String>) -> Result<Self> {
         let events = pattern::parse_stored(&m.events)
             .map_err(|e| Error::Internal(format!("endpoint {}: {e}", m.id)))?;
+        let kind = EndpointKind::of_stored(&m.kind)
+            .ok_or_else(|| Error::Internal(format!("endpoint {}: unknown kind", m.id)))?;
+        let options = ChatOptions::of_row(m);
         Ok(WebHookDeliveryEndpoint {
             id: ID(m.id.to_string()),
-            webhook_url: m.url.clone(),
+            // A robot's URL holds its token: shown masked, like a secret.
+            webhook_url: if kind.url_is_secret() {
+                mask_url(&m.url)
+            } else {
+                m.url.clone()
+            },
+            kind,
+            template: m.template.clone(),
+            ordering: EndpointOrdering::of_stored(&m.ordering),
+            digest: m.digest,
+            at_mobiles: options.at_mobiles,
+            is_at_all: options.is_at_all,
+            mentioned_list: options.mentioned_list,
             masked_secret_token: m.secret.as_deref().map(secret::mask),
             events,
             repository_id: m.repository_id.map(|r| ID(r.to_string())),
@@ -66,8 +122,10 @@ impl WebHookDeliveryEndpoint {
 /// The saved endpoints of an organization, in order.
 pub async fn load_settings(db: &impl ConnectionTrait, org_id: i32) -> Result<WebHookSettings> {
     let rows = buildhooks_store::endpoints::of_org(db, org_id, false).await?;
+    let org = buildhooks_store::orgs::org(db, org_id).await?;
     Ok(WebHookSettings {
         owner_uid: ID(org_id.to_string()),
+        build_url_template: org.and_then(|o| o.build_url_template),
         endpoints: rows
             .iter()
             .map(|r| WebHookDeliveryEndpoint::from_row(r, None))

@@ -2,9 +2,11 @@
 //! payload rendering, the transactional outbox, and the deliveries log.
 
 pub mod actions;
+pub mod chat_settings;
 pub mod delivery;
 pub mod endpoints;
 pub mod kinds;
+pub mod message;
 pub mod outbox;
 pub mod pattern;
 pub mod query_check;

@@ -11,7 +11,8 @@ use buildhooks_store::events::NewEvent;
 use buildhooks_store::outbox::NewDelivery;
 use buildhooks_store::WriteTxn;
 
-use super::{pattern, render};
+use super::kinds::EndpointOrdering;
+use super::{message, pattern, render};
 use crate::clock::now_ms;
 use crate::ctx::store;
 use crate::error::{Error, Result};
@@ -67,11 +68,16 @@ pub async fn publish(
             }
         }
     }
+    let link_template = match endpoints.iter().any(|(e, _)| e.kind != "webhook") {
+        true => seed.organization(org_id).and_then(|o| o.build_url_template.clone()),
+        false => None,
+    };
     let seed = Arc::new(seed);
     for (position, event) in events.iter().enumerate() {
         let key = event.filter_key();
-        // Rendered once per distinct query per event, not once per endpoint.
-        let mut bodies: HashMap<&str, String> = HashMap::new();
+        // Rendered once per distinct query per event, not once per endpoint; a chat endpoint's
+        // row holds the envelope its sink makes the message from.
+        let mut bodies: HashMap<(&str, bool), String> = HashMap::new();
         for (endpoint, patterns) in &endpoints {
             if endpoint
                 .repository_id
@@ -80,14 +86,33 @@ pub async fn publish(
             {
                 continue;
             }
-            let query = endpoint.query.as_deref().unwrap_or(render::DEFAULT_QUERY);
-            if !bodies.contains_key(query) {
+            let chat = endpoint.kind != "webhook";
+            let default = match chat {
+                true => message::CHAT_QUERY,
+                false => render::DEFAULT_QUERY,
+            };
+            let query = endpoint.query.as_deref().unwrap_or(default);
+            if !bodies.contains_key(&(query, chat)) {
                 let data =
                     render::render_data(schema, w.handle(), seed.clone(), org_id, query, event)
                         .await;
-                bodies.insert(query, render::body(event, data));
+                let body = match chat {
+                    true => message::envelope(
+                        message::chat_event(event, data, now),
+                        link_template.as_deref(),
+                    ),
+                    false => render::body(event, data),
+                };
+                bodies.insert((query, chat), body);
             }
-            let body = bodies.get(query).cloned().unwrap_or_default();
+            let body = bodies.get(&(query, chat)).cloned().unwrap_or_default();
+            let ordered = endpoint.ordering == EndpointOrdering::PerBuild.stored();
+            // Rows that wait for their build's earlier rows, or for a robot's pace, are claimed
+            // (where both are checked), never handed straight to a dispatcher.
+            let lease = match ordered || chat {
+                true => None,
+                false => lease.and_then(|l| l.for_row(org_id, endpoint.id)),
+            };
             rows.push(NewDelivery {
                 event: position,
                 org_id,
@@ -97,7 +122,9 @@ pub async fn publish(
                 kind: event.kind.as_str().to_owned(),
                 action: event.action.to_owned(),
                 body,
-                lease: lease.and_then(|l| l.for_row(org_id, endpoint.id)),
+                build_id: Some(event.build_id),
+                order_key: ordered.then_some(event.build_id),
+                lease,
             });
         }
     }
@@ -145,12 +172,26 @@ pub(crate) async fn commit_with_events(
             // Leased rows go to the dispatcher; rows written PENDING for want of a free share
             // are claimed when their endpoint's or organization's slot frees.
             Some(lease) => {
+                let waits = |id: i32| {
+                    endpoints.iter().any(|e| {
+                        e.id == id
+                            && (e.kind != "webhook"
+                                || e.ordering == EndpointOrdering::PerBuild.stored())
+                    })
+                };
+                let waiting = written
+                    .iter()
+                    .any(|d| d.lease_token.is_none() && waits(d.endpoint_id));
                 let leased: Vec<_> = written
                     .into_iter()
                     .filter(|d| d.lease_token.is_some())
                     .collect();
                 if !leased.is_empty() {
                     store.hand_off(leased, lease.token, endpoints);
+                }
+                // Rows that wait their turn (ordered, paced) are claimed: look now.
+                if waiting {
+                    store.wake_dispatcher();
                 }
             }
             None => store.wake_dispatcher(),

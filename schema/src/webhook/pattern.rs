@@ -1,6 +1,8 @@
 //! Event patterns of an endpoint and the one grammar they follow:
 //! `*` | `build.*` | `task.*` | `build.<status>` | `task.<status>` (status in lower case, e.g.
-//! `task.failed`, `build.needs_approval`). A pattern matches an event's filter key. An endpoint
+//! `task.failed`, `build.needs_approval`), and the derived build events [`DERIVED`]
+//! (`build.fixed`, `build.still_failing`), which only a pattern naming them selects (`*` and
+//! `build.*` keep selecting what they did). A pattern matches an event's filter key. An endpoint
 //! has 1 to [`MAX_PATTERNS`] of them, checked when saved ([`validate_all`]) and again when read
 //! back from the database ([`parse_stored`]), so a row that fails is reported, never read as no
 //! patterns.
@@ -28,9 +30,13 @@ pub enum PatternError {
     Grammar(String),
 }
 
+/// Events derived from a build's outcome and the previous finished build of its repository and
+/// branch: COMPLETED after FAILED, and FAILED after FAILED.
+pub const DERIVED: [&str; 2] = ["build.fixed", "build.still_failing"];
+
 /// Checks a pattern against the grammar; the message says what is allowed.
 pub fn validate(pattern: &str) -> Result<(), String> {
-    if pattern == "*" {
+    if pattern == "*" || DERIVED.contains(&pattern) {
         return Ok(());
     }
     if pattern.len() > MAX_PATTERN_BYTES {
@@ -105,7 +111,13 @@ pub fn parse_stored(json: &str) -> Result<Vec<String>, PatternError> {
 
 /// Does `pattern` select the event whose filter key is `key` (`task.failed`)?
 pub fn matches(pattern: &str, key: &str) -> bool {
-    if pattern == "*" || pattern == key {
+    if pattern == key {
+        return true;
+    }
+    if DERIVED.contains(&key) {
+        return false;
+    }
+    if pattern == "*" {
         return true;
     }
     match pattern.strip_suffix(".*") {

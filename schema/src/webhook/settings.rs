@@ -7,10 +7,11 @@ use buildhooks_store::{endpoints, orgs};
 use sea_orm::Set;
 
 pub use super::endpoints::{
-    load_settings, WebHookDeliveryEndpoint, WebHookSettings, DEFAULT_IN_FLIGHT, MAX_ENDPOINTS,
-    MAX_IN_FLIGHT,
+    load_settings, ChatOptions, WebHookDeliveryEndpoint, WebHookSettings, DEFAULT_IN_FLIGHT,
+    MAX_ENDPOINTS, MAX_IN_FLIGHT,
 };
-use super::{kinds, pattern, query_check, secret, WebhookConfig};
+use super::kinds::{is_masked_url, mask_url, EndpointKind, EndpointOrdering};
+use super::{chat_settings, pattern, query_check, secret, WebhookConfig};
 use crate::clock::now_ms;
 use crate::ctx::{db, parse_id, store, viewer};
 use crate::error::{Error, Result};
@@ -37,6 +38,25 @@ pub struct WebHookDeliveryEndpointInput {
     /// saved value). A receiver that is slow or hangs holds at most this many of the
     /// dispatcher's slots; raise it for a fast receiver that takes a high volume.
     pub max_in_flight: Option<i32>,
+    /// What receives the events (null: the saved endpoint's kind, else `WEBHOOK`). A chat
+    /// robot's URL goes in `webhookURL`; DingTalk's and Feishu's signing secret in
+    /// `secretToken`.
+    pub kind: Option<EndpointKind>,
+    /// A chat kind's message (minijinja over `event`, `key`, `action`, `old_status`,
+    /// `new_status`, `data` (the stored query's result), `link` and, for digests, `events`);
+    /// null or "" for the kind's default message.
+    pub template: Option<String>,
+    /// Null: the saved value, else `PER_BUILD` for chat kinds and `NONE` for `WEBHOOK`.
+    pub ordering: Option<EndpointOrdering>,
+    /// Events of one build waiting behind the robot's pace go out as one message (null: the
+    /// saved value, else true for DingTalk and WeCom).
+    pub digest: Option<bool>,
+    /// DingTalk: mobile numbers to mention.
+    pub at_mobiles: Option<Vec<String>>,
+    /// DingTalk: mention everyone.
+    pub is_at_all: Option<bool>,
+    /// WeCom: user ids to mention (`@all` for everyone).
+    pub mentioned_list: Option<Vec<String>>,
 }
 
 #[derive(InputObject)]
@@ -44,6 +64,9 @@ pub struct SaveWebHookSettingsInput {
     pub platform: Option<String>,
     pub owner_uid: ID,
     pub delivery_endpoints: Option<Vec<WebHookDeliveryEndpointInput>>,
+    /// Where a person sees a build, for links in chat messages (minijinja over `build`,
+    /// `repository`, `task`): null keeps the saved one, "" removes it.
+    pub build_url_template: Option<String>,
     pub client_mutation_id: Option<String>,
 }
 
@@ -58,26 +81,35 @@ pub struct SaveWebHookSettingsPayload {
 
 /// An endpoint input that passed validation.
 struct Checked {
-    url: String,
+    /// The URL to save; `None`: the input sent the mask of the saved one (unchanged).
+    url: Option<String>,
     events: Vec<String>,
     repository_id: Option<i32>,
     query: Option<String>,
     max_in_flight: Option<i32>,
+    kind: EndpointKind,
+    template: Option<String>,
+    ordering: Option<EndpointOrdering>,
+    options: Option<ChatOptions>,
 }
 
 async fn check_endpoint(
     ctx: &Context<'_>,
     i: usize,
     input: &WebHookDeliveryEndpointInput,
+    kind: EndpointKind,
 ) -> Result<Checked> {
     let field = |name: &str| format!("deliveryEndpoints[{i}].{name}");
     let config = ctx.data_opt::<WebhookConfig>().cloned().unwrap_or_default();
-    // Every endpoint is a `webhook` until the input names a kind.
-    let kind = kinds::of("webhook").ok_or_else(|| Error::Internal("no webhook kind".into()))?;
-    let url = kind
-        .check_url(&input.webhook_url, config.allow_private_targets)
-        .await
-        .map_err(|m| Error::field(field("webhookURL"), m))?;
+    let url = if kind.url_is_secret() && is_masked_url(&input.webhook_url) {
+        None
+    } else {
+        let url = kind
+            .check_url(&input.webhook_url, config.allow_private_targets)
+            .await
+            .map_err(|m| Error::field(field("webhookURL"), m))?;
+        Some(url.to_string())
+    };
     let events = input.events.clone().unwrap_or_else(|| vec!["*".into()]);
     // The rules `pattern::parse_stored` checks again when the row is read back.
     pattern::validate_all(&events).map_err(|e| Error::field(field("events"), e.to_string()))?;
@@ -97,10 +129,16 @@ async fn check_endpoint(
     if let Some(s) = input
         .secret_token
         .as_deref()
-        .filter(|s| !secret::is_mask(s))
+        .filter(|s| !s.is_empty() && !secret::is_mask(s))
     {
         kind.check_secret(s)
             .map_err(|m| Error::field(field("secretToken"), m))?;
+    }
+    if input.generate_secret && kind.chat().is_some_and(|c| !c.signs_with_secret()) {
+        return Err(Error::field(
+            field("generateSecret"),
+            format!("{} endpoints carry their secret in the URL", kind.stored()),
+        ));
     }
     let repository_id = match &input.repository_id {
         Some(id) => Some(
@@ -117,29 +155,58 @@ async fn check_endpoint(
             ));
         }
     }
+    let template = chat_settings::check_template(kind, input.template.as_deref())
+        .map_err(|m| Error::field(field("template"), m))?;
+    let options = chat_settings::check_options(kind, input).map_err(|(name, m)| Error::field(field(name), m))?;
     Ok(Checked {
-        url: url.to_string(),
+        url,
         events,
         repository_id,
         query: query.map(str::to_owned),
         max_in_flight: input.max_in_flight,
+        kind,
+        template,
+        ordering: input.ordering,
+        options,
     })
 }
 
-/// Which saved endpoint an input updates: by id, else the first unclaimed one with its URL.
+/// Which saved endpoint an input updates: by id, else the first unclaimed one with its URL
+/// (or, for a URL that is a secret, with the mask the input sent back).
 fn match_saved(
     saved: &[webhook_endpoint::Model],
     claimed: &[i32],
     input: &WebHookDeliveryEndpointInput,
-    url: &str,
+    url: Option<&str>,
 ) -> Option<usize> {
     if let Some(id) = &input.id {
         let id: i32 = id.parse().ok()?;
         return saved.iter().position(|s| s.id == id);
     }
-    saved
+    saved.iter().position(|s| {
+        !claimed.contains(&s.id)
+            && (url == Some(s.url.as_str())
+                || s.url == input.webhook_url
+                || mask_url(&s.url) == input.webhook_url)
+    })
+}
+
+/// The kind each input asks for: its own, else the kind of the saved endpoint it updates, else
+/// `WEBHOOK`.
+fn kinds_of(
+    saved: &[webhook_endpoint::Model],
+    inputs: &[WebHookDeliveryEndpointInput],
+) -> Vec<EndpointKind> {
+    inputs
         .iter()
-        .position(|s| !claimed.contains(&s.id) && (s.url == url || s.url == input.webhook_url))
+        .map(|input| {
+            input.kind.unwrap_or_else(|| {
+                match_saved(saved, &[], input, Some(input.webhook_url.as_str()))
+                    .and_then(|i| EndpointKind::of_stored(&saved[i].kind))
+                    .unwrap_or_default()
+            })
+        })
+        .collect()
 }
 
 /// The secret an input asks for, given the endpoint it updates.
@@ -188,10 +255,14 @@ async fn save(
             format!("at most {MAX_ENDPOINTS} endpoints"),
         ));
     }
+    let before = endpoints::of_org(db(ctx)?, org.org_id, false).await?;
+    let kinds = kinds_of(&before, &endpoints);
     let mut checked = Vec::with_capacity(endpoints.len());
-    for (i, e) in endpoints.iter().enumerate() {
-        checked.push(check_endpoint(ctx, i, e).await?);
+    for (i, (e, kind)) in endpoints.iter().zip(kinds).enumerate() {
+        checked.push(check_endpoint(ctx, i, e, kind).await?);
     }
+    let link_template = chat_settings::check_link_template(input.build_url_template.as_deref())
+        .map_err(|m| Error::field("buildUrlTemplate", m))?;
     let w = store(ctx)?.begin_write().await?;
     let saved = endpoints::of_org(w.txn(), org.org_id, false).await?;
     let now = now_ms();
@@ -207,7 +278,7 @@ async fn save(
                 ));
             }
         }
-        let target = match_saved(&saved, &claimed, input, &c.url);
+        let target = match_saved(&saved, &claimed, input, c.url.as_deref());
         if input.id.is_some() && target.is_none() {
             return Err(Error::field(
                 format!("deliveryEndpoints[{i}].id"),
@@ -215,6 +286,16 @@ async fn save(
             ));
         }
         let previous = target.map(|t| &saved[t]);
+        let url = match (c.url, previous) {
+            (Some(url), _) => url,
+            (None, Some(p)) => p.url.clone(),
+            (None, None) => {
+                return Err(Error::field(
+                    format!("deliveryEndpoints[{i}].webhookURL"),
+                    "this masked URL matches no saved endpoint; send the URL itself",
+                ))
+            }
+        };
         let (secret, generated) = resolve_secret(
             format!("deliveryEndpoints[{i}].secretToken"),
             input,
@@ -232,11 +313,13 @@ async fn save(
                 org_id: Set(org.org_id),
                 deleted: Set(false),
                 created_at: Set(now),
+                send_after: Set(0),
                 ..Default::default()
             },
         };
+        let same_kind = previous.is_some_and(|p| p.kind == c.kind.stored());
         row.position = Set(i as i32);
-        row.url = Set(c.url);
+        row.url = Set(url);
         row.secret = Set(secret);
         row.events = Set(events);
         row.repository_id = Set(c.repository_id);
@@ -246,18 +329,48 @@ async fn save(
             .max_in_flight
             .or(previous.map(|p| p.max_in_flight))
             .unwrap_or(DEFAULT_IN_FLIGHT));
+        row.kind = Set(c.kind.stored().to_owned());
+        row.template = Set(c.template);
+        row.ordering = Set(c
+            .ordering
+            .or(previous
+                .filter(|_| same_kind)
+                .map(|p| EndpointOrdering::of_stored(&p.ordering)))
+            .unwrap_or(c.kind.default_ordering())
+            .stored()
+            .to_owned());
+        row.digest = Set(input
+            .digest
+            .or(previous.filter(|_| same_kind).map(|p| p.digest))
+            .unwrap_or(c.kind.default_digest()));
+        row.options = Set(match c.options {
+            Some(options) => {
+                Some(serde_json::to_string(&options).map_err(|e| Error::Internal(e.to_string()))?)
+            }
+            None => previous.filter(|_| same_kind).and_then(|p| p.options.clone()),
+        });
         let model = endpoints::save(w.txn(), row, previous.is_none()).await?;
         out.push(WebHookDeliveryEndpoint::from_row(&model, generated)?);
     }
     for old in saved.iter().filter(|s| !claimed.contains(&s.id)) {
         endpoints::delete(w.txn(), old.clone()).await?;
     }
+    if let Some(template) = link_template.clone() {
+        orgs::set_build_url_template(w.txn(), org.org_id, template).await?;
+    }
+    let build_url_template = match link_template {
+        Some(template) => template,
+        None => orgs::org(w.txn(), org.org_id)
+            .await?
+            .and_then(|o| o.build_url_template),
+    };
     w.commit().await?;
     Ok(SaveWebHookSettingsPayload {
         error: None,
         settings: WebHookSettings {
             owner_uid: ID(org.org_id.to_string()),
             endpoints: out,
+            build_url_template,
         },
         info: org,
         client_mutation_id: input.client_mutation_id,

@@ -71,7 +71,13 @@ impl Claimer {
     pub fn next_due(&mut self, sender: &Sender, shares: &Arc<Shares>) {
         let (sender, shares) = (sender.clone(), shares.clone());
         self.spawn(async move {
-            Looked::Due(match next_due(&sender, shares.claim_filter()).await {
+            let due = next_due(&sender, shares.claim_filter()).await;
+            // A paused endpoint's rows are left out of the look: its slot is a due time too.
+            let due = match (due, shares.next_unpause()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            Looked::Due(match due {
                 Some(due) => Duration::from_millis(
                     (due - now_ms()).clamp(1, MAX_IDLE.as_millis() as i64) as u64,
                 ),

@@ -118,6 +118,7 @@ pub async fn run(
         record_tx,
         backlog,
         running: JoinSet::new(),
+        lease_ms: config.lease_ms,
     };
     let mut should_claim = true;
     let claim_threshold = (concurrency / 2).clamp(1, BATCH);

@@ -3,7 +3,9 @@
 //! (default 4), an organization at most `org_cap`; a row whose endpoint or organization is full
 //! is not started but given back to the outbox, and claims take no more than the room left (`claim_filter`) until
 //! one of their attempts ends. Attempts that outlast `slow_after` move from the fast slots to a
-//! larger pool of slow ones, so receivers that hang hold no slot a healthy one needs.
+//! larger pool of slow ones, so receivers that hang hold no slot a healthy one needs. A paced
+//! endpoint (a chat robot) whose next send slot is ahead is left out of claims until then
+//! (`pause`), so its waiting rows are not claimed only to be put back.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -39,6 +41,8 @@ impl FairConfig {
 struct Counts {
     endpoints: HashMap<i32, (usize, usize)>,
     orgs: HashMap<i32, usize>,
+    /// Paced endpoints whose next send slot is ahead: endpoint id -> its time (ms).
+    paused: HashMap<i32, i64>,
 }
 
 /// The shares in use in this process.
@@ -112,20 +116,41 @@ impl Shares {
         was_full
     }
 
+    /// Leaves endpoint `id` out of claims until `until` (ms since the epoch): its next send
+    /// slot.
+    pub fn pause(&self, id: i32, until: i64) {
+        let mut counts = self.counts();
+        let at = counts.paused.entry(id).or_insert(until);
+        *at = (*at).max(until);
+    }
+
+    /// When the earliest paused endpoint's slot comes (ms since the epoch), if any is paused.
+    pub fn next_unpause(&self) -> Option<i64> {
+        self.counts().paused.values().min().copied()
+    }
+
     /// What a claim may take, as the claim statements read it: the endpoints and organizations
-    /// without a free slot (`e`, `o`), the free room of those with deliveries in flight (`re`,
-    /// `ro`: id -> room) and an organization's whole share (`d`).
+    /// without a free slot (`e`, `o`; paced endpoints before their slot count as full), the
+    /// free room of those with deliveries in flight (`re`, `ro`: id -> room) and an
+    /// organization's whole share (`d`).
     pub fn claim_filter(&self) -> String {
-        let counts = self.counts();
-        if counts.endpoints.is_empty() && counts.orgs.is_empty() {
+        let mut counts = self.counts();
+        if !counts.paused.is_empty() {
+            let now = buildhooks_schema::clock::now_ms();
+            counts.paused.retain(|_, until| *until > now);
+        }
+        if counts.endpoints.is_empty() && counts.orgs.is_empty() && counts.paused.is_empty() {
             return format!(
                 r#"{{"e":[],"o":[],"re":{{}},"ro":{{}},"d":{}}}"#,
                 self.org_cap
             );
         }
-        let mut full_endpoints = Vec::new();
+        let mut full_endpoints: Vec<i32> = counts.paused.keys().copied().collect();
         let mut endpoint_room = serde_json::Map::new();
         for (id, (n, cap)) in &counts.endpoints {
+            if counts.paused.contains_key(id) {
+                continue;
+            }
             if n >= cap {
                 full_endpoints.push(*id);
             } else {
@@ -191,5 +216,17 @@ mod tests {
         assert_eq!(shares.in_flight(20), 0);
         assert_eq!(filter(&shares)["e"], serde_json::json!([]));
         assert_eq!(filter(&shares)["o"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn a_paused_endpoint_is_left_out_until_its_slot() {
+        let shares = Shares::new(3);
+        let now = buildhooks_schema::clock::now_ms();
+        shares.pause(7, now + 60_000);
+        shares.pause(8, now - 1);
+        let filter: serde_json::Value =
+            serde_json::from_str(&shares.claim_filter()).expect("JSON");
+        assert_eq!(filter["e"], serde_json::json!([7]), "8's slot has come");
+        assert_eq!(shares.next_unpause(), Some(now + 60_000));
     }
 }

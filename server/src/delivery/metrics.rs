@@ -1,8 +1,10 @@
 //! Delivery metrics kept in process (counters and an attempt-duration histogram) and rendered in
 //! Prometheus text format with the outbox gauges read from the database at scrape time.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::Result;
@@ -18,19 +20,39 @@ const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 
 pub struct Metrics {
     delivered: AtomicU64,
     retried: AtomicU64,
+    rate_limited: AtomicU64,
     failed: AtomicU64,
     stale: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
     duration_count: AtomicU64,
     duration_sum_ms: AtomicU64,
+    /// Attempts by (sink kind, outcome): a handful of fixed names, so bounded.
+    by_kind: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+}
+
+fn outcome_name(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Delivered => "delivered",
+        Verdict::Retry => "retry",
+        Verdict::RateLimited => "rate_limited",
+        Verdict::Failed => "failed",
+        Verdict::Stale => "stale",
+    }
 }
 
 impl Metrics {
-    /// Counts one recorded attempt.
-    pub fn observe(&self, verdict: Verdict, duration_ms: i64) {
+    /// Counts one recorded attempt made by the sink of `kind`.
+    pub fn observe(&self, verdict: Verdict, duration_ms: i64, kind: &'static str) {
+        *self
+            .by_kind
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((kind, outcome_name(verdict)))
+            .or_default() += 1;
         let counter = match verdict {
             Verdict::Delivered => &self.delivered,
             Verdict::Retry => &self.retried,
+            Verdict::RateLimited => &self.rate_limited,
             Verdict::Failed => &self.failed,
             Verdict::Stale => &self.stale,
         };
@@ -57,6 +79,7 @@ impl Metrics {
         for (outcome, counter) in [
             ("delivered", &self.delivered),
             ("retry", &self.retried),
+            ("rate_limited", &self.rate_limited),
             ("failed", &self.failed),
             ("stale", &self.stale),
         ] {
@@ -64,6 +87,22 @@ impl Metrics {
                 out,
                 "buildhooks_delivery_attempts_total{{outcome=\"{outcome}\"}} {}",
                 counter.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP buildhooks_delivery_attempts_by_kind_total Recorded delivery attempts by endpoint kind and outcome."
+        );
+        let _ = writeln!(out, "# TYPE buildhooks_delivery_attempts_by_kind_total counter");
+        let by_kind = self
+            .by_kind
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for ((kind, outcome), n) in by_kind {
+            let _ = writeln!(
+                out,
+                "buildhooks_delivery_attempts_by_kind_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}"
             );
         }
         let _ = writeln!(

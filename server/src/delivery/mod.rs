@@ -12,6 +12,7 @@ pub mod path;
 pub mod record;
 pub mod recorder;
 pub mod sink;
+pub mod turn;
 
 /// Claiming outbox rows: the store's statements, named here for the dispatcher's tests.
 pub use buildhooks_store::outbox::claim;
@@ -26,7 +27,7 @@ use tokio::sync::Notify;
 
 use metrics::Metrics;
 use record::Verdict;
-use sink::{AttemptError, Class, Outcome, Sinks};
+use sink::{AttemptError, Outcome, Sinks};
 
 /// Sends claimed deliveries and records their attempts.
 #[derive(Clone)]
@@ -85,7 +86,8 @@ impl Sender {
 
     /// Counts and logs a recorded attempt.
     pub fn observe(&self, verdict: Verdict, outcome: &Outcome) {
-        self.metrics.observe(verdict, outcome.duration_ms);
+        self.metrics
+            .observe(verdict, outcome.duration_ms, outcome.sink);
         match verdict {
             Verdict::Delivered => tracing::debug!(status = ?outcome.status, "delivered"),
             _ => {
@@ -96,14 +98,7 @@ impl Sender {
 }
 
 fn refused(error: AttemptError) -> Outcome {
-    Outcome {
-        started_at: buildhooks_schema::clock::now_ms(),
-        duration_ms: 0,
-        status: None,
-        error: Some(error),
-        excerpt: None,
-        class: Class::Failed,
-    }
+    Outcome::refused(error)
 }
 
 #[async_trait::async_trait]

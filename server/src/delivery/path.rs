@@ -19,6 +19,7 @@ use super::fair::{cap_of, Shares};
 use super::handoff::{Batch, Inbox};
 use super::record::{self, Job, Next, Verdict};
 use super::sink::Outcome;
+use super::turn::Turn;
 use super::Sender;
 
 /// The endpoints of a claimed batch, in one query; `None` when the database cannot say (the
@@ -52,6 +53,8 @@ pub struct Lanes {
     pub record_tx: mpsc::Sender<Finished>,
     pub backlog: Arc<AtomicUsize>,
     pub running: JoinSet<()>,
+    /// The lease of claimed rows, in ms (rows a digest gathers are leased as long).
+    pub lease_ms: i64,
 }
 
 /// Starts one delivery per row of `batch`, recording through the recorder: every row, whatever
@@ -118,10 +121,17 @@ pub async fn start_deliveries(sender: &Sender, lanes: &mut Lanes, batch: Batch) 
             lanes.freed.clone(),
             lanes.claimable.clone(),
         );
+        let lease_ms = lanes.lease_ms;
         lanes.running.spawn(async move {
             let mut slot = Slot::Fast(permit);
-            let outcome = {
-                let attempt = sender.attempt(&row, endpoints.get(&row.endpoint_id));
+            let turn = {
+                let attempt = sender.turn(
+                    &row,
+                    &token,
+                    endpoints.get(&row.endpoint_id),
+                    &shares,
+                    lease_ms,
+                );
                 tokio::pin!(attempt);
                 tokio::select! {
                     outcome = &mut attempt => outcome,
@@ -133,6 +143,20 @@ pub async fn start_deliveries(sender: &Sender, lanes: &mut Lanes, batch: Batch) 
                         }
                         attempt.await
                     }
+                }
+            };
+            let (outcome, carried) = match turn {
+                Turn::Sent(outcome, carried) => (outcome, carried),
+                Turn::Deferred => {
+                    // Nothing sent, nothing to record: the share and the slot go back.
+                    if shares.give_back(row.org_id, row.endpoint_id) {
+                        claimable.store(true, Ordering::SeqCst);
+                    }
+                    drop(slot);
+                    freed.notify_one();
+                    // The loop looks again: its next look at the outbox counts the slot's time.
+                    sender.wake.notify_one();
+                    return;
                 }
             };
             if shares.give_back(row.org_id, row.endpoint_id) {
@@ -151,6 +175,7 @@ pub async fn start_deliveries(sender: &Sender, lanes: &mut Lanes, batch: Batch) 
                     token,
                     outcome,
                     slot,
+                    carried,
                 })
                 .await;
         });
@@ -185,6 +210,9 @@ pub struct Finished {
     pub token: Arc<str>,
     pub outcome: Outcome,
     pub slot: Slot,
+    /// Other rows the attempt carried (a digest), recorded with the same outcome, each under
+    /// the lease token it holds.
+    pub carried: Vec<webhook_delivery::Model>,
 }
 
 /// What the recorder shares with the dispatcher loop.
@@ -219,15 +247,28 @@ pub async fn record_and_refill(
     } else {
         0
     };
-    let jobs: Vec<Job<'_>> = batch
-        .iter()
-        .map(|f| Job {
+    let mut jobs: Vec<Job<'_>> = Vec::with_capacity(batch.len());
+    for f in &batch {
+        jobs.push(Job {
             delivery: &f.delivery,
             token: &f.token,
             outcome: &f.outcome,
             allow_retry: true,
-        })
-        .collect();
+        });
+        for carried in &f.carried {
+            jobs.push(Job {
+                delivery: carried,
+                token: carried.lease_token.as_deref().unwrap_or_default(),
+                outcome: &f.outcome,
+                allow_retry: true,
+            });
+        }
+    }
+    // A finished row of an endpoint that orders per build lets the build's next row go: a
+    // claim must look again (PostgreSQL's record-and-claim statement sees the rows as before it).
+    let turns_freed = batch
+        .iter()
+        .any(|f| f.delivery.order_key.is_some() || f.carried.iter().any(|c| c.order_key.is_some()));
     let filter = if limit > 0 {
         shared.shares.claim_filter()
     } else {
@@ -256,9 +297,16 @@ pub async fn record_and_refill(
     let mut retry = false;
     match written {
         Ok((verdicts, claimed)) => {
-            for (f, verdict) in batch.into_iter().zip(verdicts) {
+            let mut verdicts = verdicts.into_iter();
+            for f in batch {
+                // The claimed row's verdict, then one per carried row.
+                let verdict = verdicts.next().unwrap_or(Verdict::Stale);
                 sender.observe(verdict, &f.outcome);
-                retry |= verdict == Verdict::Retry;
+                for _ in &f.carried {
+                    let carried = verdicts.next().unwrap_or(Verdict::Stale);
+                    sender.observe(carried, &f.outcome);
+                }
+                retry |= matches!(verdict, Verdict::Retry | Verdict::RateLimited);
                 if let Slot::Fast(permit) = f.slot {
                     permits.push(permit);
                 }
@@ -286,8 +334,12 @@ pub async fn record_and_refill(
     }
     drop(permits);
     shared.freed.notify_one();
-    if retry {
-        // A retry became due later: the dispatcher computes when to look again.
+    if retry || turns_freed {
+        // A retry became due later, or a build's next row may be due now: the dispatcher
+        // looks again.
+        if turns_freed {
+            shared.claimable.store(true, Ordering::SeqCst);
+        }
         sender.wake.notify_one();
     }
 }

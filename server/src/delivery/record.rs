@@ -18,6 +18,10 @@ use super::sink::{Class, Outcome};
 /// Attempts per round (the first and the single retry).
 pub const ATTEMPTS_PER_ROUND: i32 = 2;
 
+/// Most rate-limit answers a delivery waits out without spending its retry (attempts that did
+/// not count towards a round); the next one counts as a failed attempt like any other.
+pub const MAX_RATE_LIMITED: i32 = 8;
+
 /// The delay before the retry: `base` jittered by +/-20% (the `backoff` crate's randomisation).
 pub fn retry_delay(base: Duration) -> Duration {
     let mut policy = backoff::ExponentialBackoffBuilder::new()
@@ -35,6 +39,8 @@ pub enum Verdict {
     Delivered,
     Retry,
     Failed,
+    /// The receiver asked to wait: sent again after the time it named, the round unspent.
+    RateLimited,
     /// The lease was lost to a newer claim; nothing was changed but the attempt log.
     Stale,
 }
@@ -49,9 +55,15 @@ pub struct Job<'a> {
 
 fn verdict_of(job: &Job<'_>) -> Verdict {
     let round = job.delivery.round_attempts + 1;
+    let waited = job.delivery.attempt_count - job.delivery.round_attempts;
     match job.outcome.class {
         Class::Delivered => Verdict::Delivered,
-        Class::Retry if job.allow_retry && round < ATTEMPTS_PER_ROUND => Verdict::Retry,
+        Class::RateLimited(_) if job.allow_retry && waited < MAX_RATE_LIMITED => {
+            Verdict::RateLimited
+        }
+        Class::Retry | Class::RateLimited(_) if job.allow_retry && round < ATTEMPTS_PER_ROUND => {
+            Verdict::Retry
+        }
         _ => Verdict::Failed,
     }
 }
@@ -107,7 +119,13 @@ pub async fn record_then_claim(
                     state::PENDING,
                     now + retry_delay(base_delay).as_millis() as i64,
                 ),
+                Verdict::RateLimited => (state::PENDING, now + wait_of(job.outcome)),
                 _ => (state::FAILED, now),
+            };
+            // A rate-limit wait is not an attempt of the round.
+            let round_attempts = match verdict {
+                Verdict::RateLimited => job.delivery.round_attempts,
+                _ => job.delivery.round_attempts + 1,
             };
             let outcome = job.outcome;
             OutcomeRow {
@@ -115,7 +133,7 @@ pub async fn record_then_claim(
                 token: job.token,
                 state: next_state,
                 attempt_count: job.delivery.attempt_count + 1,
-                round_attempts: job.delivery.round_attempts + 1,
+                round_attempts,
                 next_attempt_at: next_at,
                 last_status: outcome.status,
                 last_duration_ms: outcome.duration_ms,
@@ -126,6 +144,14 @@ pub async fn record_then_claim(
         .collect();
     let (applied, claimed) = outbox::record(db, &attempts, &outcomes, next).await?;
     Ok((applied_verdicts(jobs, verdicts, &applied), claimed))
+}
+
+/// How long a rate-limited delivery waits, in ms (at least the retry's short delay).
+fn wait_of(outcome: &Outcome) -> i64 {
+    match outcome.class {
+        Class::RateLimited(wait) => (wait.as_millis() as i64).max(50),
+        _ => 0,
+    }
 }
 
 /// Each job's verdict, `Stale` where the outcome was not applied (the lease was lost).

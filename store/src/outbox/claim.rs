@@ -21,8 +21,8 @@ pub const UNLIMITED: &str = r#"{"e":[],"o":[],"re":{},"ro":{},"d":2147483647}"#;
 /// partial index, past the excluded rows.
 pub async fn next_due(db: &Db, filter: &str) -> Result<Option<i64>> {
     let sql = match db.dialect() {
-        Dialect::Postgres => postgres::outbox::NEXT_DUE,
-        Dialect::Sqlite => sqlite::outbox::NEXT_DUE,
+        Dialect::Postgres => postgres::outbox::NEXT_DUE.as_str(),
+        Dialect::Sqlite => sqlite::outbox::NEXT_DUE.as_str(),
     };
     let row = db
         .conn()
@@ -115,7 +115,7 @@ pub(crate) async fn claim_sqlite(
     webhook_delivery::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(
             txn.get_database_backend(),
-            sqlite::outbox::CLAIM,
+            sqlite::outbox::CLAIM.as_str(),
             values,
         ))
         .all(txn)

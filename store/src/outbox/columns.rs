@@ -28,6 +28,9 @@ pub struct NewDelivery {
     pub kind: String,
     pub action: String,
     pub body: String,
+    /// The event's build, and the order key when the endpoint orders per build (the build id).
+    pub build_id: Option<i32>,
+    pub order_key: Option<i32>,
     /// Written IN_FLIGHT under this lease (token, until), for the local dispatcher; else PENDING.
     pub lease: Option<(String, i64)>,
 }
@@ -65,6 +68,8 @@ pub(crate) fn new_row(new: NewDelivery, now: i64) -> webhook_delivery::ActiveMod
         last_response: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        build_id: Set(new.build_id),
+        order_key: Set(new.order_key),
     }
 }
 

@@ -7,6 +7,7 @@ pub(crate) mod columns;
 pub mod gauges;
 pub mod insert;
 pub mod log;
+pub mod pace;
 pub mod record;
 
 pub use claim::{claim, claim_fair, next_due, release, UNLIMITED};

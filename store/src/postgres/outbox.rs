@@ -31,12 +31,14 @@ const CLAIM_CTES: &str = "expired AS (
    SELECT id FROM webhook_delivery WHERE state = 'IN_FLIGHT' AND lease_until < $3{exclude}
      AND endpoint_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($5::jsonb -> 'e'))
      AND org_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($5::jsonb -> 'o'))
+     AND {in_turn}
    ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED),
  window_rows AS (
    SELECT id, org_id, endpoint_id, next_attempt_at FROM webhook_delivery
    WHERE state = 'PENDING' AND next_attempt_at <= $3
      AND endpoint_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($5::jsonb -> 'e'))
      AND org_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($5::jsonb -> 'o'))
+     AND {in_turn}
    ORDER BY next_attempt_at LIMIT $4 * 2),
  picked AS (
    SELECT id FROM (
@@ -67,15 +69,30 @@ pub(crate) static CLAIM: LazyLock<String> =
 /// The claim's CTEs with parameters numbered from `${first}`, and `exclude` added to the
 /// expired-lease condition.
 fn claim_ctes(first: usize, exclude: &str) -> String {
-    renumber(CLAIM_CTES, '$', first).replace("{exclude}", exclude)
+    renumber(CLAIM_CTES, '$', first)
+        .replace("{exclude}", exclude)
+        .replace("{in_turn}", IN_TURN)
 }
+
+/// A row's turn at its endpoint when the endpoint orders per build: no earlier row of the same
+/// endpoint and build (`order_key`) is still waiting or in flight. Rows without a key (most)
+/// pass at once; the look walks `ix_webhook_delivery_order`. Another instance's claim of an
+/// earlier row that this statement's snapshot does not see yet still holds the row back: that
+/// row is PENDING in the snapshot.
+const IN_TURN: &str = "(webhook_delivery.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM \
+ webhook_delivery AS p WHERE p.endpoint_id = webhook_delivery.endpoint_id \
+ AND p.order_key = webhook_delivery.order_key AND p.id < webhook_delivery.id \
+ AND p.state IN ('PENDING', 'IN_FLIGHT')))";
 
 /// When the next claimable row becomes due, past the full endpoints and organizations of a
 /// claim filter (`$1`).
-pub(crate) const NEXT_DUE: &str = "SELECT MIN(due) AS due FROM (
+pub(crate) static NEXT_DUE: LazyLock<String> =
+    LazyLock::new(|| NEXT_DUE_TEXT.replace("{in_turn}", IN_TURN));
+const NEXT_DUE_TEXT: &str = "SELECT MIN(due) AS due FROM (
    SELECT MIN(next_attempt_at) AS due FROM webhook_delivery WHERE state = 'PENDING'
      AND endpoint_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($1::jsonb -> 'e'))
      AND org_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($1::jsonb -> 'o'))
+     AND {in_turn}
    UNION ALL
    SELECT MIN(lease_until) FROM webhook_delivery WHERE state = 'IN_FLIGHT'
      AND endpoint_id NOT IN (SELECT value::int FROM jsonb_array_elements_text($1::jsonb -> 'e'))

@@ -9,12 +9,15 @@ use buildhooks_entity::webhook_endpoint;
 use crate::text::{aliased, renumber};
 
 /// The claim (see `postgres::outbox` for what it takes), parameters `?1` to `?5`.
-pub(crate) const CLAIM: &str = "UPDATE webhook_delivery SET state = 'IN_FLIGHT', lease_until = ?1,
+pub(crate) static CLAIM: LazyLock<String> =
+    LazyLock::new(|| CLAIM_TEXT.replace("{in_turn}", IN_TURN));
+const CLAIM_TEXT: &str = "UPDATE webhook_delivery SET state = 'IN_FLIGHT', lease_until = ?1,
    lease_token = ?2, updated_at = ?3
  WHERE id IN (
    SELECT id FROM (SELECT id FROM webhook_delivery WHERE state = 'IN_FLIGHT' AND lease_until < ?3
        AND endpoint_id NOT IN (SELECT value FROM json_each(?5, '$.e'))
        AND org_id NOT IN (SELECT value FROM json_each(?5, '$.o'))
+       AND {in_turn}
      ORDER BY lease_until LIMIT ?4)
    UNION ALL
    SELECT id FROM (SELECT id FROM (
@@ -30,23 +33,35 @@ pub(crate) const CLAIM: &str = "UPDATE webhook_delivery SET state = 'IN_FLIGHT',
        WHERE state = 'PENDING' AND next_attempt_at <= ?3
          AND endpoint_id NOT IN (SELECT value FROM json_each(?5, '$.e'))
          AND org_id NOT IN (SELECT value FROM json_each(?5, '$.o'))
+         AND {in_turn}
        ORDER BY next_attempt_at, id LIMIT ?4 * 2) AS w)
    WHERE turn <= room AND org_turn <= org_room ORDER BY turn, next_attempt_at LIMIT ?4)
    LIMIT ?4)
  RETURNING *";
 
+/// A row's turn at its endpoint when the endpoint orders per build: no earlier row of the same
+/// endpoint and build (`order_key`) is still waiting or in flight. Rows without a key (most)
+/// pass at once; the look walks `ix_webhook_delivery_order`.
+const IN_TURN: &str = "(webhook_delivery.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM \
+ webhook_delivery AS p WHERE p.endpoint_id = webhook_delivery.endpoint_id \
+ AND p.order_key = webhook_delivery.order_key AND p.id < webhook_delivery.id \
+ AND p.state IN ('PENDING', 'IN_FLIGHT')))";
+
 /// The claim with its parameters numbered from `?{first}`: the record cycle appends it to its
 /// own statements, so a record-and-claim cycle is one round trip to SQLite's thread.
 fn claim_from(first: usize) -> String {
-    renumber(CLAIM, '?', first)
+    renumber(&CLAIM, '?', first)
 }
 
 /// When the next claimable row becomes due, past the full endpoints and organizations of a
 /// claim filter (`?1`).
-pub(crate) const NEXT_DUE: &str = "SELECT MIN(due) AS due FROM (
+pub(crate) static NEXT_DUE: LazyLock<String> =
+    LazyLock::new(|| NEXT_DUE_TEXT.replace("{in_turn}", IN_TURN));
+const NEXT_DUE_TEXT: &str = "SELECT MIN(due) AS due FROM (
    SELECT MIN(next_attempt_at) AS due FROM webhook_delivery WHERE state = 'PENDING'
      AND endpoint_id NOT IN (SELECT value FROM json_each(?1, '$.e'))
      AND org_id NOT IN (SELECT value FROM json_each(?1, '$.o'))
+     AND {in_turn}
    UNION ALL
    SELECT MIN(lease_until) FROM webhook_delivery WHERE state = 'IN_FLIGHT'
      AND endpoint_id NOT IN (SELECT value FROM json_each(?1, '$.e'))

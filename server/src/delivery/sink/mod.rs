@@ -2,16 +2,22 @@
 //! names (`webhook_endpoint.kind`). A kind owns turning a delivery (its event and rendered
 //! payload) into what it sends, sending it, and classifying the outcome ([`Class`]: delivered,
 //! worth a retry, or failed, with a typed [`AttemptError`] when nothing answered). The signed
-//! HTTP webhook (`webhook`) is the first kind; chat robots and brokers are the next.
+//! HTTP webhook (`webhook`) is one kind, each chat robot another (`chat`); a kind with a pace
+//! (a robot that takes so many messages a minute) says so (`Sink::pace`), and may carry several
+//! waiting deliveries of one build in one message (`Sink::attempt_all`).
 
+pub mod chat;
+pub mod http;
 pub mod webhook;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 
 use super::client::BlockedTarget;
 
+pub use chat::ChatSink;
 pub use webhook::WebhookSink;
 
 /// What an attempt came to, as the sink classifies it.
@@ -23,6 +29,9 @@ pub enum Class {
     Retry,
     /// Not worth a retry (a client error, a refused target).
     Failed,
+    /// The receiver asked to wait this long (a rate limit): sent again then, without spending
+    /// the retry (up to `record::MAX_RATE_LIMITED` such answers).
+    RateLimited(Duration),
 }
 
 /// One kind of endpoint.
@@ -37,6 +46,25 @@ pub trait Sink: Send + Sync {
         delivery: &webhook_delivery::Model,
         endpoint: &webhook_endpoint::Model,
     ) -> Outcome;
+
+    /// The least time between two sends to `endpoint` (its robot's pace); `None`: unpaced.
+    fn pace(&self, _endpoint: &webhook_endpoint::Model) -> Option<Duration> {
+        None
+    }
+
+    /// One attempt carrying `deliveries` (waiting deliveries of one build, oldest first; the
+    /// first is the one claimed) to `endpoint` in one message. Kinds without digests send the
+    /// first.
+    async fn attempt_all(
+        &self,
+        deliveries: &[&webhook_delivery::Model],
+        endpoint: &webhook_endpoint::Model,
+    ) -> Outcome {
+        match deliveries.first() {
+            Some(first) => self.attempt(first, endpoint).await,
+            None => Outcome::refused(AttemptError::Body),
+        }
+    }
 }
 
 /// Every kind this process delivers to.
@@ -82,6 +110,14 @@ pub enum AttemptError {
     EndpointRemoved,
     /// The endpoint names a kind no sink delivers to.
     UnknownKind,
+    /// The receiver answered success on the wire with an error in its body (a chat robot's
+    /// `errcode`, `code` or `StatusCode` other than 0); the vendor's answer is in the excerpt.
+    Vendor,
+    /// The receiver asked to wait (HTTP 429 or its vendor's rate-limit answer).
+    RateLimited,
+    /// The message could not be made from the stored event (an unreadable row, a template that
+    /// fails on this event).
+    Message,
 }
 
 impl AttemptError {
@@ -98,6 +134,9 @@ impl AttemptError {
             AttemptError::EndpointDisabled => "endpoint_disabled",
             AttemptError::EndpointRemoved => "endpoint_removed",
             AttemptError::UnknownKind => "unknown_kind",
+            AttemptError::Vendor => "vendor_error",
+            AttemptError::RateLimited => "rate_limited",
+            AttemptError::Message => "message",
         }
     }
 
@@ -146,9 +185,28 @@ pub struct Outcome {
     pub excerpt: Option<String>,
     /// What the sink made of it.
     pub class: Class,
+    /// The receiver announced how long to wait before the next send to it (a rate-limit
+    /// bucket's reset), whatever this attempt came to.
+    pub pause: Option<Duration>,
+    /// The kind of the sink that made it (`none` when no attempt was made): the metrics' label.
+    pub sink: &'static str,
 }
 
 impl Outcome {
+    /// An attempt not made: nothing was sent.
+    pub fn refused(error: AttemptError) -> Outcome {
+        Outcome {
+            started_at: buildhooks_schema::clock::now_ms(),
+            duration_ms: 0,
+            status: None,
+            error: Some(error),
+            excerpt: None,
+            class: Class::Failed,
+            pause: None,
+            sink: "none",
+        }
+    }
+
     /// The stored code of the error, if the attempt failed without an answer.
     pub fn error_code(&self) -> Option<&'static str> {
         self.error.map(AttemptError::code)

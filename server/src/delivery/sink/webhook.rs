@@ -3,23 +3,11 @@
 //! outcome classified: any 2xx is delivered; a 5xx, a 429, a timeout or a connection error is
 //! worth the retry; anything else failed.
 
-use std::time::Instant;
-
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::clock::now_ms;
-use buildhooks_schema::memo::Memo;
-use buildhooks_schema::webhook::target::{resolve_allowed, Mixed};
 
+use super::http::post;
 use super::{AttemptError, Class, Outcome, Sink};
-
-/// Target URLs, parsed: a delivery's URL is one of its organization's few endpoint URLs, and
-/// parsing it each time cost 3.5% of a signed POST's instructions (callgrind, `--mode raw`).
-static URLS: Memo<reqwest::Url> = Memo::new(1_024, 2_048);
-
-/// Most response bytes read.
-pub const MAX_RESPONSE_READ: usize = 64 * 1024;
-/// Most response bytes stored with the attempt.
-pub const MAX_RESPONSE_STORED: usize = 4 * 1024;
 
 /// Signed HTTP POSTs through the guarded client.
 pub struct WebhookSink {
@@ -58,17 +46,6 @@ pub fn classify(status: Option<u16>, error: Option<AttemptError>) -> Class {
     }
 }
 
-/// reqwest connects to an IP-literal host without asking the resolver, so the literal is judged
-/// here, by the function that judges names (and the save-time check).
-async fn blocked_literal(url: &reqwest::Url) -> bool {
-    match (url.host(), url.host_str()) {
-        (Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)), Some(host)) => {
-            resolve_allowed(host, 0, false, Mixed::Drop).await.is_err()
-        }
-        _ => false,
-    }
-}
-
 /// Sends `delivery` once, signed with `secret`.
 pub async fn send(
     client: &reqwest::Client,
@@ -76,23 +53,8 @@ pub async fn send(
     secret: Option<&str>,
     allow_private: bool,
 ) -> Outcome {
+    // Signed with the time the attempt starts, which the attempt log shows.
     let started_at = now_ms();
-    let clock = Instant::now();
-    let finish =
-        |status: Option<u16>, error: Option<AttemptError>, excerpt: Option<String>| Outcome {
-            started_at,
-            duration_ms: clock.elapsed().as_millis() as i64,
-            status,
-            error,
-            excerpt,
-            class: classify(status, error),
-        };
-    let Some(url) = URLS.get(&delivery.url, |u| reqwest::Url::parse(u).ok()) else {
-        return finish(None, Some(AttemptError::InvalidUrl), None);
-    };
-    if !allow_private && blocked_literal(&url).await {
-        return finish(None, Some(AttemptError::BlockedTarget), None);
-    }
     let signed = buildhooks_receiver::sign(
         secret,
         &delivery.kind,
@@ -100,36 +62,29 @@ pub async fn send(
         started_at,
         delivery.body.as_bytes(),
     );
-    let mut request = client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(delivery.body.clone());
-    for (name, value) in signed.pairs() {
-        request = request.header(name, value);
-    }
-    let mut response = match request.send().await {
-        Ok(response) => response,
-        Err(e) => return finish(None, Some(AttemptError::of(&e)), None),
+    let headers = signed.pairs();
+    let posted = post(
+        client,
+        &delivery.url,
+        headers,
+        delivery.body.clone(),
+        allow_private,
+    )
+    .await;
+    let (status, error, excerpt) = match &posted.answer {
+        Ok(answer) => (Some(answer.status), None, Some(answer.excerpt())),
+        Err(error) => (None, Some(*error), None),
     };
-    let status = response.status().as_u16();
-    let mut read = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = MAX_RESPONSE_READ - read.len();
-                read.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if read.len() >= MAX_RESPONSE_READ {
-                    break;
-                }
-            }
-            Ok(None) => break,
-            // The status arrived; a broken or slow body does not change the verdict.
-            Err(_) => break,
-        }
+    Outcome {
+        started_at,
+        duration_ms: posted.duration_ms,
+        status,
+        error,
+        excerpt,
+        class: classify(status, error),
+        pause: None,
+        sink: "webhook",
     }
-    read.truncate(MAX_RESPONSE_STORED);
-    let excerpt = String::from_utf8_lossy(&read).into_owned();
-    finish(Some(status), None, Some(excerpt))
 }
 
 #[cfg(test)]
@@ -180,6 +135,8 @@ mod tests {
             error: Some(error),
             excerpt: None,
             class: classify(None, Some(error)),
+            pause: None,
+            sink: "webhook",
         }
     }
 
