@@ -1,8 +1,10 @@
 /*
  * buildhooks settings page behaviour (GET /settings/assets/settings.js).
  * Owns: sign-in (token in sessionStorage only), the endpoints list and editor
- * (saveWebHookSettings replaces the whole list), ping, payload preview, the one-time
+ * (saveWebHookSettings replaces the whole list), ping / test message with the receiver's
+ * answer, payload and chat message previews, the build URL template, the one-time
  * generated-secret reveal, the deliveries log and the delivery detail with redelivery.
+ * What differs per endpoint kind (webhook, chat robots) lives in settings-chat.js.
  * Talks only to POST /graphql. Server strings reach the DOM through textContent only;
  * the token and secrets never go into URLs, logs or localStorage.
  */
@@ -20,12 +22,12 @@
     '  task(id: $taskId) { id name status creationTimestamp finalStatusTimestamp }',
     '}',
   ].join('\n');
-  const EP_FIELDS = 'id webhookURL maskedSecretToken events repositoryId query enabled';
-  const ATTEMPT_FIELDS = 'attempts { number status durationMs error }';
+  const EP_FIELDS = 'id kind webhookURL maskedSecretToken events repositoryId query enabled maxInFlight template ordering digest atMobiles isAtAll mentionedList';
+  const ATTEMPT_FIELDS = 'attempts { number status durationMs error responseExcerpt }';
   const Q = {
     owner: 'query($uid: ID){ ownerInfo(uid: $uid) { uid name platform repositories { id name } } }',
-    endpoints: `query($uid: ID){ ownerInfo(uid: $uid) { webhookSettings { endpoints { ${EP_FIELDS} } } } }`,
-    save: `mutation($input: SaveWebHookSettingsInput!){ saveWebHookSettings(input: $input) { settings { endpoints { ${EP_FIELDS} generatedSecretToken } } } }`,
+    endpoints: `query($uid: ID){ ownerInfo(uid: $uid) { webhookSettings { buildUrlTemplate endpoints { ${EP_FIELDS} } } } }`,
+    save: `mutation($input: SaveWebHookSettingsInput!){ saveWebHookSettings(input: $input) { settings { buildUrlTemplate endpoints { ${EP_FIELDS} generatedSecretToken } } } }`,
     preview: 'query($repositoryId: ID!, $query: String){ webhookPreview(repositoryId: $repositoryId, query: $query) { body errors } }',
     ping: `mutation($input: WebhookPingInput!){ webhookPing(input: $input) { delivery { id state ${ATTEMPT_FIELDS} } } }`,
     pingPoll: `query($id: String!){ webhookDelivery(id: $id) { id state ${ATTEMPT_FIELDS} } }`,
@@ -34,10 +36,16 @@
     redeliver: 'mutation($input: WebhookRedeliverInput!){ webhookRedeliver(input: $input) { delivery { id state } } }',
   };
   // Last segment of extensions.field -> editor control id (its error element is `${id}-error`).
-  const FIELD_CONTROLS = { webhookURL: 'ep-url', events: 'ep-events', query: 'ep-query', secretToken: 'ep-secret', repositoryId: 'ep-repository' };
+  const FIELD_CONTROLS = {
+    webhookURL: 'ep-url', events: 'ep-events', query: 'ep-query', secretToken: 'ep-secret', repositoryId: 'ep-repository',
+    kind: 'ep-kind', maxInFlight: 'ep-max-in-flight', template: 'ep-template', ordering: 'ep-ordering', digest: 'ep-digest',
+    atMobiles: 'ep-at-mobiles', isAtAll: 'ep-is-at-all', mentionedList: 'ep-mentioned-list',
+  };
+  let chat = null; // settings-chat.js, bound at start
 
   const state = {
-    uid: '', token: null, owner: null, repos: [], endpoints: [], pings: new Map(), cursor: null,
+    uid: '', token: null, owner: null, repos: [], endpoints: [], pings: new Map(), previews: new Map(), cursor: null,
+    buildUrlTemplate: null,
     editingId: undefined, // undefined: editor closed; null: adding; otherwise the endpoint's id
     editorOpener: null, saving: false, afterSecret: null,
     detailId: null, detail: null, detailOpener: null, pollGen: 0,
@@ -177,8 +185,9 @@
 
   function signOut(message) {
     try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* ignore */ }
-    Object.assign(state, { token: null, owner: null, repos: [], endpoints: [], cursor: null });
-    state.pings.clear();
+    Object.assign(state, { token: null, owner: null, repos: [], endpoints: [], cursor: null, buildUrlTemplate: null });
+    state.pings.clear(); state.previews.clear();
+    $('build-url-template').value = '';
     state.pollGen++;
     closeEditor(false);
     closeDialog($('delivery-detail')); closeDialog($('secret-reveal'));
@@ -193,7 +202,9 @@
   async function loadEndpoints() {
     try {
       const data = await api(Q.endpoints, { uid: state.uid });
-      state.endpoints = (data.ownerInfo && data.ownerInfo.webhookSettings.endpoints) || [];
+      const settings = (data.ownerInfo && data.ownerInfo.webhookSettings) || {};
+      state.endpoints = settings.endpoints || [];
+      chat.setBuildUrlTemplate(settings.buildUrlTemplate);
       renderEndpoints();
     } catch (err) { if (!err.unauth) showAlert('app-error', `Could not load the endpoints: ${err.message}`); }
   }
@@ -209,53 +220,74 @@
     $('endpoint-list').replaceChildren(...state.endpoints.map((ep, i) => {
       const urlId = `endpoint-${i}-url`;
       const ping = state.pings.get(ep.id);
+      const kind = ep.kind || 'WEBHOOK';
+      const robot = chat.isChat(kind);
+      const previewed = state.previews.get(ep.id);
       const action = (text, cls, handler) => el('button', {
         type: 'button', class: `btn small ${cls}`, 'aria-describedby': urlId, onclick: handler,
       }, text);
-      return el('li', { class: 'endpoint card', id: `endpoint-${i}`, dataset: { id: ep.id } },
+      return el('li', { class: 'endpoint card', id: `endpoint-${i}`, dataset: { id: ep.id, kind } },
         el('div', { class: 'endpoint-head' },
           el('span', { class: 'url', id: urlId }, ep.webhookURL),
-          el('span', { class: `badge ${ep.enabled ? 'enabled' : 'disabled'}` }, ep.enabled ? 'Enabled' : 'Disabled')),
+          el('span', { class: 'badges' },
+            el('span', { class: 'badge kind' }, chat.label(kind)),
+            el('span', { class: `badge ${ep.enabled ? 'enabled' : 'disabled'}` }, ep.enabled ? 'Enabled' : 'Disabled'))),
         el('dl', { class: 'meta' },
           pair('Events', (ep.events || []).join(', ')),
           pair('Repository', repoName(ep.repositoryId)),
-          pair('Secret', ep.maskedSecretToken ? el('code', { class: 'mask' }, ep.maskedSecretToken) : 'none'),
-          pair('Payload', ep.query ? 'Custom query' : 'Default query')),
+          chat.secretKind(kind) ? pair(robot ? 'Signing secret' : 'Secret',
+            ep.maskedSecretToken ? el('code', { class: 'mask' }, ep.maskedSecretToken) : 'none') : null,
+          pair('Payload', ep.query ? 'Custom query' : 'Default query'),
+          robot ? pair('Message', ep.template ? 'Custom template' : 'Default message') : null,
+          pair('Order', ep.ordering === 'PER_BUILD' ? 'Per build' : 'None'),
+          robot ? pair('Digest', ep.digest ? 'On' : 'Off') : null,
+          kind === 'DINGTALK' && (ep.isAtAll || (ep.atMobiles || []).length)
+            ? pair('Mentions', [ep.isAtAll ? '@all' : '', ...(ep.atMobiles || [])].filter(Boolean).join(', ')) : null,
+          kind === 'WECOM' && (ep.mentionedList || []).length ? pair('Mentions', ep.mentionedList.join(', ')) : null),
         el('div', { class: 'actions' },
           action('Edit', 'ep-edit', (e) => openEditor(ep.id, e.currentTarget)),
           action(ep.enabled ? 'Disable' : 'Enable', 'ep-toggle', () => toggleEndpoint(ep.id)),
           action('Delete', 'danger ep-delete', () => deleteEndpoint(ep.id)),
-          action('Send ping', 'ep-ping', (e) => pingEndpoint(ep.id, e.currentTarget)),
-          el('span', { class: `ping-result ${ping ? ping.kind : ''}`, hidden: !ping }, ping ? ping.text : '')));
+          robot ? action('Preview', 'ep-preview-message', (e) => chat.previewEndpoint(ep.id, e.currentTarget)) : null,
+          action(robot ? 'Send test message' : 'Send ping', 'ep-ping', (e) => pingEndpoint(ep.id, e.currentTarget)),
+          el('span', { class: `ping-result ${ping ? ping.kind : ''}`, hidden: !ping }, ping ? ping.text : '')),
+        el('div', { class: 'ping-answer-slot' }, robot && ping && ping.answer ? chat.answerView(ping.answer) : null),
+        el('div', { class: 'chat-preview', 'aria-live': 'polite', hidden: !previewed },
+          previewed ? chat.previewView(kind, previewed.p, previewed.failure) : null));
     }));
   }
 
   const endpointItem = (id) => [...$('endpoint-list').children].find((li) => li.dataset.id === String(id));
   function endpointButton(id, cls) { const li = endpointItem(id); return li ? li.querySelector(`.${cls}`) : null; }
 
-  /** An unchanged endpoint as saveWebHookSettings input (sending the mask keeps its secret). */
+  /** An unchanged endpoint as saveWebHookSettings input (sending the masks back keeps its
+   *  secret and, for a chat robot, its URL). */
   function toInput(ep) {
     return {
       id: ep.id, webhookURL: ep.webhookURL, secretToken: ep.maskedSecretToken || null, events: ep.events,
-      repositoryId: ep.repositoryId ?? null, query: ep.query ?? null, enabled: ep.enabled,
+      repositoryId: ep.repositoryId ?? null, query: ep.query ?? null, enabled: ep.enabled, ...chat.saved(ep),
     };
   }
 
-  /** Saves the whole list and re-renders; resolves to the first generated secret, if any. */
-  async function saveList(list) {
-    const data = await api(Q.save, { input: { ownerUid: state.uid, deliveryEndpoints: list } });
+  /** Saves the whole list (and `extra` settings such as buildUrlTemplate) and re-renders;
+   *  resolves to the first generated secret, if any. */
+  async function saveList(list, extra) {
+    const data = await api(Q.save, { input: { ownerUid: state.uid, deliveryEndpoints: list, ...extra } });
+    const settings = data.saveWebHookSettings.settings;
     let generated = null;
-    state.endpoints = (data.saveWebHookSettings.settings.endpoints || []).map((e) => {
+    state.endpoints = (settings.endpoints || []).map((e) => {
       const { generatedSecretToken, ...rest } = e;
       if (generatedSecretToken && !generated) generated = { secret: generatedSecretToken, url: e.webhookURL };
       return rest;
     });
+    state.previews.clear(); // rendered with the settings before this save
+    chat.setBuildUrlTemplate(settings.buildUrlTemplate);
     renderEndpoints();
     return generated;
   }
 
   function parseField(e) {
-    const m = /^deliveryEndpoints\[(\d+)\]\.(\w+)$/.exec((e && e.extensions && e.extensions.field) || '');
+    const m = /^deliveryEndpoints\[(\d+)\]\.(\w+)/.exec((e && e.extensions && e.extensions.field) || '');
     return m ? { index: Number(m[1]), name: m[2] } : null;
   }
   /** The message without the `field: ` prefix the server puts in front of it. */
@@ -300,22 +332,29 @@
     }, 'delete');
   }
 
-  // ---- ping -----------------------------------------------------------------------------------
-  function setPing(id, text, kind) {
-    state.pings.set(id, { text, kind });
-    const out = endpointItem(id) && endpointItem(id).querySelector('.ping-result');
-    if (out) { out.textContent = text; out.className = `ping-result ${kind}`; out.hidden = false; }
+  // ---- ping / test message ---------------------------------------------------------------------
+  /** Shows the outcome on the endpoint's card; `answer` is the receiver's (a robot's) answer. */
+  function setPing(id, text, kind, answer) {
+    state.pings.set(id, { text, kind, answer });
+    const li = endpointItem(id);
+    if (!li) return;
+    const out = li.querySelector('.ping-result');
+    out.textContent = text; out.className = `ping-result ${kind}`; out.hidden = false;
+    li.querySelector('.ping-answer-slot').replaceChildren(...(answer && chat.isChat(li.dataset.kind) ? [chat.answerView(answer)] : []));
   }
 
-  /** "200 in 12 ms" / "failed: connect" for the last attempt of a delivery. */
+  /** "200 in 12 ms" / "failed: connect" / "failed: vendor_error (HTTP 200, 40 ms)" for the last
+   *  attempt of a delivery, with the receiver's answer. A robot's error code fails a 200. */
   function describeAttempts(d) {
     const a = (d.attempts || []).slice(-1)[0];
     if (!a) {
       const kind = d.state === 'DELIVERED' ? 'ok' : ACTIVE.has(d.state) ? 'pending' : 'error';
       return { text: String(d.state || 'pending').toLowerCase(), kind };
     }
-    if (a.status) return { text: `${a.status} in ${a.durationMs} ms`, kind: a.status >= 200 && a.status < 300 ? 'ok' : 'error' };
-    return { text: `failed: ${a.error || 'no response'}`, kind: 'error' };
+    const answer = a.responseExcerpt || '';
+    if (a.status && a.error) return { text: `failed: ${a.error} (HTTP ${a.status}, ${a.durationMs} ms)`, kind: 'error', answer };
+    if (a.status) return { text: `${a.status} in ${a.durationMs} ms`, kind: a.status >= 200 && a.status < 300 ? 'ok' : 'error', answer };
+    return { text: `failed: ${a.error || 'no response'}`, kind: 'error', answer };
   }
 
   /** Re-reads a delivery every POLL_MS until `settled(d)`; null when cancelled or after 20 s. */
@@ -334,22 +373,25 @@
   async function pingEndpoint(id, btn) {
     if (isBusy(btn)) return;
     const ep = state.endpoints.find((e) => e.id === id);
+    const what = ep && chat.isChat(ep.kind) ? 'Test message' : 'Ping';
     setBusy(btn, true);
     setPing(id, 'Sending…', 'pending');
     try {
       let d = (await api(Q.ping, { input: { ownerUid: state.uid, endpointId: id } })).webhookPing.delivery;
       const settled = (x) => !ACTIVE.has(x.state);
-      // A 5xx or a timeout is retried once: wait for the final outcome.
+      // A 5xx or a timeout is retried once, a robot's rate limit after its window: wait for the
+      // final outcome.
       if (d && !settled(d)) {
         await pollDelivery(Q.pingPoll, d.id, () => !state.token, settled, (x) => {
           d = x;
-          if ((x.attempts || []).length && !settled(x)) setPing(id, `${describeAttempts(x).text}, retrying…`, 'pending');
+          const r = describeAttempts(x);
+          if ((x.attempts || []).length && !settled(x)) setPing(id, `${r.text}, retrying…`, 'pending', r.answer);
         });
         if (!state.token) return;
       }
       const r = describeAttempts(d || {});
-      setPing(id, r.text, r.kind);
-      announce(`Ping to ${ep ? ep.webhookURL : 'the endpoint'}: ${r.text}.`);
+      setPing(id, r.text, r.kind, r.answer);
+      announce(`${what} to ${ep ? ep.webhookURL : 'the endpoint'}: ${r.text}.`);
       loadDeliveries(false);
     } catch (err) {
       if (!err.unauth) setPing(id, `failed: ${err.message}`, 'error');
@@ -379,11 +421,13 @@
     $('ep-events').value = ep ? (ep.events || []).join(', ') : '*';
     fillRepoSelect($('ep-repository'), true, ep ? ep.repositoryId : null);
     $('ep-enabled').checked = ep ? !!ep.enabled : true;
+    chat.fill(ep, ep ? ep.kind || 'WEBHOOK' : 'WEBHOOK');
+    setText('chat-preview-output', ''); show('chat-preview-output', false);
     const hasSecret = !!(ep && ep.maskedSecretToken);
     show('ep-keep-option', hasSecret);
     $('ep-keep').disabled = !hasSecret;
     setText('ep-keep-mask', hasSecret ? ep.maskedSecretToken : '');
-    setSecretMode(hasSecret ? 'keep' : ep ? 'none' : 'generate');
+    setSecretMode(hasSecret ? 'keep' : ep || chat.secretKind($('ep-kind').value) !== 'webhook' ? 'none' : 'generate');
     $('ep-secret').value = '';
     $('ep-custom-query').checked = !!(ep && ep.query);
     $('ep-query').value = ep && ep.query ? ep.query : DEFAULT_QUERY;
@@ -396,7 +440,7 @@
     show('endpoint-form', true);
     $('add-endpoint').setAttribute('aria-expanded', 'true');
     $('endpoint-form').scrollIntoView({ block: 'start' });
-    $('ep-url').focus({ preventScroll: true });
+    (ep ? $('ep-url') : $('ep-kind')).focus({ preventScroll: true });
   }
 
   function closeEditor(restoreFocus) {
@@ -427,12 +471,14 @@
     setFormError([]);
   }
   function focusFirstError() {
-    const first = Object.values(FIELD_CONTROLS).map($).find((c) => c.getAttribute('aria-invalid') === 'true' && !c.closest('[hidden]'));
+    const first = [...document.querySelectorAll('#endpoint-form [aria-invalid="true"]')].find((c) => !c.closest('[hidden]'));
     if (first) first.focus(); else if (!$('ep-form-error').hidden) $('endpoint-form-title').focus();
   }
 
   /** Reads the editor into an endpoint input, or marks what is missing and returns null. */
   function readForm(ep) {
+    const kind = $('ep-kind').value;
+    const secretKind = chat.secretKind(kind);
     const url = $('ep-url').value.trim();
     const events = $('ep-events').value.split(',').map((s) => s.trim()).filter(Boolean);
     const mode = secretMode();
@@ -440,18 +486,20 @@
     const query = $('ep-query').value;
     let ok = true;
     const fail = (id, msg) => { fieldError(id, msg); ok = false; };
-    if (!url) fail('ep-url', 'Enter the URL that should receive the webhooks.');
+    if (!url) fail('ep-url', chat.isChat(kind) ? 'Enter the robot’s URL (from the robot’s settings in the group).' : 'Enter the URL that should receive the webhooks.');
     if (!events.length) fail('ep-events', 'Enter at least one event pattern, e.g. * for every event.');
-    if (mode === 'own' && !$('ep-secret').value) fail('ep-secret', 'Type your secret, or choose another option.');
+    if (secretKind && mode === 'own' && !$('ep-secret').value) fail('ep-secret', 'Type your secret, or choose another option.');
     if (custom && !query.trim()) fail('ep-query', 'Enter a query, or untick “Use a custom payload query”.');
+    const fields = chat.read(fail);
     if (!ok) return null;
     const input = {
       webhookURL: url, events, repositoryId: $('ep-repository').value || null,
-      query: custom ? query : null, enabled: $('ep-enabled').checked,
+      query: custom ? query : null, enabled: $('ep-enabled').checked, ...fields,
     };
     if (ep) input.id = ep.id;
-    if (mode === 'keep' && ep && ep.maskedSecretToken) input.secretToken = ep.maskedSecretToken;
-    else if (mode === 'generate') input.generateSecret = true;
+    if (!secretKind) input.secretToken = ''; // the robot's secret is its URL
+    else if (mode === 'keep' && ep && ep.maskedSecretToken) input.secretToken = ep.maskedSecretToken;
+    else if (mode === 'generate' && secretKind === 'webhook') input.generateSecret = true;
     else if (mode === 'own') input.secretToken = $('ep-secret').value;
     else input.secretToken = '';
     return input;
@@ -486,7 +534,7 @@
       for (const e of errList(err)) {
         const f = parseField(e);
         const ctrl = f && f.index === index ? FIELD_CONTROLS[f.name] : null;
-        if (ctrl && !(ctrl === 'ep-query' && !$('ep-custom-query').checked)) fieldError(ctrl, stripField(e));
+        if (ctrl && !$(ctrl).closest('[hidden]')) fieldError(ctrl, stripField(e));
         else if (f && f.index !== index && list[f.index]) formLevel.push(`Another endpoint (${list[f.index].webhookURL}) is not valid: ${stripField(e)}`);
         else formLevel.push(stripField(e));
       }
@@ -638,7 +686,7 @@
     setText('delivery-body', pretty(payload.data));
     const attempts = d.attempts || [];
     $('delivery-attempts').replaceChildren(...attempts.map((a) => {
-      const ok = a.status >= 200 && a.status < 300;
+      const ok = a.status >= 200 && a.status < 300 && !a.error; // a robot's error code fails a 200
       const result = a.status ? `${a.status}${a.error ? ` (${a.error})` : ''}` : a.error || 'no response';
       return el('tr', { class: 'attempt-row' },
         el('td', { class: 'num' }, String(a.number)),
@@ -699,6 +747,10 @@
       $('signin-submit').disabled = true;
       return;
     }
+    chat = window.buildhooksChat({
+      $, el, api, pretty, state, isBusy, setBusy, errList, stripField, fieldError, setText,
+      endpointItem, endpointButton, saveList, toInput,
+    });
     $('ep-query').value = DEFAULT_QUERY;
     $('signin-form').addEventListener('submit', (e) => {
       e.preventDefault();
@@ -708,17 +760,23 @@
     });
     const clicks = {
       signout: () => signOut(''), 'add-endpoint': (e) => openEditor(null, e.currentTarget),
-      'ep-cancel': () => closeEditor(true), 'ep-preview': onPreview,
+      'ep-cancel': () => closeEditor(true), 'ep-preview': onPreview, 'ep-chat-preview': () => chat.onChatPreview(),
       'secret-copy': copySecret, 'secret-done': () => closeDialog($('secret-reveal')),
       'deliveries-refresh': () => loadDeliveries(false), 'deliveries-older': () => loadDeliveries(true),
       'delivery-close': () => closeDialog($('delivery-detail')), 'delivery-redeliver': redeliver,
     };
     for (const [id, fn] of Object.entries(clicks)) $(id).addEventListener('click', fn);
     $('endpoint-form').addEventListener('submit', onSave);
+    $('build-url-form').addEventListener('submit', (e) => chat.onSaveBuildUrl(e));
+    $('build-url-template').addEventListener('input', () => fieldError('build-url-template', ''));
+    $('ep-kind').addEventListener('change', () => {
+      chat.changeKind(state.endpoints.find((e) => e.id === state.editingId) || null);
+      if (!chat.secretKind($('ep-kind').value)) fieldError('ep-secret', '');
+    });
     $('ep-custom-query').addEventListener('change', syncQuery);
     $('ep-secret').addEventListener('input', () => { if ($('ep-secret').value) setSecretMode('own'); });
     for (const id of Object.values(FIELD_CONTROLS)) {
-      $(id).addEventListener(id === 'ep-repository' ? 'change' : 'input', () => fieldError(id, ''));
+      $(id).addEventListener($(id).matches('select, [type="checkbox"]') ? 'change' : 'input', () => fieldError(id, ''));
     }
     document.querySelectorAll('input[name="ep-secret-mode"]').forEach((r) => r.addEventListener('change', () => fieldError('ep-secret', '')));
     wireDialog($('secret-reveal'), onSecretClosed);

@@ -4,6 +4,7 @@
 mod backlog;
 mod bad_input;
 mod browser;
+mod browser_chat;
 mod build_flow;
 mod cli;
 mod concurrency;
