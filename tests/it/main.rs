@@ -5,6 +5,7 @@ mod backlog;
 mod bad_input;
 mod browser;
 mod build_flow;
+mod chat;
 mod cli;
 mod concurrency;
 mod delivery;
