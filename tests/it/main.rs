@@ -6,6 +6,7 @@ mod bad_input;
 mod browser;
 mod browser_chat;
 mod build_flow;
+mod chat;
 mod cli;
 mod concurrency;
 mod delivery;

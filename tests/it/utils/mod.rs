@@ -9,6 +9,7 @@ pub mod faults;
 pub mod logs;
 pub mod proxy;
 pub mod receiver;
+pub mod robots;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
