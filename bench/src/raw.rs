@@ -41,6 +41,8 @@ pub(crate) fn sample_delivery(url: &str) -> webhook_delivery::Model {
         last_response: None,
         created_at: 0,
         updated_at: 0,
+        build_id: None,
+        order_key: None,
     }
 }
 

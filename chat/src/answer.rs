@@ -45,9 +45,16 @@ fn seconds(text: &str) -> Option<Duration> {
 
 /// The vendor's own words: the first of its message fields, else the body text.
 fn vendor_message(json: Option<&Value>, body: &[u8]) -> String {
-    let named = ["errmsg", "msg", "message", "StatusMessage", "error", "error_description"]
-        .iter()
-        .find_map(|key| json?.get(key)?.as_str().filter(|s| !s.trim().is_empty()));
+    let named = [
+        "errmsg",
+        "msg",
+        "message",
+        "StatusMessage",
+        "error",
+        "error_description",
+    ]
+    .iter()
+    .find_map(|key| json?.get(key)?.as_str().filter(|s| !s.trim().is_empty()));
     let text = match named {
         Some(text) => text.to_owned(),
         None => String::from_utf8_lossy(body).trim().to_owned(),
@@ -72,20 +79,31 @@ fn rate_limited(wait: Duration, message: String) -> Answer {
 }
 
 /// A vendor's error code in a body (HTTP 200 or not) that means "too fast": the wait it implies.
-fn vendor_rate_limit(kind: Kind, json: Option<&Value>, message: &str, hint: Option<Duration>) -> Option<Duration> {
+fn vendor_rate_limit(
+    kind: Kind,
+    json: Option<&Value>,
+    message: &str,
+    hint: Option<Duration>,
+) -> Option<Duration> {
     match kind {
         // DingTalk 130101 "send too fast, exceed 20 times per minute": "如果超过20条，会限流10分钟"
-        // (throttled for 10 minutes). https://open.dingtalk.com/document/robots/custom-robot-access
-        Kind::DingTalk => (code(json, "errcode") == Some(130_101)).then_some(Duration::from_secs(600)),
+        // (throttled for 10 minutes: so ten, not the minute its 20-a-minute window suggests).
+        // https://open.dingtalk.com/document/robots/custom-robot-access
+        Kind::DingTalk => {
+            (code(json, "errcode") == Some(130_101)).then_some(Duration::from_secs(600))
+        }
         // WeCom 45009 "api freq out of limit": the limit is 20 a minute, so a minute.
         // https://developer.work.weixin.qq.com/document/path/90313
-        Kind::WeCom => (code(json, "errcode") == Some(45_009)).then(|| hint.unwrap_or(WAIT_DEFAULT)),
+        Kind::WeCom => {
+            (code(json, "errcode") == Some(45_009)).then(|| hint.unwrap_or(WAIT_DEFAULT))
+        }
         // Feishu 11232 is the custom bot's frequency limit ("可能出现因系统压力导致的 11232 限流错误")
         // https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot, and 99991400 the
         // platform's ("request trigger frequency limit", sometimes with HTTP 400)
         // https://open.feishu.cn/document/server-docs/api-call-guide/frequency-control. 9499 is
         // Feishu's generic code: "too many request" is a rate limit, but "Bad Request" (a body it
-        // cannot read) would fail again however long we waited, so only the former counts.
+        // cannot read) would fail again however long we waited, so only the former counts (the
+        // issue 15 contract lists 9499 as a rate limit without that distinction).
         Kind::Feishu => {
             let code = code(json, "code").or_else(|| code(json, "StatusCode"));
             let too_many = message.to_ascii_lowercase().contains("too many");
@@ -167,5 +185,9 @@ pub fn discord_bucket_wait(remaining: Option<&str>, reset_after: Option<&str>) -
     if remaining > 0 {
         return None;
     }
-    Some(reset_after.and_then(seconds).unwrap_or(Duration::from_secs(1)))
+    Some(
+        reset_after
+            .and_then(seconds)
+            .unwrap_or(Duration::from_secs(1)),
+    )
 }

@@ -81,7 +81,10 @@ impl Tone {
             Tone::Executing => "is executing".into(),
             Tone::Aborted => format!(
                 "was {}",
-                status.unwrap_or("ABORTED").to_ascii_lowercase().replace('_', " ")
+                status
+                    .unwrap_or("ABORTED")
+                    .to_ascii_lowercase()
+                    .replace('_', " ")
             ),
             Tone::Errored => "errored".into(),
             Tone::NeedsApproval if status == Some("PAUSED") => "is paused".into(),
@@ -324,7 +327,15 @@ mod tests {
         let labels: Vec<_> = facts.labelled().into_iter().map(|(l, _)| l).collect();
         assert_eq!(
             labels,
-            ["Repository", "Branch", "Build", "Task", "Status", "Duration", "Author"]
+            [
+                "Repository",
+                "Branch",
+                "Build",
+                "Task",
+                "Status",
+                "Duration",
+                "Author"
+            ]
         );
     }
 

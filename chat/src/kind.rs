@@ -56,9 +56,9 @@ impl Kind {
             // Slack: "Posting messages: 1 per second ... short bursts >1 allowed"
             // https://api.slack.com/docs/rate-limits
             Kind::Slack => Duration::from_secs(1),
-            // Discord asks clients not to hard-code limits and announces each webhook's bucket in
-            // X-RateLimit-* headers (see `discord_bucket_wait`); 400 ms (5 per 2 s, the bucket
-            // webhooks announce) keeps us under it before the first answer.
+            // Discord documents no fixed number: "rate limits should not be hard coded into
+            // your app", each webhook's bucket is announced in X-RateLimit-* headers (see
+            // `discord_bucket_wait`). 400 ms is our spacing until those headers say otherwise.
             // https://docs.discord.com/developers/topics/rate-limits
             Kind::Discord => Duration::from_millis(400),
             // Teams: "If more than four requests are made in a second, the client connection is
@@ -81,7 +81,7 @@ impl Kind {
     pub fn rate_text(self) -> &'static str {
         match self {
             Kind::Slack => "1 message per second",
-            Kind::Discord => "5 messages per 2 seconds (as announced in its rate-limit headers)",
+            Kind::Discord => "as announced per webhook in its rate-limit headers (we send at most one per 400 ms)",
             Kind::Teams => "4 requests per second",
             Kind::DingTalk => "20 messages per minute",
             Kind::Feishu => "100 messages per minute and 5 per second",
@@ -164,11 +164,19 @@ mod tests {
 
     #[test]
     fn only_dingtalk_and_wecom_digest_and_only_dingtalk_and_feishu_sign() {
-        let digest: Vec<_> = Kind::ALL.into_iter().filter(|k| k.default_digest()).collect();
+        let digest: Vec<_> = Kind::ALL
+            .into_iter()
+            .filter(|k| k.default_digest())
+            .collect();
         assert_eq!(digest, [Kind::DingTalk, Kind::WeCom]);
-        let sign: Vec<_> = Kind::ALL.into_iter().filter(|k| k.signs_with_secret()).collect();
+        let sign: Vec<_> = Kind::ALL
+            .into_iter()
+            .filter(|k| k.signs_with_secret())
+            .collect();
         assert_eq!(sign, [Kind::DingTalk, Kind::Feishu]);
         assert_eq!(Kind::WeCom.body_limit(), 4096);
-        assert!(Kind::DingTalk.rate_text().contains("20 messages per minute"));
+        assert!(Kind::DingTalk
+            .rate_text()
+            .contains("20 messages per minute"));
     }
 }

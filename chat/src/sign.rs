@@ -50,7 +50,10 @@ fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
         None => (url, None),
     };
     let mut out = base.to_owned();
-    let mut separator = match (base.contains('?'), base.ends_with('?') || base.ends_with('&')) {
+    let mut separator = match (
+        base.contains('?'),
+        base.ends_with('?') || base.ends_with('&'),
+    ) {
         (false, _) => "?",
         (true, true) => "",
         (true, false) => "&",
@@ -114,11 +117,23 @@ mod tests {
     fn query_pairs_join_any_url() {
         let pairs = [("timestamp", "1"), ("sign", "a+b/c=")];
         assert_eq!(
-            with_query("https://oapi.dingtalk.com/robot/send?access_token=T", &pairs),
+            with_query(
+                "https://oapi.dingtalk.com/robot/send?access_token=T",
+                &pairs
+            ),
             "https://oapi.dingtalk.com/robot/send?access_token=T&timestamp=1&sign=a%2Bb%2Fc%3D"
         );
-        assert_eq!(with_query("https://h/p", &pairs), "https://h/p?timestamp=1&sign=a%2Bb%2Fc%3D");
-        assert_eq!(with_query("https://h/p?", &pairs[..1]), "https://h/p?timestamp=1");
-        assert_eq!(with_query("https://h/p?a=1#f", &pairs[..1]), "https://h/p?a=1&timestamp=1#f");
+        assert_eq!(
+            with_query("https://h/p", &pairs),
+            "https://h/p?timestamp=1&sign=a%2Bb%2Fc%3D"
+        );
+        assert_eq!(
+            with_query("https://h/p?", &pairs[..1]),
+            "https://h/p?timestamp=1"
+        );
+        assert_eq!(
+            with_query("https://h/p?a=1#f", &pairs[..1]),
+            "https://h/p?a=1&timestamp=1#f"
+        );
     }
 }

@@ -253,12 +253,16 @@ mod tests {
     fn an_unknown_filter_is_caught_when_saved() {
         let err = validate_template("ok\nok\n{{ key | shout }}").expect_err("unknown filter");
         assert_eq!(err.line, Some(3));
-        assert_eq!(err.to_string(), "line 3: unknown filter: filter shout is unknown");
+        assert_eq!(
+            err.to_string(),
+            "line 3: unknown filter: filter shout is unknown"
+        );
     }
 
     #[test]
     fn a_runaway_loop_runs_out_of_fuel_quickly() {
-        let source = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
+        let source =
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
         let started = Instant::now();
         let err = validate_template(source).expect_err("out of fuel");
         assert!(err.message.contains("out of fuel"), "{err}");
@@ -270,7 +274,10 @@ mod tests {
         let mut event = sample_events()[0].clone();
         event.data["build"]["id"] = Value::Null;
         let ctx = message_context(std::slice::from_ref(&event), None);
-        let text = render("[{{ build.id }}][{{ old_status }}][{{ data.build.durationInSeconds }}]", &ctx);
+        let text = render(
+            "[{{ build.id }}][{{ old_status }}][{{ data.build.durationInSeconds }}]",
+            &ctx,
+        );
         assert_eq!(text.expect("renders"), "[][EXECUTING][]");
         let url = link(Some("https://ci/{{ build.id }}x"), &event);
         assert_eq!(url.as_deref(), Some("https://ci/x"));
@@ -319,8 +326,11 @@ mod tests {
         let url = link(Some("https://ci.example.com/build/{{ build.id }}"), event);
         assert_eq!(url.as_deref(), Some("https://ci.example.com/build/42"));
         assert_eq!(
-            link(Some("https://ci.example.com/{{ repository.owner }}/{{ data.task.id }}"), event)
-                .as_deref(),
+            link(
+                Some("https://ci.example.com/{{ repository.owner }}/{{ data.task.id }}"),
+                event
+            )
+            .as_deref(),
             Some("https://ci.example.com/acme/7")
         );
         assert_eq!(link(Some("javascript:alert(1)"), event), None);

@@ -20,8 +20,14 @@ fn wait_of(answer: Answer) -> Duration {
 #[test]
 fn dingtalk_reports_in_errcode() {
     let refused = br#"{"errcode":310000,"errmsg":"keywords not in content"}"#;
-    assert_eq!(answer(Kind::DingTalk, 200, None, refused), failed("keywords not in content"));
-    assert_eq!(answer(Kind::DingTalk, 200, None, br#"{"errcode":0}"#), Answer::Delivered);
+    assert_eq!(
+        answer(Kind::DingTalk, 200, None, refused),
+        failed("keywords not in content")
+    );
+    assert_eq!(
+        answer(Kind::DingTalk, 200, None, br#"{"errcode":0}"#),
+        Answer::Delivered
+    );
     assert_eq!(
         answer(Kind::DingTalk, 200, None, br#"{"errcode":0,"errmsg":"ok"}"#),
         Answer::Delivered
@@ -36,17 +42,38 @@ fn dingtalk_reports_in_errcode() {
             message: "send too fast, exceed 20 times per minute".into()
         }
     );
-    let busy = answer(Kind::DingTalk, 200, None, br#"{"errcode":-1,"errmsg":"busy"}"#);
-    assert_eq!(busy, Answer::Retry { message: "busy".into() });
+    let busy = answer(
+        Kind::DingTalk,
+        200,
+        None,
+        br#"{"errcode":-1,"errmsg":"busy"}"#,
+    );
+    assert_eq!(
+        busy,
+        Answer::Retry {
+            message: "busy".into()
+        }
+    );
     // A 200 without the code it always sends is not a success.
-    assert!(matches!(answer(Kind::DingTalk, 200, None, b"<html>"), Answer::Failed { .. }));
+    assert!(matches!(
+        answer(Kind::DingTalk, 200, None, b"<html>"),
+        Answer::Failed { .. }
+    ));
 }
 
 #[test]
 fn wecom_reports_in_errcode_and_45009_is_its_rate_limit() {
-    let limited = answer(Kind::WeCom, 200, None, br#"{"errcode":45009,"errmsg":"api freq out of limit"}"#);
+    let limited = answer(
+        Kind::WeCom,
+        200,
+        None,
+        br#"{"errcode":45009,"errmsg":"api freq out of limit"}"#,
+    );
     assert_eq!(wait_of(limited), Duration::from_secs(60));
-    assert_eq!(answer(Kind::WeCom, 200, None, br#"{"errcode":0,"errmsg":"ok"}"#), Answer::Delivered);
+    assert_eq!(
+        answer(Kind::WeCom, 200, None, br#"{"errcode":0,"errmsg":"ok"}"#),
+        Answer::Delivered
+    );
     let too_long = br#"{"errcode":40058,"errmsg":"markdown.content exceed max length 4096"}"#;
     assert_eq!(
         answer(Kind::WeCom, 200, None, too_long),
@@ -61,20 +88,42 @@ fn feishu_reports_in_code_or_the_older_status_code() {
         answer(Kind::Feishu, 200, None, sign),
         failed("sign match fail or timestamp is not within one hour from current time")
     );
-    assert_eq!(answer(Kind::Feishu, 200, None, br#"{"code":0,"msg":"success","data":{}}"#), Answer::Delivered);
+    assert_eq!(
+        answer(
+            Kind::Feishu,
+            200,
+            None,
+            br#"{"code":0,"msg":"success","data":{}}"#
+        ),
+        Answer::Delivered
+    );
     let older = br#"{"Extra":null,"StatusCode":0,"StatusMessage":"success"}"#;
     assert_eq!(answer(Kind::Feishu, 200, None, older), Answer::Delivered);
     let older_bad = br#"{"StatusCode":19001,"StatusMessage":"param invalid"}"#;
-    assert_eq!(answer(Kind::Feishu, 200, None, older_bad), failed("param invalid"));
+    assert_eq!(
+        answer(Kind::Feishu, 200, None, older_bad),
+        failed("param invalid")
+    );
     // Rate limits: 11232, 99991400, and 9499 only when it says "too many".
     assert_eq!(
-        wait_of(answer(Kind::Feishu, 200, Some("5"), br#"{"code":11232,"msg":"frequency limited"}"#)),
+        wait_of(answer(
+            Kind::Feishu,
+            200,
+            Some("5"),
+            br#"{"code":11232,"msg":"frequency limited"}"#
+        )),
         Duration::from_secs(5)
     );
     let platform = br#"{"code":99991400,"msg":"request trigger frequency limit"}"#;
-    assert_eq!(wait_of(answer(Kind::Feishu, 400, None, platform)), Duration::from_secs(60));
+    assert_eq!(
+        wait_of(answer(Kind::Feishu, 400, None, platform)),
+        Duration::from_secs(60)
+    );
     let too_many = br#"{"code":9499,"msg":"too many request","data":{}}"#;
-    assert!(matches!(answer(Kind::Feishu, 200, None, too_many), Answer::RateLimited { .. }));
+    assert!(matches!(
+        answer(Kind::Feishu, 200, None, too_many),
+        Answer::RateLimited { .. }
+    ));
     let bad = br#"{"code":9499,"msg":"Bad Request","data":{}}"#;
     assert_eq!(answer(Kind::Feishu, 200, None, bad), failed("Bad Request"));
 }
@@ -82,10 +131,28 @@ fn feishu_reports_in_code_or_the_older_status_code() {
 #[test]
 fn a_429_waits_as_long_as_it_says_capped_at_fifteen_minutes() {
     for kind in Kind::ALL {
-        assert_eq!(wait_of(answer(kind, 429, Some("7"), b"")), Duration::from_secs(7), "{kind}");
-        assert_eq!(wait_of(answer(kind, 429, Some("100000"), b"")), Duration::from_secs(900));
-        assert_eq!(wait_of(answer(kind, 429, None, b"")), Duration::from_secs(60));
-        assert_eq!(wait_of(answer(kind, 429, Some("Wed, 21 Oct 2015 07:28:00 GMT"), b"")), Duration::from_secs(60));
+        assert_eq!(
+            wait_of(answer(kind, 429, Some("7"), b"")),
+            Duration::from_secs(7),
+            "{kind}"
+        );
+        assert_eq!(
+            wait_of(answer(kind, 429, Some("100000"), b"")),
+            Duration::from_secs(900)
+        );
+        assert_eq!(
+            wait_of(answer(kind, 429, None, b"")),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            wait_of(answer(
+                kind,
+                429,
+                Some("Wed, 21 Oct 2015 07:28:00 GMT"),
+                b""
+            )),
+            Duration::from_secs(60)
+        );
     }
     // Discord's JSON retry_after (seconds, float) is more precise than its header.
     let body = br#"{"message":"You are being rate limited.","retry_after":1.5,"global":false}"#;
@@ -103,7 +170,10 @@ fn a_429_waits_as_long_as_it_says_capped_at_fifteen_minutes() {
 fn server_errors_are_worth_the_retry() {
     for kind in Kind::ALL {
         for status in [500, 502, 503, 504] {
-            assert!(matches!(answer(kind, status, None, b"oops"), Answer::Retry { .. }), "{kind} {status}");
+            assert!(
+                matches!(answer(kind, status, None, b"oops"), Answer::Retry { .. }),
+                "{kind} {status}"
+            );
         }
     }
 }
@@ -111,12 +181,24 @@ fn server_errors_are_worth_the_retry() {
 #[test]
 fn slack_discord_and_teams_answer_with_http_statuses() {
     assert_eq!(answer(Kind::Slack, 200, None, b"ok"), Answer::Delivered);
-    assert_eq!(answer(Kind::Slack, 404, None, b"channel_not_found"), failed("channel_not_found"));
-    assert_eq!(answer(Kind::Slack, 400, None, b"invalid_payload"), failed("invalid_payload"));
+    assert_eq!(
+        answer(Kind::Slack, 404, None, b"channel_not_found"),
+        failed("channel_not_found")
+    );
+    assert_eq!(
+        answer(Kind::Slack, 400, None, b"invalid_payload"),
+        failed("invalid_payload")
+    );
     assert_eq!(answer(Kind::Discord, 204, None, b""), Answer::Delivered);
-    assert_eq!(answer(Kind::Discord, 200, None, br#"{"id":"1"}"#), Answer::Delivered);
+    assert_eq!(
+        answer(Kind::Discord, 200, None, br#"{"id":"1"}"#),
+        Answer::Delivered
+    );
     let form = br#"{"code":50035,"errors":{},"message":"Invalid Form Body"}"#;
-    assert_eq!(answer(Kind::Discord, 400, None, form), failed("Invalid Form Body"));
+    assert_eq!(
+        answer(Kind::Discord, 400, None, form),
+        failed("Invalid Form Body")
+    );
     assert_eq!(answer(Kind::Teams, 202, None, b""), Answer::Delivered);
     assert_eq!(answer(Kind::Teams, 200, None, b"1"), Answer::Delivered);
     assert_eq!(answer(Kind::Teams, 413, None, b""), failed("HTTP 413"));
@@ -134,9 +216,18 @@ fn the_vendor_message_is_held_to_one_kib() {
 
 #[test]
 fn discord_buckets_wait_only_when_empty() {
-    assert_eq!(discord_bucket_wait(Some("0"), Some("1.25")), Some(Duration::from_millis(1250)));
-    assert_eq!(discord_bucket_wait(Some("0"), None), Some(Duration::from_secs(1)));
-    assert_eq!(discord_bucket_wait(Some("0"), Some("99999")), Some(Duration::from_secs(900)));
+    assert_eq!(
+        discord_bucket_wait(Some("0"), Some("1.25")),
+        Some(Duration::from_millis(1250))
+    );
+    assert_eq!(
+        discord_bucket_wait(Some("0"), None),
+        Some(Duration::from_secs(1))
+    );
+    assert_eq!(
+        discord_bucket_wait(Some("0"), Some("99999")),
+        Some(Duration::from_secs(900))
+    );
     assert_eq!(discord_bucket_wait(Some("4"), Some("1.25")), None);
     assert_eq!(discord_bucket_wait(None, Some("1.25")), None);
     assert_eq!(discord_bucket_wait(Some("x"), Some("1")), None);

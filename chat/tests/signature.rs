@@ -96,7 +96,11 @@ fn feishu_signs_the_body_with_timestamp_and_secret_as_key() {
     // Keying with the secret instead (as some third-party code does) differs.
     assert_ne!(
         body["sign"],
-        hmac_b64(secret.as_bytes(), format!("1700000000\n{secret}").as_bytes()).as_str()
+        hmac_b64(
+            secret.as_bytes(),
+            format!("1700000000\n{secret}").as_bytes()
+        )
+        .as_str()
     );
     // Everything else is the composed message.
     assert_eq!(body["msg_type"], msg.body["msg_type"]);
@@ -125,7 +129,10 @@ fn without_a_secret_or_for_other_kinds_nothing_changes() {
         let url = "https://hooks.example.com/abc?x=1";
         let plain = serde_json::to_vec(&msg.body).expect("serialises");
         for secret in [None, Some("")] {
-            assert_eq!(request(kind, url, secret, &msg, NOW_MS), (url.to_owned(), plain.clone()));
+            assert_eq!(
+                request(kind, url, secret, &msg, NOW_MS),
+                (url.to_owned(), plain.clone())
+            );
         }
         if !kind.signs_with_secret() {
             assert_eq!(

@@ -37,7 +37,10 @@ impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         // SQLite adds one column per ALTER TABLE.
         let endpoint_columns = [
-            ColumnDef::new(WebhookEndpoint::Template).text().null().to_owned(),
+            ColumnDef::new(WebhookEndpoint::Template)
+                .text()
+                .null()
+                .to_owned(),
             ColumnDef::new(WebhookEndpoint::Ordering)
                 .string()
                 .not_null()
@@ -48,7 +51,10 @@ impl MigrationTrait for Migration {
                 .not_null()
                 .default(false)
                 .to_owned(),
-            ColumnDef::new(WebhookEndpoint::Options).text().null().to_owned(),
+            ColumnDef::new(WebhookEndpoint::Options)
+                .text()
+                .null()
+                .to_owned(),
             ColumnDef::new(WebhookEndpoint::SendAfter)
                 .big_integer()
                 .not_null()

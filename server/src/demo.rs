@@ -1,7 +1,9 @@
 //! `buildhooks demo`: everything on a temporary embedded database — the server, an organization,
 //! a repository, an endpoint with a generated secret and an in-process receiver that verifies
-//! every signature — then one build driven through approval, execution and a failure. Each
-//! delivery is printed as it arrives; the exit status says whether all arrived and verified.
+//! every signature, and two chat robots (Slack and DingTalk formats) — then one build driven
+//! through approval, execution and a failure. Each delivery is printed as it arrives, and each
+//! chat message as its reader would see it; the exit status says whether all arrived and
+//! verified.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,12 +74,24 @@ pub async fn demo(keep: bool) -> anyhow::Result<()> {
     // The receiver, with the secret the server generates for its endpoint.
     let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let receiver_url = format!("http://{}/webhooks", receiver.local_addr()?);
+    // Two chat robots beside it: a Slack-format one told of failures, and a signed DingTalk
+    // one told of failures and fixes.
+    let (slack_url, dingtalk_url, mut said) = crate::demo_chat::start().await?;
     let saved = api
         .call(
-            "mutation($i: SaveWebHookSettingsInput!) { saveWebHookSettings(input: $i) { settings { endpoints { generatedSecretToken } } } }",
-            json!({ "i": { "ownerUid": org.id.to_string(), "deliveryEndpoints": [{ "webhookURL": receiver_url, "generateSecret": true }] } }),
+            "mutation($i: SaveWebHookSettingsInput!) { saveWebHookSettings(input: $i) { settings { endpoints { id generatedSecretToken } } } }",
+            json!({ "i": { "ownerUid": org.id.to_string(), "deliveryEndpoints": [
+                { "webhookURL": receiver_url, "generateSecret": true },
+                { "kind": "SLACK", "webhookURL": slack_url, "events": ["task.failed", "build.failed"] },
+                { "kind": "DINGTALK", "webhookURL": dingtalk_url, "secretToken": crate::demo_chat::DINGTALK_SECRET,
+                  "events": ["build.failed", "build.fixed"] },
+            ] } }),
         )
         .await?;
+    let webhook_endpoint: i32 = saved["saveWebHookSettings"]["settings"]["endpoints"][0]["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .context("endpoint id")?;
     let secret = saved["saveWebHookSettings"]["settings"]["endpoints"][0]["generatedSecretToken"]
         .as_str()
         .context("generated secret")?
@@ -142,7 +156,15 @@ pub async fn demo(keep: bool) -> anyhow::Result<()> {
     }
 
     // Every event the build made has one outbox row; wait for each to arrive.
-    let expected = buildhooks_store::outbox::log::of_org(store.conn(), org.id).await?;
+    let all = buildhooks_store::outbox::log::of_org(store.conn(), org.id).await?;
+    let chat_messages = all
+        .iter()
+        .filter(|d| d.endpoint_id != webhook_endpoint)
+        .count();
+    let expected: Vec<_> = all
+        .into_iter()
+        .filter(|d| d.endpoint_id == webhook_endpoint)
+        .collect();
     let created_at: std::collections::HashMap<String, i64> = expected
         .iter()
         .map(|d| (d.uuid.clone(), d.created_at))
@@ -178,6 +200,28 @@ pub async fn demo(keep: bool) -> anyhow::Result<()> {
         );
         arrived.insert(id);
     }
+    // The robots' messages, as their readers see them (each robot is paced: DingTalk takes 20
+    // messages a minute).
+    let mut heard = 0;
+    let mut signed = true;
+    while heard < chat_messages {
+        let Ok(Some(message)) = tokio::time::timeout_at(deadline, said.recv()).await else {
+            break;
+        };
+        heard += 1;
+        signed &= message.robot != "dingtalk" || message.signed;
+        println!(
+            "--- {} robot{}:\n{}",
+            message.robot,
+            if message.signed {
+                " (signature verified)"
+            } else {
+                ""
+            },
+            message.text.trim_end()
+        );
+    }
+    println!("{heard} of {chat_messages} chat messages arrived");
     let all_known = arrived.iter().all(|id| created_at.contains_key(id));
     println!(
         "{} of {} deliveries arrived and verified in {} ms",
@@ -196,6 +240,9 @@ pub async fn demo(keep: bool) -> anyhow::Result<()> {
     let _ = server.await;
     if arrived.len() != expected.len() || !all_known || expected.is_empty() {
         bail!("not every delivery arrived verified");
+    }
+    if heard != chat_messages || chat_messages == 0 || !signed {
+        bail!("not every chat message arrived");
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod delivery;
 pub mod demo;
+mod demo_chat;
 pub mod http;
 pub mod telemetry;
 

@@ -76,6 +76,8 @@ fn answered_200() -> Outcome {
         error: None,
         excerpt: None,
         class: webhook::classify(Some(200), None),
+        pause: None,
+        sink: "webhook",
     }
 }
 

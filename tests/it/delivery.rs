@@ -279,6 +279,8 @@ async fn a_worker_whose_lease_expired_cannot_overwrite_the_newer_claim() {
         error: None,
         excerpt: None,
         class: webhook::classify(Some(status), None),
+        pause: None,
+        sink: "webhook",
     };
     let newer = record::record(
         store,

@@ -32,6 +32,7 @@ fn operations(ids: &Ids) -> Vec<(&'static str, &'static str, Value)> {
         ("ownerInfoByName", "query($n: String) { ownerInfoByName(platform: \"github\", name: $n) { uid } }", json!({ "n": ids.org_name })),
         ("webhookDelivery", "query($id: String!) { webhookDelivery(id: $id) { id } }", json!({ "id": ids.delivery })),
         ("webhookPreview", "query($id: ID!) { webhookPreview(repositoryId: $id) { body } }", json!({ "id": ids.repo })),
+        ("webhookMessagePreview", "query($id: ID!) { webhookMessagePreview(input: {ownerUid: $id, kind: SLACK}) { text } }", json!({ "id": ids.org })),
         ("createBuild", "mutation($id: ID!) { createBuild(input: {repositoryId: $id, branch: \"main\", tasks: [{name: \"x\"}]}) { build { id } } }", json!({ "id": ids.repo })),
         ("approve", "mutation($id: ID!) { approve(input: {buildId: $id}) { build { id } } }", json!({ "id": ids.build })),
         ("retrigger", "mutation($id: ID!) { retrigger(input: {buildId: $id}) { build { id } } }", json!({ "id": ids.build })),

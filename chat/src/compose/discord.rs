@@ -28,14 +28,18 @@ fn leading(c: char) -> bool {
 }
 
 /// Discord markdown's control characters backslash-escaped, so a task name stays literal (a
-/// `my_task` would otherwise turn italic).
+/// `my_task` would otherwise turn italic, a leading "# " a heading; "#42" is left alone).
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for (i, c) in s.chars().enumerate() {
-        if inline(c) || (i == 0 && leading(c)) {
+    let mut chars = s.chars().peekable();
+    let mut first = true;
+    while let Some(c) = chars.next() {
+        let opens_line = first && leading(c) && matches!(chars.peek(), Some(' ' | '#'));
+        if inline(c) || opens_line {
             out.push('\\');
         }
         out.push(c);
+        first = false;
     }
     out
 }
@@ -112,10 +116,7 @@ pub(crate) fn body(d: &Draft, b: Budget) -> (Value, String) {
             .collect();
         embed.insert("fields".into(), list.into());
     }
-    embed.insert(
-        "timestamp".into(),
-        crate::facts::rfc3339(d.at_ms).into(),
-    );
+    embed.insert("timestamp".into(), crate::facts::rfc3339(d.at_ms).into());
 
     let text = if d.custom.is_some() {
         description
@@ -124,7 +125,11 @@ pub(crate) fn body(d: &Draft, b: Budget) -> (Value, String) {
             .into_iter()
             .filter(|s| !s.is_empty())
             .collect();
-        text.extend(fields.iter().map(|(name, value)| format!("{name}: {}", unescape(value))));
+        text.extend(
+            fields
+                .iter()
+                .map(|(name, value)| format!("{name}: {}", unescape(value))),
+        );
         text.join("\n")
     };
     (json!({"embeds": [Value::Object(embed)]}), text)
@@ -138,6 +143,8 @@ mod tests {
     fn markdown_in_names_is_escaped() {
         assert_eq!(escape("my_task *x*"), "my\\_task \\*x\\*");
         assert_eq!(escape("plain -> text #1"), "plain -> text #1");
+        assert_eq!(escape("#42 · title"), "#42 · title");
+        assert_eq!(escape("- item"), "\\- item");
         assert_eq!(escape("# heading"), "\\# heading");
         for s in ["my_task *x*", "# heading", "a\\b", "[x](y)"] {
             assert_eq!(unescape(&escape(s)), s);

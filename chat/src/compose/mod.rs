@@ -161,7 +161,11 @@ pub(crate) fn mentions(list: &[String]) -> Vec<String> {
 /// build's), showing the latest state and every transition. A user template gives the text;
 /// otherwise the kind's default message. Only a failing user template is an error; a failing link
 /// template gives no link.
-pub fn compose(kind: Kind, settings: &Settings, events: &[Event]) -> Result<Message, TemplateError> {
+pub fn compose(
+    kind: Kind,
+    settings: &Settings,
+    events: &[Event],
+) -> Result<Message, TemplateError> {
     let last = events.last();
     let link = last.and_then(|e| template::link(settings.link_template.as_deref(), e));
     let source = settings

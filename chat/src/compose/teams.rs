@@ -71,7 +71,11 @@ pub(crate) fn body(d: &Draft, b: Budget) -> (Value, String) {
             .map(|(title, value)| json!({"title": title, "value": value}))
             .collect();
         blocks.push(json!({"type": "FactSet", "facts": list}));
-        text.extend(facts.iter().map(|(label, value)| format!("{label}: {value}")));
+        text.extend(
+            facts
+                .iter()
+                .map(|(label, value)| format!("{label}: {value}")),
+        );
     }
     if let Some((count, lines)) = d.digest_lines(b) {
         blocks.push(json!({"type": "TextBlock", "text": format!("{count}:"), "weight": "Bolder", "wrap": true}));

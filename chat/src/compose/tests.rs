@@ -63,10 +63,22 @@ fn every_default_message_carries_the_facts_and_the_link() {
     for kind in Kind::ALL {
         let message = make(kind, &with_link(), &failed());
         let text = &message.text;
-        for fact in ["acme/api", "main", "EXECUTING -> FAILED", "2m 05s", "alice", "test", "❌"] {
+        for fact in [
+            "acme/api",
+            "main",
+            "EXECUTING -> FAILED",
+            "2m 05s",
+            "alice",
+            "test",
+            "❌",
+        ] {
             assert!(text.contains(fact), "{kind}: {fact:?} missing from {text}");
         }
-        assert!(wire(&message).contains(LINK), "{kind}: no link in {}", wire(&message));
+        assert!(
+            wire(&message).contains(LINK),
+            "{kind}: no link in {}",
+            wire(&message)
+        );
     }
 }
 
@@ -76,11 +88,18 @@ fn slack_is_block_kit_with_a_fallback_text() {
     assert_eq!(body["text"], "❌ acme/api: task test failed");
     assert_eq!(body["blocks"][0]["type"], "section");
     assert_eq!(body["blocks"][0]["text"]["type"], "mrkdwn");
-    let section = body["blocks"][0]["text"]["text"].as_str().expect("section text");
-    assert!(section.contains("*Status:* EXECUTING -&gt; FAILED"), "{section}");
+    let section = body["blocks"][0]["text"]["text"]
+        .as_str()
+        .expect("section text");
+    assert!(
+        section.contains("*Status:* EXECUTING -&gt; FAILED"),
+        "{section}"
+    );
     assert!(section.contains(&format!("<{LINK}|Open build>")));
     assert_eq!(body["blocks"][1]["type"], "context");
-    let context = body["blocks"][1]["elements"][0]["text"].as_str().expect("context");
+    let context = body["blocks"][1]["elements"][0]["text"]
+        .as_str()
+        .expect("context");
     assert!(context.contains("Repository: *acme/api*") && context.contains("Branch: *main*"));
     assert!(context.contains("<!date^1700000125^"), "{context}");
 }
@@ -108,8 +127,22 @@ fn discord_is_one_coloured_embed_with_fields() {
         .iter()
         .filter_map(|f| f["name"].as_str())
         .collect();
-    assert_eq!(names, ["Repository", "Branch", "Build", "Task", "Status", "Duration", "Author"]);
-    assert!(embed["description"].as_str().expect("description").contains("[Open build]"));
+    assert_eq!(
+        names,
+        [
+            "Repository",
+            "Branch",
+            "Build",
+            "Task",
+            "Status",
+            "Duration",
+            "Author"
+        ]
+    );
+    assert!(embed["description"]
+        .as_str()
+        .expect("description")
+        .contains("[Open build]"));
     // Completed is green.
     let done = make(Kind::Discord, &Settings::default(), &sample_events()[1..]).body;
     assert_eq!(done["embeds"][0]["color"], 0x2E_B6_7D);
@@ -121,15 +154,24 @@ fn teams_is_an_adaptive_card_attachment() {
     let body = make(Kind::Teams, &with_link(), &failed()).body;
     assert_eq!(body["type"], "message");
     let attachment = &body["attachments"][0];
-    assert_eq!(attachment["contentType"], "application/vnd.microsoft.card.adaptive");
+    assert_eq!(
+        attachment["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
     let card = &attachment["content"];
-    assert_eq!(card["$schema"], "http://adaptivecards.io/schemas/adaptive-card.json");
+    assert_eq!(
+        card["$schema"],
+        "http://adaptivecards.io/schemas/adaptive-card.json"
+    );
     assert_eq!(card["type"], "AdaptiveCard");
     assert_eq!(card["version"], "1.4");
     assert_eq!(card["body"][0]["type"], "TextBlock");
     assert_eq!(card["body"][0]["color"], "Attention");
     assert_eq!(card["body"][1]["type"], "FactSet");
-    assert_eq!(card["body"][1]["facts"][4], json!({"title": "Status", "value": "EXECUTING -> FAILED"}));
+    assert_eq!(
+        card["body"][1]["facts"][4],
+        json!({"title": "Status", "value": "EXECUTING -> FAILED"})
+    );
     assert_eq!(card["actions"][0]["type"], "Action.OpenUrl");
     assert_eq!(card["actions"][0]["url"], LINK);
 }
@@ -149,7 +191,10 @@ fn dingtalk_is_markdown_and_mentions_in_the_text() {
     assert!(text.contains("- **Status:** EXECUTING -> FAILED"));
     assert!(text.contains(&format!("[Open build]({LINK})")));
     assert!(text.ends_with("@13800000000"), "{text}");
-    assert_eq!(body["at"], json!({"atMobiles": ["13800000000"], "isAtAll": true}));
+    assert_eq!(
+        body["at"],
+        json!({"atMobiles": ["13800000000"], "isAtAll": true})
+    );
     let plain = make(Kind::DingTalk, &Settings::default(), &failed()).body;
     assert_eq!(plain["at"], json!({"atMobiles": [], "isAtAll": false}));
 }
@@ -160,7 +205,10 @@ fn feishu_is_an_interactive_card_with_a_coloured_header() {
     assert_eq!(body["msg_type"], "interactive");
     let card = &body["card"];
     assert_eq!(card["header"]["title"]["tag"], "plain_text");
-    assert_eq!(card["header"]["title"]["content"], "❌ acme/api: task test failed");
+    assert_eq!(
+        card["header"]["title"]["content"],
+        "❌ acme/api: task test failed"
+    );
     assert_eq!(card["header"]["template"], "red");
     assert_eq!(card["elements"][0]["tag"], "markdown");
     assert!(card["elements"][0]["content"]
@@ -194,7 +242,10 @@ fn a_digest_of_five_is_one_message_with_every_transition_and_the_latest_state() 
     for kind in Kind::ALL {
         let message = make(kind, &Settings::default(), &events);
         let text = &message.text;
-        assert!(text.contains("❌ acme/api: build #42 failed"), "{kind}: {text}");
+        assert!(
+            text.contains("❌ acme/api: build #42 failed"),
+            "{kind}: {text}"
+        );
         assert!(text.contains("5 events"), "{kind}: {text}");
         for line in [
             "task lint: EXECUTING -> COMPLETED",
@@ -222,7 +273,10 @@ fn a_long_digest_lists_the_latest_and_counts_the_rest() {
         let message = make(kind, &Settings::default(), &events);
         let text = &message.text;
         assert!(text.contains("40 events"), "{kind}");
-        assert!(text.contains("task t39: EXECUTING -> COMPLETED"), "{kind}: {text}");
+        assert!(
+            text.contains("task t39: EXECUTING -> COMPLETED"),
+            "{kind}: {text}"
+        );
         assert!(!text.contains("task t00:"), "{kind}");
         let earlier = text
             .split("and ")
@@ -230,7 +284,9 @@ fn a_long_digest_lists_the_latest_and_counts_the_rest() {
             .and_then(|rest| rest.split(' ').next())
             .and_then(|n| n.parse::<usize>().ok())
             .expect("and K earlier");
-        let listed = (0..40).filter(|i| text.contains(&format!("task t{i:02}:"))).count();
+        let listed = (0..40)
+            .filter(|i| text.contains(&format!("task t{i:02}:")))
+            .count();
         assert_eq!(earlier + listed, 40, "{kind}: every event accounted for");
         assert!(text.contains(&format!("and {earlier} earlier")), "{kind}");
     }
@@ -239,7 +295,9 @@ fn a_long_digest_lists_the_latest_and_counts_the_rest() {
 #[test]
 fn a_template_is_the_message_text_in_each_native_field() {
     let settings = Settings {
-        template: Some("Build {{ build.id }} is {{ new_status }} ({{ events | length }}) {{ link }}".into()),
+        template: Some(
+            "Build {{ build.id }} is {{ new_status }} ({{ events | length }}) {{ link }}".into(),
+        ),
         ..with_link()
     };
     let want = format!("Build 42 is FAILED (1) {LINK}");
@@ -276,7 +334,9 @@ fn a_failing_template_is_an_error_and_a_failing_link_template_is_no_link() {
         ..Settings::default()
     };
     let message = make(Kind::Teams, &bad_link, &failed());
-    assert!(message.body["attachments"][0]["content"].get("actions").is_none());
+    assert!(message.body["attachments"][0]["content"]
+        .get("actions")
+        .is_none());
 }
 
 #[test]
@@ -284,7 +344,11 @@ fn a_ping_is_a_short_test_message_in_every_format() {
     let ping = [Event::ping(1_700_000_000_000)];
     for kind in Kind::ALL {
         let message = make(kind, &with_link(), &ping);
-        assert!(message.text.contains("Test message from buildhooks"), "{kind}: {}", message.text);
+        assert!(
+            message.text.contains("Test message from buildhooks"),
+            "{kind}: {}",
+            message.text
+        );
         assert!(!message.text.contains("->"), "{kind}");
         // With a template (a DingTalk keyword, say) the test carries its text too.
         let keyword = Settings {
@@ -292,8 +356,15 @@ fn a_ping_is_a_short_test_message_in_every_format() {
             ..Settings::default()
         };
         let message = make(kind, &keyword, &ping);
-        assert!(message.text.contains("Test message from buildhooks"), "{kind}");
-        assert!(message.text.contains("[CI] ping"), "{kind}: {}", message.text);
+        assert!(
+            message.text.contains("Test message from buildhooks"),
+            "{kind}"
+        );
+        assert!(
+            message.text.contains("[CI] ping"),
+            "{kind}: {}",
+            message.text
+        );
     }
 }
 
@@ -303,7 +374,11 @@ fn events_without_data_still_compose() {
     bare.data = json!({"repository": null, "build": {"id": null}, "task": "odd"});
     for kind in Kind::ALL {
         let message = make(kind, &with_link(), &[bare.clone()]);
-        assert!(message.text.contains("EXECUTING -> FAILED"), "{kind}: {}", message.text);
+        assert!(
+            message.text.contains("EXECUTING -> FAILED"),
+            "{kind}: {}",
+            message.text
+        );
         // No build id, so the link template renders no usable URL... or a URL without an id.
         assert!(!wire(&message).contains("build/42"), "{kind}");
     }

@@ -16,7 +16,10 @@ pub const MAX_LINK_TEMPLATE_BYTES: usize = 1024;
 pub const MAX_MENTIONS: usize = 20;
 
 /// The template to save (`None`: the kind's default message), or why it is refused.
-pub fn check_template(kind: EndpointKind, template: Option<&str>) -> Result<Option<String>, String> {
+pub fn check_template(
+    kind: EndpointKind,
+    template: Option<&str>,
+) -> Result<Option<String>, String> {
     let Some(template) = template.filter(|t| !t.trim().is_empty()) else {
         return Ok(None);
     };
@@ -55,15 +58,20 @@ pub fn check_options(
     input: &WebHookDeliveryEndpointInput,
 ) -> Result<Option<ChatOptions>, (&'static str, String)> {
     let chat = kind.chat();
-    let only = |field: &'static str, given: bool, of: ChatKind| -> Result<(), (&'static str, String)> {
-        if given && chat != Some(of) {
-            return Err((field, format!("{field} is a {} setting", of.name())));
-        }
-        Ok(())
-    };
+    let only =
+        |field: &'static str, given: bool, of: ChatKind| -> Result<(), (&'static str, String)> {
+            if given && chat != Some(of) {
+                return Err((field, format!("{field} is a {} setting", of.name())));
+            }
+            Ok(())
+        };
     only("atMobiles", input.at_mobiles.is_some(), ChatKind::DingTalk)?;
     only("isAtAll", input.is_at_all.is_some(), ChatKind::DingTalk)?;
-    only("mentionedList", input.mentioned_list.is_some(), ChatKind::WeCom)?;
+    only(
+        "mentionedList",
+        input.mentioned_list.is_some(),
+        ChatKind::WeCom,
+    )?;
     let lists = [
         ("atMobiles", input.at_mobiles.as_deref().unwrap_or_default()),
         (

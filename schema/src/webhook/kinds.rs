@@ -142,8 +142,8 @@ pub fn mask_url(url: &str) -> String {
     let origin = url::Url::parse(url)
         .ok()
         .and_then(|u| {
-            u.host_str()
-                .map(|h| format!("{}://{}", u.scheme(), h))
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            u.host_str().map(|h| format!("{}://{h}{port}", u.scheme()))
         })
         .unwrap_or_default();
     format!("{origin}/{}", secret::mask(url))
@@ -163,8 +163,14 @@ mod tests {
 
     #[tokio::test]
     async fn kinds_check_their_address_and_secret() {
-        assert_eq!(EndpointKind::of_stored("webhook"), Some(EndpointKind::Webhook));
-        assert_eq!(EndpointKind::of_stored("dingtalk"), Some(EndpointKind::Dingtalk));
+        assert_eq!(
+            EndpointKind::of_stored("webhook"),
+            Some(EndpointKind::Webhook)
+        );
+        assert_eq!(
+            EndpointKind::of_stored("dingtalk"),
+            Some(EndpointKind::Dingtalk)
+        );
         assert!(EndpointKind::of_stored("carrier-pigeon").is_none());
         let webhook = EndpointKind::Webhook;
         assert!(webhook
@@ -198,6 +204,9 @@ mod tests {
         assert!(!masked.contains("abcdef") && !masked.contains("3456"));
         assert!(is_masked_url(&masked));
         assert!(!is_masked_url(url));
-        assert_ne!(masked, mask_url("https://oapi.dingtalk.com/robot/send?access_token=x"));
+        assert_ne!(
+            masked,
+            mask_url("https://oapi.dingtalk.com/robot/send?access_token=x")
+        );
     }
 }

@@ -161,7 +161,10 @@ async fn preview(
 ) -> Result<WebHookMessagePreview> {
     let org = check_owner(ctx, None, &input.owner_uid).await?;
     let Some(chat) = input.kind.chat() else {
-        return Err(Error::field("kind", "previews show chat messages: pick a chat kind"));
+        return Err(Error::field(
+            "kind",
+            "previews show chat messages: pick a chat kind",
+        ));
     };
     let mut errors = Vec::new();
     let template = match chat_settings::check_template(input.kind, input.template.as_deref()) {

@@ -69,7 +69,9 @@ pub async fn publish(
         }
     }
     let link_template = match endpoints.iter().any(|(e, _)| e.kind != "webhook") {
-        true => seed.organization(org_id).and_then(|o| o.build_url_template.clone()),
+        true => seed
+            .organization(org_id)
+            .and_then(|o| o.build_url_template.clone()),
         false => None,
     };
     let seed = Arc::new(seed);

@@ -154,6 +154,7 @@ mod tests {
             platform: "github".into(),
             name: "acme".into(),
             created_at: 1,
+            build_url_template: None,
         });
         seed.put_repository(repository::Model {
             id: 2,

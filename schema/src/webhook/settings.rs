@@ -157,7 +157,8 @@ async fn check_endpoint(
     }
     let template = chat_settings::check_template(kind, input.template.as_deref())
         .map_err(|m| Error::field(field("template"), m))?;
-    let options = chat_settings::check_options(kind, input).map_err(|(name, m)| Error::field(field(name), m))?;
+    let options = chat_settings::check_options(kind, input)
+        .map_err(|(name, m)| Error::field(field(name), m))?;
     Ok(Checked {
         url,
         events,
@@ -347,7 +348,9 @@ async fn save(
             Some(options) => {
                 Some(serde_json::to_string(&options).map_err(|e| Error::Internal(e.to_string()))?)
             }
-            None => previous.filter(|_| same_kind).and_then(|p| p.options.clone()),
+            None => previous
+                .filter(|_| same_kind)
+                .and_then(|p| p.options.clone()),
         });
         let model = endpoints::save(w.txn(), row, previous.is_none()).await?;
         out.push(WebHookDeliveryEndpoint::from_row(&model, generated)?);

@@ -224,8 +224,7 @@ mod tests {
         let now = buildhooks_schema::clock::now_ms();
         shares.pause(7, now + 60_000);
         shares.pause(8, now - 1);
-        let filter: serde_json::Value =
-            serde_json::from_str(&shares.claim_filter()).expect("JSON");
+        let filter: serde_json::Value = serde_json::from_str(&shares.claim_filter()).expect("JSON");
         assert_eq!(filter["e"], serde_json::json!([7]), "8's slot has come");
         assert_eq!(shares.next_unpause(), Some(now + 60_000));
     }

@@ -93,7 +93,10 @@ impl Metrics {
             out,
             "# HELP buildhooks_delivery_attempts_by_kind_total Recorded delivery attempts by endpoint kind and outcome."
         );
-        let _ = writeln!(out, "# TYPE buildhooks_delivery_attempts_by_kind_total counter");
+        let _ = writeln!(
+            out,
+            "# TYPE buildhooks_delivery_attempts_by_kind_total counter"
+        );
         let by_kind = self
             .by_kind
             .lock()

@@ -22,6 +22,10 @@ pub fn router(state: AppState, role: Role) -> Router {
         router = router
             .route("/graphql", get(graphql::graphiql).post(graphql::execute))
             .route("/settings/assets/settings.js", get(settings::script))
+            .route(
+                "/settings/assets/settings-chat.js",
+                get(settings::chat_script),
+            )
             .route("/settings/assets/settings.css", get(settings::style))
             .route("/settings/{owner_uid}", get(settings::page))
             .route("/favicon.ico", get(settings::favicon));

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 const HTML: &str = include_str!("../../assets/settings.html");
 const SCRIPT: &str = include_str!("../../assets/settings.js");
+const CHAT_SCRIPT: &str = include_str!("../../assets/settings-chat.js");
 const STYLE: &str = include_str!("../../assets/settings.css");
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -39,6 +40,10 @@ pub async fn page() -> Response {
 
 pub async fn script() -> Response {
     asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+pub async fn chat_script() -> Response {
+    asset("text/javascript; charset=utf-8", CHAT_SCRIPT)
 }
 
 pub async fn style() -> Response {

@@ -19,7 +19,10 @@ pub const DIGEST_MAX: u64 = 50;
 /// `Ok(Some(send_after))`. A removed endpoint gets its slot (its attempt is refused anyway).
 pub async fn take_slot(db: &Db, id: i32, now: i64, pace_ms: i64) -> Result<Option<i64>> {
     let update = webhook_endpoint::Entity::update_many()
-        .col_expr(webhook_endpoint::Column::SendAfter, Expr::value(now + pace_ms))
+        .col_expr(
+            webhook_endpoint::Column::SendAfter,
+            Expr::value(now + pace_ms),
+        )
         .filter(webhook_endpoint::Column::Id.eq(id))
         .filter(webhook_endpoint::Column::SendAfter.lte(now));
     let taken = {
@@ -31,7 +34,9 @@ pub async fn take_slot(db: &Db, id: i32, now: i64, pace_ms: i64) -> Result<Optio
     if taken > 0 {
         return Ok(None);
     }
-    let row = webhook_endpoint::Entity::find_by_id(id).one(db.conn()).await?;
+    let row = webhook_endpoint::Entity::find_by_id(id)
+        .one(db.conn())
+        .await?;
     Ok(row.map(|e| e.send_after).filter(|&at| at > now))
 }
 
@@ -52,10 +57,7 @@ pub async fn push_back(db: &Db, id: i32, until: i64) -> Result<()> {
 pub async fn defer(db: &Db, ids: &[i32], token: &str, until: i64) -> Result<()> {
     let w = db.begin_write_priority().await?;
     webhook_delivery::Entity::update_many()
-        .col_expr(
-            webhook_delivery::Column::State,
-            Expr::value(state::PENDING),
-        )
+        .col_expr(webhook_delivery::Column::State, Expr::value(state::PENDING))
         .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(until))
         .col_expr(
             webhook_delivery::Column::LeaseUntil,
@@ -98,7 +100,10 @@ pub async fn take_build(
             webhook_delivery::Column::State,
             Expr::value(state::IN_FLIGHT),
         )
-        .col_expr(webhook_delivery::Column::LeaseUntil, Expr::value(lease_until))
+        .col_expr(
+            webhook_delivery::Column::LeaseUntil,
+            Expr::value(lease_until),
+        )
         .col_expr(webhook_delivery::Column::LeaseToken, Expr::value(token))
         .filter(webhook_delivery::Column::Id.in_subquery(waiting))
         .filter(webhook_delivery::Column::State.eq(state::PENDING))

@@ -144,15 +144,21 @@ async fn an_oversized_message_is_cut_within_each_vendors_limit_and_stays_valid()
     for vendor in Vendor::ALL {
         robots.push(Robot::start(vendor, vendor.signs().then_some("SECoversized42")).await);
     }
+    // A task name is at most 255 characters: the template repeats it into a message of tens
+    // of KB, past every vendor's limit.
     let endpoints: Vec<Value> = robots
         .iter()
-        .map(|r| r.endpoint(&["task.failed"]))
+        .map(|r| {
+            let mut e = r.endpoint(&["task.failed"]);
+            e["template"] = json!("{% for i in range(400) %}{{ data.task.name }}{% endfor %}");
+            e
+        })
         .collect();
     save_ok(&app, &org, json!(endpoints)).await;
 
-    // 60 KB names of 2- and 4-byte characters, shifted by 0, 1 and 2 bytes, so that a cut at a
-    // byte count lands inside a character whatever the limit.
-    let huge = "é🎉".repeat(10_000);
+    // Names of 2- and 4-byte characters, shifted by 0, 1 and 2 bytes, so that a cut at a byte
+    // count lands inside a character whatever the limit.
+    let huge = "é🎉".repeat(40);
     let names: Vec<String> = ["", "x", "xx"]
         .iter()
         .map(|p| format!("{p}{huge}"))
