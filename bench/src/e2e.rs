@@ -122,7 +122,7 @@ async fn setup(
         .collect();
     api.call(
         "mutation($i: SaveWebHookSettingsInput!) { saveWebHookSettings(input: $i) { settings { ownerUid } } }",
-        json!({ "i": { "ownerUid": uid, "deliveryEndpoints": [{ "webhookURL": receiver_url, "events": events, "repositoryId": repo, "secretToken": "bench-secret", "maxInFlight": 64 }] } }),
+        json!({ "i": { "ownerUid": uid, "deliveryEndpoints": [{ "webhookURL": receiver_url, "events": events, "repositoryId": repo, "secretToken": "bench-secret", "maxInFlight": 64, "ordering": args.ordering.graphql() }] } }),
     )
     .await?;
     Ok(Setup {
@@ -345,6 +345,7 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     report["latency_ms"] = stats::percentiles(&mut latencies);
     report["latency_measured"] = json!("transition commit -> receiver holds the body");
     report["lost"] = json!(healthy_count.saturating_sub(distinct));
+    report["ordering"] = json!(args.ordering.graphql());
     if args.hanging_endpoints > 0 {
         report["hanging_endpoints"] = json!(args.hanging_endpoints);
         report["hanging_transitions"] = json!(plan.len() - healthy_count);

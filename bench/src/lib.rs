@@ -79,9 +79,30 @@ pub struct BenchArgs {
     /// latency reported is the healthy endpoint's.
     #[arg(long, default_value_t = 0)]
     pub hanging_endpoints: usize,
+    /// e2e: the measured endpoint's `ordering` (`none`, or `per-build`: each build's events
+    /// one after another, builds in parallel).
+    #[arg(long, value_enum, default_value_t = Ordering::None)]
+    pub ordering: Ordering,
     /// Repeat the measurement, each time on a fresh database, and report the medians.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
     pub runs: u32,
+}
+
+/// The measured endpoint's ordering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Ordering {
+    None,
+    PerBuild,
+}
+
+impl Ordering {
+    /// The GraphQL name.
+    pub fn graphql(self) -> &'static str {
+        match self {
+            Ordering::None => "NONE",
+            Ordering::PerBuild => "PER_BUILD",
+        }
+    }
 }
 
 /// A fresh database for one run: a temporary SQLite file, or a new database on the PostgreSQL

@@ -75,6 +75,23 @@ pub async fn publish(
         false => None,
     };
     let seed = Arc::new(seed);
+    // Rows of endpoints that order per build: a build's row is in turn (handed straight to the
+    // dispatcher like any other) when no earlier row of that build waits or is in flight there;
+    // transitions of one build hold its row lock, so every earlier row is visible here.
+    let ordered: Vec<i32> = endpoints
+        .iter()
+        .filter(|(e, _)| e.ordering == EndpointOrdering::PerBuild.stored())
+        .map(|(e, _)| e.id)
+        .collect();
+    let mut waiting_turns = match ordered.is_empty() {
+        true => Default::default(),
+        false => {
+            let mut builds: Vec<i32> = events.iter().map(|e| e.build_id).collect();
+            builds.sort_unstable();
+            builds.dedup();
+            buildhooks_store::outbox::pace::unfinished_turns(w.txn(), &ordered, &builds).await?
+        }
+    };
     for (position, event) in events.iter().enumerate() {
         let key = event.filter_key();
         // Rendered once per distinct query per event, not once per endpoint; a chat endpoint's
@@ -109,9 +126,10 @@ pub async fn publish(
             }
             let body = bodies.get(&(query, chat)).cloned().unwrap_or_default();
             let ordered = endpoint.ordering == EndpointOrdering::PerBuild.stored();
-            // Rows that wait for their build's earlier rows, or for a robot's pace, are claimed
-            // (where both are checked), never handed straight to a dispatcher.
-            let lease = match ordered || chat {
+            // A row that waits for its build's earlier rows, or any row of a paced robot, is
+            // claimed (where turns and pace are checked), never handed straight over.
+            let in_turn = !ordered || waiting_turns.insert((endpoint.id, event.build_id));
+            let lease = match chat || !in_turn {
                 true => None,
                 false => lease.and_then(|l| l.for_row(org_id, endpoint.id)),
             };
@@ -174,6 +192,8 @@ pub(crate) async fn commit_with_events(
             // Leased rows go to the dispatcher; rows written PENDING for want of a free share
             // are claimed when their endpoint's or organization's slot frees.
             Some(lease) => {
+                // A paced robot's rows are claimed: look now. So is a row waiting for its
+                // build's earlier row: that one may have been recorded before this commit.
                 let waits = |id: i32| {
                     endpoints.iter().any(|e| {
                         e.id == id
@@ -191,7 +211,6 @@ pub(crate) async fn commit_with_events(
                 if !leased.is_empty() {
                     store.hand_off(leased, lease.token, endpoints);
                 }
-                // Rows that wait their turn (ordered, paced) are claimed: look now.
                 if waiting {
                     store.wake_dispatcher();
                 }

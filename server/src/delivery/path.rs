@@ -242,7 +242,13 @@ pub async fn record_and_refill(
         .iter()
         .filter(|f| matches!(f.slot, Slot::Fast(_)))
         .count();
-    let limit = if shared.claimable.load(Ordering::SeqCst) {
+    // A finished row of an endpoint that orders per build lets the build's next row go: claim
+    // in this cycle (where the database's record-and-claim sees the row just recorded), and
+    // look again after (where it sees the rows as they were before the statement).
+    let turns_freed = batch
+        .iter()
+        .any(|f| f.delivery.order_key.is_some() || f.carried.iter().any(|c| c.order_key.is_some()));
+    let limit = if turns_freed || shared.claimable.load(Ordering::SeqCst) {
         fast.saturating_sub(shared.backlog.load(Ordering::SeqCst))
     } else {
         0
@@ -264,11 +270,7 @@ pub async fn record_and_refill(
             });
         }
     }
-    // A finished row of an endpoint that orders per build lets the build's next row go: a
-    // claim must look again (PostgreSQL's record-and-claim statement sees the rows as before it).
-    let turns_freed = batch
-        .iter()
-        .any(|f| f.delivery.order_key.is_some() || f.carried.iter().any(|c| c.order_key.is_some()));
+
     let filter = if limit > 0 {
         shared.shares.claim_filter()
     } else {

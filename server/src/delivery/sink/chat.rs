@@ -15,7 +15,8 @@ use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::webhook::message::{settings_of, Envelope};
 
 use super::http::{post, Answered};
-use super::{AttemptError, Class, Outcome, Sink};
+use super::outcome::{AttemptError, Class, Outcome};
+use super::seam::Sink;
 
 /// One chat robot kind.
 pub struct ChatSink {

@@ -9,7 +9,7 @@ use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::memo::Memo;
 use buildhooks_schema::webhook::target::{resolve_allowed, Mixed};
 
-use super::AttemptError;
+use super::outcome::AttemptError;
 
 /// Target URLs, parsed: a delivery's URL is one of its organization's few endpoint URLs, and
 /// parsing it each time cost 3.5% of a signed POST's instructions (callgrind, `--mode raw`).

@@ -7,7 +7,8 @@ use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::clock::now_ms;
 
 use super::http::post;
-use super::{AttemptError, Class, Outcome, Sink};
+use super::outcome::{AttemptError, Class, Outcome};
+use super::seam::Sink;
 
 /// Signed HTTP POSTs through the guarded client.
 pub struct WebhookSink {
@@ -94,7 +95,7 @@ mod tests {
     use super::*;
     use crate::delivery::client;
 
-    const ALL: [AttemptError; 9] = [
+    const ALL: [AttemptError; 12] = [
         AttemptError::Timeout,
         AttemptError::Connect,
         AttemptError::BlockedTarget,
@@ -104,6 +105,9 @@ mod tests {
         AttemptError::EndpointDisabled,
         AttemptError::EndpointRemoved,
         AttemptError::UnknownKind,
+        AttemptError::Vendor,
+        AttemptError::RateLimited,
+        AttemptError::Message,
     ];
 
     #[test]
@@ -120,7 +124,10 @@ mod tests {
                 "request",
                 "endpoint_disabled",
                 "endpoint_removed",
-                "unknown_kind"
+                "unknown_kind",
+                "vendor_error",
+                "rate_limited",
+                "message"
             ]
         );
         let retried: Vec<_> = ALL.into_iter().filter(|e| e.retryable()).collect();
