@@ -34,6 +34,8 @@
 //! );
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod answer;
 mod compose;
 mod cut;

@@ -105,7 +105,7 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
             "data": { "ownerUid": org.uid.to_string(), "endpointId": endpoint.id.to_string(), "timestamp": now },
         })
         .to_string(),
-        _ => super::message::ping_envelope(&org.uid.to_string(), endpoint.id, now),
+        _ => super::message::ping_envelope(org.uid.as_str(), endpoint.id, now),
     };
     // Claimed by this request: the dispatcher leaves it alone unless this process dies.
     let lease = (uuid::Uuid::new_v4().to_string(), now + PING_LEASE_MS);

@@ -111,20 +111,23 @@ pub async fn publish(
                 false => render::DEFAULT_QUERY,
             };
             let query = endpoint.query.as_deref().unwrap_or(default);
-            if !bodies.contains_key(&(query, chat)) {
-                let data =
-                    render::render_data(schema, w.handle(), seed.clone(), org_id, query, event)
-                        .await;
-                let body = match chat {
-                    true => message::envelope(
-                        message::chat_event(event, data, now),
-                        link_template.as_deref(),
-                    ),
-                    false => render::body(event, data),
-                };
-                bodies.insert((query, chat), body);
-            }
-            let body = bodies.get(&(query, chat)).cloned().unwrap_or_default();
+            let body = match bodies.get(&(query, chat)) {
+                Some(body) => body.clone(),
+                None => {
+                    let data =
+                        render::render_data(schema, w.handle(), seed.clone(), org_id, query, event)
+                            .await;
+                    let body = match chat {
+                        true => message::envelope(
+                            message::chat_event(event, data, now),
+                            link_template.as_deref(),
+                        ),
+                        false => render::body(event, data),
+                    };
+                    bodies.insert((query, chat), body.clone());
+                    body
+                }
+            };
             let ordered = endpoint.ordering == EndpointOrdering::PerBuild.stored();
             // A row that waits for its build's earlier rows, or any row of a paced robot, is
             // claimed (where turns and pace are checked), never handed straight over.
