@@ -118,7 +118,11 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
             org_id: org.org_id,
             endpoint_id: endpoint.id,
             repository_id: None,
-            url: endpoint.url.clone(),
+            // A robot's URL is its secret: only its mask is kept with the delivery.
+            url: match endpoint.kind.as_str() {
+                "webhook" => endpoint.url.clone(),
+                _ => super::kinds::mask_url(&endpoint.url),
+            },
             kind: "ping".into(),
             action: "ping".into(),
             body,

@@ -141,7 +141,12 @@ pub async fn publish(
                 org_id,
                 endpoint_id: endpoint.id,
                 repository_id: Some(event.repository_id),
-                url: endpoint.url.clone(),
+                // A robot's URL is its secret: the row keeps only its mask (the sink sends to
+                // the endpoint's URL), so the deliveries log never shows it.
+                url: match chat {
+                    true => super::kinds::mask_url(&endpoint.url),
+                    false => endpoint.url.clone(),
+                },
                 kind: event.kind.as_str().to_owned(),
                 action: event.action.to_owned(),
                 body,

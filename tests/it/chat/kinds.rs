@@ -132,6 +132,31 @@ async fn round_trip(vendor: Vendor) {
     robot.clear_script();
     assert_eq!(all.len(), 3, "{all:?}");
     let refused = delivery(&app, &org, all[2]["id"].as_str().expect("id")).await;
+    // The metrics count the kind's attempts by outcome.
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let kind = vendor.kind().to_lowercase();
+    for outcome in ["delivered", "failed"] {
+        let line = format!(
+            "buildhooks_delivery_attempts_by_kind_total{{kind=\"{kind}\",outcome=\"{outcome}\"}}"
+        );
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+    // The deliveries log never shows the robot's URL (its secret) either.
+    for d in all.iter().chain([&refused]) {
+        let shown = d["webhookURL"].as_str().unwrap_or_default();
+        assert!(
+            !shown.is_empty() && !shown.contains(&robot.token),
+            "{vendor:?}: the deliveries log shows the robot URL: {shown}"
+        );
+    }
     assert_eq!(refused["state"], "FAILED", "{vendor:?}: {refused}");
     let attempts = refused["attempts"].as_array().expect("attempts");
     assert!(!attempts.is_empty());
