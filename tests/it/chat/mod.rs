@@ -9,6 +9,7 @@
 mod derived;
 mod kinds;
 mod ordering;
+mod rate_limit;
 mod templates;
 mod throttle;
 
