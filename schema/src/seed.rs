@@ -119,8 +119,9 @@ pub(crate) fn repository(ctx: &Context<'_>, org_id: i32, id: i32) -> Option<repo
 /// Entries kept per table before the cache starts over.
 const CACHE_LIMIT: usize = 10_000;
 
-/// Organization and repository rows of one database. Both tables are insert-only, so a cached row
-/// never goes stale; if a rename or delete mutation is ever added, it must clear this cache.
+/// Organization and repository rows of one database. Both tables are insert-only but for an
+/// organization's `build_url_template`, which the settings change: never read that column from
+/// this cache. If a rename or delete mutation is ever added, it must clear this cache.
 #[derive(Default)]
 pub struct RowCache {
     organizations: RwLock<HashMap<i32, organization::Model>>,

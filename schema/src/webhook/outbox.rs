@@ -68,10 +68,12 @@ pub async fn publish(
             }
         }
     }
+    // Read from the database, not the row cache: the template changes with the settings (and
+    // another instance may have changed it).
     let link_template = match endpoints.iter().any(|(e, _)| e.kind != "webhook") {
-        true => seed
-            .organization(org_id)
-            .and_then(|o| o.build_url_template.clone()),
+        true => buildhooks_store::orgs::org(w.txn(), org_id)
+            .await?
+            .and_then(|o| o.build_url_template),
         false => None,
     };
     let seed = Arc::new(seed);

@@ -8,6 +8,7 @@
 
 mod derived;
 mod kinds;
+mod links;
 mod ordering;
 mod rate_limit;
 mod templates;
