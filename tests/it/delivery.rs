@@ -367,15 +367,7 @@ async fn ping_returns_its_attempt_and_redeliver_keeps_id_and_body() {
     assert_eq!(after["attempts"].as_array().map(Vec::len), Some(2));
     assert_eq!(after["state"], "DELIVERED");
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = crate::utils::metrics_at(&app.client, app.addr).await;
     assert!(
         metrics.contains("buildhooks_delivery_attempts_total{outcome=\"delivered\"} 3"),
         "{metrics}"

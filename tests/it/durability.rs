@@ -2,6 +2,7 @@
 //! two instances on one PostgreSQL database share the outbox without duplicates.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::cli::binary;
 use crate::utils::database::TestDatabase;
-use crate::utils::{Receiver, Reply};
+use crate::utils::{gql_at, metrics_at, Receiver, Reply};
 
 /// A `buildhooks serve` child process.
 struct Server {
@@ -55,30 +56,16 @@ impl Server {
         panic!("server did not start");
     }
 
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
     async fn gql(&self, client: &reqwest::Client, token: &str, query: &str, vars: Value) -> Value {
-        let resp: Value = client
-            .post(format!("http://127.0.0.1:{}/graphql", self.port))
-            .bearer_auth(token)
-            .json(&json!({ "query": query, "variables": vars }))
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("json");
-        assert!(resp.get("errors").is_none(), "{resp}");
-        resp["data"].clone()
+        gql_at(client, self.addr(), token, query, vars).await
     }
 
     async fn delivered_metric(&self, client: &reqwest::Client) -> u64 {
-        let text = client
-            .get(format!("http://127.0.0.1:{}/metrics", self.port))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let text = metrics_at(client, self.addr()).await;
         text.lines()
             .find_map(|l| {
                 l.strip_prefix("buildhooks_delivery_attempts_total{outcome=\"delivered\"} ")

@@ -17,7 +17,7 @@ use crate::utils::database::TestDatabase;
 use buildhooks_server::delivery::dispatcher::{self, DispatchConfig};
 use buildhooks_server::delivery::fair::FairConfig;
 
-use crate::utils::{Receiver, Reply, TestApp};
+use crate::utils::{gql_at, Receiver, Reply, TestApp};
 
 /// A receiver that accepts connections, reads and never answers; it counts connections open at
 /// once (each attempt to it is one) and in all.
@@ -52,22 +52,6 @@ impl Hanging {
     }
 }
 
-/// One GraphQL call to the server at `addr` as `token`; panics on errors.
-async fn call(client: &reqwest::Client, addr: SocketAddr, token: &str, q: &str, v: Value) -> Value {
-    let resp: Value = client
-        .post(format!("http://{addr}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": q, "variables": v }))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    assert!(resp.get("errors").is_none(), "{resp}");
-    resp["data"].clone()
-}
-
 const REPO: &str = "mutation { createRepository(input: {name: \"fair\"}) { repository { id } } }";
 const SAVE: &str = "mutation($i: SaveWebHookSettingsInput!) { saveWebHookSettings(input: $i) { settings { endpoints { maxInFlight } } } }";
 const BUILD: &str =
@@ -76,12 +60,12 @@ const BUILD: &str =
 /// An organization with a repository and one endpoint; returns (token, repository id).
 async fn tenant(app: &TestApp, prefix: &str, url: &str, events: Value) -> (String, String) {
     let org = app.new_org(prefix).await;
-    let repo = call(&app.client, app.addr, &org.token, REPO, json!({})).await["createRepository"]
+    let repo = gql_at(&app.client, app.addr, &org.token, REPO, json!({})).await["createRepository"]
         ["repository"]["id"]
         .as_str()
         .expect("repo")
         .to_owned();
-    let saved = call(
+    let saved = gql_at(
         &app.client,
         app.addr,
         &org.token,
@@ -133,7 +117,7 @@ async fn healthy_latencies(
 ) -> Vec<f64> {
     let before = receiver.received().len();
     for i in 0..n {
-        call(
+        gql_at(
             &app.client,
             apis[i % apis.len()],
             token,
@@ -203,7 +187,7 @@ async fn scenario(
                         if i >= 100 {
                             break;
                         }
-                        call(
+                        gql_at(
                             &client,
                             apis[i % apis.len()],
                             &token,
@@ -322,7 +306,7 @@ async fn a_backlog_of_one_organization_does_not_hold_back_another() {
         let (client, addr, token, repo) =
             (app.client.clone(), app.addr, token.clone(), repo.clone());
         async move {
-            call(
+            gql_at(
                 &client,
                 addr,
                 &token,

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::delivery::{load, WebHookDelivery};
 use super::outbox::state;
-use super::{query_check, render};
+use super::{kinds, query_check, render};
 use crate::clock::now_ms;
 use crate::ctx::{db, parse_id, store, viewer};
 use crate::error::{Error, Result};
@@ -99,13 +99,13 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
         .ok_or(Error::NotFound("webhook endpoint"))?;
     let now = now_ms();
     // A chat endpoint gets a test message in its robot's format (its sink composes it).
-    let body = match endpoint.kind.as_str() {
-        "webhook" => json!({
+    let body = match kinds::is_chat(&endpoint.kind) {
+        false => json!({
             "action": "ping",
             "data": { "ownerUid": org.uid.to_string(), "endpointId": endpoint.id.to_string(), "timestamp": now },
         })
         .to_string(),
-        _ => super::message::ping_envelope(org.uid.as_str(), endpoint.id, now),
+        true => super::message::ping_envelope(org.uid.as_str(), endpoint.id, now),
     };
     // Claimed by this request: the dispatcher leaves it alone unless this process dies.
     let lease = (uuid::Uuid::new_v4().to_string(), now + PING_LEASE_MS);
@@ -119,10 +119,7 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
             endpoint_id: endpoint.id,
             repository_id: None,
             // A robot's URL is its secret: only its mask is kept with the delivery.
-            url: match endpoint.kind.as_str() {
-                "webhook" => endpoint.url.clone(),
-                _ => super::kinds::mask_url(&endpoint.url),
-            },
+            url: kinds::shown_url(&endpoint.kind, &endpoint.url),
             kind: "ping".into(),
             action: "ping".into(),
             body,

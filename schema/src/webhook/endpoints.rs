@@ -5,7 +5,7 @@ use async_graphql::{SimpleObject, ID};
 use buildhooks_entity::webhook_endpoint;
 use sea_orm::ConnectionTrait;
 
-use super::kinds::{mask_url, EndpointKind, EndpointOrdering};
+use super::kinds::{shown_url, EndpointKind, EndpointOrdering};
 use super::{pattern, secret};
 use crate::error::{Error, Result};
 /// Most endpoints an organization may have.
@@ -96,11 +96,7 @@ impl WebHookDeliveryEndpoint {
         Ok(WebHookDeliveryEndpoint {
             id: ID(m.id.to_string()),
             // A robot's URL holds its token: shown masked, like a secret.
-            webhook_url: if kind.url_is_secret() {
-                mask_url(&m.url)
-            } else {
-                m.url.clone()
-            },
+            webhook_url: shown_url(&m.kind, &m.url),
             kind,
             template: m.template.clone(),
             ordering: EndpointOrdering::of_stored(&m.ordering),

@@ -136,6 +136,21 @@ impl EndpointOrdering {
     }
 }
 
+/// Whether an endpoint of stored kind `stored` is a chat robot (its rows hold a message
+/// envelope, its URL is a secret, its sink is paced).
+pub fn is_chat(stored: &str) -> bool {
+    stored != EndpointKind::Webhook.stored()
+}
+
+/// The URL as clients see it and as a delivery keeps it: a robot's URL (a secret) masked,
+/// a webhook's as it is.
+pub fn shown_url(stored_kind: &str, url: &str) -> String {
+    match is_chat(stored_kind) {
+        true => mask_url(url),
+        false => url.to_owned(),
+    }
+}
+
 /// What a client sees of a URL that is a secret: its scheme and host, and the mask of the whole
 /// URL (a fingerprint that tells two URLs apart without revealing a character of either).
 pub fn mask_url(url: &str) -> String {

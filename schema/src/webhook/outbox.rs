@@ -11,7 +11,7 @@ use buildhooks_store::events::NewEvent;
 use buildhooks_store::outbox::NewDelivery;
 use buildhooks_store::WriteTxn;
 
-use super::kinds::EndpointOrdering;
+use super::kinds::{self, EndpointOrdering};
 use super::{message, pattern, render};
 use crate::clock::now_ms;
 use crate::ctx::store;
@@ -70,7 +70,7 @@ pub async fn publish(
     }
     // Read from the database, not the row cache: the template changes with the settings (and
     // another instance may have changed it).
-    let link_template = match endpoints.iter().any(|(e, _)| e.kind != "webhook") {
+    let link_template = match endpoints.iter().any(|(e, _)| kinds::is_chat(&e.kind)) {
         true => buildhooks_store::orgs::org(w.txn(), org_id)
             .await?
             .and_then(|o| o.build_url_template),
@@ -91,7 +91,7 @@ pub async fn publish(
             let mut builds: Vec<i32> = events.iter().map(|e| e.build_id).collect();
             builds.sort_unstable();
             builds.dedup();
-            buildhooks_store::outbox::pace::unfinished_turns(w.txn(), &ordered, &builds).await?
+            buildhooks_store::outbox::turns::unfinished(w.txn(), &ordered, &builds).await?
         }
     };
     for (position, event) in events.iter().enumerate() {
@@ -107,7 +107,7 @@ pub async fn publish(
             {
                 continue;
             }
-            let chat = endpoint.kind != "webhook";
+            let chat = kinds::is_chat(&endpoint.kind);
             let default = match chat {
                 true => message::CHAT_QUERY,
                 false => render::DEFAULT_QUERY,
@@ -145,10 +145,7 @@ pub async fn publish(
                 repository_id: Some(event.repository_id),
                 // A robot's URL is its secret: the row keeps only its mask (the sink sends to
                 // the endpoint's URL), so the deliveries log never shows it.
-                url: match chat {
-                    true => super::kinds::mask_url(&endpoint.url),
-                    false => endpoint.url.clone(),
-                },
+                url: kinds::shown_url(&endpoint.kind, &endpoint.url),
                 kind: event.kind.as_str().to_owned(),
                 action: event.action.to_owned(),
                 body,
@@ -207,7 +204,7 @@ pub(crate) async fn commit_with_events(
                 let waits = |id: i32| {
                     endpoints.iter().any(|e| {
                         e.id == id
-                            && (e.kind != "webhook"
+                            && (kinds::is_chat(&e.kind)
                                 || e.ordering == EndpointOrdering::PerBuild.stored())
                     })
                 };

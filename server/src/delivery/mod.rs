@@ -77,10 +77,10 @@ impl Sender {
         match endpoint {
             Some(e) if !e.deleted && e.enabled => match self.sinks.of(&e.kind) {
                 Some(sink) => sink.attempt(delivery, e).await,
-                None => refused(AttemptError::UnknownKind),
+                None => Outcome::refused(AttemptError::UnknownKind),
             },
-            Some(e) if !e.deleted => refused(AttemptError::EndpointDisabled),
-            _ => refused(AttemptError::EndpointRemoved),
+            Some(e) if !e.deleted => Outcome::refused(AttemptError::EndpointDisabled),
+            _ => Outcome::refused(AttemptError::EndpointRemoved),
         }
     }
 
@@ -95,10 +95,6 @@ impl Sender {
             }
         }
     }
-}
-
-fn refused(error: AttemptError) -> Outcome {
-    Outcome::refused(error)
 }
 
 #[async_trait::async_trait]

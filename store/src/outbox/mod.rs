@@ -9,6 +9,7 @@ pub mod insert;
 pub mod log;
 pub mod pace;
 pub mod record;
+pub mod turns;
 
 pub use claim::{claim, claim_fair, next_due, release, UNLIMITED};
 pub use columns::state;

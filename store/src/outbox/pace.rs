@@ -119,37 +119,3 @@ pub async fn take_build(
     w.commit().await?;
     Ok(taken)
 }
-
-/// Of the (endpoint, build) pairs asked about, those with a row still waiting or in flight: a
-/// new row of such a pair must wait its turn (the claim checks it again), a new row of any other
-/// pair is in turn at once. One look into `ix_webhook_delivery_order`.
-pub async fn unfinished_turns(
-    db: &impl sea_orm::ConnectionTrait,
-    endpoints: &[i32],
-    builds: &[i32],
-) -> Result<std::collections::HashSet<(i32, i32)>> {
-    use sea_orm::{FromQueryResult, QuerySelect};
-    #[derive(FromQueryResult)]
-    struct Turn {
-        endpoint_id: i32,
-        order_key: Option<i32>,
-    }
-    if endpoints.is_empty() || builds.is_empty() {
-        return Ok(Default::default());
-    }
-    let rows = webhook_delivery::Entity::find()
-        .select_only()
-        .column(webhook_delivery::Column::EndpointId)
-        .column(webhook_delivery::Column::OrderKey)
-        .distinct()
-        .filter(webhook_delivery::Column::EndpointId.is_in(endpoints.iter().copied()))
-        .filter(webhook_delivery::Column::OrderKey.is_in(builds.iter().copied()))
-        .filter(webhook_delivery::Column::State.is_in([state::PENDING, state::IN_FLIGHT]))
-        .into_model::<Turn>()
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|t| Some((t.endpoint_id, t.order_key?)))
-        .collect())
-}

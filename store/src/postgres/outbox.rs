@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 use buildhooks_entity::webhook_endpoint;
 
+use crate::outbox::turns::IN_TURN;
 use crate::text::{aliased, renumber};
 
 // Expired leases first, then due rows. Each part walks its partial index (in-flight rows by
@@ -73,16 +74,6 @@ fn claim_ctes(first: usize, exclude: &str) -> String {
         .replace("{exclude}", exclude)
         .replace("{in_turn}", IN_TURN)
 }
-
-/// A row's turn at its endpoint when the endpoint orders per build: no earlier row of the same
-/// endpoint and build (`order_key`) is still waiting or in flight. Rows without a key (most)
-/// pass at once; the look walks `ix_webhook_delivery_order`. Another instance's claim of an
-/// earlier row that this statement's snapshot does not see yet still holds the row back: that
-/// row is PENDING in the snapshot.
-const IN_TURN: &str = "(webhook_delivery.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM \
- webhook_delivery AS p WHERE p.endpoint_id = webhook_delivery.endpoint_id \
- AND p.order_key = webhook_delivery.order_key AND p.id < webhook_delivery.id \
- AND p.state IN ('PENDING', 'IN_FLIGHT')))";
 
 /// When the next claimable row becomes due, past the full endpoints and organizations of a
 /// claim filter (`$1`).

@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 use buildhooks_entity::webhook_endpoint;
 
+use crate::outbox::turns::IN_TURN;
 use crate::text::{aliased, renumber};
 
 /// The claim (see `postgres::outbox` for what it takes), parameters `?1` to `?5`.
@@ -38,14 +39,6 @@ const CLAIM_TEXT: &str = "UPDATE webhook_delivery SET state = 'IN_FLIGHT', lease
    WHERE turn <= room AND org_turn <= org_room ORDER BY turn, next_attempt_at LIMIT ?4)
    LIMIT ?4)
  RETURNING *";
-
-/// A row's turn at its endpoint when the endpoint orders per build: no earlier row of the same
-/// endpoint and build (`order_key`) is still waiting or in flight. Rows without a key (most)
-/// pass at once; the look walks `ix_webhook_delivery_order`.
-const IN_TURN: &str = "(webhook_delivery.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM \
- webhook_delivery AS p WHERE p.endpoint_id = webhook_delivery.endpoint_id \
- AND p.order_key = webhook_delivery.order_key AND p.id < webhook_delivery.id \
- AND p.state IN ('PENDING', 'IN_FLIGHT')))";
 
 /// The claim with its parameters numbered from `?{first}`: the record cycle appends it to its
 /// own statements, so a record-and-claim cycle is one round trip to SQLite's thread.

@@ -133,15 +133,7 @@ async fn round_trip(vendor: Vendor) {
     assert_eq!(all.len(), 3, "{all:?}");
     let refused = delivery(&app, &org, all[2]["id"].as_str().expect("id")).await;
     // The metrics count the kind's attempts by outcome.
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = crate::utils::metrics_at(&app.client, app.addr).await;
     let kind = vendor.kind().to_lowercase();
     for outcome in ["delivered", "failed"] {
         let line = format!(

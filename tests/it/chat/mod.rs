@@ -71,19 +71,7 @@ pub async fn call(
     query: &str,
     variables: Value,
 ) -> Value {
-    let resp: Value = app
-        .client
-        .post(format!("http://{api}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    assert!(resp.get("errors").is_none(), "{query}: {resp}");
-    resp["data"].clone()
+    crate::utils::gql_at(&app.client, api, token, query, variables).await
 }
 
 /// Creates a repository of `org`; returns its id.

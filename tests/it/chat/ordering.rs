@@ -293,15 +293,7 @@ async fn per_build_order_holds_with_random_delays_and_503s_while_builds_interlea
 
 /// Delivered attempts the instance at `addr` recorded (its own `/metrics`).
 async fn delivered_by(app: &TestApp, addr: SocketAddr) -> u64 {
-    let text = app
-        .client
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = crate::utils::metrics_at(&app.client, addr).await;
     text.lines()
         .filter(|l| {
             l.starts_with("buildhooks_delivery_attempts_total{")

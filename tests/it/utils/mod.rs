@@ -280,6 +280,41 @@ impl Drop for TestApp {
 }
 
 /// The `extensions.code` of the first error of a response.
+/// One GraphQL operation against the server at `addr` as `token` (another instance, or an
+/// organization of this one); panics on errors, returns `data`.
+pub async fn gql_at(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let resp: Value = client
+        .post(format!("http://{addr}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert!(resp.get("errors").is_none(), "{query}: {resp}");
+    resp["data"].clone()
+}
+
+/// The Prometheus exposition of the server at `addr`.
+pub async fn metrics_at(client: &reqwest::Client, addr: SocketAddr) -> String {
+    client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 pub fn error_code(resp: &Value) -> Option<&str> {
     resp["errors"][0]["extensions"]["code"].as_str()
 }
