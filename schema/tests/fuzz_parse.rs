@@ -102,7 +102,8 @@ impl Harness {
     /// The API's pipeline for an already decoded request.
     fn api_request(&self, request: Request) -> Result<(), TestCaseError> {
         let expected = bounded::check(&request.query, bounded::API).err();
-        match parsed::prepare(&parsed::API, bounded::API, request.data(self.viewer)) {
+        let known = parsed::API_TYPES.of(&self.api);
+        match parsed::prepare(&parsed::API, bounded::API, request.data(self.viewer), known) {
             Err(refused) => prop_assert_eq!(Some(refused), expected),
             Ok(request) => {
                 prop_assert_eq!(expected, None);
@@ -466,6 +467,18 @@ fn json_bodies_nest_at_most_127_deep_and_the_deepest_variables_are_safe_on_a_wor
                 }
             }
         }
+    });
+}
+
+/// Inputs the fuzzer found that failed once, kept as fixed cases.
+#[test]
+fn inputs_the_fuzzer_found() {
+    on_worker_stack(|| {
+        let harness = Harness::new();
+        // A default value for a variable of an unknown type: async-graphql 7.2's validation
+        // panicked ("Type `_ID` not defined").
+        let text = "query q($a: ID = \"1\", $b: [_ID!] = [\"1\", \"2\"]) { build(id: $a) { id } }";
+        harness.text(text, None).unwrap_or_else(|e| panic!("{e}"));
     });
 }
 

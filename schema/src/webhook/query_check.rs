@@ -70,6 +70,7 @@ pub async fn check(schema: &PayloadSchema, db: DbHandle, query: &str) -> Result<
     // Size and nesting first: the parser is recursive, a deep text would overflow its stack.
     bounded::check(query, bounded::STORED).map_err(|refused| refused.to_string())?;
     let doc = async_graphql::parser::parse_query(query).map_err(|e| syntax(&e))?;
+    let doc = crate::parsed::known_defaults(doc, super::render::STORED_TYPES.of(schema));
     let operation = match &doc.operations {
         DocumentOperations::Single(op) => op,
         DocumentOperations::Multiple(ops) if ops.len() == 1 => {

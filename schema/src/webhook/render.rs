@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::auth::Viewer;
 use crate::bounded;
 use crate::event::EventDraft;
-use crate::parsed::ParseCache;
+use crate::parsed::{ParseCache, TypeNames};
 use crate::seed::Seed;
 use crate::status::{BuildStatus, TaskStatus};
 use crate::PayloadSchema;
@@ -20,6 +20,9 @@ use buildhooks_store::DbHandle;
 /// Stored queries: a thousand distinct texts, within `bounded::STORED` (checked when saved, and
 /// again before each parse).
 static STORED: ParseCache = ParseCache::new(1_000, usize::MAX);
+
+/// The payload schema's type names.
+pub(crate) static STORED_TYPES: TypeNames = TypeNames::new();
 
 /// The default stored query, from Cirrus CI's documentation.
 pub const DEFAULT_QUERY: &str =
@@ -66,7 +69,8 @@ pub async fn render_data(
         .data(Viewer { org_id });
     // The schema still validates it, with its limits, on every run. A text over the parsing
     // limits (saved before they existed) is never parsed: its payload has null data.
-    let request = match crate::parsed::prepare(&STORED, bounded::STORED, request) {
+    let known = STORED_TYPES.of(schema);
+    let request = match crate::parsed::prepare(&STORED, bounded::STORED, request, known) {
         Ok(request) => request,
         Err(refused) => {
             tracing::warn!(org_id, %refused, "stored payload query refused");

@@ -105,7 +105,8 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
     };
     // Size and nesting checked before any parser sees the text; parsed once per distinct text;
     // the schema still validates every request.
-    let request = match parsed::prepare(&parsed::API, bounded::API, request) {
+    let known = parsed::API_TYPES.of(&state.schema);
+    let request = match parsed::prepare(&parsed::API, bounded::API, request, known) {
         Ok(request) => request,
         Err(refused) => {
             return error_response(StatusCode::BAD_REQUEST, "VALIDATION", &refused.to_string())
