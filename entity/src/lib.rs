@@ -4,6 +4,9 @@
 pub mod api_token;
 pub mod build;
 pub mod event;
+pub mod inbound_link;
+pub mod inbound_request;
+pub mod inbound_source;
 pub mod organization;
 pub mod repository;
 pub mod task;

@@ -9,6 +9,7 @@ mod m20261124_000003_outbox_partial_indexes;
 mod m20261203_000004_endpoint_in_flight;
 mod m20261203_000005_endpoint_kind;
 mod m20261203_000006_chat;
+mod m20261203_000007_inbound;
 
 /// Every migration of buildhooks, in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000004_endpoint_in_flight::Migration),
             Box::new(m20261203_000005_endpoint_kind::Migration),
             Box::new(m20261203_000006_chat::Migration),
+            Box::new(m20261203_000007_inbound::Migration),
         ]
     }
 }

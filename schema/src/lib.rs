@@ -9,6 +9,7 @@ mod ctx;
 pub mod error;
 pub mod event;
 pub mod graph;
+pub mod inbound;
 pub mod memo;
 pub mod owner;
 pub mod parsed;
@@ -52,6 +53,7 @@ pub struct MutationRoot(
     task::mutation::TaskMutation,
     webhook::settings::WebhookSettingsMutation,
     webhook::actions::WebhookActionsMutation,
+    inbound::source::InboundMutation,
 );
 
 /// The public API schema.

@@ -163,7 +163,24 @@ pub struct Config {
         global = true
     )]
     pub throttle_scale: f64,
+
+    /// Largest inbound hook body (`/hooks/in/{id}`), in bytes; larger ones are answered 413.
+    #[arg(
+        long,
+        env = "BUILDHOOKS_INBOUND_MAX_BYTES",
+        default_value_t = DEFAULT_INBOUND_MAX_BYTES,
+        global = true
+    )]
+    pub inbound_max_bytes: usize,
+
+    /// Where this server is reached from outside (e.g. `https://hooks.example.com`): inbound
+    /// sources' URLs are given with it; without it, as paths.
+    #[arg(long, env = "BUILDHOOKS_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
 }
+
+/// GitHub's own limit on a webhook payload is 25 MB; CI events are far smaller.
+pub const DEFAULT_INBOUND_MAX_BYTES: usize = 5 * 1024 * 1024;
 
 /// Chat robots paced at their vendors' documented rates.
 pub const DEFAULT_THROTTLE_SCALE: f64 = 1.0;
@@ -185,6 +202,8 @@ impl Config {
             database_acquire_timeout_ms: crate::db::DEFAULT_ACQUIRE_TIMEOUT_MS,
             synchronous: DEFAULT_SYNCHRONOUS,
             throttle_scale: DEFAULT_THROTTLE_SCALE,
+            inbound_max_bytes: DEFAULT_INBOUND_MAX_BYTES,
+            public_url: None,
         }
     }
 

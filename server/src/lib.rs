@@ -32,6 +32,8 @@ pub use config::{Config, Role};
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
+    /// The schema stored payload queries run against (inbound hooks' transitions render with it).
+    pub payload: buildhooks_schema::PayloadSchema,
     pub store: Store,
     pub config: Arc<Config>,
     /// Sends and records delivery attempts.
@@ -80,10 +82,12 @@ impl AppState {
             store.clone(),
             WebhookConfig {
                 allow_private_targets: config.allow_private_targets,
+                public_url: config.public_url.clone(),
             },
             Arc::new(sender.clone()) as Arc<dyn DeliverNow>,
         );
         Ok(AppState {
+            payload: buildhooks_schema::build_payload_schema(&store),
             schema,
             store,
             config: Arc::new(config),

@@ -33,3 +33,11 @@ fn sqlx_unavailable(error: &SqlxError) -> bool {
         _ => false,
     }
 }
+
+/// Is this a unique constraint's refusal (a concurrent writer got there first)?
+pub fn is_unique_violation(error: &DbErr) -> bool {
+    matches!(
+        error.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}

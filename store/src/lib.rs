@@ -16,6 +16,7 @@ pub mod endpoints;
 mod errors;
 pub mod events;
 mod handle;
+pub mod inbound;
 mod moves;
 pub mod orgs;
 pub mod outbox;
@@ -27,7 +28,7 @@ mod text;
 
 pub use connect::{connect, ConnectOptions, Synchronous};
 pub use db::{AfterCommit, Db, WriteTxn};
-pub use errors::is_unavailable;
+pub use errors::{is_unavailable, is_unique_violation};
 pub use handle::DbHandle;
 pub use sea_orm::DbErr;
 

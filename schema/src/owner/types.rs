@@ -51,6 +51,28 @@ impl OwnerInfo {
             .extend()
     }
 
+    /// Inbound sources (GitHub, GitLab, generic JSON senders); secrets are masked.
+    async fn inbound_sources(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::inbound::source::InboundSource>> {
+        crate::inbound::source::sources_of(ctx, self.org_id)
+            .await
+            .extend()
+    }
+
+    /// The inbound log, newest first: every request to a source and what came of it.
+    async fn inbound_requests(
+        &self,
+        ctx: &Context<'_>,
+        source_id: Option<ID>,
+        #[graphql(default = 50)] last: i32,
+    ) -> async_graphql::Result<Vec<crate::inbound::source::InboundRequest>> {
+        crate::inbound::source::requests_of(ctx, self.org_id, source_id.as_ref(), last)
+            .await
+            .extend()
+    }
+
     /// Deliveries, newest first.
     async fn webhook_deliveries(
         &self,

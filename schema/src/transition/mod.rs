@@ -72,6 +72,21 @@ pub(crate) async fn set_build_status(
             to.as_str()
         )));
     }
+    write_build_status(db, build, from, to, now, out).await
+}
+
+/// Moves a build from `from` to `to` without consulting the transition table: the caller has
+/// decided the move (`set_build_status` by the table; an inbound source by the vendor's report,
+/// which says what already happened). Sets its timestamps and records the event and any derived
+/// one.
+pub(crate) async fn write_build_status(
+    db: &impl ConnectionTrait,
+    build: build_row::Model,
+    from: BuildStatus,
+    to: BuildStatus,
+    now: i64,
+    out: &mut Changes,
+) -> Result<build_row::Model> {
     let ids = (build.repository_id, build.id, None);
     let mut updated = build;
     updated.status = to.as_str().to_owned();

@@ -23,4 +23,7 @@ pub const USER_AGENT: &str = concat!("buildhooks/", env!("CARGO_PKG_VERSION"));
 pub struct WebhookConfig {
     /// Allow endpoints on loopback and private networks (development and tests only).
     pub allow_private_targets: bool,
+    /// Where this server is reached from outside (`BUILDHOOKS_PUBLIC_URL`), for the inbound
+    /// sources' URLs; `None`: they are given as paths.
+    pub public_url: Option<String>,
 }

@@ -180,7 +180,18 @@ pub(crate) async fn commit_with_events(
     let schema = ctx
         .data_opt::<PayloadSchema>()
         .ok_or_else(|| Error::Internal("no payload schema in context".into()))?;
-    let store = store(ctx)?;
+    commit_changes(store(ctx)?, schema, w, org_id, changes).await
+}
+
+/// Publishes a transition's `changes` in `w`, commits, and hands the rows written to the
+/// dispatcher (or wakes it): the one way a transition ends, from the API or an inbound hook.
+pub async fn commit_changes(
+    store: &Store,
+    schema: &PayloadSchema,
+    w: WriteTxn<'_>,
+    org_id: i32,
+    changes: Changes,
+) -> Result<()> {
     let lease = store.lease(now_ms());
     let Changes { events, seed } = changes;
     let (written, endpoints) =

@@ -2,6 +2,7 @@
 
 pub mod graphql;
 pub mod health;
+pub mod inbound;
 pub mod settings;
 
 use axum::http::{header, StatusCode};
@@ -21,6 +22,10 @@ pub fn router(state: AppState, role: Role) -> Router {
     if role != Role::Dispatcher {
         router = router
             .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+            .route(
+                "/hooks/in/{id}",
+                axum::routing::post(inbound::receive).head(inbound::exists),
+            )
             .route("/settings/assets/settings.js", get(settings::script))
             .route(
                 "/settings/assets/settings-chat.js",

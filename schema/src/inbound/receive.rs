@@ -1,0 +1,485 @@
+//! One inbound request, from its source to its answer: who sent it (401), whether it is JSON
+//! (415, 400), what it reports (`github`, `gitlab`, `generic`), and the transaction that
+//! deduplicates it, applies it, writes its events and outbox rows and its log row, and commits
+//! before the sender hears 2xx. Refusals write nothing but their log row (at most
+//! `REFUSALS_LOGGED` per source per `REFUSAL_WINDOW_MS`) and are counted.
+
+use buildhooks_entity::inbound_source;
+use buildhooks_store::{inbound, is_unique_violation};
+use serde_json::{json, Value};
+
+use super::apply::{self, Effect};
+use super::counters::{self, Refused};
+use super::report::{Malformed, Report};
+use super::{generic, github, gitlab, kind, mapping::Mapping, verify};
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::transition::Changes;
+use crate::webhook::outbox::commit_changes;
+use crate::PayloadSchema;
+
+/// A request's headers, by lower-case name (the server's header map implements it).
+pub trait Headers: Sync {
+    /// The first value of header `name` (lower case), if it is present and text.
+    fn get(&self, name: &str) -> Option<&str>;
+}
+
+/// What came of a request, for the log and the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Duplicate,
+    Ignored,
+    Refused(Refused),
+}
+
+/// The answer to send: status, JSON body, and what came of it.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub outcome: Outcome,
+}
+
+impl Answer {
+    fn error(status: u16, reason: Refused, message: &str) -> Self {
+        Answer {
+            status,
+            body: json!({ "error": { "code": reason.code(), "message": message } }),
+            outcome: Outcome::Refused(reason),
+        }
+    }
+
+    /// 404: no live source has this id.
+    pub fn not_found() -> Self {
+        counters::refused(None, Refused::NotFound);
+        Self::error(404, Refused::NotFound, "no inbound source has this id")
+    }
+
+    /// The answer to a request that failed inside: 503 when the database is out of reach,
+    /// else 500. The cause is logged, never sent.
+    fn failed(error: &Error) -> Self {
+        let (status, code, message) = match error {
+            Error::Unavailable(_) => (
+                503,
+                crate::error::UNAVAILABLE,
+                "the database is unavailable; try again",
+            ),
+            _ => (500, "INTERNAL", "internal error"),
+        };
+        tracing::error!(%error, cause = ?error, "inbound request failed");
+        Answer {
+            status,
+            body: json!({ "error": { "code": code, "message": message } }),
+            outcome: Outcome::Refused(Refused::Internal),
+        }
+    }
+}
+
+/// The live source whose URL id is `uid`; ids that cannot be one are not looked up.
+pub async fn find(store: &Store, uid: &str) -> Result<Option<inbound_source::Model>> {
+    if uid.len() != 32 || !uid.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    Ok(inbound::source_by_uid(store.conn(), uid).await?)
+}
+
+/// 413 for `source`: the body is over `limit` bytes.
+pub async fn too_large(store: &Store, source: &inbound_source::Model, limit: usize) -> Answer {
+    refuse(
+        store,
+        source,
+        "",
+        413,
+        Refused::TooLarge,
+        &format!("the body is over {limit} bytes (BUILDHOOKS_INBOUND_MAX_BYTES)"),
+    )
+    .await
+}
+
+/// Handles a request to `source` whose whole body is `body`.
+pub async fn receive(
+    store: &Store,
+    schema: &PayloadSchema,
+    source: &inbound_source::Model,
+    headers: &dyn Headers,
+    query_token: Option<&str>,
+    body: &[u8],
+) -> Answer {
+    let event = match source.kind.as_str() {
+        kind::GITHUB => headers.get("x-github-event").unwrap_or_default(),
+        kind::GITLAB => headers.get("x-gitlab-event").unwrap_or_default(),
+        _ => "generic",
+    }
+    .to_owned();
+    let event = cut(&event, 100);
+    let checked = match source.kind.as_str() {
+        kind::GITHUB => verify::github(&source.secret, headers, body),
+        kind::GITLAB => verify::gitlab(
+            &source.secret,
+            source.signing_secret.as_deref(),
+            headers,
+            body,
+            now_ms() / 1000,
+        ),
+        _ => verify::generic(&source.secret, query_token, headers),
+    };
+    if let Err(why) = checked {
+        return refuse(store, source, &event, 401, Refused::Unauthenticated, why.0).await;
+    }
+    if !is_json(headers.get("content-type")) {
+        let message = "Content-Type must be application/json";
+        return refuse(
+            store,
+            source,
+            &event,
+            415,
+            Refused::UnsupportedMediaType,
+            message,
+        )
+        .await;
+    }
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(value) => value,
+        Err(e) => {
+            let message = format!("the body is not JSON: {e}");
+            return refuse(store, source, &event, 400, Refused::Malformed, &message).await;
+        }
+    };
+    if event.is_empty() {
+        let header = match source.kind.as_str() {
+            kind::GITHUB => "X-GitHub-Event",
+            _ => "X-Gitlab-Event",
+        };
+        let message = format!("{header} is missing");
+        return refuse(store, source, &event, 400, Refused::Malformed, &message).await;
+    }
+    let read = match source.kind.as_str() {
+        kind::GITHUB => github::read(&event, &value),
+        kind::GITLAB => gitlab::read(&event, &value),
+        _ => match source
+            .mapping
+            .as_deref()
+            .map(serde_json::from_str::<Mapping>)
+        {
+            Some(Ok(mapping)) => generic::read(&mapping, &value),
+            _ => Err(Malformed("the source has no usable mapping".into())),
+        },
+    };
+    let report = match read {
+        Ok(report) => report,
+        Err(Malformed(why)) => {
+            return refuse(store, source, &event, 400, Refused::Malformed, &why).await;
+        }
+    };
+    let key = delivery_key(&source.kind, headers);
+    let answer = match report {
+        Report::Ping => {
+            log(
+                store,
+                source,
+                &event,
+                None,
+                "ignored",
+                Some("ping"),
+                200,
+                None,
+                None,
+            )
+            .await;
+            Ok(Answer {
+                status: 200,
+                body: json!({ "result": "pong" }),
+                outcome: Outcome::Ignored,
+            })
+        }
+        Report::Ignored(why) => ignored(store, source, &event, key.as_deref(), &why).await,
+        Report::Task(ref task) if task.status.is_none() => {
+            let why = format!(
+                "job status {:?} means no task change",
+                cut(&task.vendor_status, 50)
+            );
+            ignored(store, source, &event, key.as_deref(), &why).await
+        }
+        report => apply_in_txn(store, schema, source, &event, key.as_deref(), &report).await,
+    };
+    let answer = answer.unwrap_or_else(|e| Answer::failed(&e));
+    counters::answered(&source.kind, answer.outcome);
+    answer
+}
+
+/// Deduplicates, applies and logs `report` in one write transaction, and commits; a concurrent
+/// writer of the same link or delivery key makes it start over (then it finds theirs).
+async fn apply_in_txn(
+    store: &Store,
+    schema: &PayloadSchema,
+    source: &inbound_source::Model,
+    event: &str,
+    key: Option<&str>,
+    report: &Report,
+) -> Result<Answer> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match try_apply(store, schema, source, event, key, report).await {
+            Err(Error::Db(e)) if is_unique_violation(&e) && attempt < 3 => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn try_apply(
+    store: &Store,
+    schema: &PayloadSchema,
+    source: &inbound_source::Model,
+    event: &str,
+    key: Option<&str>,
+    report: &Report,
+) -> Result<Answer> {
+    let w = store.begin_write().await?;
+    if let Some(key) = key {
+        if inbound::seen(w.txn(), source.id, key).await? {
+            drop(w);
+            let why = "this delivery id was already received";
+            log(
+                store,
+                source,
+                event,
+                None,
+                "duplicate",
+                Some(why),
+                200,
+                None,
+                None,
+            )
+            .await;
+            return Ok(Answer {
+                status: 200,
+                body: json!({ "result": "duplicate" }),
+                outcome: Outcome::Duplicate,
+            });
+        }
+    }
+    let now = now_ms();
+    let mut changes = Changes::default();
+    let effect = match report {
+        Report::Build(build) => apply::build(w.txn(), source, build, now, &mut changes).await?,
+        Report::Task(task) => {
+            let to = task
+                .status
+                .ok_or_else(|| Error::Internal("no task status".into()))?;
+            apply::task(w.txn(), source, task, to, now, &mut changes).await?
+        }
+        Report::Ping | Report::Ignored(_) => {
+            return Err(Error::Internal("nothing to apply".into()))
+        }
+    };
+    let effect = match effect {
+        Ok(effect) => effect,
+        Err(Malformed(why)) => {
+            drop(w);
+            return Ok(refuse(store, source, event, 400, Refused::Malformed, &why).await);
+        }
+    };
+    let events = changes.events.len();
+    let (result, reason, status, build_id, task_id) = match &effect {
+        Effect::Applied { build_id, task_id } => ("applied", None, 200, *build_id, *task_id),
+        Effect::Late {
+            build_id,
+            task_id,
+            why,
+        } => ("ignored", Some(why.clone()), 202, *build_id, *task_id),
+    };
+    let mut row = inbound::request_row(source.org_id, source.id, now, event);
+    row.delivery_key = sea_orm::Set(key.map(str::to_owned));
+    row.result = sea_orm::Set(result.to_owned());
+    row.reason = sea_orm::Set(reason.clone());
+    row.http_status = sea_orm::Set(status);
+    row.build_id = sea_orm::Set(Some(build_id));
+    row.task_id = sea_orm::Set(task_id);
+    inbound::insert_request(w.txn(), row).await?;
+    commit_changes(store, schema, w, source.org_id, changes).await?;
+    let ids = json!({
+        "buildId": build_id.to_string(),
+        "taskId": task_id.map(|t| t.to_string()),
+    });
+    Ok(match reason {
+        None => Answer {
+            status: 200,
+            body: json!({ "result": "applied", "buildId": ids["buildId"], "taskId": ids["taskId"], "events": events }),
+            outcome: Outcome::Applied,
+        },
+        Some(why) => Answer {
+            status: 202,
+            body: json!({ "result": "ignored", "ignored": why, "buildId": ids["buildId"], "taskId": ids["taskId"] }),
+            outcome: Outcome::Ignored,
+        },
+    })
+}
+
+/// 202 for an event we do not handle; logged with its delivery key, so a redelivery of it is a
+/// duplicate.
+async fn ignored(
+    store: &Store,
+    source: &inbound_source::Model,
+    event: &str,
+    key: Option<&str>,
+    why: &str,
+) -> Result<Answer> {
+    let w = store.begin_write().await?;
+    if let Some(key) = key {
+        if inbound::seen(w.txn(), source.id, key).await? {
+            drop(w);
+            let why = "this delivery id was already received";
+            log(
+                store,
+                source,
+                event,
+                None,
+                "duplicate",
+                Some(why),
+                200,
+                None,
+                None,
+            )
+            .await;
+            return Ok(Answer {
+                status: 200,
+                body: json!({ "result": "duplicate" }),
+                outcome: Outcome::Duplicate,
+            });
+        }
+    }
+    let mut row = inbound::request_row(source.org_id, source.id, now_ms(), event);
+    row.delivery_key = sea_orm::Set(key.map(str::to_owned));
+    row.result = sea_orm::Set("ignored".into());
+    row.reason = sea_orm::Set(Some(why.to_owned()));
+    row.http_status = sea_orm::Set(202);
+    match inbound::insert_request(w.txn(), row).await {
+        Err(e) if is_unique_violation(&e) => {}
+        other => {
+            other?;
+            w.commit().await?;
+        }
+    }
+    Ok(Answer {
+        status: 202,
+        body: json!({ "result": "ignored", "ignored": why }),
+        outcome: Outcome::Ignored,
+    })
+}
+
+/// A refusal: counted, logged (within the source's refusal budget), nothing else written.
+async fn refuse(
+    store: &Store,
+    source: &inbound_source::Model,
+    event: &str,
+    status: u16,
+    reason: Refused,
+    message: &str,
+) -> Answer {
+    counters::refused(Some(&source.kind), reason);
+    if counters::may_log_refusal(source.id, now_ms()) {
+        let why = format!("{}: {message}", reason.code());
+        log(
+            store,
+            source,
+            event,
+            None,
+            "refused",
+            Some(&why),
+            status as i32,
+            None,
+            None,
+        )
+        .await;
+    }
+    Answer::error(status, reason, message)
+}
+
+/// Writes one row of the inbound log in a transaction of its own; a failure is logged only (the
+/// answer does not depend on it).
+#[allow(clippy::too_many_arguments)]
+async fn log(
+    store: &Store,
+    source: &inbound_source::Model,
+    event: &str,
+    key: Option<&str>,
+    result: &str,
+    reason: Option<&str>,
+    status: i32,
+    build_id: Option<i32>,
+    task_id: Option<i32>,
+) {
+    let written = async {
+        let w = store.begin_write().await?;
+        let mut row = inbound::request_row(source.org_id, source.id, now_ms(), event);
+        row.delivery_key = sea_orm::Set(key.map(str::to_owned));
+        row.result = sea_orm::Set(result.to_owned());
+        row.reason = sea_orm::Set(reason.map(|r| cut(r, 1000)));
+        row.http_status = sea_orm::Set(status);
+        row.build_id = sea_orm::Set(build_id);
+        row.task_id = sea_orm::Set(task_id);
+        inbound::insert_request(w.txn(), row).await?;
+        w.commit().await?;
+        Ok::<_, Error>(())
+    }
+    .await;
+    if let Err(error) = written {
+        tracing::warn!(%error, source = source.id, "cannot write the inbound log");
+    }
+}
+
+/// The vendor's delivery id: what makes a redelivery a duplicate.
+fn delivery_key(kind: &str, headers: &dyn Headers) -> Option<String> {
+    let names: &[&str] = match kind {
+        kind::GITHUB => &["x-github-delivery"],
+        kind::GITLAB => &["idempotency-key", "x-gitlab-event-uuid", "webhook-id"],
+        _ => &["idempotency-key"],
+    };
+    names
+        .iter()
+        .find_map(|name| headers.get(name))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| cut(k, 200))
+}
+
+/// `application/json` or any `+json` type, parameters aside.
+fn is_json(content_type: Option<&str>) -> bool {
+    let Some(value) = content_type else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn cut(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json(Some("application/json")));
+        assert!(is_json(Some("Application/JSON; charset=utf-8")));
+        assert!(is_json(Some("application/vnd.api+json")));
+        assert!(!is_json(Some("text/plain")));
+        assert!(!is_json(Some("application/x-www-form-urlencoded")));
+        assert!(!is_json(None));
+    }
+}
