@@ -6,12 +6,19 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::receive::Outcome;
-
 /// At most this many refusals of one source are logged per window; the rest are only counted.
 pub const REFUSALS_LOGGED: u32 = 10;
 /// The window of [`REFUSALS_LOGGED`], in ms.
 pub const REFUSAL_WINDOW_MS: i64 = 10_000;
+
+/// What came of a request, for the log and the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Duplicate,
+    Ignored,
+    Refused(Refused),
+}
 
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,11 +71,8 @@ impl Refused {
     }
 }
 
-const KINDS: [&str; 3] = [
-    super::kind::GITHUB,
-    super::kind::GITLAB,
-    super::kind::GENERIC,
-];
+/// The source kinds, as stored (`inbound::kind`).
+const KINDS: [&str; 3] = ["github", "gitlab", "generic"];
 const RESULTS: [&str; 4] = ["applied", "duplicate", "ignored", "refused"];
 
 static ANSWERED: [[AtomicU64; 4]; 3] = [const { [const { AtomicU64::new(0) }; 4] }; 3];

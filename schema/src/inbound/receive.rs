@@ -9,6 +9,7 @@ use buildhooks_store::{inbound, is_unique_violation};
 use serde_json::{json, Value};
 
 use super::apply::{self, Effect};
+pub use super::counters::Outcome;
 use super::counters::{self, Refused};
 use super::report::{Malformed, Report};
 use super::{generic, github, gitlab, kind, mapping::Mapping, verify};
@@ -23,15 +24,6 @@ use crate::PayloadSchema;
 pub trait Headers: Sync {
     /// The first value of header `name` (lower case), if it is present and text.
     fn get(&self, name: &str) -> Option<&str>;
-}
-
-/// What came of a request, for the log and the counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Applied,
-    Duplicate,
-    Ignored,
-    Refused(Refused),
 }
 
 /// The answer to send: status, JSON body, and what came of it.
