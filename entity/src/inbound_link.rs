@@ -17,6 +17,8 @@ pub struct Model {
     pub build_id: i32,
     /// The task, for a `task` link.
     pub task_id: Option<i32>,
+    /// A build link's latest attempt of the vendor's run (GitHub's `run_attempt`); 1 otherwise.
+    pub attempt: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -35,6 +35,7 @@ enum InboundLink {
     ExternalId,
     BuildId,
     TaskId,
+    Attempt,
 }
 
 #[derive(DeriveIden)]
@@ -121,6 +122,12 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(InboundLink::ExternalId).string().not_null())
                 .col(ColumnDef::new(InboundLink::BuildId).integer().not_null())
                 .col(ColumnDef::new(InboundLink::TaskId).integer().null())
+                .col(
+                    ColumnDef::new(InboundLink::Attempt)
+                        .integer()
+                        .not_null()
+                        .default(1),
+                )
                 .to_owned(),
         )
         .await?;

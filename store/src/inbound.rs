@@ -114,6 +114,16 @@ pub async fn insert_link(
     row.insert(db).await
 }
 
+/// Records that a build link's run is at `attempt` now.
+pub async fn set_attempt(db: &impl ConnectionTrait, link_id: i32, attempt: i32) -> Result<()> {
+    inbound_link::Entity::update_many()
+        .col_expr(inbound_link::Column::Attempt, attempt.into())
+        .filter(inbound_link::Column::Id.eq(link_id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
 /// Whether source `source_id` has applied or ignored a request with delivery key `key`.
 pub async fn seen(db: &impl ConnectionTrait, source_id: i32, key: &str) -> Result<bool> {
     Ok(inbound_request::Entity::find()

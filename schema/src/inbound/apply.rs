@@ -10,6 +10,9 @@
 //!   status: `created` in CREATED, then `updated` to it, so a failure is always an update.
 //! - Statuses only move forward (`statuses::build_rank`, `task_rank`): a report that is not
 //!   ahead of what is stored is late (vendors do not promise order), recorded and ignored.
+//! - A newer attempt of a run (GitHub's re-run) reopens a finished build (TRIGGERED, as
+//!   `retrigger` does); a job of it named like one of the build's tasks supersedes that task (a
+//!   new run, `manualRerunCount` + 1). Reports of an older attempt are late.
 
 use buildhooks_entity::{
     build as build_row, inbound_link, inbound_source, repository, task as task_row,
@@ -49,26 +52,37 @@ pub async fn build(
     out: &mut Changes,
 ) -> Result<std::result::Result<Effect, Refusal>> {
     let to = report.status;
-    let (build, created) = match find_or_create_build(db, source, report, to, now, out).await? {
+    let found = match find_or_create_build(db, source, report, to, now, out).await? {
         Ok(found) => found,
         Err(refusal) => return Ok(Err(refusal)),
     };
-    let Some(to) = to else {
-        out.seed.put_build(build.clone());
-        return Ok(Ok(Effect::Applied {
-            build_id: build.id,
-            task_id: None,
-        }));
+    let build = found.build;
+    let applied = Effect::Applied {
+        build_id: build.id,
+        task_id: None,
     };
-    if created {
-        return Ok(Ok(Effect::Applied {
+    if let Some(why) = found.stale {
+        out.seed.put_build(build.clone());
+        return Ok(Ok(Effect::Late {
             build_id: build.id,
             task_id: None,
+            why,
         }));
+    }
+    let Some(to) = to else {
+        out.seed.put_build(build);
+        return Ok(Ok(applied));
+    };
+    if found.created {
+        return Ok(Ok(applied));
     }
     let from: BuildStatus = build.status.parse()?;
     if build_rank(to) <= build_rank(from) {
         out.seed.put_build(build.clone());
+        if found.reopened {
+            // The new attempt's first report (requested, queued): reopening was the change.
+            return Ok(Ok(applied));
+        }
         return Ok(Ok(Effect::Late {
             build_id: build.id,
             task_id: None,
@@ -80,12 +94,8 @@ pub async fn build(
             ),
         }));
     }
-    let id = build.id;
     move_build(db, build, from, to, now, out).await?;
-    Ok(Ok(Effect::Applied {
-        build_id: id,
-        task_id: None,
-    }))
+    Ok(Ok(applied))
 }
 
 /// Applies a task report of `source` in `db`; `report.status` is `Some` (the caller answers a
@@ -98,11 +108,19 @@ pub async fn task(
     now: i64,
     out: &mut Changes,
 ) -> Result<std::result::Result<Effect, Refusal>> {
-    let (build, _) = match find_or_create_build(db, source, &report.build, None, now, out).await? {
+    let found = match find_or_create_build(db, source, &report.build, None, now, out).await? {
         Ok(found) => found,
         Err(refusal) => return Ok(Err(refusal)),
     };
+    let build = found.build;
     out.seed.put_build(build.clone());
+    if let Some(why) = found.stale {
+        return Ok(Ok(Effect::Late {
+            build_id: build.id,
+            task_id: None,
+            why,
+        }));
+    }
     let org_id = source.org_id;
     let link = inbound::link(db, source.id, "task", &report.external_id).await?;
     let existing = match link.and_then(|l| l.task_id) {
@@ -114,7 +132,15 @@ pub async fn task(
         None => None,
     };
     let Some(task) = existing else {
-        let task = create_task(db, source, &build, report, to, now, out).await?;
+        let rerun_of = match found.created {
+            true => None,
+            // A new job id with the name of one of the build's tasks: a re-run of that job.
+            false => runs::latest_tasks(db, org_id, build.id)
+                .await?
+                .into_iter()
+                .find(|t| t.name == report.name),
+        };
+        let task = create_task(db, source, &build, report, to, rerun_of, now, out).await?;
         return Ok(Ok(Effect::Applied {
             build_id: build.id,
             task_id: Some(task),
@@ -159,7 +185,19 @@ async fn move_build(
     write_build_status(db, build, from, to, now, out).await
 }
 
-/// The build a report names, locked for this transaction, and whether it was created now.
+/// The build a report names, locked for this transaction.
+struct Found {
+    build: build_row::Model,
+    /// Created by this report.
+    created: bool,
+    /// A finished build reopened (TRIGGERED) by a new attempt of its run.
+    reopened: bool,
+    /// The report is of an older attempt of the run than the build is at: why it is late.
+    stale: Option<String>,
+}
+
+/// The build a report names (locked for this transaction), or a new one. A report of a newer
+/// attempt of the run (GitHub's "Re-run jobs") reopens a finished build, as `retrigger` does.
 async fn find_or_create_build(
     db: &impl ConnectionTrait,
     source: &inbound_source::Model,
@@ -167,13 +205,35 @@ async fn find_or_create_build(
     status: Option<BuildStatus>,
     now: i64,
     out: &mut Changes,
-) -> Result<std::result::Result<(build_row::Model, bool), Refusal>> {
+) -> Result<std::result::Result<Found, Refusal>> {
     let org_id = source.org_id;
     if let Some(link) = inbound::link(db, source.id, "build", &report.external_id).await? {
         let build = runs::lock_build(db, org_id, link.build_id)
             .await?
             .ok_or(Error::NotFound("build"))?;
-        return Ok(Ok((build, false)));
+        let attempt = report.attempt.unwrap_or(link.attempt);
+        let mut found = Found {
+            build,
+            created: false,
+            reopened: false,
+            stale: None,
+        };
+        if attempt < link.attempt {
+            found.stale = Some(format!(
+                "late: attempt {attempt} of the run, which is at attempt {}",
+                link.attempt
+            ));
+        } else if attempt > link.attempt {
+            inbound::set_attempt(db, link.id, attempt).await?;
+            let from: BuildStatus = found.build.status.parse()?;
+            if from.is_final() {
+                found.build =
+                    write_build_status(db, found.build, from, BuildStatus::Triggered, now, out)
+                        .await?;
+                found.reopened = true;
+            }
+        }
+        return Ok(Ok(found));
     }
     let repository = match repository_of(db, source, report, now).await? {
         Ok(repository) => repository,
@@ -217,6 +277,7 @@ async fn find_or_create_build(
             external_id: Set(report.external_id.clone()),
             build_id: Set(build.id),
             task_id: Set(None),
+            attempt: Set(report.attempt.unwrap_or(1).max(1)),
             ..Default::default()
         },
     )
@@ -231,7 +292,12 @@ async fn find_or_create_build(
         true => write_build_status(db, build, initial, reported, now, out).await?,
         false => build,
     };
-    Ok(Ok((build, true)))
+    Ok(Ok(Found {
+        build,
+        created: true,
+        reopened: false,
+        stale: None,
+    }))
 }
 
 /// The repository of a new build: the source's own, or the one the report names in the source's
@@ -273,16 +339,27 @@ async fn repository_of(
     Ok(Ok(orgs::insert_repo(db, row).await?))
 }
 
-/// A new task of `build` in `to` (or CREATED, then moved, when `to` is final), and its link.
+/// A new task of `build` in `to` (or CREATED, then moved, when `to` is final), and its link;
+/// when it re-runs `rerun_of`, that run is superseded and the new one counts as its rerun.
+#[allow(clippy::too_many_arguments)]
 async fn create_task(
     db: &impl ConnectionTrait,
     source: &inbound_source::Model,
     build: &build_row::Model,
     report: &TaskReport,
     to: TaskStatus,
+    rerun_of: Option<task_row::Model>,
     now: i64,
     out: &mut Changes,
 ) -> Result<i32> {
+    let (previous_run_id, manual_rerun_count) = match rerun_of {
+        Some(old) => {
+            let (id, count) = (old.id, old.manual_rerun_count + 1);
+            out.seed.put_task(runs::supersede(db, old).await?);
+            (Some(id), count)
+        }
+        None => (None, 0),
+    };
     let initial = match to.is_final() {
         true => TaskStatus::Created,
         false => to,
@@ -303,8 +380,8 @@ async fn create_task(
         status: Set(initial.as_str().to_owned()),
         labels: Set(labels),
         optional: Set(false),
-        manual_rerun_count: Set(0),
-        previous_run_id: Set(None),
+        manual_rerun_count: Set(manual_rerun_count),
+        previous_run_id: Set(previous_run_id),
         superseded: Set(false),
         status_timestamp: Set(now),
         creation_timestamp: Set(now),
@@ -323,6 +400,7 @@ async fn create_task(
             external_id: Set(report.external_id.clone()),
             build_id: Set(build.id),
             task_id: Set(Some(task.id)),
+            attempt: Set(1),
             ..Default::default()
         },
     )

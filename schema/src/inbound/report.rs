@@ -39,6 +39,9 @@ pub struct BuildReport {
     pub status: Option<BuildStatus>,
     /// When the vendor says the event happened, in ms since the epoch.
     pub event_time: Option<i64>,
+    /// Which attempt of the run this is (GitHub's `run_attempt`, from 1): a higher one than
+    /// seen before reopens a finished build, like `retrigger`.
+    pub attempt: Option<i32>,
 }
 
 /// A task as the vendor describes it, with the build it belongs to.
