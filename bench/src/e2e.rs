@@ -11,13 +11,13 @@ use buildhooks_entity::webhook_delivery;
 use buildhooks_server::api_client::Api;
 use buildhooks_server::config::{Config, Role};
 use buildhooks_server::delivery::dispatcher::{self, DispatchConfig};
-use buildhooks_server::AppState;
 use sea_orm::{EntityTrait, Set};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use crate::hanging;
 use crate::receiver::{self, Arrivals};
+use crate::server::{Org, Server};
 use crate::{base_report, stats, wait_for, BenchArgs, BenchDb, Mode, Progress};
 
 /// The transitions each task goes through; each emits one delivered `task.*` event.
@@ -26,14 +26,12 @@ const TASKS_PER_BUILD: usize = 50;
 /// The delivery timeout of runs with hanging endpoints, in ms.
 const HANGING_TIMEOUT_MS: u64 = 2_000;
 
-/// An in-process server (or `--target`), an organization, a repository and one endpoint for
-/// `task.*` transitions that points at the receiver.
+/// The server (in-process or `--target`), its organization's API client, a repository and one
+/// endpoint for `task.*` transitions that points at the receiver.
 struct Setup {
     api: Api,
     repo: String,
-    state: Option<AppState>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    server: Server,
 }
 
 type Commits = Arc<Mutex<HashMap<String, Instant>>>;
@@ -60,53 +58,8 @@ async fn setup(
     role: Role,
     commits: Commits,
 ) -> anyhow::Result<Setup> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(256)
-        .build()?;
-    let (api, state, stop, server, uid) = match &args.target {
-        Some(target) => {
-            let token = args.token.clone().context("--target needs --token")?;
-            let api = Api {
-                client,
-                url: format!("{}/graphql", target.trim_end_matches('/')),
-                token,
-            };
-            let uid = api.call("{ ownerInfo { uid } }", json!({})).await?["ownerInfo"]["uid"]
-                .as_str()
-                .context("uid")?
-                .to_owned();
-            (api, None, None, None, uid)
-        }
-        None => {
-            let mut config = config.clone();
-            config.database_url = db.url.clone();
-            config.allow_private_targets = true;
-            let state = AppState::connect_with(config, Arc::new(CommitTimes(commits))).await?;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let url = format!("http://{}/graphql", listener.local_addr()?);
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            let server = tokio::spawn(buildhooks_server::run(
-                listener,
-                state.clone(),
-                role,
-                async {
-                    let _ = rx.await;
-                },
-            ));
-            let (org, token) =
-                buildhooks_schema::auth::create_organization(state.store.conn(), "bench", "github")
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-            (
-                Api { client, url, token },
-                Some(state),
-                Some(tx),
-                Some(server),
-                org.id.to_string(),
-            )
-        }
-    };
+    let (Org { api, uid }, server) =
+        Server::start(config, args, db, role, Arc::new(CommitTimes(commits))).await?;
     let repo = api
         .call(
             "mutation($n: String!) { createRepository(input: {name: $n}) { repository { id } } }",
@@ -125,13 +78,7 @@ async fn setup(
         json!({ "i": { "ownerUid": uid, "deliveryEndpoints": [{ "webhookURL": receiver_url, "events": events, "repositoryId": repo, "secretToken": "bench-secret", "maxInFlight": 64, "ordering": args.ordering.graphql() }] } }),
     )
     .await?;
-    Ok(Setup {
-        api,
-        repo,
-        state,
-        stop,
-        server,
-    })
+    Ok(Setup { api, repo, server })
 }
 
 impl Setup {
@@ -158,15 +105,6 @@ impl Setup {
             }
         }
         Ok(ids)
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
     }
 }
 
@@ -201,7 +139,7 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
         .collect();
     let healthy_count = healthy.len();
     let mut apis = vec![setup.api];
-    let plan = match &setup.state {
+    let plan = match &setup.server.state {
         Some(state) if args.hanging_endpoints > 0 => {
             let n = args.hanging_endpoints;
             // One hanging transition for every second healthy one, spread over the tenants.
@@ -355,17 +293,8 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     report["api_errors"] = json!(errors.load(Ordering::Relaxed));
     cpu.report(&mut report, distinct);
     drop(transition);
-    let rest = Setup {
-        api: Arc::try_unwrap(apis)
-            .map_err(|_| anyhow::anyhow!("API client still in use"))?
-            .swap_remove(0),
-        repo: String::new(),
-        state: None,
-        stop: setup.stop,
-        server: setup.server,
-    };
-    drop(setup.state);
-    rest.stop().await;
+    drop(apis);
+    setup.server.stop().await;
     Ok(report)
 }
 
@@ -377,7 +306,7 @@ pub async fn dispatch(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow
     let receiver_url = receiver::start(arrivals.clone()).await?;
     // API only: rows pile up until the dispatcher is started below.
     let setup = setup(config, args, db, &receiver_url, Role::Api, Arc::default()).await?;
-    let state = setup.state.clone().context("in-process state")?;
+    let state = setup.server.state.clone().context("in-process state")?;
     let task = setup.tasks(1).await?;
     setup
         .api
@@ -428,6 +357,6 @@ pub async fn dispatch(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow
     report["lost"] = json!(args.events.saturating_sub(distinct));
     report["duplicates"] = json!(total - distinct);
     drop(state);
-    setup.stop().await;
+    setup.server.stop().await;
     Ok(report)
 }

@@ -1,17 +1,21 @@
 //! `buildhooks bench`: measures the delivery path the same way every time and prints one JSON
 //! object. Modes: `raw` (signed POSTs, no database: the machine's ceiling), `dispatch` (N outbox
 //! rows written first, then the dispatcher alone drains them) and `e2e` (transitions through the
-//! GraphQL HTTP API, latency from the transition's commit to the receiver holding the body).
+//! GraphQL HTTP API, latency from the transition's commit to the receiver holding the body),
+//! `render` (the rendering path alone) and `inbound` (signed GitHub `workflow_job` requests to an
+//! inbound source, latency from the request's send to the receiver holding the task delivery).
 //! Everything runs in-process on a fresh database unless `--target` names a running server.
 //! A crate beside the server library, not inside it: it drives the server only through its public
 //! API (`AppState`, `run`, `db`, `delivery`), and the `buildhooks` binary offers it as `bench`.
 
 mod e2e;
 mod hanging;
+mod inbound;
 mod raw;
 mod receiver;
 mod render;
 mod runs;
+mod server;
 pub mod stats;
 
 use std::io::IsTerminal;
@@ -31,6 +35,8 @@ pub enum Mode {
     E2e,
     /// The rendering path alone (publish + commit per event), no HTTP.
     Render,
+    /// Signed GitHub `workflow_job` requests to an inbound source at saturation.
+    Inbound,
 }
 
 impl Mode {
@@ -40,6 +46,7 @@ impl Mode {
             Mode::Dispatch => "dispatch",
             Mode::E2e => "e2e",
             Mode::Render => "render",
+            Mode::Inbound => "inbound",
         }
     }
 }
@@ -47,13 +54,14 @@ impl Mode {
 /// Benchmark options.
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// raw, dispatch or e2e.
+    /// raw, dispatch, e2e, render or inbound.
     #[arg(long, value_enum, default_value_t = Mode::E2e)]
     pub mode: Mode,
-    /// Events (e2e: transitions; dispatch: outbox rows; raw: POSTs).
+    /// Events (e2e: transitions; dispatch: outbox rows; raw: POSTs; inbound: inbound requests,
+    /// three per job).
     #[arg(long, default_value_t = 2000)]
     pub events: usize,
-    /// Requests in flight at once (e2e: API clients; raw: senders).
+    /// Requests in flight at once (e2e: API clients; raw: senders; inbound: senders).
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
     /// e2e at a fixed offered rate (transitions per second) instead of saturation.
@@ -214,7 +222,7 @@ pub(crate) async fn wait_for(arrivals: &Arrivals, n: usize, timeout: Duration) {
 }
 
 /// Runs the benchmark (`--runs` times) and prints its JSON; fails when deliveries were lost or
-/// duplicated.
+/// duplicated, or (inbound) a request was refused or a delivery matched nothing.
 pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
     let mut reports = Vec::new();
     for _ in 0..args.runs {
@@ -228,10 +236,17 @@ pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
     report["rss_mb"] = json!(rss);
     report["peak_rss_mb"] = json!(peak);
     println!("{}", serde_json::to_string(&report)?);
-    let lost = report["lost"].as_u64().unwrap_or(0);
-    let duplicates = report["duplicates"].as_u64().unwrap_or(0);
+    let count = |field: &str| report[field].as_u64().unwrap_or(0);
+    let (lost, duplicates) = (count("lost"), count("duplicates"));
     if lost > 0 || duplicates > 0 {
         anyhow::bail!("{lost} lost and {duplicates} duplicated deliveries");
+    }
+    let refused = count("non_2xx") + count("request_errors");
+    let unexpected = count("unexpected_deliveries");
+    if refused > 0 || unexpected > 0 {
+        anyhow::bail!(
+            "{refused} inbound requests not answered 2xx and {unexpected} unexpected deliveries"
+        );
     }
     Ok(())
 }
@@ -240,11 +255,12 @@ pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
 async fn run_once(config: &Config, args: &BenchArgs) -> anyhow::Result<Value> {
     let mut report = match args.mode {
         Mode::Raw => raw::run(config, args).await?,
-        Mode::Dispatch | Mode::E2e | Mode::Render => {
+        Mode::Dispatch | Mode::E2e | Mode::Render | Mode::Inbound => {
             let db = BenchDb::create(config).await?;
             let result = match args.mode {
                 Mode::Dispatch => e2e::dispatch(config, args, &db).await,
                 Mode::Render => render::run(config, args, &db).await,
+                Mode::Inbound => inbound::run(config, args, &db).await,
                 _ => e2e::run(config, args, &db).await,
             };
             db.drop_database().await;

@@ -1,10 +1,12 @@
 //! The benchmark's receivers: HTTP servers on 127.0.0.1 that answer 200 at once and note when
-//! each delivery id arrived, so lost and duplicated deliveries and latencies can be counted.
+//! each delivery id arrived, so lost and duplicated deliveries and latencies can be counted; one
+//! that also keeps every body ([`Bodies`]) for modes that match deliveries by what they say.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Router;
 
@@ -49,16 +51,52 @@ impl Arrivals {
     }
 }
 
+/// A received body: when it arrived, its delivery id (`X-Cirrus-Delivery`) and its bytes.
+pub type Body = (Instant, String, Bytes);
+
+/// Every body received, in arrival order; read once the run is over.
+#[derive(Clone, Default)]
+pub struct Bodies(Arc<Mutex<Vec<Body>>>);
+
+impl Bodies {
+    fn keep(&self, id: String, body: Bytes) {
+        let now = Instant::now();
+        if let Ok(mut bodies) = self.0.lock() {
+            bodies.push((now, id, body));
+        }
+    }
+
+    /// Takes the bodies received so far.
+    pub fn take(&self) -> Vec<Body> {
+        self.0
+            .lock()
+            .map(|mut bodies| std::mem::take(&mut *bodies))
+            .unwrap_or_default()
+    }
+}
+
 /// Starts a receiver; returns its URL.
 pub async fn start(arrivals: Arrivals) -> anyhow::Result<String> {
-    let app = Router::new().fallback(move |headers: HeaderMap, _body: axum::body::Bytes| {
-        let arrivals = arrivals.clone();
+    serve(arrivals, None).await
+}
+
+/// Starts a receiver that also keeps every body in `bodies`; returns its URL.
+pub async fn start_keeping_bodies(arrivals: Arrivals, bodies: Bodies) -> anyhow::Result<String> {
+    serve(arrivals, Some(bodies)).await
+}
+
+async fn serve(arrivals: Arrivals, bodies: Option<Bodies>) -> anyhow::Result<String> {
+    let app = Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+        let (arrivals, bodies) = (arrivals.clone(), bodies.clone());
         async move {
             let id = headers
                 .get("x-cirrus-delivery")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_owned();
+            if let Some(bodies) = bodies {
+                bodies.keep(id.clone(), body);
+            }
             arrivals.note(id);
             StatusCode::OK
         }

@@ -1,5 +1,5 @@
 //! `--runs N`: the same measurement N times, each on a fresh database, printed as one JSON object
-//! whose figures are the medians of the runs (lost, duplicates and API errors: their sums;
+//! whose figures are the medians of the runs (lost, duplicates, errors and refusals: their sums;
 //! maximum latency: the highest), with each run's headline figures beside them so the spread
 //! shows. The README's table is made of such medians. (RSS is the process's, added after all
 //! runs: memory kept from earlier runs counts, so single runs measure it.)
@@ -7,12 +7,20 @@
 use serde_json::{json, Map, Value};
 
 /// Fields summed over the runs: every one must stay 0.
-const SUMMED: [&str; 3] = ["lost", "duplicates", "api_errors"];
+const SUMMED: [&str; 6] = [
+    "lost",
+    "duplicates",
+    "api_errors",
+    "non_2xx",
+    "request_errors",
+    "unexpected_deliveries",
+];
 /// Fields whose highest value is the honest summary.
 const HIGHEST: [&str; 1] = ["max"];
 /// Each run's figures listed under `each_run`.
-const HEADLINE: [&str; 5] = [
+const HEADLINE: [&str; 6] = [
     "transitions_per_s",
+    "inbound_requests_per_s",
     "deliveries_per_s",
     "machine_cpu_s_per_1000",
     "ratio_to_raw",
