@@ -9,6 +9,7 @@ mod ctx;
 pub mod error;
 pub mod event;
 pub mod graph;
+pub mod inbound;
 pub mod memo;
 pub mod owner;
 pub mod parsed;
