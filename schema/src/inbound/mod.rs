@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod counters;
+pub mod fields;
 pub mod generic;
 pub mod github;
 pub mod gitlab;

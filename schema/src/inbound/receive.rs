@@ -12,7 +12,7 @@ use super::apply::{self, Effect};
 pub use super::counters::Outcome;
 use super::counters::{self, Refused};
 use super::report::{Malformed, Report};
-use super::{generic, github, gitlab, kind, mapping::Mapping, verify};
+use super::{github, gitlab, kind, mapping::Mapping, verify};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -155,7 +155,7 @@ pub async fn receive(
             .as_deref()
             .map(serde_json::from_str::<Mapping>)
         {
-            Some(Ok(mapping)) => generic::read(&mapping, &value),
+            Some(Ok(mapping)) => mapping.read(&value),
             _ => Err(Malformed("the source has no usable mapping".into())),
         },
     };
