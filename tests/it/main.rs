@@ -13,6 +13,7 @@ mod delivery;
 mod durability;
 mod fairness;
 mod group_commit;
+mod inbound;
 mod nesting;
 mod outage;
 mod outbox;

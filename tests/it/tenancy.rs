@@ -19,6 +19,8 @@ struct Ids {
     task: String,
     delivery: String,
     endpoint: String,
+    /// An inbound source (issue 16).
+    source: String,
 }
 
 /// (root field, operation, variables for the given ids). Every root field that takes an id.
@@ -43,6 +45,9 @@ fn operations(ids: &Ids) -> Vec<(&'static str, &'static str, Value)> {
         ("saveWebHookSettings", "mutation($id: ID!) { saveWebHookSettings(input: {ownerUid: $id, deliveryEndpoints: []}) { settings { ownerUid } } }", json!({ "id": ids.org })),
         ("webhookRedeliver", "mutation($id: String!) { webhookRedeliver(input: {deliveryId: $id}) { delivery { id } } }", json!({ "id": ids.delivery })),
         ("webhookPing", "mutation($uid: ID!, $e: ID!) { webhookPing(input: {ownerUid: $uid, endpointId: $e}) { delivery { id } } }", json!({ "uid": ids.org, "e": ids.endpoint })),
+        ("createInboundSource", "mutation($id: ID!) { createInboundSource(input: {kind: GITHUB, name: \"x\", repositoryId: $id}) { source { id } } }", json!({ "id": ids.repo })),
+        ("regenerateInboundSecret", "mutation($id: ID!) { regenerateInboundSecret(input: {sourceId: $id}) { secret } }", json!({ "id": ids.source })),
+        ("deleteInboundSource", "mutation($id: ID!) { deleteInboundSource(input: {sourceId: $id}) { deletedSourceId } }", json!({ "id": ids.source })),
     ]
 }
 
@@ -127,6 +132,16 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
         .as_str()
         .expect("delivery")
         .to_owned();
+    let b_source = app
+        .gql_as(
+            &b.token,
+            "mutation { createInboundSource(input: {kind: GITHUB, name: \"b-source\"}) { source { id } } }",
+            json!({}),
+        )
+        .await["data"]["createInboundSource"]["source"]["id"]
+        .as_str()
+        .expect("source")
+        .to_owned();
     receiver.wait_for(2, Duration::from_secs(5)).await;
     let b_before = app
         .gql_as(&b.token, "query($id: ID!) { build(id: $id) { status tasks { status } } ownerInfo { webhookSettings { endpoints { id webhookURL } } } }", json!({ "id": b_build }))
@@ -141,6 +156,7 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
         task: b_task,
         delivery: b_delivery,
         endpoint: b_endpoint,
+        source: b_source,
     };
     let nowhere = Ids {
         org: "999999".into(),
@@ -151,6 +167,7 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
         task: "999999".into(),
         delivery: uuid::Uuid::new_v4().to_string(),
         endpoint: "999999".into(),
+        source: uuid::Uuid::new_v4().simple().to_string(),
     };
 
     let ops = operations(&theirs);

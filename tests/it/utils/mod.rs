@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod database;
 pub mod faults;
+pub mod inbound;
 pub mod logs;
 pub mod proxy;
 pub mod receiver;
