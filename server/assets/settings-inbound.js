@@ -387,11 +387,12 @@
       const result = String(r.result || 'UNKNOWN');
       return el('tr', { class: 'in-log-row', dataset: { result } },
         el('td', { class: 'nowrap' }, page.timeEl(r.receivedTimestamp)),
-        el('td', null, sourceName(r.sourceId)),
-        el('td', { class: 'mono in-event' }, r.event || ''),
+        // The result second: visible without scrolling the table on a phone.
         el('td', { class: 'in-result-cell' },
           el('span', { class: `badge in-result in-${result.toLowerCase().replace(/[^a-z_]/g, '')}` }, result),
           r.reason ? el('span', { class: 'in-reason' }, r.reason) : null),
+        el('td', { class: 'mono in-event' }, r.event || ''),
+        el('td', null, sourceName(r.sourceId)),
         el('td', { class: 'num in-http' }, String(r.httpStatus)),
         el('td', null, r.buildId != null ? String(r.buildId) : '—'),
         el('td', { class: 'mono in-delivery' }, r.deliveryId || '—'));
