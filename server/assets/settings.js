@@ -4,7 +4,8 @@
  * (saveWebHookSettings replaces the whole list), ping / test message with the receiver's
  * answer, payload and chat message previews, the build URL template, the one-time
  * generated-secret reveal, the deliveries log and the delivery detail with redelivery.
- * What differs per endpoint kind (webhook, chat robots) lives in settings-chat.js.
+ * What differs per endpoint kind (webhook, chat robots) lives in settings-chat.js, the
+ * inbound CI sources section in settings-inbound.js.
  * Talks only to POST /graphql. Server strings reach the DOM through textContent only;
  * the token and secrets never go into URLs, logs or localStorage.
  */
@@ -42,6 +43,7 @@
     atMobiles: 'ep-at-mobiles', isAtAll: 'ep-is-at-all', mentionedList: 'ep-mentioned-list',
   };
   let chat = null; // settings-chat.js, bound at start
+  let inbound = null; // settings-inbound.js, bound at start
 
   const state = {
     uid: '', token: null, owner: null, repos: [], endpoints: [], pings: new Map(), previews: new Map(), cursor: null,
@@ -172,7 +174,7 @@
       setText('org-name', `${state.owner.name} (${state.owner.platform})`);
       announce(`Signed in to ${state.owner.name}.`);
       $('page-title').focus();
-      await Promise.all([loadEndpoints(), loadDeliveries(false)]);
+      await Promise.all([loadEndpoints(), loadDeliveries(false), inbound.load()]);
     } catch (err) {
       try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* ignore */ }
       state.token = null;
@@ -191,6 +193,7 @@
     state.pollGen++;
     closeEditor(false);
     closeDialog($('delivery-detail')); closeDialog($('secret-reveal'));
+    inbound.reset();
     $('endpoint-list').replaceChildren(); $('deliveries-body').replaceChildren();
     showAlert('app-error', '');
     showSignin(message);
@@ -750,6 +753,9 @@
     chat = window.buildhooksChat({
       $, el, api, pretty, state, isBusy, setBusy, errList, stripField, fieldError, setText,
       endpointItem, endpointButton, saveList, toInput,
+    });
+    inbound = window.buildhooksInbound({
+      $, el, api, state, isBusy, setBusy, errList, stripField, fieldError, setText, show, showAlert, announce, timeEl,
     });
     $('ep-query').value = DEFAULT_QUERY;
     $('signin-form').addEventListener('submit', (e) => {

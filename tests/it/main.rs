@@ -5,6 +5,7 @@ mod backlog;
 mod bad_input;
 mod browser;
 mod browser_chat;
+mod browser_inbound;
 mod build_flow;
 mod chat;
 mod cli;

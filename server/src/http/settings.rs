@@ -1,6 +1,7 @@
-//! `GET /settings/{ownerUid}`: the per-organization webhook settings page. Its HTML, script and
-//! stylesheet are embedded in the binary (no build step, nothing fetched from elsewhere) and
-//! served under a strict Content-Security-Policy; the page talks to `POST /graphql`.
+//! `GET /settings/{ownerUid}`: the per-organization settings page (endpoints, chat robots,
+//! inbound CI sources). Its HTML, scripts and stylesheet are embedded in the binary (no build
+//! step, nothing fetched from elsewhere) and served under a strict Content-Security-Policy; the
+//! page talks to `POST /graphql`.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -8,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 const HTML: &str = include_str!("../../assets/settings.html");
 const SCRIPT: &str = include_str!("../../assets/settings.js");
 const CHAT_SCRIPT: &str = include_str!("../../assets/settings-chat.js");
+const INBOUND_SCRIPT: &str = include_str!("../../assets/settings-inbound.js");
 const STYLE: &str = include_str!("../../assets/settings.css");
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -44,6 +46,10 @@ pub async fn script() -> Response {
 
 pub async fn chat_script() -> Response {
     asset("text/javascript; charset=utf-8", CHAT_SCRIPT)
+}
+
+pub async fn inbound_script() -> Response {
+    asset("text/javascript; charset=utf-8", INBOUND_SCRIPT)
 }
 
 pub async fn style() -> Response {
