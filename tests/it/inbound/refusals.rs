@@ -13,9 +13,6 @@ use super::{
 };
 use crate::utils::TestApp;
 
-/// The default `BUILDHOOKS_INBOUND_MAX_BYTES`: 5 MiB.
-const DEFAULT_MAX_BYTES: usize = 5 * 1024 * 1024;
-
 /// One request and what it must get.
 struct Case {
     name: &'static str,
@@ -303,14 +300,11 @@ async fn each_refusal_has_its_status_and_writes_nothing() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_413_before_the_signature_and_writes_nothing() {
-    // TODO(lead): `Config.inbound_max_bytes` does not exist on this branch yet. Once it lands,
-    // uncomment the line below and set `LIMIT` to 1024; the bodies below are sized from `LIMIT`,
-    // so the test holds either way.
-    let app = TestApp::spawn_with(|_config| {
-        // _config.inbound_max_bytes = 1024;
+    let app = TestApp::spawn_with(|config| {
+        config.inbound_max_bytes = LIMIT;
     })
     .await;
-    const LIMIT: usize = DEFAULT_MAX_BYTES;
+    const LIMIT: usize = 1024;
     let source = github_source(&app, &app.org).await;
     let before = rows(&app, None).await;
 
