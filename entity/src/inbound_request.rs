@@ -14,7 +14,10 @@ pub struct Model {
     pub received_at: i64,
     /// The vendor's event name (`workflow_job`, `Pipeline Hook`, `generic`).
     pub event: String,
-    /// The vendor's delivery id; set on applied and ignored rows only.
+    /// The vendor's delivery id, as the request gave it (shown in the log).
+    pub delivery_id: Option<String>,
+    /// The same id as the deduplication key: set on applied and ignored rows only (unique per
+    /// source), so a duplicate's or a refusal's row never takes it.
     pub delivery_key: Option<String>,
     pub result: String,
     pub reason: Option<String>,

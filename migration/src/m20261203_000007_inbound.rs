@@ -46,6 +46,7 @@ enum InboundRequest {
     SourceId,
     ReceivedAt,
     Event,
+    DeliveryId,
     DeliveryKey,
     Result,
     Reason,
@@ -164,6 +165,7 @@ impl MigrationTrait for Migration {
                         .not_null(),
                 )
                 .col(ColumnDef::new(InboundRequest::Event).string().not_null())
+                .col(ColumnDef::new(InboundRequest::DeliveryId).string().null())
                 .col(ColumnDef::new(InboundRequest::DeliveryKey).string().null())
                 .col(ColumnDef::new(InboundRequest::Result).string().not_null())
                 .col(ColumnDef::new(InboundRequest::Reason).text().null())

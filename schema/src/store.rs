@@ -75,6 +75,7 @@ pub struct Store {
     hooks: Arc<dyn CommitHooks>,
     rows: Arc<RowCache>,
     tokens: Arc<TokenCache>,
+    inbound: Arc<crate::inbound::counters::Counters>,
 }
 
 impl Store {
@@ -86,6 +87,7 @@ impl Store {
             hooks: Arc::new(NoHooks),
             rows: Arc::new(RowCache::default()),
             tokens: Arc::new(TokenCache::default()),
+            inbound: Arc::default(),
         }
     }
 
@@ -113,6 +115,11 @@ impl Store {
     /// The cache of insert-only rows (organizations, repositories).
     pub fn rows(&self) -> &RowCache {
         &self.rows
+    }
+
+    /// This server's inbound hook counters (for `/metrics`) and refusal budgets.
+    pub fn inbound_counters(&self) -> &crate::inbound::counters::Counters {
+        &self.inbound
     }
 
     pub(crate) fn hooks(&self) -> &dyn CommitHooks {

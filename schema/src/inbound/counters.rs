@@ -72,68 +72,75 @@ impl Refused {
 }
 
 /// The source kinds, as stored (`inbound::kind`).
+/// The source kinds, as stored (`inbound::kind`).
 const KINDS: [&str; 3] = ["github", "gitlab", "generic"];
 const RESULTS: [&str; 4] = ["applied", "duplicate", "ignored", "refused"];
-
-static ANSWERED: [[AtomicU64; 4]; 3] = [const { [const { AtomicU64::new(0) }; 4] }; 3];
-static REFUSED: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
-static BUDGET: Mutex<Option<HashMap<i32, (i64, u32)>>> = Mutex::new(None);
 
 fn kind_index(kind: &str) -> usize {
     KINDS.iter().position(|k| *k == kind).unwrap_or(2)
 }
 
-/// Counts a refusal (`kind` is `None` when no source was found).
-pub fn refused(kind: Option<&str>, reason: Refused) {
-    REFUSED[reason.index()].fetch_add(1, Ordering::Relaxed);
-    if let Some(kind) = kind {
-        ANSWERED[kind_index(kind)][3].fetch_add(1, Ordering::Relaxed);
-    }
+/// One server's inbound counters and refusal budgets (held by its `Store`).
+#[derive(Default)]
+pub struct Counters {
+    answered: [[AtomicU64; 4]; 3],
+    refused: [AtomicU64; 6],
+    /// Per source uid: the current window's start and how many refusals it logged.
+    budget: Mutex<HashMap<String, (i64, u32)>>,
 }
 
-/// Counts an answer that was not a refusal (refusals count in [`refused`]).
-pub fn answered(kind: &str, outcome: Outcome) {
-    let result = match outcome {
-        Outcome::Applied => 0,
-        Outcome::Duplicate => 1,
-        Outcome::Ignored => 2,
-        Outcome::Refused(_) => return,
-    };
-    ANSWERED[kind_index(kind)][result].fetch_add(1, Ordering::Relaxed);
-}
-
-/// `(kind, result, count)` of every answered request since the process started.
-pub fn requests() -> Vec<(&'static str, &'static str, u64)> {
-    let mut out = Vec::new();
-    for (k, kind) in KINDS.iter().enumerate() {
-        for (r, result) in RESULTS.iter().enumerate() {
-            out.push((*kind, *result, ANSWERED[k][r].load(Ordering::Relaxed)));
+impl Counters {
+    /// Counts a refusal (`kind` is `None` when no source was found).
+    pub fn refused(&self, kind: Option<&str>, reason: Refused) {
+        self.refused[reason.index()].fetch_add(1, Ordering::Relaxed);
+        if let Some(kind) = kind {
+            self.answered[kind_index(kind)][3].fetch_add(1, Ordering::Relaxed);
         }
     }
-    out
-}
 
-/// `(reason, count)` of every refusal since the process started.
-pub fn refusals() -> Vec<(&'static str, u64)> {
-    Refused::ALL
-        .iter()
-        .map(|r| (r.label(), REFUSED[r.index()].load(Ordering::Relaxed)))
-        .collect()
-}
+    /// Counts an answer that was not a refusal (refusals count in [`Counters::refused`]).
+    pub fn answered(&self, kind: &str, outcome: Outcome) {
+        let result = match outcome {
+            Outcome::Applied => 0,
+            Outcome::Duplicate => 1,
+            Outcome::Ignored => 2,
+            Outcome::Refused(_) => return,
+        };
+        self.answered[kind_index(kind)][result].fetch_add(1, Ordering::Relaxed);
+    }
 
-/// Whether a refusal of source `source_id` at `now` may still be logged in this window.
-pub fn may_log_refusal(source_id: i32, now: i64) -> bool {
-    let mut budget = BUDGET.lock().unwrap_or_else(|e| e.into_inner());
-    let budget = budget.get_or_insert_with(HashMap::new);
-    if budget.len() > 10_000 {
-        budget.retain(|_, (start, _)| now - *start < REFUSAL_WINDOW_MS);
+    /// `(kind, result, count)` of every answered request since the process started.
+    pub fn requests(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let mut out = Vec::new();
+        for (k, kind) in KINDS.iter().enumerate() {
+            for (r, result) in RESULTS.iter().enumerate() {
+                out.push((*kind, *result, self.answered[k][r].load(Ordering::Relaxed)));
+            }
+        }
+        out
     }
-    let entry = budget.entry(source_id).or_insert((now, 0));
-    if now - entry.0 >= REFUSAL_WINDOW_MS {
-        *entry = (now, 0);
+
+    /// `(reason, count)` of every refusal since the process started.
+    pub fn refusals(&self) -> Vec<(&'static str, u64)> {
+        Refused::ALL
+            .iter()
+            .map(|r| (r.label(), self.refused[r.index()].load(Ordering::Relaxed)))
+            .collect()
     }
-    entry.1 += 1;
-    entry.1 <= REFUSALS_LOGGED
+
+    /// Whether a refusal of source `uid` at `now` may still be logged in this window.
+    pub fn may_log_refusal(&self, uid: &str, now: i64) -> bool {
+        let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+        if budget.len() > 10_000 {
+            budget.retain(|_, (start, _)| now - *start < REFUSAL_WINDOW_MS);
+        }
+        let entry = budget.entry(uid.to_owned()).or_insert((now, 0));
+        if now - entry.0 >= REFUSAL_WINDOW_MS {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= REFUSALS_LOGGED
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::apply::{self, Effect};
 pub use super::counters::Outcome;
-use super::counters::{self, Refused};
+use super::counters::Refused;
 use super::report::{Malformed, Report};
 use super::{github, gitlab, kind, mapping::Mapping, verify};
 use crate::clock::now_ms;
@@ -44,8 +44,8 @@ impl Answer {
     }
 
     /// 404: no live source has this id.
-    pub fn not_found() -> Self {
-        counters::refused(None, Refused::NotFound);
+    pub fn not_found(store: &Store) -> Self {
+        store.inbound_counters().refused(None, Refused::NotFound);
         Self::error(404, Refused::NotFound, "no inbound source has this id")
     }
 
@@ -83,6 +83,7 @@ pub async fn too_large(store: &Store, source: &inbound_source::Model, limit: usi
         store,
         source,
         "",
+        None,
         413,
         Refused::TooLarge,
         &format!("the body is over {limit} bytes (BUILDHOOKS_INBOUND_MAX_BYTES)"),
@@ -106,6 +107,7 @@ pub async fn receive(
     }
     .to_owned();
     let event = cut(&event, 100);
+    let key = delivery_key(&source.kind, headers);
     let checked = match source.kind.as_str() {
         kind::GITHUB => verify::github(&source.secret, headers, body),
         kind::GITLAB => verify::gitlab(
@@ -118,7 +120,16 @@ pub async fn receive(
         _ => verify::generic(&source.secret, query_token, headers),
     };
     if let Err(why) = checked {
-        return refuse(store, source, &event, 401, Refused::Unauthenticated, why.0).await;
+        return refuse(
+            store,
+            source,
+            &event,
+            key.as_deref(),
+            401,
+            Refused::Unauthenticated,
+            why.0,
+        )
+        .await;
     }
     if !is_json(headers.get("content-type")) {
         let message = "Content-Type must be application/json";
@@ -126,6 +137,7 @@ pub async fn receive(
             store,
             source,
             &event,
+            key.as_deref(),
             415,
             Refused::UnsupportedMediaType,
             message,
@@ -136,7 +148,16 @@ pub async fn receive(
         Ok(value) => value,
         Err(e) => {
             let message = format!("the body is not JSON: {e}");
-            return refuse(store, source, &event, 400, Refused::Malformed, &message).await;
+            return refuse(
+                store,
+                source,
+                &event,
+                key.as_deref(),
+                400,
+                Refused::Malformed,
+                &message,
+            )
+            .await;
         }
     };
     if event.is_empty() {
@@ -145,7 +166,16 @@ pub async fn receive(
             _ => "X-Gitlab-Event",
         };
         let message = format!("{header} is missing");
-        return refuse(store, source, &event, 400, Refused::Malformed, &message).await;
+        return refuse(
+            store,
+            source,
+            &event,
+            key.as_deref(),
+            400,
+            Refused::Malformed,
+            &message,
+        )
+        .await;
     }
     let read = match source.kind.as_str() {
         kind::GITHUB => github::read(&event, &value),
@@ -162,10 +192,18 @@ pub async fn receive(
     let report = match read {
         Ok(report) => report,
         Err(Malformed(why)) => {
-            return refuse(store, source, &event, 400, Refused::Malformed, &why).await;
+            return refuse(
+                store,
+                source,
+                &event,
+                key.as_deref(),
+                400,
+                Refused::Malformed,
+                &why,
+            )
+            .await;
         }
     };
-    let key = delivery_key(&source.kind, headers);
     let answer = match report {
         Report::Ping => {
             log(
@@ -197,7 +235,9 @@ pub async fn receive(
         report => apply_in_txn(store, schema, source, &event, key.as_deref(), &report).await,
     };
     let answer = answer.unwrap_or_else(|e| Answer::failed(&e));
-    counters::answered(&source.kind, answer.outcome);
+    store
+        .inbound_counters()
+        .answered(&source.kind, answer.outcome);
     answer
 }
 
@@ -238,7 +278,7 @@ async fn try_apply(
                 store,
                 source,
                 event,
-                None,
+                Some(key),
                 "duplicate",
                 Some(why),
                 200,
@@ -271,7 +311,7 @@ async fn try_apply(
         Ok(effect) => effect,
         Err(Malformed(why)) => {
             drop(w);
-            return Ok(refuse(store, source, event, 400, Refused::Malformed, &why).await);
+            return Ok(refuse(store, source, event, key, 400, Refused::Malformed, &why).await);
         }
     };
     let events = changes.events.len();
@@ -284,6 +324,7 @@ async fn try_apply(
         } => ("ignored", Some(why.clone()), 202, *build_id, *task_id),
     };
     let mut row = inbound::request_row(source.org_id, source.id, now, event);
+    row.delivery_id = sea_orm::Set(key.map(str::to_owned));
     row.delivery_key = sea_orm::Set(key.map(str::to_owned));
     row.result = sea_orm::Set(result.to_owned());
     row.reason = sea_orm::Set(reason.clone());
@@ -328,7 +369,7 @@ async fn ignored(
                 store,
                 source,
                 event,
-                None,
+                Some(key),
                 "duplicate",
                 Some(why),
                 200,
@@ -344,6 +385,7 @@ async fn ignored(
         }
     }
     let mut row = inbound::request_row(source.org_id, source.id, now_ms(), event);
+    row.delivery_id = sea_orm::Set(key.map(str::to_owned));
     row.delivery_key = sea_orm::Set(key.map(str::to_owned));
     row.result = sea_orm::Set("ignored".into());
     row.reason = sea_orm::Set(Some(why.to_owned()));
@@ -367,18 +409,20 @@ async fn refuse(
     store: &Store,
     source: &inbound_source::Model,
     event: &str,
+    delivery_id: Option<&str>,
     status: u16,
     reason: Refused,
     message: &str,
 ) -> Answer {
-    counters::refused(Some(&source.kind), reason);
-    if counters::may_log_refusal(source.id, now_ms()) {
+    let counters = store.inbound_counters();
+    counters.refused(Some(&source.kind), reason);
+    if counters.may_log_refusal(&source.uid, now_ms()) {
         let why = format!("{}: {message}", reason.code());
         log(
             store,
             source,
             event,
-            None,
+            delivery_id,
             "refused",
             Some(&why),
             status as i32,
@@ -397,7 +441,7 @@ async fn log(
     store: &Store,
     source: &inbound_source::Model,
     event: &str,
-    key: Option<&str>,
+    delivery_id: Option<&str>,
     result: &str,
     reason: Option<&str>,
     status: i32,
@@ -407,7 +451,8 @@ async fn log(
     let written = async {
         let w = store.begin_write().await?;
         let mut row = inbound::request_row(source.org_id, source.id, now_ms(), event);
-        row.delivery_key = sea_orm::Set(key.map(str::to_owned));
+        // The id is shown; it is never the deduplication key (that is an applied row's).
+        row.delivery_id = sea_orm::Set(delivery_id.map(str::to_owned));
         row.result = sea_orm::Set(result.to_owned());
         row.reason = sea_orm::Set(reason.map(|r| cut(r, 1000)));
         row.http_status = sea_orm::Set(status);

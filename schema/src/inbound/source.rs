@@ -188,7 +188,7 @@ impl InboundRequest {
             source_id: ID(source_uid),
             received_timestamp: row.received_at as f64,
             event: row.event,
-            delivery_id: row.delivery_key,
+            delivery_id: row.delivery_id,
             result,
             reason: row.reason,
             http_status: row.http_status,
@@ -211,7 +211,13 @@ pub struct CreateInboundSourceInput {
 }
 
 #[derive(InputObject)]
-pub struct InboundSourceIdInput {
+pub struct RegenerateInboundSecretInput {
+    pub source_id: ID,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct DeleteInboundSourceInput {
     pub source_id: ID,
     pub client_mutation_id: Option<String>,
 }
@@ -357,7 +363,7 @@ impl InboundMutation {
     async fn regenerate_inbound_secret(
         &self,
         ctx: &Context<'_>,
-        input: InboundSourceIdInput,
+        input: RegenerateInboundSecretInput,
     ) -> async_graphql::Result<InboundSourceSecretPayload> {
         async {
             let org_id = viewer(ctx)?.org_id;
@@ -391,7 +397,7 @@ impl InboundMutation {
     async fn delete_inbound_source(
         &self,
         ctx: &Context<'_>,
-        input: InboundSourceIdInput,
+        input: DeleteInboundSourceInput,
     ) -> async_graphql::Result<DeleteInboundSourcePayload> {
         async {
             let org_id = viewer(ctx)?.org_id;

@@ -108,7 +108,6 @@ impl Metrics {
                 "buildhooks_delivery_attempts_by_kind_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}"
             );
         }
-        inbound_counters(&mut out);
         let _ = writeln!(
             out,
             "# HELP buildhooks_delivery_attempt_duration_seconds Duration of delivery attempts."
@@ -175,14 +174,13 @@ impl Metrics {
 }
 
 /// The inbound hooks' counters: requests by source kind and result, refusals by reason.
-fn inbound_counters(out: &mut String) {
-    use buildhooks_schema::inbound::counters;
+pub fn render_inbound(counters: &buildhooks_schema::inbound::counters::Counters, out: &mut String) {
     let _ = writeln!(
         out,
         "# HELP buildhooks_inbound_requests_total Inbound hook requests to a known source by source kind and result."
     );
     let _ = writeln!(out, "# TYPE buildhooks_inbound_requests_total counter");
-    for (kind, result, n) in counters::requests() {
+    for (kind, result, n) in counters.requests() {
         let _ = writeln!(
             out,
             "buildhooks_inbound_requests_total{{kind=\"{kind}\",result=\"{result}\"}} {n}"
@@ -193,7 +191,7 @@ fn inbound_counters(out: &mut String) {
         "# HELP buildhooks_inbound_refusals_total Inbound hook requests refused, by reason."
     );
     let _ = writeln!(out, "# TYPE buildhooks_inbound_refusals_total counter");
-    for (reason, n) in counters::refusals() {
+    for (reason, n) in counters.refusals() {
         let _ = writeln!(
             out,
             "buildhooks_inbound_refusals_total{{reason=\"{reason}\"}} {n}"

@@ -30,12 +30,15 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str
 pub async fn metrics(State(state): State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     match state.sender.metrics.render(state.store.db()).await {
-        Ok(text) => (
-            StatusCode::OK,
-            [("content-type", "text/plain; version=0.0.4")],
-            text,
-        )
-            .into_response(),
+        Ok(mut text) => {
+            crate::delivery::metrics::render_inbound(state.store.inbound_counters(), &mut text);
+            (
+                StatusCode::OK,
+                [("content-type", "text/plain; version=0.0.4")],
+                text,
+            )
+                .into_response()
+        }
         Err(error) => {
             tracing::error!(%error, "cannot render metrics");
             (StatusCode::SERVICE_UNAVAILABLE, "metrics unavailable").into_response()

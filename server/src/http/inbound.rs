@@ -46,7 +46,7 @@ pub async fn receive(
 ) -> Response {
     let source = match inbound::find(&state.store, &id).await {
         Ok(Some(source)) => source,
-        Ok(None) => return respond(Answer::not_found()),
+        Ok(None) => return respond(Answer::not_found(&state.store)),
         Err(error) => {
             tracing::warn!(%error, "inbound: cannot look up the source");
             return super::unavailable_response();
