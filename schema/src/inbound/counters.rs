@@ -149,14 +149,15 @@ mod tests {
 
     #[test]
     fn refusal_budget_per_source_and_window() {
-        let logged = (0..15).filter(|_| may_log_refusal(-7, 1_000)).count();
+        let c = Counters::default();
+        let logged = (0..15).filter(|_| c.may_log_refusal("a", 1_000)).count();
         assert_eq!(logged, REFUSALS_LOGGED as usize);
         assert!(
-            may_log_refusal(-8, 1_000),
+            c.may_log_refusal("b", 1_000),
             "another source has its own budget"
         );
         assert!(
-            may_log_refusal(-7, 1_000 + REFUSAL_WINDOW_MS),
+            c.may_log_refusal("a", 1_000 + REFUSAL_WINDOW_MS),
             "a new window"
         );
     }

@@ -168,6 +168,7 @@ mod tests {
             pull_request: None,
             status: Some(status),
             event_time: Some(event_time),
+            attempt: Some(1),
         })
     }
 
@@ -197,6 +198,7 @@ mod tests {
                 commit: Some("3484a3fb816e0859fd6e1cea078d76385ff50625".into()),
                 name: (name != "update").then(|| "CodeQL".into()),
                 event_time: Some(at),
+                attempt: Some(1),
                 ..BuildReport::default()
             },
             external_id: "289782451".into(),
