@@ -17,7 +17,7 @@
 use buildhooks_entity::{
     build as build_row, inbound_link, inbound_source, repository, task as task_row,
 };
-use buildhooks_store::{inbound, orgs, runs, tasks};
+use buildhooks_store::{inbound, orgs, runs};
 use sea_orm::{ConnectionTrait, Set};
 
 use super::report::{BuildReport, Malformed, TaskReport};
@@ -122,15 +122,7 @@ pub async fn task(
         }));
     }
     let org_id = source.org_id;
-    let link = inbound::link(db, source.id, "task", &report.external_id).await?;
-    let existing = match link.and_then(|l| l.task_id) {
-        Some(task_id) => Some(
-            tasks::task(db, org_id, task_id)
-                .await?
-                .ok_or(Error::NotFound("task"))?,
-        ),
-        None => None,
-    };
+    let existing = inbound::linked_task(db, org_id, source.id, &report.external_id).await?;
     let Some(task) = existing else {
         let rerun_of = match found.created {
             true => None,
@@ -207,10 +199,9 @@ async fn find_or_create_build(
     out: &mut Changes,
 ) -> Result<std::result::Result<Found, Refusal>> {
     let org_id = source.org_id;
-    if let Some(link) = inbound::link(db, source.id, "build", &report.external_id).await? {
-        let build = runs::lock_build(db, org_id, link.build_id)
-            .await?
-            .ok_or(Error::NotFound("build"))?;
+    if let Some(link) = inbound::lock_run(db, org_id, source.id, &report.external_id).await? {
+        out.seed.put_endpoints(link.endpoints);
+        let build = link.build;
         let attempt = report.attempt.unwrap_or(link.attempt);
         let mut found = Found {
             build,
@@ -224,7 +215,7 @@ async fn find_or_create_build(
                 link.attempt
             ));
         } else if attempt > link.attempt {
-            inbound::set_attempt(db, link.id, attempt).await?;
+            inbound::set_attempt(db, link.link_id, attempt).await?;
             let from: BuildStatus = found.build.status.parse()?;
             if from.is_final() {
                 found.build =

@@ -5,7 +5,8 @@
 //! `REFUSALS_LOGGED` per source per `REFUSAL_WINDOW_MS`) and are counted.
 
 use buildhooks_entity::inbound_source;
-use buildhooks_store::{inbound, is_unique_violation};
+use buildhooks_store::inbound::{self, NewRequest};
+use buildhooks_store::is_unique_violation;
 use serde_json::{json, Value};
 
 use super::apply::{self, Effect};
@@ -323,14 +324,19 @@ async fn try_apply(
             why,
         } => ("ignored", Some(why.clone()), 202, *build_id, *task_id),
     };
-    let mut row = inbound::request_row(source.org_id, source.id, now, event);
-    row.delivery_id = sea_orm::Set(key.map(str::to_owned));
-    row.delivery_key = sea_orm::Set(key.map(str::to_owned));
-    row.result = sea_orm::Set(result.to_owned());
-    row.reason = sea_orm::Set(reason.clone());
-    row.http_status = sea_orm::Set(status);
-    row.build_id = sea_orm::Set(Some(build_id));
-    row.task_id = sea_orm::Set(task_id);
+    let row = NewRequest {
+        org_id: source.org_id,
+        source_id: source.id,
+        received_at: now,
+        event,
+        delivery_id: key,
+        delivery_key: key,
+        result,
+        reason: reason.as_deref(),
+        http_status: status,
+        build_id: Some(build_id),
+        task_id,
+    };
     inbound::insert_request(w.txn(), row).await?;
     commit_changes(store, schema, w, source.org_id, changes).await?;
     let ids = json!({
@@ -384,12 +390,18 @@ async fn ignored(
             });
         }
     }
-    let mut row = inbound::request_row(source.org_id, source.id, now_ms(), event);
-    row.delivery_id = sea_orm::Set(key.map(str::to_owned));
-    row.delivery_key = sea_orm::Set(key.map(str::to_owned));
-    row.result = sea_orm::Set("ignored".into());
-    row.reason = sea_orm::Set(Some(why.to_owned()));
-    row.http_status = sea_orm::Set(202);
+    let row = NewRequest {
+        org_id: source.org_id,
+        source_id: source.id,
+        received_at: now_ms(),
+        event,
+        delivery_id: key,
+        delivery_key: key,
+        result: "ignored",
+        reason: Some(why),
+        http_status: 202,
+        ..NewRequest::default()
+    };
     match inbound::insert_request(w.txn(), row).await {
         Err(e) if is_unique_violation(&e) => {}
         other => {
@@ -450,14 +462,21 @@ async fn log(
 ) {
     let written = async {
         let w = store.begin_write().await?;
-        let mut row = inbound::request_row(source.org_id, source.id, now_ms(), event);
+        let reason = reason.map(|r| cut(r, 1000));
         // The id is shown; it is never the deduplication key (that is an applied row's).
-        row.delivery_id = sea_orm::Set(delivery_id.map(str::to_owned));
-        row.result = sea_orm::Set(result.to_owned());
-        row.reason = sea_orm::Set(reason.map(|r| cut(r, 1000)));
-        row.http_status = sea_orm::Set(status);
-        row.build_id = sea_orm::Set(build_id);
-        row.task_id = sea_orm::Set(task_id);
+        let row = NewRequest {
+            org_id: source.org_id,
+            source_id: source.id,
+            received_at: now_ms(),
+            event,
+            delivery_id,
+            delivery_key: None,
+            result,
+            reason: reason.as_deref(),
+            http_status: status,
+            build_id,
+            task_id,
+        };
         inbound::insert_request(w.txn(), row).await?;
         w.commit().await?;
         Ok::<_, Error>(())
