@@ -4,8 +4,11 @@
 //! `source` is the GraphQL face (create, list, regenerate, delete, the inbound log); `verify`
 //! checks who sent a request; `github`, `gitlab` and `generic` (with its `mapping`) read a
 //! verified body into a `report::Report`, with the status tables in `statuses`; `apply` turns a
-//! report into a transition; `receive` is the whole request, from a source to an answer.
+//! report into a transition; `receive` is the whole request, from a source to an answer
+//! (`answer`), with the log rows written outside a transition in `record` and the counters for
+//! `/metrics` in `counters`.
 
+pub mod answer;
 pub mod apply;
 pub mod counters;
 pub mod fields;
@@ -14,6 +17,7 @@ pub mod github;
 pub mod gitlab;
 pub mod mapping;
 pub mod receive;
+pub mod record;
 pub mod report;
 pub mod source;
 pub mod statuses;

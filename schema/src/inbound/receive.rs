@@ -9,9 +9,10 @@ use buildhooks_store::inbound::{self, NewRequest};
 use buildhooks_store::is_unique_violation;
 use serde_json::{json, Value};
 
+pub use super::answer::{Answer, Headers, Outcome};
 use super::apply::{self, Effect};
-pub use super::counters::Outcome;
 use super::counters::Refused;
+use super::record::{cut, ignored, log, refuse};
 use super::report::{Malformed, Report};
 use super::{github, gitlab, kind, mapping::Mapping, verify};
 use crate::clock::now_ms;
@@ -20,55 +21,6 @@ use crate::store::Store;
 use crate::transition::Changes;
 use crate::webhook::outbox::commit_changes;
 use crate::PayloadSchema;
-
-/// A request's headers, by lower-case name (the server's header map implements it).
-pub trait Headers: Sync {
-    /// The first value of header `name` (lower case), if it is present and text.
-    fn get(&self, name: &str) -> Option<&str>;
-}
-
-/// The answer to send: status, JSON body, and what came of it.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    pub status: u16,
-    pub body: Value,
-    pub outcome: Outcome,
-}
-
-impl Answer {
-    fn error(status: u16, reason: Refused, message: &str) -> Self {
-        Answer {
-            status,
-            body: json!({ "error": { "code": reason.code(), "message": message } }),
-            outcome: Outcome::Refused(reason),
-        }
-    }
-
-    /// 404: no live source has this id.
-    pub fn not_found(store: &Store) -> Self {
-        store.inbound_counters().refused(None, Refused::NotFound);
-        Self::error(404, Refused::NotFound, "no inbound source has this id")
-    }
-
-    /// The answer to a request that failed inside: 503 when the database is out of reach,
-    /// else 500. The cause is logged, never sent.
-    fn failed(error: &Error) -> Self {
-        let (status, code, message) = match error {
-            Error::Unavailable(_) => (
-                503,
-                crate::error::UNAVAILABLE,
-                "the database is unavailable; try again",
-            ),
-            _ => (500, "INTERNAL", "internal error"),
-        };
-        tracing::error!(%error, cause = ?error, "inbound request failed");
-        Answer {
-            status,
-            body: json!({ "error": { "code": code, "message": message } }),
-            outcome: Outcome::Refused(Refused::Internal),
-        }
-    }
-}
 
 /// The live source whose URL id is `uid`; ids that cannot be one are not looked up.
 pub async fn find(store: &Store, uid: &str) -> Result<Option<inbound_source::Model>> {
@@ -287,11 +239,7 @@ async fn try_apply(
                 None,
             )
             .await;
-            return Ok(Answer {
-                status: 200,
-                body: json!({ "result": "duplicate" }),
-                outcome: Outcome::Duplicate,
-            });
+            return Ok(Answer::duplicate());
         }
     }
     let now = now_ms();
@@ -357,136 +305,6 @@ async fn try_apply(
     })
 }
 
-/// 202 for an event we do not handle; logged with its delivery key, so a redelivery of it is a
-/// duplicate.
-async fn ignored(
-    store: &Store,
-    source: &inbound_source::Model,
-    event: &str,
-    key: Option<&str>,
-    why: &str,
-) -> Result<Answer> {
-    let w = store.begin_write().await?;
-    if let Some(key) = key {
-        if inbound::seen(w.txn(), source.id, key).await? {
-            drop(w);
-            let why = "this delivery id was already received";
-            log(
-                store,
-                source,
-                event,
-                Some(key),
-                "duplicate",
-                Some(why),
-                200,
-                None,
-                None,
-            )
-            .await;
-            return Ok(Answer {
-                status: 200,
-                body: json!({ "result": "duplicate" }),
-                outcome: Outcome::Duplicate,
-            });
-        }
-    }
-    let row = NewRequest {
-        org_id: source.org_id,
-        source_id: source.id,
-        received_at: now_ms(),
-        event,
-        delivery_id: key,
-        delivery_key: key,
-        result: "ignored",
-        reason: Some(why),
-        http_status: 202,
-        ..NewRequest::default()
-    };
-    match inbound::insert_request(w.txn(), row).await {
-        Err(e) if is_unique_violation(&e) => {}
-        other => {
-            other?;
-            w.commit().await?;
-        }
-    }
-    Ok(Answer {
-        status: 202,
-        body: json!({ "result": "ignored", "ignored": why }),
-        outcome: Outcome::Ignored,
-    })
-}
-
-/// A refusal: counted, logged (within the source's refusal budget), nothing else written.
-async fn refuse(
-    store: &Store,
-    source: &inbound_source::Model,
-    event: &str,
-    delivery_id: Option<&str>,
-    status: u16,
-    reason: Refused,
-    message: &str,
-) -> Answer {
-    let counters = store.inbound_counters();
-    counters.refused(Some(&source.kind), reason);
-    if counters.may_log_refusal(&source.uid, now_ms()) {
-        let why = format!("{}: {message}", reason.code());
-        log(
-            store,
-            source,
-            event,
-            delivery_id,
-            "refused",
-            Some(&why),
-            status as i32,
-            None,
-            None,
-        )
-        .await;
-    }
-    Answer::error(status, reason, message)
-}
-
-/// Writes one row of the inbound log in a transaction of its own; a failure is logged only (the
-/// answer does not depend on it).
-#[allow(clippy::too_many_arguments)]
-async fn log(
-    store: &Store,
-    source: &inbound_source::Model,
-    event: &str,
-    delivery_id: Option<&str>,
-    result: &str,
-    reason: Option<&str>,
-    status: i32,
-    build_id: Option<i32>,
-    task_id: Option<i32>,
-) {
-    let written = async {
-        let w = store.begin_write().await?;
-        let reason = reason.map(|r| cut(r, 1000));
-        // The id is shown; it is never the deduplication key (that is an applied row's).
-        let row = NewRequest {
-            org_id: source.org_id,
-            source_id: source.id,
-            received_at: now_ms(),
-            event,
-            delivery_id,
-            delivery_key: None,
-            result,
-            reason: reason.as_deref(),
-            http_status: status,
-            build_id,
-            task_id,
-        };
-        inbound::insert_request(w.txn(), row).await?;
-        w.commit().await?;
-        Ok::<_, Error>(())
-    }
-    .await;
-    if let Err(error) = written {
-        tracing::warn!(%error, source = source.id, "cannot write the inbound log");
-    }
-}
-
 /// The vendor's delivery id: what makes a redelivery a duplicate.
 fn delivery_key(kind: &str, headers: &dyn Headers) -> Option<String> {
     let names: &[&str] = match kind {
@@ -515,14 +333,6 @@ fn is_json(content_type: Option<&str>) -> bool {
         .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
-}
-
-fn cut(s: &str, max: usize) -> String {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_owned()
 }
 
 #[cfg(test)]
