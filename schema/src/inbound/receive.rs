@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 pub use super::answer::{Answer, Headers, Outcome};
 use super::apply::{self, Effect};
 use super::counters::Refused;
-use super::record::{cut, ignored, log, refuse};
+use super::record::{begin_unseen, cut, ignored, log, refuse};
 use super::report::{Malformed, Report};
 use super::{github, gitlab, kind, mapping::Mapping, verify};
 use crate::clock::now_ms;
@@ -222,26 +222,10 @@ async fn try_apply(
     key: Option<&str>,
     report: &Report,
 ) -> Result<Answer> {
-    let w = store.begin_write().await?;
-    if let Some(key) = key {
-        if inbound::seen(w.txn(), source.id, key).await? {
-            drop(w);
-            let why = "this delivery id was already received";
-            log(
-                store,
-                source,
-                event,
-                Some(key),
-                "duplicate",
-                Some(why),
-                200,
-                None,
-                None,
-            )
-            .await;
-            return Ok(Answer::duplicate());
-        }
-    }
+    let w = match begin_unseen(store, source, event, key).await? {
+        Ok(w) => w,
+        Err(duplicate) => return Ok(duplicate),
+    };
     let now = now_ms();
     let mut changes = Changes::default();
     let effect = match report {

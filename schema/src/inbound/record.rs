@@ -4,7 +4,7 @@
 
 use buildhooks_entity::inbound_source;
 use buildhooks_store::inbound::{self, NewRequest};
-use buildhooks_store::is_unique_violation;
+use buildhooks_store::{is_unique_violation, WriteTxn};
 use serde_json::json;
 
 use super::answer::{Answer, Outcome};
@@ -12,6 +12,38 @@ use super::counters::Refused;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::store::Store;
+
+/// A write transaction for a request, unless its delivery key was applied or ignored before:
+/// then the duplicate is logged and this is its answer.
+pub(crate) async fn begin_unseen<'a>(
+    store: &'a Store,
+    source: &inbound_source::Model,
+    event: &str,
+    key: Option<&str>,
+) -> Result<std::result::Result<WriteTxn<'a>, Answer>> {
+    let w = store.begin_write().await?;
+    let Some(key) = key else {
+        return Ok(Ok(w));
+    };
+    if !inbound::seen(w.txn(), source.id, key).await? {
+        return Ok(Ok(w));
+    }
+    drop(w);
+    let why = "this delivery id was already received";
+    log(
+        store,
+        source,
+        event,
+        Some(key),
+        "duplicate",
+        Some(why),
+        200,
+        None,
+        None,
+    )
+    .await;
+    Ok(Err(Answer::duplicate()))
+}
 
 /// 202 for an event we do not handle; logged with its delivery key, so a redelivery of it is a
 /// duplicate.
@@ -22,26 +54,10 @@ pub(crate) async fn ignored(
     key: Option<&str>,
     why: &str,
 ) -> Result<Answer> {
-    let w = store.begin_write().await?;
-    if let Some(key) = key {
-        if inbound::seen(w.txn(), source.id, key).await? {
-            drop(w);
-            let why = "this delivery id was already received";
-            log(
-                store,
-                source,
-                event,
-                Some(key),
-                "duplicate",
-                Some(why),
-                200,
-                None,
-                None,
-            )
-            .await;
-            return Ok(Answer::duplicate());
-        }
-    }
+    let w = match begin_unseen(store, source, event, key).await? {
+        Ok(w) => w,
+        Err(duplicate) => return Ok(duplicate),
+    };
     let row = NewRequest {
         org_id: source.org_id,
         source_id: source.id,
