@@ -207,7 +207,11 @@ async fn apply_in_txn(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match try_apply(store, schema, source, event, key, report).await {
+        // The first attempt does not look for the delivery id: the log row's unique key refuses
+        // a duplicate at the end (rare), and the look would cost every request a statement
+        // while it holds the write lock; the attempts after a refusal look first.
+        let look = attempt > 1;
+        match try_apply(store, schema, source, event, key, report, look).await {
             Err(Error::Db(e)) if is_unique_violation(&e) && attempt < 3 => continue,
             other => return other,
         }
@@ -221,10 +225,14 @@ async fn try_apply(
     event: &str,
     key: Option<&str>,
     report: &Report,
+    look: bool,
 ) -> Result<Answer> {
-    let w = match begin_unseen(store, source, event, key).await? {
-        Ok(w) => w,
-        Err(duplicate) => return Ok(duplicate),
+    let w = match look {
+        true => match begin_unseen(store, source, event, key).await? {
+            Ok(w) => w,
+            Err(duplicate) => return Ok(duplicate),
+        },
+        false => store.begin_write().await?,
     };
     let now = now_ms();
     let mut changes = Changes::default();
