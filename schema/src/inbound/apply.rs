@@ -124,13 +124,15 @@ pub async fn task(
     let org_id = source.org_id;
     let existing = inbound::linked_task(db, org_id, source.id, &report.external_id).await?;
     let Some(task) = existing else {
-        let rerun_of = match found.created {
-            true => None,
-            // A new job id with the name of one of the build's tasks: a re-run of that job.
-            false => runs::latest_tasks(db, org_id, build.id)
+        // A new job id of a later attempt of the run, named like one of the build's tasks: a
+        // re-run of that job.
+        let rerun = !found.created && report.build.attempt.is_some_and(|a| a > 1);
+        let rerun_of = match rerun {
+            true => runs::latest_tasks(db, org_id, build.id)
                 .await?
                 .into_iter()
                 .find(|t| t.name == report.name),
+            false => None,
         };
         let task = create_task(db, source, &build, report, to, rerun_of, now, out).await?;
         return Ok(Ok(Effect::Applied {

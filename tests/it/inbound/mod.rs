@@ -13,6 +13,7 @@ mod github;
 mod gitlab;
 mod redelivery;
 mod refusals;
+mod rerun;
 mod sources;
 mod tenancy;
 
