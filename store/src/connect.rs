@@ -120,6 +120,9 @@ pub async fn dispatcher_db(
     Ok(db.with_pool(open_with(url, &options, true).await?))
 }
 
+/// How many times opening an SQLite pool waits its acquire timeout before it gives up.
+const OPEN_TRIES: u32 = 10;
+
 async fn open_with(
     url: &str,
     options: &ConnectOptions,
@@ -140,13 +143,24 @@ async fn open_with(
             .disable_statement_logging();
         // No ping before each use: a connection to a local file does not go stale, and the ping
         // is one more round trip to SQLite's worker thread per transaction.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.clamp(1, 8))
-            .acquire_timeout(acquire_timeout)
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await
-            .with_context(|| format!("{} cannot be opened", describe(url)))?;
+        // Opening the first connection (creating the file, switching to WAL) can outlast the
+        // acquire timeout on a loaded machine; that timeout is for requests (answer 503 fast),
+        // so opening tries again a few times before it gives up.
+        let mut tries = 1;
+        let pool = loop {
+            let opened = SqlitePoolOptions::new()
+                .max_connections(max_connections.clamp(1, 8))
+                .acquire_timeout(acquire_timeout)
+                .test_before_acquire(false)
+                .connect_with(options.clone())
+                .await;
+            match opened {
+                Err(sqlx::Error::PoolTimedOut) if tries < OPEN_TRIES => tries += 1,
+                other => {
+                    break other.with_context(|| format!("{} cannot be opened", describe(url)))?
+                }
+            }
+        };
         Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
     } else {
         let mut options = PoolOptions::new(without_loopback_tls(url));

@@ -12,7 +12,9 @@
 //!   ahead of what is stored is late (vendors do not promise order), recorded and ignored.
 //! - A newer attempt of a run (GitHub's re-run) reopens a finished build (TRIGGERED, as
 //!   `retrigger` does); a job of it named like one of the build's tasks supersedes that task (a
-//!   new run, `manualRerunCount` + 1). Reports of an older attempt are late.
+//!   new run, `manualRerunCount` + 1). Reports of an older attempt are late. A job the vendor
+//!   calls a retry (GitLab's `retries_count`) supersedes its task the same way and reopens a
+//!   finished build.
 
 use buildhooks_entity::{
     build as build_row, inbound_link, inbound_source, repository, task as task_row,
@@ -124,15 +126,22 @@ pub async fn task(
     let org_id = source.org_id;
     let existing = inbound::linked_task(db, org_id, source.id, &report.external_id).await?;
     let Some(task) = existing else {
-        // A new job id of a later attempt of the run, named like one of the build's tasks: a
-        // re-run of that job.
-        let rerun = !found.created && report.build.attempt.is_some_and(|a| a > 1);
+        // A new job id of a later attempt of the run (GitHub), or one the vendor calls a retry
+        // (GitLab), named like one of the build's tasks: a re-run of that job.
+        let rerun = !found.created && (report.retry || report.build.attempt.is_some_and(|a| a > 1));
         let rerun_of = match rerun {
             true => runs::latest_tasks(db, org_id, build.id)
                 .await?
                 .into_iter()
                 .find(|t| t.name == report.name),
             false => None,
+        };
+        // A retried job of a finished pipeline reopens it (GitLab does the same); a later
+        // attempt of a GitHub run reopened it already.
+        let from: BuildStatus = build.status.parse()?;
+        let build = match rerun_of.is_some() && from.is_final() {
+            true => write_build_status(db, build, from, BuildStatus::Triggered, now, out).await?,
+            false => build,
         };
         let task = create_task(db, source, &build, report, to, rerun_of, now, out).await?;
         return Ok(Ok(Effect::Applied {

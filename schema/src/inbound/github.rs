@@ -122,6 +122,8 @@ fn workflow_job(body: &Value) -> Result<Report, Malformed> {
         status,
         labels: fields::labels(job("labels"), "workflow_job.labels")?,
         vendor_status,
+        // A re-run is a later `run_attempt` (see `BuildReport::attempt`).
+        retry: false,
     }))
 }
 
@@ -206,6 +208,7 @@ mod tests {
             status: Some(status),
             labels: vec!["ubuntu-latest".into()],
             vendor_status: word.into(),
+            retry: false,
         })
     }
 

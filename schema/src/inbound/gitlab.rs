@@ -120,6 +120,10 @@ fn job(body: &Value) -> Result<Report, Malformed> {
         status: Some(status),
         labels: fields::labels(field("runner.tags"), "runner.tags")?,
         vendor_status: word,
+        // 0 for a first run; absent on GitLab before 15.6.
+        retry: field("retries_count")
+            .and_then(Value::as_u64)
+            .is_some_and(|n| n > 0),
     }))
 }
 
@@ -191,6 +195,8 @@ mod tests {
                 status: Some(TaskStatus::Created),
                 labels: vec!["linux".into(), "docker".into()],
                 vendor_status: "created".into(),
+                // The example's `retries_count` is 2.
+                retry: true,
             }))
         );
     }

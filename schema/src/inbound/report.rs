@@ -60,6 +60,9 @@ pub struct TaskReport {
     pub labels: Vec<String>,
     /// The vendor's word for the status, for the ignored reason when `status` is `None`.
     pub vendor_status: String,
+    /// The vendor says this job retries an earlier one (GitLab's `retries_count` above 0): it
+    /// supersedes the build's task of its name, and reopens the build if it had finished.
+    pub retry: bool,
 }
 
 /// Why a verified body cannot be read: answered 400 `MALFORMED` with this text.

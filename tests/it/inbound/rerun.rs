@@ -1,11 +1,15 @@
-//! GitHub's "Re-run jobs": a later `run_attempt` of a finished run reopens its build (TRIGGERED,
-//! as `retrigger` does) and a job of it named like one of the build's tasks supersedes that task
-//! (a new run, `manualRerunCount` 1); a report of the older attempt is late (202, nothing
-//! changes).
+//! Re-runs. GitHub's "Re-run jobs": a later `run_attempt` of a finished run reopens its build
+//! (TRIGGERED, as `retrigger` does) and a job of it named like one of the build's tasks supersedes
+//! that task (a new run, `manualRerunCount` 1); a report of the older attempt is late (202,
+//! nothing changes). GitLab's "Retry": a new job with `retries_count` above 0 supersedes the task
+//! of its name and reopens a finished pipeline's build.
 
 use serde_json::{json, Value};
 
-use super::{applied, build_of, fixture_json, github, github_source, ignored, task_status};
+use super::{
+    applied, build_of, fixture_json, github, github_source, gitlab, gitlab_source, ignored,
+    task_status,
+};
 use crate::utils::TestApp;
 
 /// The documented run example at `attempt`, reporting `status` / `conclusion`.
@@ -91,5 +95,61 @@ async fn a_later_attempt_reopens_the_build_and_its_job_supersedes_the_task() {
     applied(&github(&app, &source, "workflow_run", &passed).await);
     let build = build_of(&app, &app.org, &build).await;
     assert_eq!(build["status"], "COMPLETED", "{build}");
+    assert_eq!(task_status(&app, &app.org, &second).await, "COMPLETED");
+}
+
+/// The documented pipeline example as pipeline 700 with `status`.
+fn pipeline(status: &str) -> Value {
+    let mut v = fixture_json("gitlab/pipeline.json");
+    v["object_attributes"]["id"] = json!(700);
+    v["object_attributes"]["status"] = json!(status);
+    v
+}
+
+/// The documented job example as job `id` ("rspec") of pipeline 700, retried `retries` times.
+fn gitlab_job(id: i64, status: &str, retries: i64) -> Value {
+    let mut v = fixture_json("gitlab/job.json");
+    v["build_id"] = json!(id);
+    v["build_name"] = json!("rspec");
+    v["build_status"] = json!(status);
+    v["pipeline_id"] = json!(700);
+    v["retries_count"] = json!(retries);
+    v
+}
+
+#[tokio::test]
+async fn a_retried_gitlab_job_supersedes_its_task_and_reopens_the_finished_pipeline() {
+    let app = TestApp::spawn().await;
+    let source = gitlab_source(&app, &app.org, false).await;
+    let (build, _) = applied(&gitlab(&app, &source, "Pipeline Hook", &pipeline("running")).await);
+    let (_, first) =
+        applied(&gitlab(&app, &source, "Job Hook", &gitlab_job(71, "failed", 0)).await);
+    let first = first.expect("task");
+    applied(&gitlab(&app, &source, "Pipeline Hook", &pipeline("failed")).await);
+    assert_eq!(build_of(&app, &app.org, &build).await["status"], "FAILED");
+
+    // "Retry" on the failed job: a new job id, the same name, `retries_count` 1.
+    let retried = gitlab_job(72, "pending", 1);
+    let (_, second) = applied(&gitlab(&app, &source, "Job Hook", &retried).await);
+    let second = second.expect("task");
+    assert_ne!(second, first);
+    let reopened = build_of(&app, &app.org, &build).await;
+    assert_eq!(reopened["status"], "TRIGGERED", "{reopened}");
+    assert_eq!(
+        reopened["tasks"],
+        json!([{ "id": second, "name": "rspec", "status": "TRIGGERED" }]),
+        "the retried job is the task's latest run"
+    );
+    assert_eq!(rerun_count(&app, &second).await, 1);
+
+    // The pipeline runs again and passes.
+    applied(&gitlab(&app, &source, "Pipeline Hook", &pipeline("running")).await);
+    applied(&gitlab(&app, &source, "Job Hook", &gitlab_job(72, "success", 1)).await);
+    applied(&gitlab(&app, &source, "Pipeline Hook", &pipeline("success")).await);
+    assert_eq!(
+        build_of(&app, &app.org, &build).await["status"],
+        "COMPLETED"
+    );
+    assert_eq!(task_status(&app, &app.org, &first).await, "FAILED");
     assert_eq!(task_status(&app, &app.org, &second).await, "COMPLETED");
 }
