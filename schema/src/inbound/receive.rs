@@ -61,100 +61,11 @@ pub async fn receive(
     .to_owned();
     let event = cut(&event, 100);
     let key = delivery_key(&source.kind, headers);
-    let checked = match source.kind.as_str() {
-        kind::GITHUB => verify::github(&source.secret, headers, body),
-        kind::GITLAB => verify::gitlab(
-            &source.secret,
-            source.signing_secret.as_deref(),
-            headers,
-            body,
-            now_ms() / 1000,
-        ),
-        _ => verify::generic(&source.secret, query_token, headers),
-    };
-    if let Err(why) = checked {
-        return refuse(
-            store,
-            source,
-            &event,
-            key.as_deref(),
-            401,
-            Refused::Unauthenticated,
-            why.0,
-        )
-        .await;
-    }
-    if !is_json(headers.get("content-type")) {
-        let message = "Content-Type must be application/json";
-        return refuse(
-            store,
-            source,
-            &event,
-            key.as_deref(),
-            415,
-            Refused::UnsupportedMediaType,
-            message,
-        )
-        .await;
-    }
-    let value: Value = match serde_json::from_slice(body) {
-        Ok(value) => value,
-        Err(e) => {
-            let message = format!("the body is not JSON: {e}");
-            return refuse(
-                store,
-                source,
-                &event,
-                key.as_deref(),
-                400,
-                Refused::Malformed,
-                &message,
-            )
-            .await;
-        }
-    };
-    if event.is_empty() {
-        let header = match source.kind.as_str() {
-            kind::GITHUB => "X-GitHub-Event",
-            _ => "X-Gitlab-Event",
-        };
-        let message = format!("{header} is missing");
-        return refuse(
-            store,
-            source,
-            &event,
-            key.as_deref(),
-            400,
-            Refused::Malformed,
-            &message,
-        )
-        .await;
-    }
-    let read = match source.kind.as_str() {
-        kind::GITHUB => github::read(&event, &value),
-        kind::GITLAB => gitlab::read(&event, &value),
-        _ => match source
-            .mapping
-            .as_deref()
-            .map(serde_json::from_str::<Mapping>)
-        {
-            Some(Ok(mapping)) => mapping.read(&value),
-            _ => Err(Malformed("the source has no usable mapping".into())),
-        },
-    };
-    let report = match read {
+    let report = match read(source, &event, headers, query_token, body) {
         Ok(report) => report,
-        Err(Malformed(why)) => {
-            return refuse(
-                store,
-                source,
-                &event,
-                key.as_deref(),
-                400,
-                Refused::Malformed,
-                &why,
-            )
-            .await;
+        Err((status, reason, message)) => {
+            let key = key.as_deref();
+            return refuse(store, source, &event, key, status, reason, &message).await;
         }
     };
     let answer = match report {
@@ -192,6 +103,56 @@ pub async fn receive(
         .inbound_counters()
         .answered(&source.kind, answer.outcome);
     answer
+}
+
+/// Who sent the request and what it reports, in the order refusals are checked: signature or
+/// token (401), content type (415), JSON and the vendor's fields (400). Reads nothing stored.
+fn read(
+    source: &inbound_source::Model,
+    event: &str,
+    headers: &dyn Headers,
+    query_token: Option<&str>,
+    body: &[u8],
+) -> std::result::Result<Report, (u16, Refused, String)> {
+    let checked = match source.kind.as_str() {
+        kind::GITHUB => verify::github(&source.secret, headers, body),
+        kind::GITLAB => verify::gitlab(
+            &source.secret,
+            source.signing_secret.as_deref(),
+            headers,
+            body,
+            now_ms() / 1000,
+        ),
+        _ => verify::generic(&source.secret, query_token, headers),
+    };
+    checked.map_err(|why| (401, Refused::Unauthenticated, why.0.to_owned()))?;
+    if !is_json(headers.get("content-type")) {
+        let message = "Content-Type must be application/json".to_owned();
+        return Err((415, Refused::UnsupportedMediaType, message));
+    }
+    let malformed = |message: String| (400, Refused::Malformed, message);
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| malformed(format!("the body is not JSON: {e}")))?;
+    if event.is_empty() {
+        let header = match source.kind.as_str() {
+            kind::GITHUB => "X-GitHub-Event",
+            _ => "X-Gitlab-Event",
+        };
+        return Err(malformed(format!("{header} is missing")));
+    }
+    let read = match source.kind.as_str() {
+        kind::GITHUB => github::read(event, &value),
+        kind::GITLAB => gitlab::read(event, &value),
+        _ => match source
+            .mapping
+            .as_deref()
+            .map(serde_json::from_str::<Mapping>)
+        {
+            Some(Ok(mapping)) => mapping.read(&value),
+            _ => Err(Malformed("the source has no usable mapping".into())),
+        },
+    };
+    read.map_err(|Malformed(why)| malformed(why))
 }
 
 /// Deduplicates, applies and logs `report` in one write transaction, and commits; a concurrent

@@ -4,7 +4,7 @@
 
 use async_graphql::{Context, Enum, InputObject, Object, ResultExt, SimpleObject, ID};
 use buildhooks_entity::{inbound_request, inbound_source};
-use buildhooks_store::{inbound, orgs};
+use buildhooks_store::{inbound, orgs, WriteTxn};
 use rand::RngCore;
 use sea_orm::Set;
 
@@ -367,11 +367,8 @@ impl InboundMutation {
     ) -> async_graphql::Result<InboundSourceSecretPayload> {
         async {
             let org_id = viewer(ctx)?.org_id;
-            let store = store(ctx)?;
-            let w = store.begin_write().await?;
-            let row = inbound::source_in_org(w.txn(), org_id, input.source_id.as_str().trim())
-                .await?
-                .ok_or(Error::NotFound("inbound source"))?;
+            let w = store(ctx)?.begin_write().await?;
+            let row = own_source(&w, org_id, &input.source_id).await?;
             let secret = new_secret();
             let signing_secret = row.signing_secret.as_ref().map(|_| secret::generate());
             inbound::set_secrets(w.txn(), org_id, row.id, &secret, signing_secret.as_deref())
@@ -401,11 +398,8 @@ impl InboundMutation {
     ) -> async_graphql::Result<DeleteInboundSourcePayload> {
         async {
             let org_id = viewer(ctx)?.org_id;
-            let store = store(ctx)?;
-            let w = store.begin_write().await?;
-            let row = inbound::source_in_org(w.txn(), org_id, input.source_id.as_str().trim())
-                .await?
-                .ok_or(Error::NotFound("inbound source"))?;
+            let w = store(ctx)?.begin_write().await?;
+            let row = own_source(&w, org_id, &input.source_id).await?;
             inbound::delete_source(w.txn(), org_id, row.id).await?;
             w.commit().await?;
             Ok::<_, Error>(DeleteInboundSourcePayload {
@@ -416,6 +410,14 @@ impl InboundMutation {
         .await
         .extend()
     }
+}
+
+/// Live source `id` of `org_id`, read in `w`; another organization's is `NOT_FOUND`, as a
+/// missing one.
+async fn own_source(w: &WriteTxn<'_>, org_id: i32, id: &ID) -> Result<inbound_source::Model> {
+    inbound::source_in_org(w.txn(), org_id, id.as_str().trim())
+        .await?
+        .ok_or(Error::NotFound("inbound source"))
 }
 
 /// `OwnerInfo.inboundSources`: the organization's live sources, oldest first.
