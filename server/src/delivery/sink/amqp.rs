@@ -214,7 +214,10 @@ impl Sink for AmqpSink {
         endpoint: &webhook_endpoint::Model,
     ) -> Outcome {
         let clock = Instant::now();
-        let (started_at, published) = self.publish(delivery, endpoint).await;
+        // The connect and the publish each have the timeout; the whole attempt twice it.
+        let limit = self.timeout * 2;
+        let (started_at, published) =
+            broker::bounded(limit, self.publish(delivery, endpoint)).await;
         broker::outcome("amqp", started_at, clock, published)
     }
 }

@@ -93,6 +93,20 @@ fn class_of(error: AttemptError) -> Class {
     }
 }
 
+/// Runs a whole attempt (waiting for the broker's connection, connecting, publishing, the
+/// acknowledgement) for at most `limit`: an attempt never waits behind another's connect for
+/// longer than a publish may take.
+pub async fn bounded(
+    limit: Duration,
+    attempt: impl std::future::Future<Output = (i64, Published)>,
+) -> (i64, Published) {
+    let started_at = now_ms();
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(done) => done,
+        Err(_) => (started_at, Err((AttemptError::Timeout, None))),
+    }
+}
+
 /// Runs `step` for at most `limit`; a step that outlives it is a timeout.
 pub async fn within<T>(
     limit: Duration,
