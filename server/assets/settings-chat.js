@@ -1,8 +1,10 @@
 /*
  * buildhooks settings page, endpoint kinds (GET /settings/assets/settings-chat.js).
- * Owns what differs per kind (Webhook and the chat robots: Slack, Discord, Microsoft Teams,
- * DingTalk, Feishu/Lark, WeCom): which editor fields show, how the kind's settings are read
- * from the editor and sent back unchanged from the list, the message previews
+ * Owns what differs per kind (Webhook, the chat robots: Slack, Discord, Microsoft Teams,
+ * DingTalk, Feishu/Lark, WeCom, and the broker kinds NATS and AMQP): which editor fields show,
+ * how the kind's settings are read from the editor and sent back unchanged from the list, the
+ * operator's brokers (the `brokers` query: which broker kinds are offered, the broker choice),
+ * how a broker endpoint is named in the list, the message previews
  * (webhookMessagePreview, on a saved robot's card and in the editor) drawn as a chat bubble,
  * the robot's answer to a test message, and the organization's build URL template.
  * Loaded before settings.js, which calls window.buildhooksChat(page) once at start with the
@@ -55,39 +57,123 @@
       placeholder: 'https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx',
       about: 'A markdown message through a group robot.',
     },
+    NATS: {
+      label: 'NATS', secret: 'webhook', subjectLabel: 'Subject',
+      about: 'A JetStream message on one of the operator’s NATS brokers: the webhook’s JSON body, signed in its headers.',
+      subjectNote: 'Messages are acknowledged by a JetStream stream: ask whoever consumes them to create one covering these subjects (e.g. buildhooks.42.>); buildhooks creates none.',
+      secretHelp: 'Signs every message (x-cirrus-signature header; generated whsec_ secrets also get Standard Webhooks headers).',
+    },
+    AMQP: {
+      label: 'AMQP', secret: 'webhook', subjectLabel: 'Routing key',
+      about: 'A persistent message to a topic exchange on one of the operator’s AMQP (RabbitMQ) brokers: the webhook’s JSON body, signed in its headers.',
+      subjectNote: 'Published to the exchange below with this routing key; bind a queue to the exchange (e.g. with buildhooks.42.#) to receive the messages.',
+      secretHelp: 'Signs every message (x-cirrus-signature header; generated whsec_ secrets also get Standard Webhooks headers).',
+    },
   };
+  const BROKER_KINDS = ['NATS', 'AMQP'];
+  // The server's defaults (schema/src/webhook/broker.rs), shown and sent as typed.
+  const DEFAULT_SUBJECT = 'buildhooks.{org}.{event}.{status}';
+  const DEFAULT_EXCHANGE = 'buildhooks';
   const CHAT_URL_HELP = 'The URL is the robot’s secret: once saved it is shown masked, and leaving the mask keeps the saved URL.';
   const WEBHOOK_SECRET_HELP = 'Signs every delivery (X-Cirrus-Signature; generated whsec_ secrets also get Standard Webhooks headers).';
   const PREVIEW_Q = 'query($input: WebhookMessagePreviewInput!){ webhookMessagePreview(input: $input) { body text eventKey fromEvent errors } }';
+  const BROKERS_Q = 'query{ brokers { name kind } }';
 
-  const isChat = (kind) => !!kind && kind !== 'WEBHOOK';
+  const isBroker = (kind) => BROKER_KINDS.includes(kind);
+  const isChat = (kind) => !!kind && kind !== 'WEBHOOK' && !isBroker(kind);
   const kindOf = (kind) => KINDS[kind] || KINDS.WEBHOOK;
   const words = (value) => String(value || '').split(',').map((s) => s.trim()).filter(Boolean);
-  /** `data-kinds` lists kinds separated by spaces; "chat" stands for every robot. */
-  const shownFor = (spec, kind) => spec.split(/\s+/).some((k) => k === kind || (k === 'chat' && isChat(kind)));
+  /** `data-kinds` lists kinds separated by spaces; "chat" stands for every robot, "broker" for
+   *  NATS and AMQP. */
+  const shownFor = (spec, kind) => spec.split(/\s+/).some((k) => k === kind
+    || (k === 'chat' && isChat(kind)) || (k === 'broker' && isBroker(kind)));
   const defaultOrdering = (kind) => (isChat(kind) ? 'PER_BUILD' : 'NONE');
   const defaultDigest = (kind) => kind === 'DINGTALK' || kind === 'WECOM';
 
+  /** How the list names an endpoint (saved, or as saveWebHookSettings input): its URL, or for
+   *  a broker kind `NATS · bus · buildhooks.{org}.{event}.{status}` (AMQP adds the exchange). */
+  function targetName(ep) {
+    const kind = ep.kind || 'WEBHOOK';
+    if (!isBroker(kind)) return ep.webhookURL || '';
+    const exchange = kind === 'AMQP' ? [ep.exchange || DEFAULT_EXCHANGE] : [];
+    return [kindOf(kind).label, ep.broker || '', ...exchange, ep.subject || DEFAULT_SUBJECT].join(' · ');
+  }
+
   window.buildhooksChat = (page) => {
     const { $, el, api, state } = page;
+    let brokers = []; // the operator's brokers ({ name, kind }); none until loaded
+    let brokersFailure = '';
 
-    /** Shows only the kind's fields and words the shared ones (URL, secret) for it. */
+    // ---- the operator's brokers ---------------------------------------------------------------
+    /** Offers NATS and AMQP only when the operator configured a broker of that kind. */
+    function syncBrokerKinds() {
+      const hints = [];
+      for (const kind of BROKER_KINDS) {
+        const option = $('ep-kind').querySelector(`option[value="${kind}"]`);
+        const none = !brokers.some((b) => b.kind === kind);
+        option.disabled = none;
+        option.textContent = `${option.dataset.label}${none ? ' (no broker configured)' : ''}`;
+        if (none) hints.push(`${kindOf(kind).label} is unavailable: the operator has configured no ${kindOf(kind).label} broker.`);
+      }
+      if (brokersFailure) hints.splice(0, hints.length, `NATS and AMQP are unavailable: could not load the operator’s brokers (${brokersFailure}).`);
+      $('ep-kind-brokers').textContent = hints.join(' ');
+      $('ep-kind-brokers').hidden = hints.length === 0;
+    }
+
+    /** The broker choice: the operator's brokers of `kind`, with `chosen` selected (kept, and
+     *  marked, when the operator no longer configures it). */
+    function fillBrokers(kind, chosen) {
+      const names = brokers.filter((b) => b.kind === kind).map((b) => b.name);
+      const gone = chosen && !names.includes(chosen) ? [el('option', { value: chosen }, `${chosen} (not configured)`)] : [];
+      $('ep-broker').replaceChildren(...names.map((n) => el('option', { value: n }, n)), ...gone);
+      if (chosen) $('ep-broker').value = chosen;
+    }
+
+    async function loadBrokers() {
+      try {
+        brokers = (await api(BROKERS_Q, {})).brokers || [];
+        brokersFailure = '';
+      } catch (err) {
+        if (err.unauth) return;
+        brokers = [];
+        brokersFailure = err.message;
+      }
+      syncBrokerKinds();
+      const kind = $('ep-kind').value;
+      if (isBroker(kind)) fillBrokers(kind, $('ep-broker').value);
+    }
+
+    function resetBrokers() {
+      brokers = [];
+      brokersFailure = '';
+      syncBrokerKinds();
+    }
+
+    // ---- the editor ---------------------------------------------------------------------------
+    /** Shows only the kind's fields and words the shared ones (URL, secret, subject) for it. */
     function syncKind(kind) {
       const k = kindOf(kind);
       document.querySelectorAll('#endpoint-form [data-kinds]').forEach((n) => { n.hidden = !shownFor(n.dataset.kinds, kind); });
-      $('ep-url-label').textContent = k.urlLabel;
-      $('ep-url').placeholder = k.placeholder;
-      $('ep-url-help').textContent = isChat(kind) ? CHAT_URL_HELP : k.urlHelp;
+      $('ep-url-label').textContent = k.urlLabel || 'URL';
+      $('ep-url').placeholder = k.placeholder || '';
+      $('ep-url-help').textContent = isChat(kind) ? CHAT_URL_HELP : k.urlHelp || '';
       $('ep-kind-help').textContent = k.about;
+      $('ep-subject-label').textContent = k.subjectLabel || 'Subject';
+      $('ep-subject-note').textContent = k.subjectNote || '';
       $('ep-secret-legend').textContent = k.secret === 'sign' ? 'Signing secret' : 'Secret';
-      $('ep-secret-help').textContent = k.secret === 'sign' ? k.secretHelp : WEBHOOK_SECRET_HELP;
+      $('ep-secret-help').textContent = k.secretHelp || WEBHOOK_SECRET_HELP;
       $('ep-generate').disabled = k.secret !== 'webhook';
       if (k.secret !== 'webhook' && $('ep-generate').checked) $('ep-none').checked = true;
     }
 
     /** Fills the kind's fields of the editor from a saved endpoint, or with the kind's defaults. */
     function fill(ep, kind) {
+      syncBrokerKinds();
       $('ep-kind').value = kind;
+      if (isBroker(kind)) $('ep-url').value = ''; // its webhookURL only describes the target
+      fillBrokers(kind, ep && ep.broker);
+      $('ep-subject').value = (ep && ep.subject) || DEFAULT_SUBJECT;
+      $('ep-exchange').value = (ep && ep.exchange) || DEFAULT_EXCHANGE;
       $('ep-template').value = (ep && ep.template) || '';
       $('ep-ordering').value = (ep && ep.ordering) || defaultOrdering(kind);
       $('ep-digest').checked = ep ? !!ep.digest : defaultDigest(kind);
@@ -104,13 +190,17 @@
       const saved = ep && (ep.kind || 'WEBHOOK') === kind;
       $('ep-ordering').value = saved ? ep.ordering || defaultOrdering(kind) : defaultOrdering(kind);
       $('ep-digest').checked = saved ? !!ep.digest : defaultDigest(kind);
+      if (isBroker(kind)) fillBrokers(kind, saved ? ep.broker : null);
       syncKind(kind);
       $('chat-preview-output').hidden = true;
     }
 
-    /** Only the settings the kind takes: another kind's settings are refused by the server. */
+    /** Only the settings the kind takes: another kind's settings are refused by the server. A
+     *  broker kind has no URL of its own: its webhookURL is null (the caller's is replaced). */
     function kindFields(kind, s) {
       const out = { kind, ordering: s.ordering || defaultOrdering(kind) };
+      if (isBroker(kind)) Object.assign(out, { webhookURL: null, broker: s.broker || null, subject: s.subject || null });
+      if (kind === 'AMQP') out.exchange = s.exchange || null;
       if (isChat(kind)) Object.assign(out, { template: s.template || '', digest: !!s.digest });
       if (kind === 'DINGTALK') Object.assign(out, { atMobiles: s.atMobiles || [], isAtAll: !!s.isAtAll });
       if (kind === 'WECOM') out.mentionedList = s.mentionedList || [];
@@ -127,10 +217,13 @@
       if (kind === 'DINGTALK' && atMobiles.some((m) => !/^\+?[0-9][0-9 -]{3,19}$/.test(m))) {
         fail('ep-at-mobiles', 'Enter mobile numbers separated by commas, e.g. 13800000000, 13900000000.');
       }
+      if (isBroker(kind) && !$('ep-broker').value) fail('ep-broker', `Choose one of the operator’s ${kindOf(kind).label} brokers.`);
+      // The subject and exchange rules are the server's: its errors show at these fields.
       const out = kindFields(kind, {
         ordering: $('ep-ordering').value, template: $('ep-template').value.trim() ? $('ep-template').value : '',
         digest: $('ep-digest').checked, atMobiles, isAtAll: $('ep-is-at-all').checked,
         mentionedList: words($('ep-mentioned-list').value),
+        broker: $('ep-broker').value, subject: $('ep-subject').value.trim(), exchange: $('ep-exchange').value.trim(),
       });
       const inFlight = $('ep-max-in-flight').value.trim();
       if (kind === 'WEBHOOK' && inFlight) {
@@ -253,8 +346,9 @@
     }
 
     return {
-      KINDS, isChat, label: (kind) => kindOf(kind).label, secretKind: (kind) => kindOf(kind).secret,
-      syncKind, fill, changeKind, saved, read, answerView,
+      KINDS, isChat, isBroker, label: (kind) => kindOf(kind).label, secretKind: (kind) => kindOf(kind).secret,
+      targetName, loadBrokers, resetBrokers,
+      syncKind, fill, changeKind, saved, read, answerView, previewView,
       previewEndpoint, onChatPreview, setBuildUrlTemplate, onSaveBuildUrl,
     };
   };

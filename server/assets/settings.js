@@ -4,7 +4,8 @@
  * (saveWebHookSettings replaces the whole list), ping / test message with the receiver's
  * answer, payload and chat message previews, the build URL template, the one-time
  * generated-secret reveal, the deliveries log and the delivery detail with redelivery.
- * What differs per endpoint kind (webhook, chat robots) lives in settings-chat.js, the
+ * What differs per endpoint kind (webhook, chat robots, NATS and AMQP brokers) lives in
+ * settings-chat.js, the
  * inbound CI sources section in settings-inbound.js.
  * Talks only to POST /graphql. Server strings reach the DOM through textContent only;
  * the token and secrets never go into URLs, logs or localStorage.
@@ -23,7 +24,7 @@
     '  task(id: $taskId) { id name status creationTimestamp finalStatusTimestamp }',
     '}',
   ].join('\n');
-  const EP_FIELDS = 'id kind webhookURL maskedSecretToken events repositoryId query enabled maxInFlight template ordering digest atMobiles isAtAll mentionedList';
+  const EP_FIELDS = 'id kind webhookURL maskedSecretToken events repositoryId query enabled maxInFlight template ordering digest atMobiles isAtAll mentionedList broker subject exchange';
   const ATTEMPT_FIELDS = 'attempts { number status durationMs error responseExcerpt }';
   const Q = {
     owner: 'query($uid: ID){ ownerInfo(uid: $uid) { uid name platform repositories { id name } } }',
@@ -41,6 +42,7 @@
     webhookURL: 'ep-url', events: 'ep-events', query: 'ep-query', secretToken: 'ep-secret', repositoryId: 'ep-repository',
     kind: 'ep-kind', maxInFlight: 'ep-max-in-flight', template: 'ep-template', ordering: 'ep-ordering', digest: 'ep-digest',
     atMobiles: 'ep-at-mobiles', isAtAll: 'ep-is-at-all', mentionedList: 'ep-mentioned-list',
+    broker: 'ep-broker', subject: 'ep-subject', exchange: 'ep-exchange',
   };
   let chat = null; // settings-chat.js, bound at start
   let inbound = null; // settings-inbound.js, bound at start
@@ -174,7 +176,7 @@
       setText('org-name', `${state.owner.name} (${state.owner.platform})`);
       announce(`Signed in to ${state.owner.name}.`);
       $('page-title').focus();
-      await Promise.all([loadEndpoints(), loadDeliveries(false), inbound.load()]);
+      await Promise.all([chat.loadBrokers(), loadEndpoints(), loadDeliveries(false), inbound.load()]);
     } catch (err) {
       try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* ignore */ }
       state.token = null;
@@ -194,6 +196,7 @@
     closeEditor(false);
     closeDialog($('delivery-detail')); closeDialog($('secret-reveal'));
     inbound.reset();
+    chat.resetBrokers();
     $('endpoint-list').replaceChildren(); $('deliveries-body').replaceChildren();
     showAlert('app-error', '');
     showSignin(message);
@@ -231,7 +234,7 @@
       }, text);
       return el('li', { class: 'endpoint card', id: `endpoint-${i}`, dataset: { id: ep.id, kind } },
         el('div', { class: 'endpoint-head' },
-          el('span', { class: 'url', id: urlId }, ep.webhookURL),
+          el('span', { class: 'url', id: urlId }, chat.targetName(ep)),
           el('span', { class: 'badges' },
             el('span', { class: 'badge kind' }, chat.label(kind)),
             el('span', { class: `badge ${ep.enabled ? 'enabled' : 'disabled'}` }, ep.enabled ? 'Enabled' : 'Disabled'))),
@@ -280,7 +283,7 @@
     let generated = null;
     state.endpoints = (settings.endpoints || []).map((e) => {
       const { generatedSecretToken, ...rest } = e;
-      if (generatedSecretToken && !generated) generated = { secret: generatedSecretToken, url: e.webhookURL };
+      if (generatedSecretToken && !generated) generated = { secret: generatedSecretToken, url: chat.targetName(e) };
       return rest;
     });
     state.previews.clear(); // rendered with the settings before this save
@@ -302,7 +305,7 @@
   /** Error text of a save made outside the editor (enable/disable, delete). */
   const listErrorText = (err, list) => errList(err).map((e) => {
     const f = parseField(e);
-    return f && list[f.index] ? `${list[f.index].webhookURL}: ${stripField(e)}` : stripField(e);
+    return f && list[f.index] ? `${chat.targetName(list[f.index])}: ${stripField(e)}` : stripField(e);
   }).join(' ');
 
   /** A save made from the list (enable/disable, delete): errors go to the page-level alert. */
@@ -319,18 +322,18 @@
     if (!target) return;
     target.enabled = !target.enabled;
     saveFromList(list, () => {
-      announce(`${target.webhookURL} is now ${target.enabled ? 'enabled' : 'disabled'}.`);
+      announce(`${chat.targetName(target)} is now ${target.enabled ? 'enabled' : 'disabled'}.`);
       const b = endpointButton(id, 'ep-toggle');
       if (b) b.focus();
     }, 'change');
   }
   function deleteEndpoint(id) {
     const ep = state.endpoints.find((e) => e.id === id);
-    if (!ep || !window.confirm(`Delete the endpoint ${ep.webhookURL}? It will receive no more webhooks.`)) return;
+    if (!ep || !window.confirm(`Delete the endpoint ${chat.targetName(ep)}? It will receive no more webhooks.`)) return;
     saveFromList(state.endpoints.filter((e) => e.id !== id).map(toInput), () => {
       state.pings.delete(id);
       if (state.editingId === id) closeEditor(false);
-      announce(`Deleted ${ep.webhookURL}.`);
+      announce(`Deleted ${chat.targetName(ep)}.`);
       $('add-endpoint').focus();
     }, 'delete');
   }
@@ -346,8 +349,9 @@
     li.querySelector('.ping-answer-slot').replaceChildren(...(answer && chat.isChat(li.dataset.kind) ? [chat.answerView(answer)] : []));
   }
 
-  /** "200 in 12 ms" / "failed: connect" / "failed: vendor_error (HTTP 200, 40 ms)" for the last
-   *  attempt of a delivery, with the receiver's answer. A robot's error code fails a 200. */
+  /** "200 in 12 ms" / "failed: connect" / "failed: vendor_error (HTTP 200, 40 ms)" / "acknowledged
+   *  in 3 ms" (a broker: no HTTP status) for the last attempt of a delivery, with the receiver's
+   *  answer. A robot's error code fails a 200. */
   function describeAttempts(d) {
     const a = (d.attempts || []).slice(-1)[0];
     if (!a) {
@@ -357,7 +361,8 @@
     const answer = a.responseExcerpt || '';
     if (a.status && a.error) return { text: `failed: ${a.error} (HTTP ${a.status}, ${a.durationMs} ms)`, kind: 'error', answer };
     if (a.status) return { text: `${a.status} in ${a.durationMs} ms`, kind: a.status >= 200 && a.status < 300 ? 'ok' : 'error', answer };
-    return { text: `failed: ${a.error || 'no response'}`, kind: 'error', answer };
+    if (!a.error) return { text: `acknowledged in ${a.durationMs} ms`, kind: 'ok', answer };
+    return { text: `failed: ${a.error}`, kind: 'error', answer };
   }
 
   /** Re-reads a delivery every POLL_MS until `settled(d)`; null when cancelled or after 20 s. */
@@ -394,7 +399,7 @@
       }
       const r = describeAttempts(d || {});
       setPing(id, r.text, r.kind, r.answer);
-      announce(`${what} to ${ep ? ep.webhookURL : 'the endpoint'}: ${r.text}.`);
+      announce(`${what} to ${ep ? chat.targetName(ep) : 'the endpoint'}: ${r.text}.`);
       loadDeliveries(false);
     } catch (err) {
       if (!err.unauth) setPing(id, `failed: ${err.message}`, 'error');
@@ -443,7 +448,7 @@
     show('endpoint-form', true);
     $('add-endpoint').setAttribute('aria-expanded', 'true');
     $('endpoint-form').scrollIntoView({ block: 'start' });
-    (ep ? $('ep-url') : $('ep-kind')).focus({ preventScroll: true });
+    (ep ? $(chat.isBroker(ep.kind) ? 'ep-broker' : 'ep-url') : $('ep-kind')).focus({ preventScroll: true });
   }
 
   function closeEditor(restoreFocus) {
@@ -489,7 +494,7 @@
     const query = $('ep-query').value;
     let ok = true;
     const fail = (id, msg) => { fieldError(id, msg); ok = false; };
-    if (!url) fail('ep-url', chat.isChat(kind) ? 'Enter the robot’s URL (from the robot’s settings in the group).' : 'Enter the URL that should receive the webhooks.');
+    if (!url && !chat.isBroker(kind)) fail('ep-url', chat.isChat(kind) ? 'Enter the robot’s URL (from the robot’s settings in the group).' : 'Enter the URL that should receive the webhooks.');
     if (!events.length) fail('ep-events', 'Enter at least one event pattern, e.g. * for every event.');
     if (secretKind && mode === 'own' && !$('ep-secret').value) fail('ep-secret', 'Type your secret, or choose another option.');
     if (custom && !query.trim()) fail('ep-query', 'Enter a query, or untick “Use a custom payload query”.');
@@ -538,7 +543,7 @@
         const f = parseField(e);
         const ctrl = f && f.index === index ? FIELD_CONTROLS[f.name] : null;
         if (ctrl && !$(ctrl).closest('[hidden]')) fieldError(ctrl, stripField(e));
-        else if (f && f.index !== index && list[f.index]) formLevel.push(`Another endpoint (${list[f.index].webhookURL}) is not valid: ${stripField(e)}`);
+        else if (f && f.index !== index && list[f.index]) formLevel.push(`Another endpoint (${chat.targetName(list[f.index])}) is not valid: ${stripField(e)}`);
         else formLevel.push(stripField(e));
       }
       setFormError(formLevel);
@@ -689,8 +694,9 @@
     setText('delivery-body', pretty(payload.data));
     const attempts = d.attempts || [];
     $('delivery-attempts').replaceChildren(...attempts.map((a) => {
-      const ok = a.status >= 200 && a.status < 300 && !a.error; // a robot's error code fails a 200
-      const result = a.status ? `${a.status}${a.error ? ` (${a.error})` : ''}` : a.error || 'no response';
+      // A robot's error code fails a 200; a broker's attempt has no HTTP status.
+      const ok = !a.error && (!a.status || (a.status >= 200 && a.status < 300));
+      const result = a.status ? `${a.status}${a.error ? ` (${a.error})` : ''}` : a.error || 'acknowledged';
       return el('tr', { class: 'attempt-row' },
         el('td', { class: 'num' }, String(a.number)),
         el('td', { class: 'nowrap' }, timeEl(a.at)),

@@ -4,6 +4,7 @@
 mod backlog;
 mod bad_input;
 mod browser;
+mod browser_brokers;
 mod browser_chat;
 mod browser_inbound;
 mod build_flow;
