@@ -73,15 +73,28 @@ impl<'a> Values<'a> {
         }
     }
 
-    /// The longest value each placeholder takes: a template valid with these is valid with any.
+    /// The longest value each placeholder takes (ids are positive): a template whose rendering
+    /// with these fits fits with any.
     fn longest() -> Values<'static> {
         Values {
-            org: i32::MIN,
+            org: i32::MAX,
             event: "build",
             status: "still_failing".into(),
             action: "still_failing",
-            repository: i32::MIN,
-            build: i32::MIN,
+            repository: i32::MAX,
+            build: i32::MAX,
+        }
+    }
+
+    /// Values an error message shows a rendering with.
+    fn sample() -> Values<'static> {
+        Values {
+            org: 42,
+            event: "task",
+            status: "failed".into(),
+            action: "updated",
+            repository: 7,
+            build: 1234,
         }
     }
 
@@ -132,14 +145,9 @@ pub fn render(template: &str, values: &Values<'_>) -> String {
 }
 
 /// Whether `subject` is a subject NATS publishes to and a routing key AMQP takes: dot-separated
-/// tokens, none empty, of printable ASCII without spaces or the wildcards `*` and `>`.
-fn check_subject(subject: &str) -> Result<(), String> {
-    if subject.len() > MAX_SUBJECT_BYTES {
-        return Err(format!(
-            "renders up to {} bytes; a subject has at most {MAX_SUBJECT_BYTES}",
-            subject.len()
-        ));
-    }
+/// tokens, none empty, of printable ASCII without spaces or the wildcards `*` and `>`. Every
+/// placeholder's value is such a token's characters, so a sample rendering tells.
+fn check_tokens(subject: &str) -> Result<(), String> {
     for token in subject.split('.') {
         if token.is_empty() {
             return Err(format!(
@@ -167,7 +175,13 @@ pub fn check_template(template: Option<&str>) -> Result<String, String> {
     if template.len() > MAX_TEMPLATE_BYTES {
         return Err(format!("a template has at most {MAX_TEMPLATE_BYTES} bytes"));
     }
-    check_subject(&fill(template, &Values::longest())?)?;
+    check_tokens(&fill(template, &Values::sample())?)?;
+    let longest = fill(template, &Values::longest())?.len();
+    if longest > MAX_SUBJECT_BYTES {
+        return Err(format!(
+            "renders up to {longest} bytes; a subject has at most {MAX_SUBJECT_BYTES}"
+        ));
+    }
     Ok(template.to_owned())
 }
 
@@ -301,6 +315,8 @@ mod tests {
         }
         let long = format!("{}.{{build}}", "x".repeat(245));
         assert!(check_template(Some(&long)).is_err());
+        let error = check_template(Some("a..{org}")).expect_err("empty token");
+        assert!(error.contains("'a..42'"), "{error}");
         assert!(check_template(Some(&"x".repeat(256))).is_err());
     }
 

@@ -33,11 +33,14 @@ impl BrokerFields {
 }
 
 /// The broker settings of `input` (`None` for kinds that are not brokers), or the field and why
-/// they are refused.
+/// they are refused. `kept` are the (kind, broker) pairs the organization's saved endpoints
+/// name: a broker the operator has since removed may stay named (its deliveries fail with
+/// `unknown_broker`), so that one stale endpoint does not block every later save.
 pub fn check(
     kind: EndpointKind,
     input: &WebHookDeliveryEndpointInput,
     brokers: &[Broker],
+    kept: &[(EndpointKind, String)],
 ) -> Result<Option<BrokerFields>, (&'static str, String)> {
     if !kind.is_broker() {
         for (name, given) in [
@@ -62,7 +65,8 @@ pub fn check(
         .filter(|b| b.kind == kind)
         .map(|b| b.name.as_str())
         .collect();
-    if !of_kind.contains(&name) {
+    let kept = kept.iter().any(|(k, b)| *k == kind && b == name);
+    if !of_kind.contains(&name) && !kept {
         let known = match of_kind.is_empty() {
             true => format!("this server has no {} broker", kind.stored()),
             false => format!("its {} brokers are: {}", kind.stored(), of_kind.join(", ")),

@@ -118,10 +118,11 @@ async fn check_endpoint(
     i: usize,
     input: &WebHookDeliveryEndpointInput,
     kind: EndpointKind,
+    kept_brokers: &[(EndpointKind, String)],
 ) -> Result<Checked> {
     let field = |name: &str| format!("deliveryEndpoints[{i}].{name}");
     let config = ctx.data_opt::<WebhookConfig>().cloned().unwrap_or_default();
-    let broker = broker_settings::check(kind, input, &config.brokers)
+    let broker = broker_settings::check(kind, input, &config.brokers, kept_brokers)
         .map_err(|(name, m)| Error::field(field(name), m))?;
     let url = if let Some(broker) = &broker {
         Some(broker.shown_url(kind))
@@ -283,9 +284,13 @@ async fn save(
     }
     let before = endpoints::of_org(db(ctx)?, org.org_id, false).await?;
     let kinds = kinds_of(&before, &endpoints);
+    let kept_brokers: Vec<(EndpointKind, String)> = before
+        .iter()
+        .filter_map(|e| Some((EndpointKind::of_stored(&e.kind)?, e.broker.clone()?)))
+        .collect();
     let mut checked = Vec::with_capacity(endpoints.len());
     for (i, (e, kind)) in endpoints.iter().zip(kinds).enumerate() {
-        checked.push(check_endpoint(ctx, i, e, kind).await?);
+        checked.push(check_endpoint(ctx, i, e, kind, &kept_brokers).await?);
     }
     let link_template = chat_settings::check_link_template(input.build_url_template.as_deref())
         .map_err(|m| Error::field("buildUrlTemplate", m))?;
