@@ -23,8 +23,8 @@ pub struct Model {
     pub created_at: i64,
     /// Most deliveries to this endpoint in flight at once, per dispatcher process.
     pub max_in_flight: i32,
-    /// Which sink delivers to it: `webhook` (a signed HTTP POST), or a chat robot (`slack`,
-    /// `discord`, `teams`, `dingtalk`, `feishu`, `wecom`).
+    /// Which sink delivers to it: `webhook` (a signed HTTP POST), a chat robot (`slack`,
+    /// `discord`, `teams`, `dingtalk`, `feishu`, `wecom`), or a broker (`nats`, `amqp`).
     pub kind: String,
     /// A chat kind's message template (minijinja); `None` means the kind's default message.
     pub template: Option<String>,
@@ -36,6 +36,12 @@ pub struct Model {
     pub options: Option<String>,
     /// No message to this endpoint before this time (ms since the epoch): the kind's pace.
     pub send_after: i64,
+    /// A broker kind's broker: a name the operator configured (`BUILDHOOKS_BROKERS`).
+    pub broker: Option<String>,
+    /// A broker kind's subject (NATS) or routing-key (AMQP) template.
+    pub subject: Option<String>,
+    /// An AMQP endpoint's exchange.
+    pub exchange: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -30,7 +30,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::headers;
 use crate::payload::{parse_payload, Payload};
-use crate::signature::{verify_cirrus, verify_standard, StandardSecret, VerifyError};
+use crate::signature::{verify_message, VerifyError};
 
 /// The largest body [`VerifiedWebhook`] accepts (1 MiB); larger ones are answered with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -147,18 +147,7 @@ where
 
 /// Checks the Standard Webhooks headers when they apply, else `X-Cirrus-Signature`.
 fn verify(secret: &str, map: &HeaderMap, body: &[u8], now_secs: i64) -> Result<(), VerifyError> {
-    let standard = (
-        StandardSecret::parse(secret),
-        header_str(map, headers::WEBHOOK_ID),
-        header_str(map, headers::WEBHOOK_TIMESTAMP),
-        header_str(map, headers::WEBHOOK_SIGNATURE),
-    );
-    if let (Ok(standard_secret), Some(id), Some(timestamp), Some(signature)) = standard {
-        return verify_standard(&standard_secret, id, timestamp, signature, body, now_secs);
-    }
-    let signature = header_str(map, headers::SIGNATURE)
-        .ok_or(VerifyError::MissingHeader(headers::SIGNATURE))?;
-    verify_cirrus(secret.as_bytes(), body, signature)
+    verify_message(secret, |name| header_str(map, name), body, now_secs)
 }
 
 /// Reads the whole body, refusing early on a `Content-Length` over `limit` and while streaming

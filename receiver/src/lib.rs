@@ -52,6 +52,6 @@ pub use extract::{VerifiedWebhook, WebhookRejection, WebhookSecret, MAX_BODY_BYT
 pub use headers::{sign, SignedHeaders};
 pub use payload::{parse_payload, Action, Build, Payload, PayloadData, Repository, Task};
 pub use signature::{
-    cirrus_signature, is_standard_secret, standard_signature, verify_cirrus, verify_standard,
-    StandardSecret, VerifyError,
+    cirrus_signature, is_standard_secret, standard_signature, verify_cirrus, verify_message,
+    verify_standard, StandardSecret, VerifyError,
 };

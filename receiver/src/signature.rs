@@ -181,6 +181,45 @@ fn keyed_mac(key: &[u8]) -> HmacSha256 {
     <HmacSha256 as Mac>::new(&block)
 }
 
+/// Verifies one delivery from its headers, whatever carried it (an HTTP request, a NATS
+/// message's headers, an AMQP message's header table): the Standard Webhooks headers when the
+/// secret is a `whsec_` secret and all three are present, else `x-cirrus-signature`. `header`
+/// looks a header up by its lower-case name (see [`crate::headers`]).
+///
+/// ```
+/// use buildhooks_receiver::{sign, verify_message};
+///
+/// let body = br#"{"action":"created","data":{}}"#;
+/// let pairs = sign(Some("s3cret"), "task", "d-1", 1_700_000_000_000, body).pairs();
+/// let header = |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+/// assert!(verify_message("s3cret", header, body, 1_700_000_000).is_ok());
+/// assert!(verify_message("other", header, body, 1_700_000_000).is_err());
+/// ```
+pub fn verify_message<'a>(
+    secret: &str,
+    header: impl Fn(&str) -> Option<&'a str>,
+    body: &[u8],
+    now_secs: i64,
+) -> Result<(), VerifyError> {
+    use crate::names::{SIGNATURE, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP};
+    if secret.is_empty() {
+        return Err(VerifyError::InvalidSecret);
+    }
+    let standard = (
+        StandardSecret::parse(secret),
+        header(WEBHOOK_ID),
+        header(WEBHOOK_TIMESTAMP),
+        header(WEBHOOK_SIGNATURE),
+    );
+    if let (Ok(standard_secret), Some(id), Some(timestamp), Some(signature)) = standard {
+        return verify_standard(&standard_secret, id, timestamp, signature, body, now_secs);
+    }
+    let signature = header(SIGNATURE)
+        .filter(|s| !s.is_empty())
+        .ok_or(VerifyError::MissingHeader(SIGNATURE))?;
+    verify_cirrus(secret.as_bytes(), body, signature)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

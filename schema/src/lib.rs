@@ -42,6 +42,7 @@ pub struct QueryRoot(
     webhook::delivery::WebhookQuery,
     webhook::actions::WebhookActionsQuery,
     webhook::message::MessagePreviewQuery,
+    webhook::broker_settings::BrokersQuery,
 );
 
 /// Every mutation field.

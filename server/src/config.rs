@@ -177,6 +177,22 @@ pub struct Config {
     /// sources' URLs are given with it; without it, as paths.
     #[arg(long, env = "BUILDHOOKS_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+
+    /// The brokers NATS and AMQP endpoints may publish to, as `name=url` entries separated by
+    /// commas or spaces (`bus=nats://127.0.0.1:4222,rabbit=amqp://user:pass@mq:5672/%2f`).
+    /// Organizations name them; they never give an address.
+    #[arg(
+        long,
+        env = "BUILDHOOKS_BROKERS",
+        global = true,
+        hide_env_values = true
+    )]
+    pub brokers: Option<String>,
+
+    /// A file of `name=url` broker entries, one per line (`#` starts a comment), read beside
+    /// `BUILDHOOKS_BROKERS` (for credentials kept out of the environment).
+    #[arg(long, env = "BUILDHOOKS_BROKERS_FILE", global = true)]
+    pub brokers_file: Option<std::path::PathBuf>,
 }
 
 /// GitHub's own limit on a webhook payload is 25 MB; CI events are far smaller.
@@ -204,6 +220,8 @@ impl Config {
             throttle_scale: DEFAULT_THROTTLE_SCALE,
             inbound_max_bytes: DEFAULT_INBOUND_MAX_BYTES,
             public_url: None,
+            brokers: None,
+            brokers_file: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! binary (the `cli/` crate) and the end-to-end tests start exactly the same thing.
 
 pub mod api_client;
+pub mod brokers;
 pub mod config;
 pub mod db;
 pub mod delivery;
@@ -23,7 +24,7 @@ use tokio::sync::{watch, Notify};
 
 use delivery::dispatcher::{self, DispatchConfig};
 use delivery::metrics::Metrics;
-use delivery::sink::{ChatSink, Sinks, WebhookSink};
+use delivery::sink::{AmqpSink, ChatSink, NatsSink, Sinks, WebhookSink};
 use delivery::Sender;
 
 pub use config::{Config, Role};
@@ -40,8 +41,9 @@ pub struct AppState {
     pub sender: Sender,
 }
 
-/// A sink for every endpoint kind, sharing one guarded HTTP client.
-fn sinks(config: &Config) -> anyhow::Result<Sinks> {
+/// A sink for every endpoint kind, the HTTP ones sharing one guarded client, the broker ones
+/// the operator's `brokers`.
+fn sinks(config: &Config, brokers: &[brokers::BrokerSpec]) -> anyhow::Result<Sinks> {
     let client = delivery::client::build(config.delivery_timeout(), config.allow_private_targets)
         .context("cannot build the HTTP client")?;
     let mut kinds: Vec<Arc<dyn delivery::sink::Sink>> = vec![Arc::new(WebhookSink {
@@ -51,6 +53,8 @@ fn sinks(config: &Config) -> anyhow::Result<Sinks> {
     for chat in ChatSink::all(&client, config.allow_private_targets, config.throttle_scale) {
         kinds.push(Arc::new(chat));
     }
+    kinds.push(Arc::new(NatsSink::new(brokers, config.delivery_timeout())));
+    kinds.push(Arc::new(AmqpSink::new(brokers, config.delivery_timeout())));
     Ok(Sinks::new(kinds))
 }
 
@@ -63,6 +67,7 @@ impl AppState {
     /// As `connect`, with `hooks` observing every commit of a transition (tests and the
     /// benchmark; production passes `NoHooks`).
     pub async fn connect_with(config: Config, hooks: Arc<dyn CommitHooks>) -> anyhow::Result<Self> {
+        let brokers = brokers::load(&config)?;
         let options = config.connect_options();
         let db = buildhooks_store::connect(&config.database_url, &options).await?;
         // The dispatcher's own pool where the database has one per process (8 connections), so
@@ -74,7 +79,7 @@ impl AppState {
         let sender = Sender {
             db: dispatch_db,
             wake: Arc::new(Notify::new()),
-            sinks: sinks(&config)?,
+            sinks: sinks(&config, &brokers)?,
             metrics: Arc::new(Metrics::default()),
             retry_delay: config.retry_delay(),
         };
@@ -83,6 +88,7 @@ impl AppState {
             WebhookConfig {
                 allow_private_targets: config.allow_private_targets,
                 public_url: config.public_url.clone(),
+                brokers: brokers::public(&brokers),
             },
             Arc::new(sender.clone()) as Arc<dyn DeliverNow>,
         );

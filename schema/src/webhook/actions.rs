@@ -119,7 +119,8 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
             endpoint_id: endpoint.id,
             repository_id: None,
             // A robot's URL is its secret: only its mask is kept with the delivery.
-            url: kinds::shown_url(&endpoint.kind, &endpoint.url),
+            url: super::broker::row_url(&endpoint, &super::broker::Values::ping(org.org_id))
+                .unwrap_or_else(|| kinds::shown_url(&endpoint.kind, &endpoint.url)),
             kind: "ping".into(),
             action: "ping".into(),
             body,

@@ -81,6 +81,12 @@ pub struct WebHookDeliveryEndpoint {
     pub is_at_all: bool,
     /// WeCom: user ids mentioned in each message.
     pub mentioned_list: Vec<String>,
+    /// NATS and AMQP: the operator's broker it publishes to.
+    pub broker: Option<String>,
+    /// NATS and AMQP: the subject (routing key) template.
+    pub subject: Option<String>,
+    /// AMQP: the exchange.
+    pub exchange: Option<String>,
 }
 
 impl WebHookDeliveryEndpoint {
@@ -111,6 +117,9 @@ impl WebHookDeliveryEndpoint {
             enabled: m.enabled,
             max_in_flight: m.max_in_flight,
             generated_secret_token: generated,
+            broker: m.broker.clone(),
+            subject: m.subject.clone(),
+            exchange: m.exchange.clone(),
         })
     }
 }

@@ -27,11 +27,15 @@ pub enum EndpointKind {
     Feishu,
     /// A WeCom group robot.
     Wecom,
+    /// A NATS JetStream subject on a broker the operator configured.
+    Nats,
+    /// A RabbitMQ (AMQP 0-9-1) topic exchange on a broker the operator configured.
+    Amqp,
 }
 
 impl EndpointKind {
     /// Every kind.
-    pub const ALL: [EndpointKind; 7] = [
+    pub const ALL: [EndpointKind; 9] = [
         EndpointKind::Webhook,
         EndpointKind::Slack,
         EndpointKind::Discord,
@@ -39,12 +43,14 @@ impl EndpointKind {
         EndpointKind::Dingtalk,
         EndpointKind::Feishu,
         EndpointKind::Wecom,
+        EndpointKind::Nats,
+        EndpointKind::Amqp,
     ];
 
     /// The chat robot behind this kind, if it is one.
     pub fn chat(self) -> Option<ChatKind> {
         match self {
-            EndpointKind::Webhook => None,
+            EndpointKind::Webhook | EndpointKind::Nats | EndpointKind::Amqp => None,
             EndpointKind::Slack => Some(ChatKind::Slack),
             EndpointKind::Discord => Some(ChatKind::Discord),
             EndpointKind::Teams => Some(ChatKind::Teams),
@@ -56,7 +62,16 @@ impl EndpointKind {
 
     /// The stored name (`webhook_endpoint.kind`).
     pub fn stored(self) -> &'static str {
-        self.chat().map_or("webhook", ChatKind::name)
+        match self {
+            EndpointKind::Nats => "nats",
+            EndpointKind::Amqp => "amqp",
+            _ => self.chat().map_or("webhook", ChatKind::name),
+        }
+    }
+
+    /// Whether it publishes to one of the operator's brokers (no URL of its own).
+    pub fn is_broker(self) -> bool {
+        matches!(self, EndpointKind::Nats | EndpointKind::Amqp)
     }
 
     /// The kind of a stored name.
@@ -83,8 +98,9 @@ impl EndpointKind {
         target::check_url(raw, allow_private).await
     }
 
-    /// Checks a secret the client set: a webhook's signing secret, or the signing secret of a
-    /// DingTalk or Feishu robot. Robots whose secret is their URL take none.
+    /// Checks a secret the client set: a webhook's or a broker message's signing secret, or
+    /// the signing secret of a DingTalk or Feishu robot. Robots whose secret is their URL take
+    /// none.
     pub fn check_secret(self, value: &str) -> Result<(), String> {
         match self.chat() {
             None => secret::validate(value),
@@ -139,7 +155,12 @@ impl EndpointOrdering {
 /// Whether an endpoint of stored kind `stored` is a chat robot (its rows hold a message
 /// envelope, its URL is a secret, its sink is paced).
 pub fn is_chat(stored: &str) -> bool {
-    stored != EndpointKind::Webhook.stored()
+    EndpointKind::of_stored(stored).is_some_and(|k| k.chat().is_some())
+}
+
+/// Whether an endpoint of stored kind `stored` publishes to a broker.
+pub fn is_broker(stored: &str) -> bool {
+    EndpointKind::of_stored(stored).is_some_and(EndpointKind::is_broker)
 }
 
 /// The URL as clients see it and as a delivery keeps it: a robot's URL (a secret) masked,
@@ -187,6 +208,9 @@ mod tests {
             Some(EndpointKind::Dingtalk)
         );
         assert!(EndpointKind::of_stored("carrier-pigeon").is_none());
+        assert!(!is_chat("webhook") && !is_chat("nats") && !is_chat("amqp") && is_chat("slack"));
+        assert!(is_broker("nats") && is_broker("amqp") && !is_broker("webhook"));
+        assert_eq!(EndpointKind::of_stored("amqp"), Some(EndpointKind::Amqp));
         let webhook = EndpointKind::Webhook;
         assert!(webhook
             .check_url("https://hooks.example.com/x", false)

@@ -2,6 +2,8 @@
 //! payload rendering, the transactional outbox, and the deliveries log.
 
 pub mod actions;
+pub mod broker;
+pub mod broker_settings;
 pub mod chat_settings;
 pub mod delivery;
 pub mod endpoints;
@@ -26,4 +28,7 @@ pub struct WebhookConfig {
     /// Where this server is reached from outside (`BUILDHOOKS_PUBLIC_URL`), for the inbound
     /// sources' URLs; `None`: they are given as paths.
     pub public_url: Option<String>,
+    /// The operator's brokers (`BUILDHOOKS_BROKERS`), by name and kind: what broker endpoints
+    /// may name.
+    pub brokers: Vec<broker::Broker>,
 }

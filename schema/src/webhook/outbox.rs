@@ -12,7 +12,7 @@ use buildhooks_store::outbox::NewDelivery;
 use buildhooks_store::WriteTxn;
 
 use super::kinds::{self, EndpointOrdering};
-use super::{message, pattern, render};
+use super::{broker, message, pattern, render};
 use crate::clock::now_ms;
 use crate::ctx::store;
 use crate::error::{Error, Result};
@@ -145,7 +145,10 @@ pub async fn publish(
                 repository_id: Some(event.repository_id),
                 // A robot's URL is its secret: the row keeps only its mask (the sink sends to
                 // the endpoint's URL), so the deliveries log never shows it.
-                url: kinds::shown_url(&endpoint.kind, &endpoint.url),
+                // A broker endpoint's row names its broker and the subject rendered for this
+                // event.
+                url: broker::row_url(endpoint, &broker::Values::of(org_id, event))
+                    .unwrap_or_else(|| kinds::shown_url(&endpoint.kind, &endpoint.url)),
                 kind: event.kind.as_str().to_owned(),
                 action: event.action.to_owned(),
                 body,

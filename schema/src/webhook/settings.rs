@@ -6,6 +6,7 @@ use buildhooks_entity::webhook_endpoint;
 use buildhooks_store::{endpoints, orgs};
 use sea_orm::Set;
 
+use super::broker_settings::{self, BrokerFields};
 pub use super::endpoints::{
     load_settings, ChatOptions, WebHookDeliveryEndpoint, WebHookSettings, DEFAULT_IN_FLIGHT,
     MAX_ENDPOINTS, MAX_IN_FLIGHT,
@@ -22,8 +23,10 @@ use crate::PayloadSchema;
 pub struct WebHookDeliveryEndpointInput {
     /// The endpoint to update; without it, a saved endpoint with the same URL is updated.
     pub id: Option<ID>,
+    /// Where it sends: a webhook's URL, a chat robot's URL. Null for NATS and AMQP endpoints,
+    /// which name a `broker`.
     #[graphql(name = "webhookURL")]
-    pub webhook_url: String,
+    pub webhook_url: Option<String>,
     /// A new secret, the mask of the saved one (unchanged), or "" for none. Null keeps the saved
     /// secret of the endpoint being updated.
     pub secret_token: Option<String>,
@@ -57,6 +60,22 @@ pub struct WebHookDeliveryEndpointInput {
     pub is_at_all: Option<bool>,
     /// WeCom: user ids to mention (`@all` for everyone).
     pub mentioned_list: Option<Vec<String>>,
+    /// NATS and AMQP: one of the operator's brokers, by name (the `brokers` query lists them).
+    pub broker: Option<String>,
+    /// NATS: the subject; AMQP: the routing key. A template over `{org}`, `{event}`,
+    /// `{status}`, `{action}`, `{repository}`, `{build}`; null for
+    /// `buildhooks.{org}.{event}.{status}` (`buildhooks.42.task.failed`).
+    pub subject: Option<String>,
+    /// AMQP: the exchange (a durable topic exchange, declared if missing; null for
+    /// `buildhooks`).
+    pub exchange: Option<String>,
+}
+
+impl WebHookDeliveryEndpointInput {
+    /// The URL as given ("" when none was).
+    fn url_text(&self) -> &str {
+        self.webhook_url.as_deref().unwrap_or_default()
+    }
 }
 
 #[derive(InputObject)]
@@ -91,6 +110,7 @@ struct Checked {
     template: Option<String>,
     ordering: Option<EndpointOrdering>,
     options: Option<ChatOptions>,
+    broker: Option<BrokerFields>,
 }
 
 async fn check_endpoint(
@@ -101,11 +121,15 @@ async fn check_endpoint(
 ) -> Result<Checked> {
     let field = |name: &str| format!("deliveryEndpoints[{i}].{name}");
     let config = ctx.data_opt::<WebhookConfig>().cloned().unwrap_or_default();
-    let url = if kind.url_is_secret() && is_masked_url(&input.webhook_url) {
+    let broker = broker_settings::check(kind, input, &config.brokers)
+        .map_err(|(name, m)| Error::field(field(name), m))?;
+    let url = if let Some(broker) = &broker {
+        Some(broker.shown_url(kind))
+    } else if kind.url_is_secret() && is_masked_url(input.url_text()) {
         None
     } else {
         let url = kind
-            .check_url(&input.webhook_url, config.allow_private_targets)
+            .check_url(input.url_text(), config.allow_private_targets)
             .await
             .map_err(|m| Error::field(field("webhookURL"), m))?;
         Some(url.to_string())
@@ -169,6 +193,7 @@ async fn check_endpoint(
         template,
         ordering: input.ordering,
         options,
+        broker,
     })
 }
 
@@ -187,8 +212,8 @@ fn match_saved(
     saved.iter().position(|s| {
         !claimed.contains(&s.id)
             && (url == Some(s.url.as_str())
-                || s.url == input.webhook_url
-                || mask_url(&s.url) == input.webhook_url)
+                || (!input.url_text().is_empty()
+                    && (s.url == input.url_text() || mask_url(&s.url) == input.url_text())))
     })
 }
 
@@ -202,7 +227,7 @@ fn kinds_of(
         .iter()
         .map(|input| {
             input.kind.unwrap_or_else(|| {
-                match_saved(saved, &[], input, Some(input.webhook_url.as_str()))
+                match_saved(saved, &[], input, Some(input.url_text()))
                     .and_then(|i| EndpointKind::of_stored(&saved[i].kind))
                     .unwrap_or_default()
             })
@@ -331,6 +356,10 @@ async fn save(
             .or(previous.map(|p| p.max_in_flight))
             .unwrap_or(DEFAULT_IN_FLIGHT));
         row.kind = Set(c.kind.stored().to_owned());
+        let broker = c.broker;
+        row.broker = Set(broker.as_ref().map(|b| b.broker.clone()));
+        row.subject = Set(broker.as_ref().map(|b| b.subject.clone()));
+        row.exchange = Set(broker.and_then(|b| b.exchange));
         row.template = Set(c.template);
         row.ordering = Set(c
             .ordering

@@ -4,15 +4,21 @@
 //! worth a retry, or failed, with a typed [`AttemptError`] when nothing answered). The signed
 //! HTTP webhook (`webhook`) is one kind, each chat robot another (`chat`); a kind with a pace
 //! (a robot that takes so many messages a minute) says so (`Sink::pace`), and may carry several
-//! waiting deliveries of one build in one message (`Sink::attempt_all`).
+//! waiting deliveries of one build in one message (`Sink::attempt_all`). The broker kinds
+//! (`nats`, `amqp`, with `broker` for what they share) publish to the operator's brokers.
 
+pub mod amqp;
+pub mod broker;
 pub mod chat;
 pub mod http;
+pub mod nats;
 pub mod outcome;
 pub mod seam;
 pub mod webhook;
 
+pub use amqp::AmqpSink;
 pub use chat::ChatSink;
+pub use nats::NatsSink;
 pub use outcome::{AttemptError, Class, Outcome};
 pub use seam::{Sink, Sinks};
 pub use webhook::WebhookSink;

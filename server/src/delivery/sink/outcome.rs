@@ -49,6 +49,13 @@ pub enum AttemptError {
     /// The message could not be made from the stored event (an unreadable row, a template that
     /// fails on this event).
     Message,
+    /// The row names a broker the operator no longer configures.
+    UnknownBroker,
+    /// The broker took the message but had nowhere to put it: no JetStream stream covers the
+    /// subject, or no queue is bound to the routing key (AMQP's `NO_ROUTE` return).
+    Unroutable,
+    /// The broker refused the message (an AMQP publisher confirm's nack, a JetStream error).
+    Nacked,
 }
 
 impl AttemptError {
@@ -68,6 +75,9 @@ impl AttemptError {
             AttemptError::Vendor => "vendor_error",
             AttemptError::RateLimited => "rate_limited",
             AttemptError::Message => "message",
+            AttemptError::UnknownBroker => "unknown_broker",
+            AttemptError::Unroutable => "unroutable",
+            AttemptError::Nacked => "nacked",
         }
     }
 

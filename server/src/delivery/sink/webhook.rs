@@ -95,7 +95,7 @@ mod tests {
     use super::*;
     use crate::delivery::client;
 
-    const ALL: [AttemptError; 12] = [
+    const ALL: [AttemptError; 15] = [
         AttemptError::Timeout,
         AttemptError::Connect,
         AttemptError::BlockedTarget,
@@ -108,6 +108,9 @@ mod tests {
         AttemptError::Vendor,
         AttemptError::RateLimited,
         AttemptError::Message,
+        AttemptError::UnknownBroker,
+        AttemptError::Unroutable,
+        AttemptError::Nacked,
     ];
 
     #[test]
@@ -127,7 +130,10 @@ mod tests {
                 "unknown_kind",
                 "vendor_error",
                 "rate_limited",
-                "message"
+                "message",
+                "unknown_broker",
+                "unroutable",
+                "nacked"
             ]
         );
         let retried: Vec<_> = ALL.into_iter().filter(|e| e.retryable()).collect();
