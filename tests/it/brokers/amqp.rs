@@ -11,9 +11,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{
-    assert_delivered_once, attempts, id_of, redeliver, save_ok, spawn, AMQP_BROKER, RESTART,
+    assert_delivered_once, attempts, id_of, redeliver, save_ok, settled, spawn, AMQP_BROKER,
+    RESTART,
 };
-use crate::chat::{delivery, settle};
+use crate::chat::settle;
 use crate::utils::brokers::{
     amqp_url, assert_signed, connect_amqp, declare_exchange, delete_exchange, unique, AmqpQueue,
     Received, DEFAULT_EXCHANGE,
@@ -137,7 +138,10 @@ async fn a_named_exchange_and_a_key_template_render() {
     let key = format!("{prefix}.{org}.{repo}.{build}.build.created");
     assert_eq!(m.subject, key);
     assert_eq!(m.exchange.as_deref(), Some(exchange.as_str()));
-    assert_eq!(d["webhookURL"], format!("amqp://{AMQP_BROKER}/{exchange}/{key}"));
+    assert_eq!(
+        d["webhookURL"],
+        format!("amqp://{AMQP_BROKER}/{exchange}/{key}")
+    );
     assert_properties(m, id);
     assert_signed("plain-secret", m);
     assert!(
@@ -203,7 +207,7 @@ async fn a_redelivery_publishes_the_delivered_message_again() {
         "message_id names the delivery: {again:?}"
     );
     assert_signed("again", &again);
-    let d = delivery(&app, &app.org, &id).await;
+    let d = settled(&app, &id, 2).await;
     assert_eq!(d["state"], "DELIVERED", "{d}");
     assert_eq!(
         attempts(&d),

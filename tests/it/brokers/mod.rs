@@ -13,6 +13,8 @@ mod nats;
 mod restart;
 mod settings;
 
+use std::time::{Duration, Instant};
+
 use serde_json::{json, Value};
 use tokio::sync::RwLock;
 
@@ -104,6 +106,21 @@ pub async fn redeliver(app: &TestApp, id: &str) {
         )
         .await;
     assert!(resp.get("errors").is_none(), "redeliver refused: {resp}");
+}
+
+/// Delivery `id` once it is final with at least `attempts` attempts on record (a message can
+/// reach its consumer before the outcome is recorded), or as it is after 15 s.
+pub async fn settled(app: &TestApp, id: &str, attempts: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let d = crate::chat::delivery(app, &app.org, id).await;
+        let recorded = d["attempts"].as_array().map_or(0, Vec::len);
+        let done = crate::chat::is_final(&d) && d["attemptCount"] == recorded;
+        if (done && recorded >= attempts) || Instant::now() > deadline {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The attempts of a delivery as (status, error) pairs.

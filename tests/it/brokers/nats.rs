@@ -11,8 +11,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::{assert_delivered_once, attempts, id_of, redeliver, save_ok, spawn, NATS_BROKER};
-use crate::chat::{delivery, settle};
+use super::{
+    assert_delivered_once, attempts, id_of, redeliver, save_ok, settled, spawn, NATS_BROKER,
+};
+use crate::chat::settle;
 use crate::utils::brokers::{assert_signed, nats_url, unique, JetStream, Received};
 use crate::utils::TestApp;
 
@@ -67,7 +69,10 @@ async fn a_transition_reaches_a_jetstream_consumer_under_the_default_subject_sig
         assert_signed(&secret, m);
         let body = m.json();
         assert_eq!(body["action"], "created");
-        assert_eq!(body["data"]["build"]["id"].to_string().trim_matches('"'), build);
+        assert_eq!(
+            body["data"]["build"]["id"].to_string().trim_matches('"'),
+            build
+        );
     }
     assert_eq!(
         stream.rest(Duration::from_millis(500)).await.len(),
@@ -114,7 +119,10 @@ async fn a_subject_template_renders_the_repository_and_the_build() {
     for d in &rows {
         assert_delivered_once(d);
         let m = message_of(&got, id_of(d));
-        assert_eq!(d["webhookURL"], format!("nats://{NATS_BROKER}/{}", m.subject));
+        assert_eq!(
+            d["webhookURL"],
+            format!("nats://{NATS_BROKER}/{}", m.subject)
+        );
     }
     stream.delete().await;
 }
@@ -197,7 +205,10 @@ async fn per_build_order_holds_on_the_stream() {
     let mut last_sequence = 0;
     for m in &got {
         let sequence = m.sequence.expect("a stream sequence");
-        assert!(sequence > last_sequence, "the consumer reads in stream order");
+        assert!(
+            sequence > last_sequence,
+            "the consumer reads in stream order"
+        );
         last_sequence = sequence;
         arrived
             .entry(build_of[m.delivery()].as_str())
@@ -244,7 +255,7 @@ async fn a_redelivery_gets_a_new_message_id_so_the_duplicate_window_keeps_it() {
         "a manual redelivery is published as <uuid>.r1"
     );
     assert_eq!(stream.messages().await, 2, "both are on the stream");
-    let d = delivery(&app, &app.org, &id).await;
+    let d = settled(&app, &id, 2).await;
     assert_eq!(d["state"], "DELIVERED", "{d}");
     assert_eq!(attempts(&d).len(), 2, "{d}");
     stream.delete().await;

@@ -10,9 +10,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde_json::{json, Value};
 
 use super::{id_of, save_ok, spawn, AMQP_BROKER, NATS_BROKER, RESTART};
@@ -22,10 +22,13 @@ use crate::utils::brokers::{
 };
 use crate::utils::TestApp;
 
-/// Builds of the load; each gives 4 task creations and 4 x 4 status changes.
-const BUILDS: usize = 10;
+/// The load's builds, at least; it goes on until the broker is back.
+const MIN_BUILDS: usize = 10;
+/// The load's builds, at most (should the broker not come back).
+const MAX_BUILDS: usize = 45;
 const TASKS: [(&str, bool); 4] = [("a", false), ("b", false), ("c", true), ("d", false)];
-const EVENTS: usize = BUILDS * 20;
+/// Events of a build: 4 task creations and 4 x 4 status changes.
+const EVENTS_PER_BUILD: usize = 20;
 /// The stop comes once this many messages reached the broker.
 const STOP_AT: u64 = 40;
 /// Deliveries in flight at once (the dispatcher's slots): the most that can be repeated.
@@ -58,19 +61,23 @@ async fn drive(app: &TestApp, repo: &str) {
     }
 }
 
-/// The load: `BUILDS` builds, three at a time.
-async fn load(app: &TestApp, repo: &str) {
-    futures::stream::iter(0..BUILDS)
-        .map(|_| drive(app, repo))
-        .buffer_unordered(3)
-        .collect::<Vec<()>>()
-        .await;
+/// The load: builds three at a time, at least `MIN_BUILDS` and until `back` is set (the broker
+/// was restarted), so that transitions keep coming through the outage; returns the number of
+/// events.
+async fn load(app: &TestApp, repo: &str, back: &AtomicBool) -> usize {
+    let mut builds = 0;
+    while builds < MIN_BUILDS || (!back.load(Ordering::SeqCst) && builds < MAX_BUILDS) {
+        futures::future::join_all((0..3).map(|_| drive(app, repo))).await;
+        builds += 3;
+    }
+    builds * EVENTS_PER_BUILD
 }
 
-/// Every delivery of the app's organization, once all are final; each must be DELIVERED.
-async fn all_delivered(app: &TestApp) -> Vec<Value> {
-    let rows = settle(app, &app.org, EVENTS, Duration::from_secs(90)).await;
-    assert_eq!(rows.len(), EVENTS, "one row per event");
+/// Every delivery of the app's organization (`events` of them), once all are final; each must
+/// be DELIVERED, and some attempt must have met the outage.
+async fn all_delivered(app: &TestApp, events: usize) -> Vec<Value> {
+    let rows = settle(app, &app.org, events, Duration::from_secs(120)).await;
+    assert_eq!(rows.len(), events, "one row per event");
     let mut errors: HashMap<String, usize> = HashMap::new();
     for d in &rows {
         for a in d["attempts"].as_array().expect("attempts") {
@@ -81,7 +88,11 @@ async fn all_delivered(app: &TestApp) -> Vec<Value> {
     }
     let lost: Vec<&Value> = rows.iter().filter(|d| d["state"] != "DELIVERED").collect();
     assert!(lost.is_empty(), "not delivered: {lost:?}");
-    println!("restart: {EVENTS} delivered; failed attempts by error: {errors:?}");
+    assert!(
+        !errors.is_empty(),
+        "no attempt failed: the restart did not happen while deliveries were being made"
+    );
+    println!("restart: {events} delivered; failed attempts by error: {errors:?}");
     rows
 }
 
@@ -96,7 +107,10 @@ fn assert_each_once_or_in_flight(rows: &[Value], got: &[Received]) -> usize {
     let lost: Vec<&&str> = want.iter().filter(|id| !seen.contains_key(**id)).collect();
     assert!(lost.is_empty(), "lost at the broker: {lost:?}");
     let strangers: Vec<&&str> = seen.keys().filter(|id| !want.contains(**id)).collect();
-    assert!(strangers.is_empty(), "messages of no delivery: {strangers:?}");
+    assert!(
+        strangers.is_empty(),
+        "messages of no delivery: {strangers:?}"
+    );
     let repeats = got.len() - want.len();
     assert!(
         repeats <= IN_FLIGHT,
@@ -135,7 +149,14 @@ impl NatsServer {
     fn run(&mut self) {
         let store: &Path = self.dir.path();
         let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
             .arg(store)
             .arg("-l")
             .arg(store.join("nats.log"))
@@ -196,6 +217,7 @@ async fn nats_killed_mid_load_loses_nothing_and_its_duplicate_window_drops_repea
     .await;
     let repo = app.create_repository("restart").await;
 
+    let back = AtomicBool::new(false);
     let chaos = async {
         let deadline = Instant::now() + Duration::from_secs(60);
         let at_kill = loop {
@@ -210,40 +232,68 @@ async fn nats_killed_mid_load_loses_nothing_and_its_duplicate_window_drops_repea
         let killed = Instant::now();
         tokio::time::sleep(OUTAGE).await;
         server.run();
+        back.store(true, Ordering::SeqCst);
         (at_kill, killed.elapsed())
     };
-    let (_, (at_kill, outage)) = tokio::join!(load(&app, &repo), chaos);
-    assert!(
-        at_kill < EVENTS as u64,
-        "the kill came after the load ({at_kill} messages): raise EVENTS"
-    );
+    let (events, (at_kill, outage)) = tokio::join!(load(&app, &repo, &back), chaos);
     assert!(
         outage < Duration::from_millis(RETRY_MS),
         "the outage ({outage:?}) outlasted the retry delay"
     );
 
-    let rows = all_delivered(&app).await;
+    let rows = all_delivered(&app, events).await;
     assert_eq!(
         stream.messages().await,
-        EVENTS as u64,
+        events as u64,
         "the stream holds one message per delivery"
     );
     let got = stream.rest(Duration::from_secs(1)).await;
     let ids: HashSet<Option<&str>> = got.iter().map(|m| m.message_id.as_deref()).collect();
-    assert_eq!(ids.len(), EVENTS, "one Nats-Msg-Id per delivery");
+    assert_eq!(ids.len(), events, "one Nats-Msg-Id per delivery");
     for m in &got {
         assert_eq!(m.message_id.as_deref(), Some(m.delivery()), "{m:?}");
     }
     let repeats = assert_each_once_or_in_flight(&rows, &got);
     assert_eq!(repeats, 0, "the duplicate window dropped every repeat");
+    // The window outlives the kill: a repeat of a message stored before it is dropped too.
+    let stored_before: Vec<&Received> = got
+        .iter()
+        .filter(|m| m.sequence.is_some_and(|s| s <= at_kill))
+        .collect();
+    assert!(!stored_before.is_empty(), "messages stored before the kill");
+    for m in &stored_before {
+        assert!(
+            stream.republish(m).await,
+            "a repeat of {} (stored before the kill) was not taken as a duplicate",
+            m.delivery()
+        );
+    }
+    assert_eq!(
+        stream.messages().await,
+        events as u64,
+        "repeats add nothing"
+    );
     let retried = rows
         .iter()
         .filter(|d| d["attempts"].as_array().is_some_and(|a| a.len() > 1))
         .count();
+    // A retry whose first publish had been stored is acknowledged as a duplicate.
+    let dropped = rows
+        .iter()
+        .flat_map(|d| d["attempts"].as_array().cloned().unwrap_or_default())
+        .filter(|a| {
+            a["responseExcerpt"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("duplicate"))
+        })
+        .count();
     println!(
-        "nats restart: killed at {at_kill} of {EVENTS} messages, down {outage:?}; \
-         {retried} deliveries retried, {} messages on the stream",
-        got.len()
+        "nats restart: killed at {at_kill} of {events} messages, down {outage:?}; \
+         {retried} deliveries retried, {dropped} of their repeats dropped by the duplicate \
+         window, {} messages on the stream; {} repeats of messages stored before the kill \
+         dropped",
+        got.len(),
+        stored_before.len()
     );
     stream.delete().await;
     drop(server);
@@ -295,7 +345,8 @@ async fn rabbitmq_restarted_mid_load_loses_nothing() {
     if !installed("rabbitmqctl", "apt-get install rabbitmq-server") {
         return;
     }
-    // Stopping the app takes seconds and starting it more: the retry waits longer than that.
+    // Stopping the app takes seconds and starting it more (5 to 10 s here, all told, on a
+    // loaded machine): the retry waits longer than that.
     const RETRY_MS: u64 = 20_000;
     const OUTAGE: Duration = Duration::from_millis(1_000);
     let _alone = RESTART.write().await;
@@ -314,6 +365,7 @@ async fn rabbitmq_restarted_mid_load_loses_nothing() {
     .await;
     let repo = app.create_repository("restart").await;
 
+    let back = AtomicBool::new(false);
     let chaos = async {
         let deadline = Instant::now() + Duration::from_secs(60);
         let at_stop = loop {
@@ -328,31 +380,31 @@ async fn rabbitmq_restarted_mid_load_loses_nothing() {
         let stopped = Stopped::stop().await;
         tokio::time::sleep(OUTAGE).await;
         stopped.start().await;
-        let back = Instant::now() + Duration::from_secs(60);
+        let up_by = Instant::now() + Duration::from_secs(60);
         while AmqpQueue::count(&url, &queue.name).await.is_none() {
-            assert!(Instant::now() < back, "RabbitMQ is not back 60 s after start_app");
+            assert!(
+                Instant::now() < up_by,
+                "RabbitMQ is not back 60 s after start_app"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        back.store(true, Ordering::SeqCst);
         (at_stop, stopping.elapsed())
     };
-    let (_, (at_stop, outage)) = tokio::join!(load(&app, &repo), chaos);
-    assert!(
-        u64::from(at_stop) < EVENTS as u64,
-        "the stop came after the load ({at_stop} messages): raise EVENTS"
-    );
+    let (events, (at_stop, outage)) = tokio::join!(load(&app, &repo, &back), chaos);
     assert!(
         outage < Duration::from_millis(RETRY_MS),
         "the outage ({outage:?}) outlasted the retry delay: raise RETRY_MS"
     );
 
-    let rows = all_delivered(&app).await;
+    let rows = all_delivered(&app, events).await;
     let got = AmqpQueue::drain(&url, &queue.name).await;
     for m in &got {
         assert_eq!(m.message_id.as_deref(), Some(m.delivery()), "{m:?}");
     }
     let repeats = assert_each_once_or_in_flight(&rows, &got);
     println!(
-        "rabbitmq restart: stopped at {at_stop} of {EVENTS} messages, down {outage:?}; \
+        "rabbitmq restart: stopped at {at_stop} of {events} messages, down {outage:?}; \
          {} messages in the queue, {repeats} repeats",
         got.len()
     );

@@ -140,7 +140,10 @@ async fn the_read_side_shows_broker_subject_and_exchange_and_no_secret() {
         .to_owned();
     let read = settings(&app, &app.org).await;
     let text = read.to_string();
-    assert!(!text.contains(&secret), "the chosen secret is not shown: {text}");
+    assert!(
+        !text.contains(&secret),
+        "the chosen secret is not shown: {text}"
+    );
     assert!(!text.contains(&generated), "nor the generated one: {text}");
     let fields = |e: &Value| {
         (
@@ -171,7 +174,9 @@ async fn the_read_side_shows_broker_subject_and_exchange_and_no_secret() {
                 json!(AMQP_BROKER),
                 json!("ci.{org}.{build}.{action}"),
                 json!("buildhooks"),
-                json!(format!("amqp://{AMQP_BROKER}/buildhooks/ci.{{org}}.{{build}}.{{action}}")),
+                json!(format!(
+                    "amqp://{AMQP_BROKER}/buildhooks/ci.{{org}}.{{build}}.{{action}}"
+                )),
             ),
             (
                 json!("AMQP"),
@@ -201,10 +206,7 @@ async fn the_brokers_query_lists_names_and_kinds_and_no_url() {
     let app = app().await;
     let resp = app.gql("{ brokers { name kind } }", json!({})).await;
     assert!(resp.get("errors").is_none(), "{resp}");
-    let mut brokers = resp["data"]["brokers"]
-        .as_array()
-        .expect("brokers")
-        .clone();
+    let mut brokers = resp["data"]["brokers"].as_array().expect("brokers").clone();
     brokers.sort_by_key(|b| b["name"].as_str().unwrap_or_default().to_owned());
     assert_eq!(
         brokers,
@@ -214,11 +216,20 @@ async fn the_brokers_query_lists_names_and_kinds_and_no_url() {
         ]
     );
     let text = resp.to_string();
-    for leak in ["127.0.0.1", "bhuser", "pw-never-shown", "nats://", "amqp://"] {
+    for leak in [
+        "127.0.0.1",
+        "bhuser",
+        "pw-never-shown",
+        "nats://",
+        "amqp://",
+    ] {
         assert!(!text.contains(leak), "brokers shows {leak:?}: {text}");
     }
     let anonymous = app
-        .post_raw(None, &json!({ "query": "{ brokers { name } }" }).to_string())
+        .post_raw(
+            None,
+            &json!({ "query": "{ brokers { name } }" }).to_string(),
+        )
         .await
         .1;
     assert!(

@@ -17,7 +17,7 @@ mod amqp;
 mod nats;
 
 pub use amqp::{connect_amqp, declare_exchange, delete_exchange, AmqpQueue};
-pub use nats::{connect_nats, JetStream};
+pub use nats::JetStream;
 
 /// The shared NATS server (with JetStream), e.g. `nats://127.0.0.1:4222`.
 pub const NATS_ENV: &str = "BUILDHOOKS_TEST_NATS_URL";
@@ -58,7 +58,10 @@ pub fn amqp_url() -> Option<String> {
 /// A lower-case token unique to this call: `<prefix><12 hex>`, valid in subjects, routing
 /// keys, queue and exchange names.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 pub(crate) fn now_secs() -> u64 {
@@ -164,7 +167,9 @@ pub fn assert_signed(secret: &str, m: &Received) {
         let key = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .expect("a whsec_ secret is base64");
-        let id = m.header("webhook-id").expect("webhook-id with a whsec_ secret");
+        let id = m
+            .header("webhook-id")
+            .expect("webhook-id with a whsec_ secret");
         let ts = m
             .header("webhook-timestamp")
             .expect("webhook-timestamp with a whsec_ secret");
@@ -183,4 +188,3 @@ pub fn assert_signed(secret: &str, m: &Received) {
         );
     }
 }
-

@@ -161,7 +161,9 @@ impl JetStream {
                 "stream {}: {} of {n} messages within {within:?}; got subjects {:?}",
                 self.name,
                 out.len(),
-                out.iter().map(|m: &Received| &m.subject).collect::<Vec<_>>()
+                out.iter()
+                    .map(|m: &Received| &m.subject)
+                    .collect::<Vec<_>>()
             );
             let more = self
                 .pull(n - out.len(), left.min(Duration::from_secs(1)))
@@ -196,6 +198,27 @@ impl JetStream {
             .unwrap_or_else(|e| panic!("info of stream {}: {e}", self.name))
             .state
             .messages
+    }
+
+    /// Publishes `m` again as it came (subject, body, headers, `Nats-Msg-Id` included), as a
+    /// sender repeating a publish whose acknowledgement it lost; returns whether the stream
+    /// acknowledged it as a duplicate (and so dropped it).
+    pub async fn republish(&self, m: &Received) -> bool {
+        let mut headers = async_nats::HeaderMap::new();
+        for (name, value) in m.headers.iter().filter(|(n, _)| *n != "nats-msg-id") {
+            headers.insert(name.as_str(), value.as_str());
+        }
+        if let Some(id) = &m.message_id {
+            headers.insert("Nats-Msg-Id", id.as_str());
+        }
+        let ack = self
+            .js
+            .publish_with_headers(m.subject.clone(), headers, m.body.clone().into())
+            .await
+            .unwrap_or_else(|e| panic!("publish to {}: {e}", m.subject))
+            .await
+            .unwrap_or_else(|e| panic!("no PubAck from {} for {}: {e}", self.name, m.subject));
+        ack.duplicate
     }
 
     /// Deletes the stream.
