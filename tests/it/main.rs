@@ -3,6 +3,7 @@
 
 mod backlog;
 mod bad_input;
+mod brokers;
 mod browser;
 mod browser_brokers;
 mod browser_chat;

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod brokers;
 pub mod browser;
 pub mod database;
 pub mod faults;
