@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn a_name_is_given_once() {
-        let mut config = Config::for_database(String::from("sqlite::memory:"));
+        let mut config = Config::for_database("unused://");
         config.brokers = Some("a=nats://h:1,a=amqp://h:2".into());
         assert!(load(&config).is_err());
         config.brokers = Some("a=nats://h:1,b=amqp://h:2".into());

@@ -6,7 +6,6 @@ use async_graphql::{Context, Object, ResultExt};
 
 use super::broker::{self, Broker, Target};
 use super::kinds::EndpointKind;
-use super::settings::WebHookDeliveryEndpointInput;
 use super::WebhookConfig;
 use crate::ctx::viewer;
 
@@ -32,13 +31,21 @@ impl BrokerFields {
     }
 }
 
-/// The broker settings of `input` (`None` for kinds that are not brokers), or the field and why
+/// What an endpoint input gives of the broker settings.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Given<'a> {
+    pub broker: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub exchange: Option<&'a str>,
+}
+
+/// The broker settings `input` gives (`None` for kinds that are not brokers), or the field and why
 /// they are refused. `kept` are the (kind, broker) pairs the organization's saved endpoints
 /// name: a broker the operator has since removed may stay named (its deliveries fail with
 /// `unknown_broker`), so that one stale endpoint does not block every later save.
 pub fn check(
     kind: EndpointKind,
-    input: &WebHookDeliveryEndpointInput,
+    input: Given<'_>,
     brokers: &[Broker],
     kept: &[(EndpointKind, String)],
 ) -> Result<Option<BrokerFields>, (&'static str, String)> {
@@ -56,7 +63,6 @@ pub fn check(
     }
     let name = input
         .broker
-        .as_deref()
         .map(str::trim)
         .filter(|b| !b.is_empty())
         .ok_or_else(|| ("broker", "name one of the operator's brokers".to_owned()))?;
@@ -76,10 +82,10 @@ pub fn check(
             format!("no {} broker named '{name}'; {known}", kind.stored()),
         ));
     }
-    let subject = broker::check_template(input.subject.as_deref()).map_err(|m| ("subject", m))?;
+    let subject = broker::check_template(input.subject).map_err(|m| ("subject", m))?;
     let exchange = match kind {
         EndpointKind::Amqp => {
-            Some(broker::check_exchange(input.exchange.as_deref()).map_err(|m| ("exchange", m))?)
+            Some(broker::check_exchange(input.exchange).map_err(|m| ("exchange", m))?)
         }
         _ if input.exchange.is_some() => {
             return Err(("exchange", "an exchange is for AMQP endpoints".into()))
@@ -105,5 +111,77 @@ impl BrokersQuery {
             .data_opt::<WebhookConfig>()
             .map(|c| c.brokers.clone())
             .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brokers() -> Vec<Broker> {
+        vec![
+            Broker {
+                name: "bus".into(),
+                kind: EndpointKind::Nats,
+            },
+            Broker {
+                name: "rabbit".into(),
+                kind: EndpointKind::Amqp,
+            },
+        ]
+    }
+
+    fn given(broker: &str) -> Given<'_> {
+        Given {
+            broker: Some(broker),
+            ..Given::default()
+        }
+    }
+
+    #[test]
+    fn a_broker_endpoint_names_a_configured_broker_of_its_kind() {
+        let nats = check(EndpointKind::Nats, given("bus"), &brokers(), &[]).expect("valid");
+        assert_eq!(
+            nats,
+            Some(BrokerFields {
+                broker: "bus".into(),
+                subject: broker::DEFAULT_SUBJECT.into(),
+                exchange: None
+            })
+        );
+        let amqp = check(EndpointKind::Amqp, given("rabbit"), &brokers(), &[]).expect("valid");
+        assert_eq!(
+            amqp.and_then(|f| f.exchange).as_deref(),
+            Some(broker::DEFAULT_EXCHANGE)
+        );
+        for (kind, name) in [(EndpointKind::Nats, "rabbit"), (EndpointKind::Amqp, "nope")] {
+            let refused = check(kind, given(name), &brokers(), &[]).expect_err("refused");
+            assert_eq!(refused.0, "broker");
+        }
+        let exchange = Given {
+            exchange: Some("x"),
+            ..given("bus")
+        };
+        assert_eq!(
+            check(EndpointKind::Nats, exchange, &brokers(), &[]).map_err(|e| e.0),
+            Err("exchange")
+        );
+        assert_eq!(
+            check(EndpointKind::Webhook, given("bus"), &brokers(), &[]).map_err(|e| e.0),
+            Err("broker")
+        );
+        assert_eq!(
+            check(EndpointKind::Webhook, Given::default(), &brokers(), &[]),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn a_removed_broker_may_stay_named_by_the_endpoint_that_names_it() {
+        let kept = [(EndpointKind::Nats, "gone".to_owned())];
+        assert!(check(EndpointKind::Nats, given("gone"), &brokers(), &kept).is_ok());
+        // Only for the kind that names it, and only while a saved endpoint does.
+        assert!(check(EndpointKind::Amqp, given("gone"), &brokers(), &kept).is_err());
+        assert!(check(EndpointKind::Nats, given("gone"), &brokers(), &[]).is_err());
     }
 }

@@ -122,7 +122,12 @@ async fn check_endpoint(
 ) -> Result<Checked> {
     let field = |name: &str| format!("deliveryEndpoints[{i}].{name}");
     let config = ctx.data_opt::<WebhookConfig>().cloned().unwrap_or_default();
-    let broker = broker_settings::check(kind, input, &config.brokers, kept_brokers)
+    let given = broker_settings::Given {
+        broker: input.broker.as_deref(),
+        subject: input.subject.as_deref(),
+        exchange: input.exchange.as_deref(),
+    };
+    let broker = broker_settings::check(kind, given, &config.brokers, kept_brokers)
         .map_err(|(name, m)| Error::field(field(name), m))?;
     let url = if let Some(broker) = &broker {
         Some(broker.shown_url(kind))
