@@ -226,7 +226,7 @@
         broker: $('ep-broker').value, subject: $('ep-subject').value.trim(), exchange: $('ep-exchange').value.trim(),
       });
       const inFlight = $('ep-max-in-flight').value.trim();
-      if (kind === 'WEBHOOK' && inFlight) {
+      if ((kind === 'WEBHOOK' || isBroker(kind)) && inFlight) {
         const n = Number(inFlight);
         if (Number.isInteger(n) && n >= 1 && n <= 64) out.maxInFlight = n;
         else fail('ep-max-in-flight', 'Enter a whole number from 1 to 64, or leave it empty for 4.');
