@@ -1,5 +1,6 @@
-//! `--mode e2e` (transitions through the GraphQL HTTP API, each emitting one task event to one
-//! endpoint) and `--mode dispatch` (outbox rows written first, then the dispatcher alone).
+//! `--mode e2e`: transitions through the GraphQL HTTP API, each emitting one task event to one
+//! endpoint of the run's `--kind`; and the setup `--mode dispatch` shares (a server, an
+//! organization, a repository, that endpoint, builds of tasks).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,18 +8,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use buildhooks_entity::webhook_delivery;
 use buildhooks_server::api_client::Api;
 use buildhooks_server::config::{Config, Role};
-use buildhooks_server::delivery::dispatcher::{self, DispatchConfig};
-use sea_orm::{EntityTrait, Set};
 use serde_json::{json, Value};
-use tokio::sync::watch;
 
 use crate::hanging;
-use crate::receiver::{self, Arrivals};
 use crate::server::{Org, Server};
-use crate::{base_report, stats, wait_for, BenchArgs, BenchDb, Mode, Progress};
+use crate::sink::Sink;
+use crate::{base_report, stats, wait_for, BenchArgs, BenchDb, Kind, Mode, Progress};
 
 /// The transitions each task goes through; each emits one delivered `task.*` event.
 const STEPS: [&str; 4] = ["TRIGGERED", "SCHEDULED", "EXECUTING", "COMPLETED"];
@@ -27,11 +24,11 @@ const TASKS_PER_BUILD: usize = 50;
 const HANGING_TIMEOUT_MS: u64 = 2_000;
 
 /// The server (in-process or `--target`), its organization's API client, a repository and one
-/// endpoint for `task.*` transitions that points at the receiver.
-struct Setup {
-    api: Api,
+/// endpoint for `task.*` transitions that points at the run's sink.
+pub(crate) struct Setup {
+    pub api: Api,
     repo: String,
-    server: Server,
+    pub server: Server,
 }
 
 type Commits = Arc<Mutex<HashMap<String, Instant>>>;
@@ -50,11 +47,11 @@ impl buildhooks_schema::CommitHooks for CommitTimes {
     }
 }
 
-async fn setup(
+pub(crate) async fn setup(
     config: &Config,
     args: &BenchArgs,
     db: &BenchDb,
-    receiver_url: &str,
+    sink: &Sink,
     role: Role,
     commits: Commits,
 ) -> anyhow::Result<Setup> {
@@ -73,9 +70,17 @@ async fn setup(
         .iter()
         .map(|s| format!("task.{}", s.to_lowercase()))
         .collect();
+    // The sink's own fields (`webhookURL`, or `kind`, `broker`, `subject`, `exchange`) and what
+    // every kind shares.
+    let mut endpoint = sink.endpoint.clone();
+    endpoint["events"] = json!(events);
+    endpoint["repositoryId"] = json!(repo);
+    endpoint["secretToken"] = json!("bench-secret");
+    endpoint["maxInFlight"] = json!(64);
+    endpoint["ordering"] = json!(args.ordering.graphql());
     api.call(
         "mutation($i: SaveWebHookSettingsInput!) { saveWebHookSettings(input: $i) { settings { ownerUid } } }",
-        json!({ "i": { "ownerUid": uid, "deliveryEndpoints": [{ "webhookURL": receiver_url, "events": events, "repositoryId": repo, "secretToken": "bench-secret", "maxInFlight": 64, "ordering": args.ordering.graphql() }] } }),
+        json!({ "i": { "ownerUid": uid, "deliveryEndpoints": [endpoint] } }),
     )
     .await?;
     Ok(Setup { api, repo, server })
@@ -83,7 +88,7 @@ async fn setup(
 
 impl Setup {
     /// Creates builds holding `n` tasks (untimed); returns the task ids.
-    async fn tasks(&self, n: usize) -> anyhow::Result<Vec<String>> {
+    pub async fn tasks(&self, n: usize) -> anyhow::Result<Vec<String>> {
         let mut ids = Vec::with_capacity(n);
         while ids.len() < n {
             let count = (n - ids.len()).min(TASKS_PER_BUILD);
@@ -108,13 +113,18 @@ impl Setup {
     }
 }
 
-const SET: &str = "mutation($t: ID!, $s: TaskStatus!) { updateTaskStatus(input: {taskId: $t, status: $s}) { clientMutationId } }";
+pub(crate) const SET: &str = "mutation($t: ID!, $s: TaskStatus!) { updateTaskStatus(input: {taskId: $t, status: $s}) { clientMutationId } }";
 
-pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Result<Value> {
-    let arrivals = Arrivals::default();
-    let receiver_url = receiver::start(arrivals.clone()).await?;
+pub async fn run(
+    config: &Config,
+    args: &BenchArgs,
+    db: &BenchDb,
+    sink: &Sink,
+) -> anyhow::Result<Value> {
+    let arrivals = sink.arrivals.clone();
     let commits: Commits = Arc::default();
     let mut config = config.clone();
+    sink.configure(&mut config);
     if args.hanging_endpoints > 0 {
         if args.target.is_some() {
             bail!("--hanging-endpoints runs in-process; it cannot be combined with --target");
@@ -122,7 +132,7 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
         // Each attempt to a hanging receiver ends at this timeout (and the run's drain with it).
         config.delivery_timeout_ms = config.delivery_timeout_ms.min(HANGING_TIMEOUT_MS);
     }
-    let setup = setup(&config, args, db, &receiver_url, Role::All, commits.clone()).await?;
+    let setup = setup(&config, args, db, sink, Role::All, commits.clone()).await?;
     let task_ids = setup.tasks(args.events.div_ceil(STEPS.len())).await?;
     // Step-major (every task's first step, then every task's second, ...), and within a step
     // round-robin over builds, so concurrent transitions touch different builds, as concurrent
@@ -281,7 +291,10 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     report["transitions_per_s"] = json!(stats::round(plan.len() as f64 / transitions_done));
     report["deliveries_per_s"] = json!(stats::round(distinct as f64 / seconds));
     report["latency_ms"] = stats::percentiles(&mut latencies);
-    report["latency_measured"] = json!("transition commit -> receiver holds the body");
+    report["latency_measured"] = json!(match sink.kind {
+        Kind::Webhook => "transition commit -> receiver holds the body",
+        Kind::Nats | Kind::Amqp => "transition commit -> the broker's consumer holds the message",
+    });
     report["lost"] = json!(healthy_count.saturating_sub(distinct));
     report["ordering"] = json!(args.ordering.graphql());
     if args.hanging_endpoints > 0 {
@@ -294,69 +307,6 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     cpu.report(&mut report, distinct);
     drop(transition);
     drop(apis);
-    setup.server.stop().await;
-    Ok(report)
-}
-
-pub async fn dispatch(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Result<Value> {
-    if args.target.is_some() {
-        bail!("--mode dispatch runs in-process; --target is for e2e");
-    }
-    let arrivals = Arrivals::default();
-    let receiver_url = receiver::start(arrivals.clone()).await?;
-    // API only: rows pile up until the dispatcher is started below.
-    let setup = setup(config, args, db, &receiver_url, Role::Api, Arc::default()).await?;
-    let state = setup.server.state.clone().context("in-process state")?;
-    let task = setup.tasks(1).await?;
-    setup
-        .api
-        .call(SET, json!({ "t": task[0], "s": "TRIGGERED" }))
-        .await?;
-    let template = webhook_delivery::Entity::find()
-        .one(state.store.conn())
-        .await?
-        .context("a rendered outbox row")?;
-    // Written in chunks of 500 rows (21 columns each: within both databases' parameter limits).
-    let mut left = args.events.saturating_sub(1);
-    while left > 0 {
-        let n = left.min(500);
-        left -= n;
-        let rows = (0..n).map(|_| {
-            let mut row: webhook_delivery::ActiveModel = template.clone().into();
-            row.id = sea_orm::ActiveValue::NotSet;
-            row.uuid = Set(uuid::Uuid::new_v4().to_string());
-            row
-        });
-        webhook_delivery::Entity::insert_many(rows)
-            .exec(state.store.conn())
-            .await?;
-    }
-    let progress = Progress::start("dispatch", arrivals.clone(), args.events);
-    let cpu = stats::CpuMeter::start();
-    let started = Instant::now();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let dispatch_config = DispatchConfig::from_config(&state.config);
-    let running = tokio::spawn(dispatcher::run(
-        state.sender.clone(),
-        state.store.clone(),
-        dispatch_config,
-        stop_rx,
-    ));
-    wait_for(&arrivals, args.events, Duration::from_secs(15)).await;
-    let seconds = started.elapsed().as_secs_f64();
-    let cpu = cpu.stop();
-    let _ = stop_tx.send(true);
-    let _ = running.await;
-    drop(progress);
-    let (distinct, total) = arrivals.counts();
-    let mut report = base_report(Mode::Dispatch, db.label, args.events);
-    cpu.report(&mut report, distinct);
-    report["deliveries"] = json!(distinct);
-    report["seconds"] = json!(stats::round(seconds));
-    report["deliveries_per_s"] = json!(stats::round(distinct as f64 / seconds));
-    report["lost"] = json!(args.events.saturating_sub(distinct));
-    report["duplicates"] = json!(total - distinct);
-    drop(state);
     setup.server.stop().await;
     Ok(report)
 }

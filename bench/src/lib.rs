@@ -5,17 +5,24 @@
 //! `render` (the rendering path alone) and `inbound` (signed GitHub `workflow_job` requests to an
 //! inbound source, latency from the request's send to the receiver holding the task delivery).
 //! Everything runs in-process on a fresh database unless `--target` names a running server.
+//! `--kind nats|amqp` makes `dispatch` and `e2e` deliver to a broker (a JetStream stream or a
+//! RabbitMQ queue made for the run, see `sink`) instead of the HTTP receiver, and measures the
+//! webhook figure in the same invocation beside it.
 //! A crate beside the server library, not inside it: it drives the server only through its public
 //! API (`AppState`, `run`, `db`, `delivery`), and the `buildhooks` binary offers it as `bench`.
 
+mod amqp;
+mod dispatch;
 mod e2e;
 mod hanging;
 mod inbound;
+mod nats;
 mod raw;
 mod receiver;
 mod render;
 mod runs;
 mod server;
+mod sink;
 pub mod stats;
 
 use std::io::IsTerminal;
@@ -26,6 +33,7 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
 use receiver::Arrivals;
+use sink::Sink;
 
 /// What to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -47,6 +55,36 @@ impl Mode {
             Mode::E2e => "e2e",
             Mode::Render => "render",
             Mode::Inbound => "inbound",
+        }
+    }
+}
+
+/// Where `dispatch` and `e2e` deliver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// Signed POSTs to the benchmark's HTTP receiver.
+    Webhook,
+    /// JetStream publishes, counted at a consumer of a stream made for the run.
+    Nats,
+    /// RabbitMQ publishes (confirmed, persistent), counted at a queue made for the run.
+    Amqp,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Webhook => "webhook",
+            Kind::Nats => "nats",
+            Kind::Amqp => "amqp",
+        }
+    }
+
+    /// The broker a run uses without `--broker-url`: the local one `.ci/run` starts.
+    fn default_broker_url(self) -> &'static str {
+        match self {
+            Kind::Webhook => "",
+            Kind::Nats => "nats://127.0.0.1:4222",
+            Kind::Amqp => "amqp://guest:guest@127.0.0.1:5672/%2f",
         }
     }
 }
@@ -94,6 +132,17 @@ pub struct BenchArgs {
     /// Repeat the measurement, each time on a fresh database, and report the medians.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=99))]
     pub runs: u32,
+    /// dispatch and e2e: deliver to `webhook` (the benchmark's HTTP receiver), `nats` (JetStream)
+    /// or `amqp` (RabbitMQ). A broker kind also runs the webhook measurement in the same
+    /// invocation (on its own fresh database, the order alternating over `--runs`) and reports
+    /// it beside its own (`webhook_deliveries_per_s`, `ratio_to_webhook`, `webhook`).
+    #[arg(long, value_enum, default_value_t = Kind::Webhook)]
+    pub kind: Kind,
+    /// The broker for `--kind nats|amqp` (default: `nats://127.0.0.1:4222`,
+    /// `amqp://guest:guest@127.0.0.1:5672/%2f`). The run makes its own stream or queue there and
+    /// deletes it afterwards.
+    #[arg(long)]
+    pub broker_url: Option<String>,
 }
 
 /// The measured endpoint's ordering.
@@ -224,9 +273,25 @@ pub(crate) async fn wait_for(arrivals: &Arrivals, n: usize, timeout: Duration) {
 /// Runs the benchmark (`--runs` times) and prints its JSON; fails when deliveries were lost or
 /// duplicated, or (inbound) a request was refused or a delivery matched nothing.
 pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
+    if args.kind != Kind::Webhook {
+        if !matches!(args.mode, Mode::Dispatch | Mode::E2e) {
+            anyhow::bail!(
+                "--kind {} measures --mode dispatch or e2e; --mode {} delivers to webhooks only",
+                args.kind.name(),
+                args.mode.name()
+            );
+        }
+        if args.target.is_some() {
+            anyhow::bail!(
+                "--kind {} runs in-process (it names the server's broker); \
+                 it cannot be combined with --target",
+                args.kind.name()
+            );
+        }
+    }
     let mut reports = Vec::new();
-    for _ in 0..args.runs {
-        reports.push(run_once(&config, &args).await?);
+    for index in 0..args.runs {
+        reports.push(run_once(&config, &args, index).await?);
     }
     let mut report = match reports.len() {
         1 => reports.remove(0),
@@ -237,7 +302,12 @@ pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
     report["peak_rss_mb"] = json!(peak);
     println!("{}", serde_json::to_string(&report)?);
     let count = |field: &str| report[field].as_u64().unwrap_or(0);
-    let (lost, duplicates) = (count("lost"), count("duplicates"));
+    // A broker run's webhook comparison must be as clean as the run itself.
+    let webhook = |field: &str| report["webhook"][field].as_u64().unwrap_or(0);
+    let (lost, duplicates) = (
+        count("lost") + webhook("lost"),
+        count("duplicates") + webhook("duplicates"),
+    );
     if lost > 0 || duplicates > 0 {
         anyhow::bail!("{lost} lost and {duplicates} duplicated deliveries");
     }
@@ -251,17 +321,31 @@ pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One measurement, with its comparison to `raw` when asked.
-async fn run_once(config: &Config, args: &BenchArgs) -> anyhow::Result<Value> {
+/// One measurement (the `index`th), with its comparisons to webhooks (broker kinds) and to
+/// `raw` (when asked).
+async fn run_once(config: &Config, args: &BenchArgs, index: u32) -> anyhow::Result<Value> {
     let mut report = match args.mode {
         Mode::Raw => raw::run(config, args).await?,
-        Mode::Dispatch | Mode::E2e | Mode::Render | Mode::Inbound => {
+        Mode::Dispatch | Mode::E2e if args.kind == Kind::Webhook => {
+            measure(config, args, Kind::Webhook).await?
+        }
+        Mode::Dispatch | Mode::E2e => {
+            // Which goes first alternates over the runs, so neither always gets the quieter
+            // machine or the warmer caches.
+            let (report, webhook) = if index.is_multiple_of(2) {
+                let report = measure(config, args, args.kind).await?;
+                (report, measure(config, args, Kind::Webhook).await?)
+            } else {
+                let webhook = measure(config, args, Kind::Webhook).await?;
+                (measure(config, args, args.kind).await?, webhook)
+            };
+            compare_to_webhook(report, webhook)
+        }
+        Mode::Render | Mode::Inbound => {
             let db = BenchDb::create(config).await?;
             let result = match args.mode {
-                Mode::Dispatch => e2e::dispatch(config, args, &db).await,
                 Mode::Render => render::run(config, args, &db).await,
-                Mode::Inbound => inbound::run(config, args, &db).await,
-                _ => e2e::run(config, args, &db).await,
+                _ => inbound::run(config, args, &db).await,
             };
             db.drop_database().await;
             result?
@@ -279,6 +363,45 @@ async fn run_once(config: &Config, args: &BenchArgs) -> anyhow::Result<Value> {
         });
     }
     Ok(report)
+}
+
+/// `dispatch` or `e2e` delivering to `kind`, on a fresh database and a fresh sink (both removed
+/// afterwards, whatever the outcome).
+async fn measure(config: &Config, args: &BenchArgs, kind: Kind) -> anyhow::Result<Value> {
+    let db = BenchDb::create(config).await?;
+    let sink = match Sink::start(kind, args.broker_url.as_deref()).await {
+        Ok(sink) => sink,
+        Err(e) => {
+            db.drop_database().await;
+            return Err(e);
+        }
+    };
+    let result = match args.mode {
+        Mode::Dispatch => dispatch::run(config, args, &db, &sink).await,
+        _ => e2e::run(config, args, &db, &sink).await,
+    };
+    let stopped = sink.stop().await;
+    db.drop_database().await;
+    let mut report = result?;
+    stopped?;
+    report["kind"] = json!(kind.name());
+    Ok(report)
+}
+
+/// A broker run's report with the same sitting's webhook run beside it: its rate and CPU per
+/// 1,000 at the top, the whole report under `webhook`.
+fn compare_to_webhook(mut report: Value, webhook: Value) -> Value {
+    let rate = report["deliveries_per_s"].as_f64().unwrap_or(0.0);
+    let webhook_rate = webhook["deliveries_per_s"].as_f64().unwrap_or(0.0);
+    report["webhook_deliveries_per_s"] = json!(webhook_rate);
+    report["webhook_machine_cpu_s_per_1000"] = webhook["machine_cpu_s_per_1000"].clone();
+    report["ratio_to_webhook"] = json!(if webhook_rate > 0.0 {
+        stats::round(rate / webhook_rate)
+    } else {
+        0.0
+    });
+    report["webhook"] = webhook;
+    report
 }
 
 /// The fields every mode reports.

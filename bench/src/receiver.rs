@@ -19,7 +19,8 @@ struct Log(HashMap<String, Vec<Instant>>, usize);
 pub struct Arrivals(Arc<Mutex<Log>>);
 
 impl Arrivals {
-    fn note(&self, id: String) {
+    /// Notes that the delivery `id` arrived now (the broker consumers note theirs here too).
+    pub(crate) fn note(&self, id: String) {
         let now = Instant::now();
         if let Ok(mut arrivals) = self.0.lock() {
             arrivals.0.entry(id).or_default().push(now);

@@ -18,12 +18,15 @@ const SUMMED: [&str; 6] = [
 /// Fields whose highest value is the honest summary.
 const HIGHEST: [&str; 1] = ["max"];
 /// Each run's figures listed under `each_run`.
-const HEADLINE: [&str; 6] = [
+const HEADLINE: [&str; 9] = [
     "transitions_per_s",
     "inbound_requests_per_s",
     "deliveries_per_s",
     "machine_cpu_s_per_1000",
     "ratio_to_raw",
+    "webhook_deliveries_per_s",
+    "webhook_machine_cpu_s_per_1000",
+    "ratio_to_webhook",
     "seconds",
 ];
 
