@@ -6,7 +6,7 @@
 //! use and made again when the broker closed them (a restart): no restart of buildhooks needed.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::webhook::kinds::EndpointKind;
@@ -213,11 +213,6 @@ impl Sink for AmqpSink {
         delivery: &webhook_delivery::Model,
         endpoint: &webhook_endpoint::Model,
     ) -> Outcome {
-        let clock = Instant::now();
-        // The connect and the publish each have the timeout; the whole attempt twice it.
-        let limit = self.timeout * 2;
-        let (started_at, published) =
-            broker::bounded(limit, self.publish(delivery, endpoint)).await;
-        broker::outcome("amqp", started_at, clock, published)
+        broker::attempt("amqp", self.timeout, self.publish(delivery, endpoint)).await
     }
 }

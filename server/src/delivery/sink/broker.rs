@@ -60,12 +60,7 @@ pub fn target<'a>(
 pub type Published = Result<String, (AttemptError, Option<String>)>;
 
 /// The outcome of a publish that started at `started_at` (`clock` since), by `sink`.
-pub fn outcome(
-    sink: &'static str,
-    started_at: i64,
-    clock: Instant,
-    published: Published,
-) -> Outcome {
+fn outcome(sink: &'static str, started_at: i64, clock: Instant, published: Published) -> Outcome {
     let (error, excerpt, class) = match published {
         Ok(said) => (None, Some(said), Class::Delivered),
         Err((error, said)) => (Some(error), said, class_of(error)),
@@ -93,18 +88,22 @@ fn class_of(error: AttemptError) -> Class {
     }
 }
 
-/// Runs a whole attempt (waiting for the broker's connection, connecting, publishing, the
-/// acknowledgement) for at most `limit`: an attempt never waits behind another's connect for
-/// longer than a publish may take.
-pub async fn bounded(
-    limit: Duration,
-    attempt: impl std::future::Future<Output = (i64, Published)>,
-) -> (i64, Published) {
+/// One attempt by the broker kind `sink`: the whole of `publish` (waiting for the broker's
+/// connection, connecting, publishing, the acknowledgement; the connect and the publish each
+/// have `timeout`) bounded by twice `timeout`, so an attempt never waits behind another's
+/// connect for longer than that, and its outcome.
+pub async fn attempt(
+    sink: &'static str,
+    timeout: Duration,
+    publish: impl std::future::Future<Output = (i64, Published)>,
+) -> Outcome {
+    let clock = Instant::now();
     let started_at = now_ms();
-    match tokio::time::timeout(limit, attempt).await {
+    let (started_at, published) = match tokio::time::timeout(timeout * 2, publish).await {
         Ok(done) => done,
         Err(_) => (started_at, Err((AttemptError::Timeout, None))),
-    }
+    };
+    outcome(sink, started_at, clock, published)
 }
 
 /// Runs `step` for at most `limit`; a step that outlives it is a timeout.

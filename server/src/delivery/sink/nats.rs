@@ -6,7 +6,7 @@
 //! attempt fails at once (`connect`) rather than queueing in the client.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
@@ -157,11 +157,6 @@ impl Sink for NatsSink {
         delivery: &webhook_delivery::Model,
         endpoint: &webhook_endpoint::Model,
     ) -> Outcome {
-        let clock = Instant::now();
-        // The connect and the publish each have the timeout; the whole attempt twice it.
-        let limit = self.timeout * 2;
-        let (started_at, published) =
-            broker::bounded(limit, self.publish(delivery, endpoint)).await;
-        broker::outcome("nats", started_at, clock, published)
+        broker::attempt("nats", self.timeout, self.publish(delivery, endpoint)).await
     }
 }
