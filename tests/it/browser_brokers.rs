@@ -128,7 +128,7 @@ async fn nats_and_amqp_endpoints_are_added_from_the_page_and_a_bad_subject_shows
         ("#ep-generate", true),
         ("#ep-template", false),
         ("#ep-digest", false),
-        ("#ep-max-in-flight", false),
+        ("#ep-max-in-flight", true),
         ("#ep-ordering", true),
         ("#ep-events", true),
     ] {

@@ -198,3 +198,22 @@ pub fn render_inbound(counters: &buildhooks_schema::inbound::counters::Counters,
         );
     }
 }
+
+/// `buildhooks_broker_up{kind, broker}`: 1 when the broker answered its latest attempt, 0 when
+/// it could not be reached or did not answer in time; brokers not tried yet are left out.
+pub fn render_brokers(brokers: &[(&'static str, String, Option<bool>)], out: &mut String) {
+    let _ = writeln!(
+        out,
+        "# HELP buildhooks_broker_up Whether the broker answered its latest publish (1) or could not be reached (0)."
+    );
+    let _ = writeln!(out, "# TYPE buildhooks_broker_up gauge");
+    for (kind, name, up) in brokers {
+        if let Some(up) = up {
+            let _ = writeln!(
+                out,
+                "buildhooks_broker_up{{kind=\"{kind}\",broker=\"{name}\"}} {}",
+                u8::from(*up)
+            );
+        }
+    }
+}

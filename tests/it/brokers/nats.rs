@@ -3,7 +3,8 @@
 //! signature both the receiver crate and a hand-made HMAC verify; a template with
 //! `{repository}` and `{build}` renders; a subject no stream covers fails `unroutable` after
 //! one retry; `PER_BUILD` keeps each build's events in order on the stream; a redelivery is
-//! published under a new message id, so JetStream's duplicate window does not drop it.
+//! published under a new message id, so JetStream's duplicate window does not drop it; a broker
+//! nothing answers at fails `connect` after one retry and `/metrics` shows it down.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -79,6 +80,13 @@ async fn a_transition_reaches_a_jetstream_consumer_under_the_default_subject_sig
         0,
         "one message per delivery"
     );
+    let metrics = crate::utils::metrics_at(&app.client, app.addr).await;
+    assert!(
+        metrics.contains(&format!(
+            "buildhooks_broker_up{{kind=\"nats\",broker=\"{NATS_BROKER}\"}} 1"
+        )),
+        "{metrics}"
+    );
     stream.delete().await;
 }
 
@@ -146,6 +154,40 @@ async fn a_subject_no_stream_covers_fails_unroutable_after_one_retry() {
     assert_eq!(d["state"], "FAILED", "{d}");
     let unroutable = (Value::Null, json!("unroutable"));
     assert_eq!(attempts(d), [unroutable.clone(), unroutable], "{d}");
+}
+
+#[tokio::test]
+async fn a_broker_that_cannot_be_reached_is_retried_then_failed_and_shown_down() {
+    // Runs without a NATS server: nothing listens on the port (bound, then freed).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let app = spawn(Some(&format!("nats://127.0.0.1:{port}")), None, |_| {}).await;
+    save_ok(
+        &app,
+        json!([{ "kind": "NATS", "broker": NATS_BROKER, "events": ["build.created"] }]),
+    )
+    .await;
+    let metrics = crate::utils::metrics_at(&app.client, app.addr).await;
+    assert!(
+        !metrics.contains("buildhooks_broker_up{"),
+        "not tried yet: {metrics}"
+    );
+    let repo = app.create_repository("down").await;
+    app.create_build(&repo, &[("a", false)], false).await;
+    let rows = settle(&app, &app.org, 1, WITHIN).await;
+    let d = &rows[0];
+    assert_eq!(d["state"], "FAILED", "{d}");
+    let connect = (Value::Null, json!("connect"));
+    assert_eq!(attempts(d), [connect.clone(), connect], "{d}");
+    let metrics = crate::utils::metrics_at(&app.client, app.addr).await;
+    assert!(
+        metrics.contains(&format!(
+            "buildhooks_broker_up{{kind=\"nats\",broker=\"{NATS_BROKER}\"}} 0"
+        )),
+        "{metrics}"
+    );
 }
 
 /// Drives one build: two tasks, each moved through every status in turn.

@@ -17,7 +17,7 @@ use lapin::{
 };
 use tokio::sync::Mutex;
 
-use super::broker::{self, within, Published};
+use super::broker::{self, within, Published, Reach};
 use super::outcome::{AttemptError, Outcome};
 use super::seam::Sink;
 use crate::brokers::{redacted, BrokerSpec};
@@ -36,6 +36,8 @@ struct Open {
 struct Server {
     spec: BrokerSpec,
     open: Mutex<Option<Open>>,
+    /// Whether it answered its latest attempt.
+    reach: Reach,
 }
 
 /// Confirmed publishes to the operator's AMQP brokers.
@@ -61,6 +63,7 @@ impl AmqpSink {
                 let server = Server {
                     spec: s.clone(),
                     open: Mutex::new(None),
+                    reach: Reach::default(),
                 };
                 (s.name.clone(), server)
             })
@@ -153,7 +156,11 @@ impl AmqpSink {
         let (started_at, pairs) = broker::headers(delivery, endpoint.secret.as_deref());
         let channel = match self.channel(server, exchange).await {
             Ok(channel) => channel,
-            Err(error) => return (started_at, Err(error)),
+            Err(error) => {
+                let failed = Err(error);
+                server.reach.note(&failed);
+                return (started_at, failed);
+            }
         };
         let mut headers = FieldTable::default();
         for (name, value) in pairs {
@@ -198,6 +205,7 @@ impl AmqpSink {
             }
         })
         .await;
+        server.reach.note(&published);
         (started_at, published)
     }
 }
@@ -206,6 +214,16 @@ impl AmqpSink {
 impl Sink for AmqpSink {
     fn kind(&self) -> &'static str {
         "amqp"
+    }
+
+    fn brokers(&self) -> Vec<(String, Option<bool>)> {
+        let mut all: Vec<_> = self
+            .servers
+            .iter()
+            .map(|(name, server)| (name.clone(), server.reach.get()))
+            .collect();
+        all.sort();
+        all
     }
 
     async fn attempt(

@@ -4,6 +4,7 @@
 //! at-least-once repeats, and a new one after a manual redeliver, which must go out again), and
 //! the outcome of a publish, timed.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use buildhooks_entity::webhook_delivery;
@@ -11,6 +12,35 @@ use buildhooks_schema::clock::now_ms;
 use buildhooks_schema::webhook::broker::{parse_target, Target};
 
 use super::outcome::{AttemptError, Class, Outcome};
+
+/// Whether a broker answered its latest attempt: unknown until the first, then up when the
+/// broker answered (took it, or refused it), down when it could not be reached or did not
+/// answer in time. `/metrics` shows it (`buildhooks_broker_up`).
+#[derive(Default)]
+pub struct Reach(AtomicU8);
+
+impl Reach {
+    const UP: u8 = 1;
+    const DOWN: u8 = 2;
+
+    /// Notes what an attempt to the broker came to.
+    pub fn note(&self, published: &Published) {
+        let state = match published {
+            Err((AttemptError::Connect | AttemptError::Timeout, _)) => Self::DOWN,
+            _ => Self::UP,
+        };
+        self.0.store(state, Ordering::Relaxed);
+    }
+
+    /// Up, down, or not tried yet.
+    pub fn get(&self) -> Option<bool> {
+        match self.0.load(Ordering::Relaxed) {
+            Self::UP => Some(true),
+            Self::DOWN => Some(false),
+            _ => None,
+        }
+    }
+}
 
 /// The headers of one attempt (lower-case names, as a webhook's) and the time they were signed.
 pub fn headers(
@@ -147,6 +177,20 @@ mod tests {
             build_id: None,
             order_key: None,
         }
+    }
+
+    #[test]
+    fn a_broker_is_down_only_when_it_could_not_be_reached() {
+        let reach = Reach::default();
+        assert_eq!(reach.get(), None);
+        reach.note(&Err((AttemptError::Connect, None)));
+        assert_eq!(reach.get(), Some(false));
+        reach.note(&Err((AttemptError::Unroutable, None)));
+        assert_eq!(reach.get(), Some(true));
+        reach.note(&Err((AttemptError::Timeout, None)));
+        assert_eq!(reach.get(), Some(false));
+        reach.note(&Ok("stream S seq 1".into()));
+        assert_eq!(reach.get(), Some(true));
     }
 
     #[test]

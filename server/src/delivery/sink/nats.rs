@@ -16,7 +16,7 @@ use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::webhook::kinds::EndpointKind;
 use tokio::sync::Mutex;
 
-use super::broker::{self, within, Published};
+use super::broker::{self, within, Published, Reach};
 use super::outcome::{AttemptError, Outcome};
 use super::seam::Sink;
 use crate::brokers::{redacted, BrokerSpec};
@@ -25,6 +25,8 @@ use crate::brokers::{redacted, BrokerSpec};
 struct Server {
     spec: BrokerSpec,
     client: Mutex<Option<(async_nats::Client, JetStream)>>,
+    /// Whether it answered its latest attempt.
+    reach: Reach,
 }
 
 /// JetStream publishes to the operator's NATS brokers.
@@ -44,6 +46,7 @@ impl NatsSink {
                 let server = Server {
                     spec: s.clone(),
                     client: Mutex::new(None),
+                    reach: Reach::default(),
                 };
                 (s.name.clone(), server)
             })
@@ -105,7 +108,11 @@ impl NatsSink {
         let (started_at, pairs) = broker::headers(delivery, endpoint.secret.as_deref());
         let jetstream = match self.jetstream(server).await {
             Ok(jetstream) => jetstream,
-            Err(error) => return (started_at, Err(error)),
+            Err(error) => {
+                let failed = Err(error);
+                server.reach.note(&failed);
+                return (started_at, failed);
+            }
         };
         let mut headers = HeaderMap::new();
         for (name, value) in pairs {
@@ -130,6 +137,7 @@ impl NatsSink {
             })
         })
         .await;
+        server.reach.note(&published);
         (started_at, published)
     }
 }
@@ -150,6 +158,16 @@ fn publish_error(kind: PublishErrorKind, text: &str) -> (AttemptError, Option<St
 impl Sink for NatsSink {
     fn kind(&self) -> &'static str {
         "nats"
+    }
+
+    fn brokers(&self) -> Vec<(String, Option<bool>)> {
+        let mut all: Vec<_> = self
+            .servers
+            .iter()
+            .map(|(name, server)| (name.clone(), server.reach.get()))
+            .collect();
+        all.sort();
+        all
     }
 
     async fn attempt(

@@ -26,6 +26,12 @@ pub trait Sink: Send + Sync {
         None
     }
 
+    /// The brokers this kind publishes to and whether each answered its latest attempt
+    /// (`None`: not tried yet); kinds without brokers have none.
+    fn brokers(&self) -> Vec<(String, Option<bool>)> {
+        Vec::new()
+    }
+
     /// One attempt carrying `deliveries` (waiting deliveries of one build, oldest first; the
     /// first is the one claimed) to `endpoint` in one message. Kinds without digests send the
     /// first.
@@ -51,6 +57,19 @@ impl Sinks {
     /// The kinds, each once.
     pub fn new(kinds: Vec<Arc<dyn Sink>>) -> Self {
         Sinks { kinds }
+    }
+
+    /// Every broker by (kind, name) and whether it answered its latest attempt.
+    pub fn brokers(&self) -> Vec<(&'static str, String, Option<bool>)> {
+        self.kinds
+            .iter()
+            .flat_map(|s| {
+                let kind = s.kind();
+                s.brokers()
+                    .into_iter()
+                    .map(move |(name, up)| (kind, name, up))
+            })
+            .collect()
     }
 
     /// The sink of endpoints of `kind`.
