@@ -10,6 +10,8 @@ pub struct Model {
     pub id: i32,
     pub org_id: i32,
     pub position: i32,
+    /// Where it sends: an HTTP kind's URL; a broker kind's target with its subject template
+    /// (`nats://<broker>/<template>`, `amqp://<broker>/<exchange>/<template>`).
     pub url: String,
     /// The signing secret; write-only for clients, never returned.
     pub secret: Option<String>,
@@ -36,12 +38,6 @@ pub struct Model {
     pub options: Option<String>,
     /// No message to this endpoint before this time (ms since the epoch): the kind's pace.
     pub send_after: i64,
-    /// A broker kind's broker: a name the operator configured (`BUILDHOOKS_BROKERS`).
-    pub broker: Option<String>,
-    /// A broker kind's subject (NATS) or routing-key (AMQP) template.
-    pub subject: Option<String>,
-    /// An AMQP endpoint's exchange.
-    pub exchange: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,7 +10,6 @@ mod m20261203_000004_endpoint_in_flight;
 mod m20261203_000005_endpoint_kind;
 mod m20261203_000006_chat;
 mod m20261203_000007_inbound;
-mod m20261203_000008_brokers;
 
 /// Every migration of buildhooks, in order.
 pub struct Migrator;
@@ -26,7 +25,6 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_endpoint_kind::Migration),
             Box::new(m20261203_000006_chat::Migration),
             Box::new(m20261203_000007_inbound::Migration),
-            Box::new(m20261203_000008_brokers::Migration),
         ]
     }
 }

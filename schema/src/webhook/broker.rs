@@ -1,8 +1,9 @@
 //! Broker endpoints as a save and the outbox see them: the operator's brokers (names and kinds,
 //! never their URLs), the subject or routing-key template (its placeholders, checked at save by
 //! rendering the longest values each can take, rendered per event in the transition's
-//! transaction), the AMQP exchange name, and the target a delivery row keeps
-//! (`nats://<broker>/<subject>`, `amqp://<broker>/<exchange>/<key>`), which the sinks read back.
+//! transaction), the AMQP exchange name, and the target: an endpoint's `url` keeps it with the
+//! template (`nats://<broker>/<template>`, `amqp://<broker>/<exchange>/<template>`), a delivery
+//! row's with the subject rendered, which the sinks read back.
 
 use async_graphql::SimpleObject;
 use buildhooks_entity::webhook_endpoint;
@@ -224,22 +225,23 @@ impl Target<'_> {
     }
 }
 
+/// A broker endpoint's target, with its subject template, from the endpoint's `url` (where a
+/// save keeps it: `nats://<broker>/<template>`, `amqp://<broker>/<exchange>/<template>`).
+/// `None` for the HTTP kinds.
+pub fn endpoint_target(endpoint: &webhook_endpoint::Model) -> Option<Target<'_>> {
+    // An HTTP kind's URL is http(s): the prefix check fails at once.
+    parse_target(&endpoint.url).filter(|t| t.kind.stored() == endpoint.kind)
+}
+
 /// The URL a delivery row of `endpoint` keeps for an event with `values`, when the endpoint is
 /// a broker kind: its target with the subject rendered.
 pub fn row_url(endpoint: &webhook_endpoint::Model, values: &Values<'_>) -> Option<String> {
-    let broker = endpoint.broker.as_deref()?;
-    let kind = EndpointKind::of_stored(&endpoint.kind).filter(|k| k.is_broker())?;
-    let subject = render(
-        endpoint.subject.as_deref().unwrap_or(DEFAULT_SUBJECT),
-        values,
-    );
+    let target = endpoint_target(endpoint)?;
+    let subject = render(target.subject, values);
     Some(
         Target {
-            kind,
-            broker,
-            exchange: (kind == EndpointKind::Amqp)
-                .then(|| endpoint.exchange.as_deref().unwrap_or(DEFAULT_EXCHANGE)),
             subject: &subject,
+            ..target
         }
         .url(),
     )

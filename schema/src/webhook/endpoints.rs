@@ -99,6 +99,7 @@ impl WebHookDeliveryEndpoint {
         let kind = EndpointKind::of_stored(&m.kind)
             .ok_or_else(|| Error::Internal(format!("endpoint {}: unknown kind", m.id)))?;
         let options = ChatOptions::of_row(m);
+        let target = super::broker::endpoint_target(m);
         Ok(WebHookDeliveryEndpoint {
             id: ID(m.id.to_string()),
             // A robot's URL holds its token: shown masked, like a secret.
@@ -117,9 +118,9 @@ impl WebHookDeliveryEndpoint {
             enabled: m.enabled,
             max_in_flight: m.max_in_flight,
             generated_secret_token: generated,
-            broker: m.broker.clone(),
-            subject: m.subject.clone(),
-            exchange: m.exchange.clone(),
+            broker: target.as_ref().map(|t| t.broker.to_owned()),
+            subject: target.as_ref().map(|t| t.subject.to_owned()),
+            exchange: target.and_then(|t| t.exchange.map(str::to_owned)),
         })
     }
 }

@@ -6,7 +6,7 @@ use buildhooks_entity::webhook_endpoint;
 use buildhooks_store::{endpoints, orgs};
 use sea_orm::Set;
 
-use super::broker_settings::{self, BrokerFields};
+use super::broker_settings;
 pub use super::endpoints::{
     load_settings, ChatOptions, WebHookDeliveryEndpoint, WebHookSettings, DEFAULT_IN_FLIGHT,
     MAX_ENDPOINTS, MAX_IN_FLIGHT,
@@ -110,7 +110,6 @@ struct Checked {
     template: Option<String>,
     ordering: Option<EndpointOrdering>,
     options: Option<ChatOptions>,
-    broker: Option<BrokerFields>,
 }
 
 async fn check_endpoint(
@@ -199,7 +198,6 @@ async fn check_endpoint(
         template,
         ordering: input.ordering,
         options,
-        broker,
     })
 }
 
@@ -291,7 +289,10 @@ async fn save(
     let kinds = kinds_of(&before, &endpoints);
     let kept_brokers: Vec<(EndpointKind, String)> = before
         .iter()
-        .filter_map(|e| Some((EndpointKind::of_stored(&e.kind)?, e.broker.clone()?)))
+        .filter_map(|e| {
+            let target = super::broker::endpoint_target(e)?;
+            Some((target.kind, target.broker.to_owned()))
+        })
         .collect();
     let mut checked = Vec::with_capacity(endpoints.len());
     for (i, (e, kind)) in endpoints.iter().zip(kinds).enumerate() {
@@ -366,10 +367,6 @@ async fn save(
             .or(previous.map(|p| p.max_in_flight))
             .unwrap_or(DEFAULT_IN_FLIGHT));
         row.kind = Set(c.kind.stored().to_owned());
-        let broker = c.broker;
-        row.broker = Set(broker.as_ref().map(|b| b.broker.clone()));
-        row.subject = Set(broker.as_ref().map(|b| b.subject.clone()));
-        row.exchange = Set(broker.and_then(|b| b.exchange));
         row.template = Set(c.template);
         row.ordering = Set(c
             .ordering
