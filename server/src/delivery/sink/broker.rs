@@ -42,6 +42,17 @@ impl Reach {
     }
 }
 
+/// Each broker of a sink by name, with whether it answered its latest attempt, sorted.
+pub fn reaches<'a>(
+    servers: impl Iterator<Item = (&'a String, &'a Reach)>,
+) -> Vec<(String, Option<bool>)> {
+    let mut all: Vec<_> = servers
+        .map(|(name, reach)| (name.clone(), reach.get()))
+        .collect();
+    all.sort();
+    all
+}
+
 /// The headers of one attempt (lower-case names, as a webhook's) and the time they were signed.
 pub fn headers(
     delivery: &webhook_delivery::Model,

@@ -161,13 +161,7 @@ impl Sink for NatsSink {
     }
 
     fn brokers(&self) -> Vec<(String, Option<bool>)> {
-        let mut all: Vec<_> = self
-            .servers
-            .iter()
-            .map(|(name, server)| (name.clone(), server.reach.get()))
-            .collect();
-        all.sort();
-        all
+        broker::reaches(self.servers.iter().map(|(name, s)| (name, &s.reach)))
     }
 
     async fn attempt(
