@@ -71,9 +71,12 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
         needs_approval: false,
         tasks: vec![transition::NewTask {
             name: "test".into(),
+            name_alias: None,
             optional: false,
             labels: vec!["linux".into()],
+            attributes: Default::default(),
         }],
+        attributes: Default::default(),
     };
     let (build, _) = transition::create_build(store.conn(), org.id, new).await?;
     let task = buildhooks_entity::task::Entity::find_in_org(org.id)

@@ -21,6 +21,9 @@ pub struct Model {
     pub status_timestamp: i64,
     pub executing_timestamp: Option<i64>,
     pub final_status_timestamp: Option<i64>,
+    /// Cirrus attributes the reporter gave, as a JSON object (`user`, `senderUserPermissions`);
+    /// `None` when it gave none.
+    pub attributes: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -24,6 +24,9 @@ pub struct Model {
     pub scheduled_timestamp: Option<i64>,
     pub executing_timestamp: Option<i64>,
     pub final_status_timestamp: Option<i64>,
+    /// Cirrus attributes the reporter gave, as a JSON object (`instanceType`, `automaticReRun`,
+    /// `automaticallyReRunnable`, `notifications`); `None` when it gave none.
+    pub attributes: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

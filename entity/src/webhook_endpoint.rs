@@ -38,6 +38,9 @@ pub struct Model {
     pub options: Option<String>,
     /// No message to this endpoint before this time (ms since the epoch): the kind's pace.
     pub send_after: i64,
+    /// A webhook's body shape: `documented` (`{action, old_status, data}`) or `cirrus` (the flat
+    /// body Cirrus sends today, numeric ids).
+    pub payload_format: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

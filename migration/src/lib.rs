@@ -10,6 +10,7 @@ mod m20261203_000004_endpoint_in_flight;
 mod m20261203_000005_endpoint_kind;
 mod m20261203_000006_chat;
 mod m20261203_000007_inbound;
+mod m20261203_000008_cirrus_fields;
 
 /// Every migration of buildhooks, in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_endpoint_kind::Migration),
             Box::new(m20261203_000006_chat::Migration),
             Box::new(m20261203_000007_inbound::Migration),
+            Box::new(m20261203_000008_cirrus_fields::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ use async_graphql::{connection::Connection, ComplexObject, Context, ResultExt, S
 use buildhooks_entity::{build, organization, repository, task};
 use buildhooks_store::{orgs, runs};
 
+use crate::attributes::{self, BuildAttributes, BuildUser, Notification, TaskAttributes};
 use crate::clock::now_ms;
 use crate::ctx::{db, page_size, parse_cursor, viewer};
 use crate::error::{Error, Result};
@@ -115,6 +116,30 @@ impl Build {
     /// The repository this build belongs to.
     async fn repository(&self, ctx: &Context<'_>) -> async_graphql::Result<Repository> {
         load_repository(ctx, self.row.repository_id).await.extend()
+    }
+
+    /// The user the build is for (the author the reporter or an inbound source named), or null.
+    async fn user(&self) -> Option<BuildUser> {
+        self.attributes().user()
+    }
+
+    /// Cirrus's documented name for `user`: who the build was started for.
+    async fn initializer(&self) -> Option<BuildUser> {
+        self.attributes().user()
+    }
+
+    /// The permission of the build's user on the repository (`admin`, `write`, `read`, `none`;
+    /// `none` when the reporter did not say).
+    async fn sender_user_permissions(&self) -> String {
+        self.attributes()
+            .sender_user_permissions
+            .unwrap_or_else(|| "none".to_owned())
+    }
+}
+
+impl Build {
+    fn attributes(&self) -> BuildAttributes {
+        attributes::read("build", self.row.attributes.as_deref())
     }
 }
 /// A repository of an organization (Cirrus's `Repository`).
@@ -287,5 +312,56 @@ impl Task {
     /// The repository this task belongs to.
     async fn repository(&self, ctx: &Context<'_>) -> async_graphql::Result<Repository> {
         load_repository(ctx, self.row.repository_id).await.extend()
+    }
+
+    /// The labels of this task that no other task of its build has: what tells it apart.
+    async fn unique_labels(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        async {
+            if self.labels.is_empty() {
+                return Ok(Vec::new());
+            }
+            let org_id = viewer(ctx)?.org_id;
+            let siblings = runs::latest_tasks(db(ctx)?, org_id, self.row.build_id).await?;
+            let others: Vec<Vec<String>> = siblings
+                .iter()
+                .filter(|t| t.id != self.row.id)
+                .map(|t| serde_json::from_str(&t.labels).unwrap_or_default())
+                .collect();
+            Ok::<_, Error>(
+                self.labels
+                    .iter()
+                    .filter(|l| !others.iter().any(|o| o.contains(l)))
+                    .cloned()
+                    .collect(),
+            )
+        }
+        .await
+        .extend()
+    }
+
+    /// The machine the task ran on, as the reporter named it (`container`, ...); "" if unknown.
+    async fn instance_type(&self) -> String {
+        self.attributes().instance_type
+    }
+
+    /// Whether this run was started automatically (a re-run after a failure), not by a person.
+    async fn automatic_re_run(&self) -> bool {
+        self.attributes().automatic_re_run
+    }
+
+    /// Whether the CI engine re-runs this task automatically when it fails.
+    async fn automatically_re_runnable(&self) -> bool {
+        self.attributes().automatically_re_runnable
+    }
+
+    /// Messages about the task the reporter attached.
+    async fn notifications(&self) -> Vec<Notification> {
+        self.attributes().notifications
+    }
+}
+
+impl Task {
+    fn attributes(&self) -> TaskAttributes {
+        attributes::read("task", self.row.attributes.as_deref())
     }
 }

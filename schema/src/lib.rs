@@ -2,6 +2,7 @@
 //! transitions, events, webhook settings, payload rendering and the transactional outbox.
 //! It knows nothing of HTTP: `server/` serves it, and renders payloads through it.
 
+pub mod attributes;
 pub mod auth;
 pub mod bounded;
 pub mod build;

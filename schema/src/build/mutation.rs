@@ -3,6 +3,7 @@
 
 use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
 
+use crate::attributes::{BuildAttributes, BuildUserInput, Notification, TaskAttributes};
 use crate::ctx::{parse_id, store, viewer};
 use crate::graph::Build;
 use crate::transition::{self, NewBuild, NewTask};
@@ -11,10 +12,18 @@ use crate::webhook::outbox::commit_with_events;
 #[derive(InputObject)]
 pub struct BuildTaskInput {
     pub name: String,
+    /// The name the configuration gave the task before matrix expansion, if any.
+    pub name_alias: Option<String>,
     #[graphql(default)]
     pub optional: bool,
     #[graphql(default)]
     pub labels: Vec<String>,
+    /// The machine the task runs on (`container`, `macos_instance`, ...).
+    pub instance_type: Option<String>,
+    /// Whether the CI engine re-runs the task automatically when it fails.
+    pub automatically_re_runnable: Option<bool>,
+    /// Messages about the task for the people who look at it.
+    pub notifications: Option<Vec<Notification>>,
 }
 
 #[derive(InputObject)]
@@ -29,6 +38,10 @@ pub struct RepositoryCreateBuildInput {
     #[graphql(default)]
     pub needs_approval: bool,
     pub tasks: Vec<BuildTaskInput>,
+    /// The user the build is for (the commit's author or the pull request's sender).
+    pub user: Option<BuildUserInput>,
+    /// That user's permission on the repository: `admin`, `write`, `read` or `none`.
+    pub sender_user_permissions: Option<String>,
     pub client_mutation_id: Option<String>,
 }
 
@@ -87,12 +100,23 @@ impl BuildMutation {
                 tasks: input
                     .tasks
                     .into_iter()
-                    .map(|t| NewTask {
-                        name: t.name,
-                        optional: t.optional,
-                        labels: t.labels,
+                    .enumerate()
+                    .map(|(i, t)| {
+                        Ok(NewTask {
+                            attributes: TaskAttributes::given(
+                                &format!("tasks[{i}]"),
+                                t.instance_type,
+                                t.automatically_re_runnable,
+                                t.notifications,
+                            )?,
+                            name: t.name,
+                            name_alias: t.name_alias,
+                            optional: t.optional,
+                            labels: t.labels,
+                        })
                     })
-                    .collect(),
+                    .collect::<crate::error::Result<_>>()?,
+                attributes: BuildAttributes::given(input.user, input.sender_user_permissions)?,
             };
             let w = store(ctx)?.begin_write().await?;
             let (build, changes) = transition::create_build(w.txn(), org_id, new).await?;

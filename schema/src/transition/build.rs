@@ -9,6 +9,7 @@ use super::task::new_run_of;
 use super::{
     build_status, latest_tasks, lock_build, set_build_status, set_task_status, task_status, Changes,
 };
+use crate::attributes::{self, BuildAttributes, TaskAttributes};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::event::{EventDraft, EventKind};
@@ -25,13 +26,18 @@ pub struct NewBuild {
     pub pull_request: Option<i32>,
     pub needs_approval: bool,
     pub tasks: Vec<NewTask>,
+    /// The build's user and permission, already checked.
+    pub attributes: BuildAttributes,
 }
 
 /// A task of a build to create.
 pub struct NewTask {
     pub name: String,
+    pub name_alias: Option<String>,
     pub optional: bool,
     pub labels: Vec<String>,
+    /// Instance type, re-runnability, notifications, already checked.
+    pub attributes: TaskAttributes,
 }
 
 fn check(new: &NewBuild) -> Result<()> {
@@ -53,6 +59,12 @@ fn check(new: &NewBuild) -> Result<()> {
             return Err(Error::field(
                 format!("tasks[{i}].name"),
                 "task names must be unique in a build",
+            ));
+        }
+        if t.name_alias.as_ref().is_some_and(|a| a.len() > 255) {
+            return Err(Error::field(
+                format!("tasks[{i}].nameAlias"),
+                "at most 255 characters",
             ));
         }
         if t.labels.len() > 50 || t.labels.iter().any(|l| l.len() > 255) {
@@ -96,6 +108,7 @@ pub async fn create_build(
         status_timestamp: Set(now),
         executing_timestamp: Set(None),
         final_status_timestamp: Set(None),
+        attributes: Set(attributes::store(&new.attributes)),
         ..Default::default()
     };
     let build = runs::insert_build(db, row).await?;
@@ -114,7 +127,7 @@ pub async fn create_build(
             build_id: Set(build.id),
             repository_id: Set(build.repository_id),
             name: Set(t.name),
-            name_alias: Set(None),
+            name_alias: Set(t.name_alias),
             status: Set(TaskStatus::Created.as_str().to_owned()),
             labels: Set(labels),
             optional: Set(t.optional),
@@ -126,6 +139,7 @@ pub async fn create_build(
             scheduled_timestamp: Set(None),
             executing_timestamp: Set(None),
             final_status_timestamp: Set(None),
+            attributes: Set(attributes::store(&t.attributes)),
             ..Default::default()
         };
         let task = runs::insert_task(db, row).await?;

@@ -5,6 +5,7 @@ use async_graphql::{SimpleObject, ID};
 use buildhooks_entity::webhook_endpoint;
 use sea_orm::ConnectionTrait;
 
+use super::format::PayloadFormat;
 use super::kinds::{shown_url, EndpointKind, EndpointOrdering};
 use super::{pattern, secret};
 use crate::error::{Error, Result};
@@ -87,6 +88,8 @@ pub struct WebHookDeliveryEndpoint {
     pub subject: Option<String>,
     /// AMQP: the exchange.
     pub exchange: Option<String>,
+    /// The body's shape (webhook and broker kinds; chat kinds send messages).
+    pub payload_format: PayloadFormat,
 }
 
 impl WebHookDeliveryEndpoint {
@@ -121,6 +124,7 @@ impl WebHookDeliveryEndpoint {
             broker: target.as_ref().map(|t| t.broker.to_owned()),
             subject: target.as_ref().map(|t| t.subject.to_owned()),
             exchange: target.and_then(|t| t.exchange.map(str::to_owned)),
+            payload_format: PayloadFormat::of_stored(&m.payload_format),
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod broker_settings;
 pub mod chat_settings;
 pub mod delivery;
 pub mod endpoints;
+pub mod format;
 pub mod kinds;
 pub mod message;
 pub mod outbox;

@@ -12,6 +12,7 @@ use buildhooks_store::outbox::NewDelivery;
 use buildhooks_store::WriteTxn;
 
 use super::kinds::{self, EndpointOrdering};
+use super::format::{self, PayloadFormat};
 use super::{broker, message, pattern, render};
 use crate::clock::now_ms;
 use crate::ctx::store;
@@ -98,7 +99,7 @@ pub async fn publish(
         let key = event.filter_key();
         // Rendered once per distinct query per event, not once per endpoint; a chat endpoint's
         // row holds the envelope its sink makes the message from.
-        let mut bodies: HashMap<(&str, bool), String> = HashMap::new();
+        let mut bodies: HashMap<(&str, Option<PayloadFormat>), String> = HashMap::new();
         for (endpoint, patterns) in &endpoints {
             if endpoint
                 .repository_id
@@ -108,25 +109,24 @@ pub async fn publish(
                 continue;
             }
             let chat = kinds::is_chat(&endpoint.kind);
-            let default = match chat {
-                true => message::CHAT_QUERY,
-                false => render::DEFAULT_QUERY,
-            };
+            // Others hold the body in the endpoint's payload format.
+            let format = (!chat).then(|| PayloadFormat::of_stored(&endpoint.payload_format));
+            let default = format.map_or(message::CHAT_QUERY, PayloadFormat::default_query);
             let query = endpoint.query.as_deref().unwrap_or(default);
-            let body = match bodies.get(&(query, chat)) {
+            let body = match bodies.get(&(query, format)) {
                 Some(body) => body.clone(),
                 None => {
                     let data =
                         render::render_data(schema, w.handle(), seed.clone(), org_id, query, event)
                             .await;
-                    let body = match chat {
-                        true => message::envelope(
+                    let body = match format {
+                        None => message::envelope(
                             message::chat_event(event, data, now),
                             link_template.as_deref(),
                         ),
-                        false => render::body(event, data),
+                        Some(format) => format::body(format, event, data),
                     };
-                    bodies.insert((query, chat), body.clone());
+                    bodies.insert((query, format), body.clone());
                     body
                 }
             };

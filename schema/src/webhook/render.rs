@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use async_graphql::{Request, Variables};
-use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::Viewer;
@@ -31,15 +30,6 @@ pub const DEFAULT_QUERY: &str =
   build(id: $buildId) { id name branch changeIdInRepo status changeTimestamp }
   task(id: $taskId) { id name status creationTimestamp finalStatusTimestamp }
 }";
-
-/// The body of a delivery: `{"action": ..., "old_status": ..., "data": ...}`.
-#[derive(Serialize)]
-struct Body<'a> {
-    action: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    old_status: Option<&'a str>,
-    data: serde_json::Value,
-}
 
 /// Runs `query` for one event as organization `org_id` on `db`, taking rows from `seed` where it
 /// has them, and returns `data`. Errors in a stored query never block the transition: the fields
@@ -129,14 +119,9 @@ fn default_data(seed: &Seed, org_id: i32, event: &EventDraft) -> Option<serde_js
     }))
 }
 
-/// The exact body bytes for an event and its rendered data.
+/// The exact body bytes for an event and its rendered data, in the documented format.
 pub fn body(event: &EventDraft, data: serde_json::Value) -> String {
-    serde_json::to_string(&Body {
-        action: event.action,
-        old_status: event.old_status,
-        data,
-    })
-    .unwrap_or_else(|_| String::from("{}"))
+    super::format::body(super::format::PayloadFormat::Documented, event, data)
 }
 
 #[cfg(test)]
@@ -184,6 +169,7 @@ mod tests {
             status_timestamp: 1,
             executing_timestamp: None,
             final_status_timestamp: None,
+            attributes: None,
         });
         seed.put_task(task::Model {
             id: 4,
@@ -203,6 +189,7 @@ mod tests {
             scheduled_timestamp: None,
             executing_timestamp: None,
             final_status_timestamp: None,
+            attributes: None,
         });
         seed
     }

@@ -11,6 +11,7 @@ pub use super::endpoints::{
     load_settings, ChatOptions, WebHookDeliveryEndpoint, WebHookSettings, DEFAULT_IN_FLIGHT,
     MAX_ENDPOINTS, MAX_IN_FLIGHT,
 };
+use super::format::PayloadFormat;
 use super::kinds::{is_masked_url, mask_url, EndpointKind, EndpointOrdering};
 use super::{chat_settings, pattern, query_check, secret, WebhookConfig};
 use crate::clock::now_ms;
@@ -69,6 +70,10 @@ pub struct WebHookDeliveryEndpointInput {
     /// AMQP: the exchange (a durable topic exchange, declared if missing; null for
     /// `buildhooks`).
     pub exchange: Option<String>,
+    /// The body's shape (webhook and broker kinds): `DOCUMENTED` (`{action, old_status, data}`)
+    /// or `CIRRUS` (the flat body Cirrus CI sends today, numeric ids). Null keeps the saved one,
+    /// else `DOCUMENTED`.
+    pub payload_format: Option<PayloadFormat>,
 }
 
 impl WebHookDeliveryEndpointInput {
@@ -110,6 +115,7 @@ struct Checked {
     template: Option<String>,
     ordering: Option<EndpointOrdering>,
     options: Option<ChatOptions>,
+    payload_format: Option<PayloadFormat>,
 }
 
 async fn check_endpoint(
@@ -188,6 +194,15 @@ async fn check_endpoint(
         .map_err(|m| Error::field(field("template"), m))?;
     let options = chat_settings::check_options(kind, input)
         .map_err(|(name, m)| Error::field(field(name), m))?;
+    if kind.chat().is_some() && input.payload_format.is_some() {
+        return Err(Error::field(
+            field("payloadFormat"),
+            format!(
+                "{} endpoints send a chat message: use a template, not a payload format",
+                kind.stored()
+            ),
+        ));
+    }
     Ok(Checked {
         url,
         events,
@@ -198,6 +213,7 @@ async fn check_endpoint(
         template,
         ordering: input.ordering,
         options,
+        payload_format: input.payload_format,
     })
 }
 
@@ -388,6 +404,14 @@ async fn save(
                 .filter(|_| same_kind)
                 .and_then(|p| p.options.clone()),
         });
+        row.payload_format = Set(c
+            .payload_format
+            .or(previous
+                .filter(|_| same_kind)
+                .map(|p| PayloadFormat::of_stored(&p.payload_format)))
+            .unwrap_or_default()
+            .stored()
+            .to_owned());
         let model = endpoints::save(w.txn(), row, previous.is_none()).await?;
         out.push(WebHookDeliveryEndpoint::from_row(&model, generated)?);
     }
