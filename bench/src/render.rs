@@ -100,7 +100,17 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     for _ in 0..args.events {
         let w = store.begin_write().await?;
         let events = std::slice::from_ref(&event);
-        let (written, _) = publish(&store, &w, &schema, org.id, events, seed.clone(), None).await?;
+        let (written, _) = publish(
+            &store,
+            &w,
+            &schema,
+            org.id,
+            events,
+            seed.clone(),
+            None,
+            None,
+        )
+        .await?;
         rows += written.len();
         w.commit().await?;
     }

@@ -199,8 +199,14 @@ mod tests {
     fn nothing_given_stores_nothing_and_reads_back_the_defaults() {
         assert_eq!(store(&TaskAttributes::default()), None);
         assert_eq!(store(&BuildAttributes::default()), None);
-        assert_eq!(read::<TaskAttributes>("task", None), TaskAttributes::default());
-        assert_eq!(read::<TaskAttributes>("task", Some("nope")), TaskAttributes::default());
+        assert_eq!(
+            read::<TaskAttributes>("task", None),
+            TaskAttributes::default()
+        );
+        assert_eq!(
+            read::<TaskAttributes>("task", Some("nope")),
+            TaskAttributes::default()
+        );
     }
 
     #[test]

@@ -20,6 +20,19 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Viewer {
     pub org_id: i32,
+    /// The API token the request came with (the actor of its audit events); `None` inside
+    /// (payload renders, checks).
+    pub token_id: Option<i32>,
+}
+
+impl Viewer {
+    /// The organization `org_id` seen from inside, by no token.
+    pub fn org(org_id: i32) -> Viewer {
+        Viewer {
+            org_id,
+            token_id: None,
+        }
+    }
 }
 
 /// A fresh API token: `bh_` and 32 random bytes, base64url.
@@ -71,7 +84,10 @@ pub async fn create_organization(
 async fn lookup(db: &impl ConnectionTrait, token_hash: &str) -> Result<Viewer> {
     orgs::token_org(db, token_hash)
         .await?
-        .map(|org_id| Viewer { org_id })
+        .map(|(org_id, token_id)| Viewer {
+            org_id,
+            token_id: Some(token_id),
+        })
         .ok_or(Error::Unauthenticated)
 }
 

@@ -51,6 +51,11 @@ impl Seed {
         self.endpoints = Some(rows);
     }
 
+    /// The endpoints put here, if any.
+    pub(crate) fn endpoints(&self) -> Option<&[webhook_endpoint::Model]> {
+        self.endpoints.as_deref()
+    }
+
     /// The endpoints put here, if any, leaving none.
     pub(crate) fn take_endpoints(&mut self) -> Option<Vec<webhook_endpoint::Model>> {
         self.endpoints.take()

@@ -83,7 +83,7 @@ impl Harness {
                 .expect("organization");
             (
                 Store::new(buildhooks_store::Db::new(conn)),
-                Viewer { org_id: org.id },
+                Viewer::org(org.id),
             )
         });
         let payload = build_payload_schema(&store);

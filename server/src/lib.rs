@@ -120,6 +120,8 @@ pub async fn run(
         ))
     });
     let app = http::router(state, role);
+    // Each request knows the address it came from (the actor's address in audit events).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -58,13 +58,13 @@ pub async fn insert_token(
     .map(|_| ())
 }
 
-/// The organization of the token whose hash is `token_hash`.
-pub async fn token_org(db: &impl ConnectionTrait, token_hash: &str) -> Result<Option<i32>> {
+/// The organization and id of the token whose hash is `token_hash`.
+pub async fn token_org(db: &impl ConnectionTrait, token_hash: &str) -> Result<Option<(i32, i32)>> {
     Ok(api_token::Entity::find()
         .filter(api_token::Column::TokenHash.eq(token_hash))
         .one(db)
         .await?
-        .map(|t| t.org_id))
+        .map(|t| (t.org_id, t.id)))
 }
 
 /// Repository `id` of `org_id`.

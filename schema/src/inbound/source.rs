@@ -14,6 +14,7 @@ use crate::clock::now_ms;
 use crate::ctx::{parse_id, store, viewer};
 use crate::error::{Error, Result};
 use crate::status::BuildStatus;
+use crate::webhook::outbox::commit_audited;
 use crate::webhook::{secret, WebhookConfig};
 
 /// Who calls a source.
@@ -346,7 +347,7 @@ impl InboundMutation {
                 ..Default::default()
             };
             let row = inbound::insert_source(w.txn(), row).await?;
-            w.commit().await?;
+            commit_audited(ctx, w, org_id, row.repository_id).await?;
             Ok::<_, Error>(InboundSourceSecretPayload {
                 source: InboundSource::of(row, public_url(ctx)),
                 secret,
@@ -373,7 +374,7 @@ impl InboundMutation {
             let signing_secret = row.signing_secret.as_ref().map(|_| secret::generate());
             inbound::set_secrets(w.txn(), org_id, row.id, &secret, signing_secret.as_deref())
                 .await?;
-            w.commit().await?;
+            commit_audited(ctx, w, org_id, row.repository_id).await?;
             let row = inbound_source::Model {
                 secret: secret.clone(),
                 signing_secret: signing_secret.clone(),
@@ -401,7 +402,7 @@ impl InboundMutation {
             let w = store(ctx)?.begin_write().await?;
             let row = own_source(&w, org_id, &input.source_id).await?;
             inbound::delete_source(w.txn(), org_id, row.id).await?;
-            w.commit().await?;
+            commit_audited(ctx, w, org_id, row.repository_id).await?;
             Ok::<_, Error>(DeleteInboundSourcePayload {
                 deleted_source_id: ID(row.uid),
                 client_mutation_id: input.client_mutation_id,

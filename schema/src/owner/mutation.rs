@@ -5,6 +5,7 @@ use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
 use super::types::check_owner;
 use crate::auth::issue_token;
 use crate::ctx::store;
+use crate::webhook::outbox::commit_audited;
 
 #[derive(InputObject)]
 pub struct GenerateNewOwnerAccessTokenInput {
@@ -35,7 +36,7 @@ impl OwnerMutation {
             let org = check_owner(ctx, input.platform.as_deref(), &input.owner_uid).await?;
             let w = store(ctx)?.begin_write().await?;
             let token = issue_token(w.txn(), org.org_id).await?;
-            w.commit().await?;
+            commit_audited(ctx, w, org.org_id, None).await?;
             Ok::<_, crate::error::Error>(GenerateNewOwnerAccessTokenPayload {
                 token,
                 client_mutation_id: input.client_mutation_id,

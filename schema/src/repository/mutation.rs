@@ -9,6 +9,7 @@ use crate::clock::now_ms;
 use crate::ctx::{store, viewer};
 use crate::error::{Error, Result};
 use crate::graph::Repository;
+use crate::webhook::outbox::commit_audited;
 
 #[derive(InputObject)]
 pub struct CreateRepositoryInput {
@@ -76,7 +77,7 @@ impl RepositoryMutation {
                 ..Default::default()
             };
             let model = orgs::insert_repo(w.txn(), row).await?;
-            w.commit().await?;
+            commit_audited(ctx, w, viewer.org_id, Some(model.id)).await?;
             Ok(CreateRepositoryPayload {
                 repository: model.into(),
                 client_mutation_id: input.client_mutation_id,

@@ -14,6 +14,8 @@ pub use task::{rerun, update_task_status};
 pub struct Changes {
     pub events: Vec<EventDraft>,
     pub seed: Seed,
+    /// The mutation's audit event, delivered where an endpoint selects `audit_event.*`.
+    pub audit: Option<crate::webhook::audit::Audit>,
 }
 
 use buildhooks_entity::{build as build_row, task as task_row};

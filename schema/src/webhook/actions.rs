@@ -9,6 +9,7 @@ use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
 use serde_json::json;
 
 use super::delivery::{load, WebHookDelivery};
+use super::outbox::commit_audited;
 use super::outbox::state;
 use super::{kinds, query_check, render};
 use crate::clock::now_ms;
@@ -76,8 +77,9 @@ async fn redeliver(ctx: &Context<'_>, input: WebhookRedeliverInput) -> Result<We
         )));
     }
     let uuid = row.uuid.clone();
+    let repository_id = row.repository_id;
     log::requeue(w.txn(), row, now_ms()).await?;
-    w.commit().await?;
+    commit_audited(ctx, w, org_id, repository_id).await?;
     store.wake_dispatcher();
     load(db(ctx)?, org_id, &uuid).await
 }
@@ -131,7 +133,7 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
         now,
     )
     .await?;
-    w.commit().await?;
+    commit_audited(ctx, w, org.org_id, None).await?;
     let sender = ctx
         .data_opt::<Arc<dyn DeliverNow>>()
         .ok_or_else(|| Error::Internal("no delivery sender".into()))?;

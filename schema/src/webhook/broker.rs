@@ -74,12 +74,24 @@ impl<'a> Values<'a> {
         }
     }
 
+    /// The values of an audit event (`audit_event.mutation`), of a repository or none (0).
+    pub fn audit(org: i32, repository: Option<i32>) -> Values<'static> {
+        Values {
+            org,
+            event: "audit_event",
+            status: "mutation".into(),
+            action: "created",
+            repository: repository.unwrap_or(0),
+            build: 0,
+        }
+    }
+
     /// The longest value each placeholder takes (ids are positive): a template whose rendering
     /// with these fits fits with any.
     fn longest() -> Values<'static> {
         Values {
             org: i32::MAX,
-            event: "build",
+            event: "audit_event",
             status: "still_failing".into(),
             action: "still_failing",
             repository: i32::MAX,

@@ -2,6 +2,7 @@
 //! payload rendering, the transactional outbox, and the deliveries log.
 
 pub mod actions;
+pub mod audit;
 pub mod broker;
 pub mod broker_settings;
 pub mod chat_settings;

@@ -11,8 +11,9 @@ use buildhooks_store::events::NewEvent;
 use buildhooks_store::outbox::NewDelivery;
 use buildhooks_store::WriteTxn;
 
-use super::kinds::{self, EndpointOrdering};
+use super::audit::{self, Audit};
 use super::format::{self, PayloadFormat};
+use super::kinds::{self, EndpointOrdering};
 use super::{broker, message, pattern, render};
 use crate::clock::now_ms;
 use crate::ctx::store;
@@ -36,6 +37,7 @@ pub async fn publish(
     events: &[EventDraft],
     mut seed: Seed,
     lease: Option<&Lease>,
+    audit: Option<&Audit>,
 ) -> Result<(Vec<webhook_delivery::Model>, Vec<webhook_endpoint::Model>)> {
     let endpoints = match seed.take_endpoints() {
         Some(read_with_the_transition) => read_with_the_transition,
@@ -56,6 +58,29 @@ pub async fn publish(
         .collect();
     let now = now_ms();
     let mut rows = Vec::new();
+    // The endpoints that take the mutation's audit event: only those naming `audit_event.*`.
+    let auditors: Vec<&webhook_endpoint::Model> = match audit {
+        None => Vec::new(),
+        Some(audit) => endpoints
+            .iter()
+            .filter(|(e, patterns)| {
+                !kinds::is_chat(&e.kind)
+                    && e.repository_id
+                        .is_none_or(|r| Some(r) == audit.repository_id)
+                    && pattern::any_matches(patterns, audit::KEY)
+            })
+            .map(|(e, _)| e)
+            .collect(),
+    };
+    if !auditors.is_empty() {
+        if let Some(org) = store.rows().organization(w.txn(), org_id).await? {
+            seed.put_organization(org);
+        }
+    }
+    let audit_repository = match (audit.and_then(|a| a.repository_id), auditors.is_empty()) {
+        (Some(id), false) => store.rows().repository(w.txn(), org_id, id).await?,
+        _ => None,
+    };
     if !endpoints.is_empty() && !events.is_empty() {
         if let Some(org) = store.rows().organization(w.txn(), org_id).await? {
             seed.put_organization(org);
@@ -158,7 +183,38 @@ pub async fn publish(
             });
         }
     }
-    let events: Vec<NewEvent<'_>> = events.iter().map(EventDraft::to_new).collect();
+    let mut events: Vec<NewEvent<'_>> = events.iter().map(EventDraft::to_new).collect();
+    if let (Some(audit), false) = (audit, auditors.is_empty()) {
+        let owner = seed.organization(org_id);
+        let repository = audit_repository.as_ref().zip(owner);
+        for endpoint in auditors {
+            let format = PayloadFormat::of_stored(&endpoint.payload_format);
+            let values = broker::Values::audit(org_id, audit.repository_id);
+            rows.push(NewDelivery {
+                event: events.len(),
+                org_id,
+                endpoint_id: endpoint.id,
+                repository_id: audit.repository_id,
+                url: broker::row_url(endpoint, &values)
+                    .unwrap_or_else(|| kinds::shown_url(&endpoint.kind, &endpoint.url)),
+                kind: "audit_event".to_owned(),
+                action: "created".to_owned(),
+                body: audit.body(format, repository),
+                build_id: None,
+                order_key: None,
+                lease: lease.and_then(|l| l.for_row(org_id, endpoint.id)),
+            });
+        }
+        events.push(NewEvent {
+            kind: "audit_event",
+            action: "created",
+            old_status: None,
+            new_status: audit::TYPE,
+            repository_id: audit.repository_id.unwrap_or(0),
+            build_id: 0,
+            task_id: None,
+        });
+    }
     // Leased rows go to this process's dispatcher; only rows written for any instance to claim
     // wake the others (rows without a free share here are claimed when a slot frees, or by
     // another instance's next look at the outbox).
@@ -183,7 +239,33 @@ pub(crate) async fn commit_with_events(
     let schema = ctx
         .data_opt::<PayloadSchema>()
         .ok_or_else(|| Error::Internal("no payload schema in context".into()))?;
+    let mut changes = changes;
+    // Not made when the endpoints the transition read take no audit events (a task's move:
+    // the hot path).
+    let wanted = changes
+        .seed
+        .endpoints()
+        .is_none_or(|endpoints| endpoints.iter().any(|e| e.events.contains("audit_event")));
+    if changes.audit.is_none() && wanted {
+        let repository = changes.events.first().map(|e| e.repository_id);
+        changes.audit = Some(Audit::of(ctx, repository));
+    }
     commit_changes(store(ctx)?, schema, w, org_id, changes).await
+}
+
+/// Commits a mutation that changed no build or task, with its audit event (about
+/// `repository_id`, when it concerns one) where an endpoint selects `audit_event.*`.
+pub(crate) async fn commit_audited(
+    ctx: &Context<'_>,
+    w: WriteTxn<'_>,
+    org_id: i32,
+    repository_id: Option<i32>,
+) -> Result<()> {
+    let changes = Changes {
+        audit: Some(Audit::of(ctx, repository_id)),
+        ..Default::default()
+    };
+    commit_with_events(ctx, w, org_id, changes).await
 }
 
 /// Publishes a transition's `changes` in `w`, commits, and hands the rows written to the
@@ -196,9 +278,22 @@ pub async fn commit_changes(
     changes: Changes,
 ) -> Result<()> {
     let lease = store.lease(now_ms());
-    let Changes { events, seed } = changes;
-    let (written, endpoints) =
-        publish(store, &w, schema, org_id, &events, seed, lease.as_ref()).await?;
+    let Changes {
+        events,
+        seed,
+        audit,
+    } = changes;
+    let (written, endpoints) = publish(
+        store,
+        &w,
+        schema,
+        org_id,
+        &events,
+        seed,
+        lease.as_ref(),
+        audit.as_ref(),
+    )
+    .await?;
     store.hooks().before_commit()?;
     if written.is_empty() {
         return Ok(w.commit().await?);

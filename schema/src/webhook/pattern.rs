@@ -2,7 +2,8 @@
 //! `*` | `build.*` | `task.*` | `build.<status>` | `task.<status>` (status in lower case, e.g.
 //! `task.failed`, `build.needs_approval`), and the derived build events [`DERIVED`]
 //! (`build.fixed`, `build.still_failing`), which only a pattern naming them selects (`*` and
-//! `build.*` keep selecting what they did). A pattern matches an event's filter key. An endpoint
+//! `build.*` keep selecting what they did), and Cirrus's audit events [`AUDIT`]
+//! (`audit_event.*`), likewise selected only by name. A pattern matches an event's filter key. An endpoint
 //! has 1 to [`MAX_PATTERNS`] of them, checked when saved ([`validate_all`]) and again when read
 //! back from the database ([`parse_stored`]), so a row that fails is reported, never read as no
 //! patterns.
@@ -34,19 +35,23 @@ pub enum PatternError {
 /// branch: COMPLETED after FAILED, and FAILED after FAILED.
 pub const DERIVED: [&str; 2] = ["build.fixed", "build.still_failing"];
 
+/// Cirrus's audit events (`X-Cirrus-Event: audit_event`, one per GraphQL mutation): only a
+/// pattern naming them selects them, never `*`.
+pub const AUDIT: [&str; 2] = ["audit_event.*", "audit_event.graphql.mutation"];
+
 /// Checks a pattern against the grammar; the message says what is allowed.
 pub fn validate(pattern: &str) -> Result<(), String> {
-    if pattern == "*" || DERIVED.contains(&pattern) {
+    if pattern == "*" || DERIVED.contains(&pattern) || AUDIT.contains(&pattern) {
         return Ok(());
     }
     if pattern.len() > MAX_PATTERN_BYTES {
         return Err(format!(
-            "an event pattern has at most {MAX_PATTERN_BYTES} bytes: use *, build.*, task.*, build.<status> or task.<status>"
+            "an event pattern has at most {MAX_PATTERN_BYTES} bytes: use *, build.*, task.*, build.<status>, task.<status> or audit_event.*"
         ));
     }
     let Some((kind, status)) = pattern.split_once('.') else {
         return Err(format!(
-            "{pattern:?} is not an event pattern: use *, build.*, task.*, build.<status> or task.<status>"
+            "{pattern:?} is not an event pattern: use *, build.*, task.*, build.<status>, task.<status> or audit_event.*"
         ));
     };
     let known = match kind {
@@ -117,6 +122,9 @@ pub fn matches(pattern: &str, key: &str) -> bool {
     if DERIVED.contains(&key) {
         return false;
     }
+    if key.starts_with("audit_event.") {
+        return pattern == "audit_event.*";
+    }
     if pattern == "*" {
         return true;
     }
@@ -143,9 +151,14 @@ mod tests {
             "build.*",
             "task.failed",
             "build.needs_approval",
+            "audit_event.*",
+            "audit_event.graphql.mutation",
         ] {
             assert_eq!(validate(ok), Ok(()), "{ok}");
         }
+        assert!(matches("audit_event.*", "audit_event.graphql.mutation"));
+        assert!(!matches("*", "audit_event.graphql.mutation"));
+        assert!(!matches("audit_event.*", "task.failed"));
         for bad in [
             "",
             "task",

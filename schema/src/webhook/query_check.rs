@@ -110,7 +110,7 @@ pub async fn check(schema: &PayloadSchema, db: DbHandle, query: &str) -> Result<
             "repositoryId": "0", "buildId": "0", "taskId": null
         })))
         .data(db)
-        .data(Viewer { org_id: -1 });
+        .data(Viewer::org(-1));
     request.set_parsed_query(doc);
     let response = schema.execute(request).await;
     let problems: Vec<String> = response

@@ -56,7 +56,7 @@ pub async fn render_data(
         .variables(variables)
         .data(db)
         .data(seed)
-        .data(Viewer { org_id });
+        .data(Viewer::org(org_id));
     // The schema still validates it, with its limits, on every run. A text over the parsing
     // limits (saved before they existed) is never parsed: its payload has null data.
     let known = STORED_TYPES.of(schema);

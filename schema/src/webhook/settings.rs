@@ -13,6 +13,7 @@ pub use super::endpoints::{
 };
 use super::format::PayloadFormat;
 use super::kinds::{is_masked_url, mask_url, EndpointKind, EndpointOrdering};
+use super::outbox::commit_audited;
 use super::{chat_settings, pattern, query_check, secret, WebhookConfig};
 use crate::clock::now_ms;
 use crate::ctx::{db, parse_id, store, viewer};
@@ -148,6 +149,12 @@ async fn check_endpoint(
     let events = input.events.clone().unwrap_or_else(|| vec!["*".into()]);
     // The rules `pattern::parse_stored` checks again when the row is read back.
     pattern::validate_all(&events).map_err(|e| Error::field(field("events"), e.to_string()))?;
+    if kind.chat().is_some() && events.iter().any(|e| e.starts_with("audit_event")) {
+        return Err(Error::field(
+            field("events"),
+            "audit events go to webhook and broker endpoints, not to chat robots",
+        ));
+    }
     let query = input
         .query
         .as_deref()
@@ -427,7 +434,7 @@ async fn save(
             .await?
             .and_then(|o| o.build_url_template),
     };
-    w.commit().await?;
+    commit_audited(ctx, w, org.org_id, None).await?;
     Ok(SaveWebHookSettingsPayload {
         error: None,
         settings: WebHookSettings {

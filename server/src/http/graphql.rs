@@ -2,11 +2,15 @@
 //! `GET /graphql` (GraphiQL).
 
 use axum::body::{to_bytes, Body};
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use buildhooks_schema::error::{is_unavailable_response, normalize_response};
+use buildhooks_schema::webhook::audit::ClientAddr;
 use buildhooks_schema::Error;
 use buildhooks_schema::{bounded, parsed};
 
@@ -32,7 +36,12 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Executes one GraphQL operation as the organization the bearer token belongs to.
-pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn execute(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let unauthenticated =
         |msg: &str| error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", msg);
     let Some(token) = bearer(&headers).filter(|t| !t.is_empty()) else {
@@ -112,7 +121,11 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
             return error_response(StatusCode::BAD_REQUEST, "VALIDATION", &refused.to_string())
         }
     };
-    let response = normalize_response(state.schema.execute(request.data(viewer)).await);
+    let mut request = request.data(viewer);
+    if let Some(Extension(ConnectInfo(peer))) = peer {
+        request = request.data(ClientAddr(peer.ip()));
+    }
+    let response = normalize_response(state.schema.execute(request).await);
     if is_unavailable_response(&response) {
         let mut answer = (StatusCode::SERVICE_UNAVAILABLE, Json(response)).into_response();
         with_retry_after(&mut answer);
