@@ -267,6 +267,15 @@ async fn find_or_create_build(
         status_timestamp: Set(now),
         executing_timestamp: Set((initial == BuildStatus::Executing).then_some(now)),
         final_status_timestamp: Set(None),
+        attributes: Set(crate::attributes::store(
+            &crate::attributes::BuildAttributes {
+                user: report.user.clone().map(|u| crate::attributes::StoredUser {
+                    id: u.id,
+                    username: u.username,
+                }),
+                sender_user_permissions: None,
+            },
+        )),
         ..Default::default()
     };
     let build = runs::insert_build(db, row).await?;

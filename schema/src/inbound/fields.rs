@@ -25,6 +25,21 @@ pub fn lookup<'a>(body: &'a Value, path: &str) -> Option<&'a Value> {
         .filter(|value| !value.is_null())
 }
 
+/// The first of `paths` that holds a user object with an integer `id` and a string under
+/// `name_key` (`login` on GitHub, `username` on GitLab); `None` when none does. Optional and
+/// informative: a user of another shape is left out, never a reason to refuse the event.
+pub fn user(body: &Value, paths: &[&str], name_key: &str) -> Option<super::report::ReportedUser> {
+    paths.iter().find_map(|path| {
+        let user = lookup(body, path)?;
+        let id = user.get("id").filter(|id| id.is_i64() || id.is_u64())?;
+        let username = user.get(name_key)?.as_str()?;
+        Some(super::report::ReportedUser {
+            id: id.to_string(),
+            username: username.chars().take(200).collect(),
+        })
+    })
+}
+
 /// A required vendor id: an integer, as text (`workflow_job.id`).
 pub fn id(value: Option<&Value>, name: &str) -> Result<String, Malformed> {
     match value {

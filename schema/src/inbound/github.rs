@@ -71,6 +71,7 @@ fn workflow_run(body: &Value) -> Result<Report, Malformed> {
         status: Some(status),
         event_time: fields::opt_time(run("updated_at"), "workflow_run.updated_at")?,
         attempt: fields::opt_number(run("run_attempt"), "workflow_run.run_attempt")?,
+        user: fields::user(body, &["workflow_run.actor", "sender"], "login"),
     }))
 }
 
@@ -144,6 +145,7 @@ fn unmapped(what: &str, status: &str, conclusion: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::report::ReportedUser;
     use super::*;
     use crate::status::{BuildStatus, TaskStatus};
     use serde_json::json;
@@ -171,6 +173,10 @@ mod tests {
             status: Some(status),
             event_time: Some(event_time),
             attempt: Some(1),
+            user: Some(ReportedUser {
+                id: "15669918".into(),
+                username: "Codertocat".into(),
+            }),
         })
     }
 

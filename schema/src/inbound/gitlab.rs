@@ -64,6 +64,7 @@ fn pipeline(body: &Value) -> Result<Report, Malformed> {
         )?,
         // GitLab retries a pipeline under the same id and says no attempt.
         attempt: None,
+        user: fields::user(body, &["user"], "username"),
     }))
 }
 
@@ -112,6 +113,7 @@ fn job(body: &Value) -> Result<Report, Malformed> {
             &["build_finished_at", "build_started_at", "build_created_at"],
         )?,
         attempt: None,
+        user: fields::user(body, &["user"], "username"),
     };
     Ok(Report::Task(TaskReport {
         build,
@@ -138,6 +140,7 @@ fn commit_message_title(body: &Value) -> Result<Option<String>, Malformed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inbound::report::ReportedUser;
     use crate::status::{BuildStatus, TaskStatus};
     use serde_json::json;
 
@@ -167,6 +170,10 @@ mod tests {
                 // finished_at "2016-08-12 15:26:29 UTC"
                 event_time: Some(1_471_015_589_000),
                 attempt: None,
+                user: Some(ReportedUser {
+                    id: "1".into(),
+                    username: "root".into(),
+                }),
             }))
         );
     }
@@ -189,6 +196,7 @@ mod tests {
                     // build_created_at "2021-02-23T02:41:37.886Z"
                     event_time: Some(1_614_048_097_886),
                     attempt: None,
+                    user: None,
                 },
                 external_id: "1977".into(),
                 name: "test".into(),

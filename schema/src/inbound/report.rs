@@ -42,6 +42,16 @@ pub struct BuildReport {
     /// Which attempt of the run this is (GitHub's `run_attempt`, from 1): a higher one than
     /// seen before reopens a finished build, like `retrigger`.
     pub attempt: Option<i32>,
+    /// Who the run is for (GitHub's `workflow_run.actor` or `sender`, GitLab's `user`):
+    /// `Build.user`.
+    pub user: Option<ReportedUser>,
+}
+
+/// A vendor's user: its numeric id, as text, and its login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedUser {
+    pub id: String,
+    pub username: String,
 }
 
 /// A task as the vendor describes it, with the build it belongs to.

@@ -11,6 +11,7 @@ pub mod endpoints;
 pub mod format;
 pub mod kinds;
 pub mod message;
+pub mod order;
 pub mod outbox;
 pub mod pattern;
 pub mod query_check;

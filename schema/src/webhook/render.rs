@@ -71,7 +71,8 @@ pub async fn render_data(
     for error in &response.errors {
         tracing::warn!(org_id, error = %error.message, "stored payload query reported an error");
     }
-    response.data.into_json().unwrap_or(serde_json::Value::Null)
+    let data = response.data.into_json().unwrap_or(serde_json::Value::Null);
+    super::order::in_query_order(query, data)
 }
 
 /// The default query's data taken from the seed's rows, field for field and in the query's order,
