@@ -115,6 +115,22 @@ pub async fn insert_task(db: &impl ConnectionTrait, row: task::ActiveModel) -> R
     row.insert(db).await
 }
 
+/// Writes a task run's attributes (a JSON object, or NULL for none).
+pub async fn set_task_attributes(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    task_id: i32,
+    attributes: Option<String>,
+) -> Result<()> {
+    <task::Entity as sea_orm::EntityTrait>::update_many()
+        .col_expr(task::Column::Attributes, attributes.into())
+        .filter(task::Column::OrgId.eq(org_id))
+        .filter(task::Column::Id.eq(task_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Marks a task run superseded by a newer run; returns it as written.
 pub async fn supersede(db: &impl ConnectionTrait, run: task::Model) -> Result<task::Model> {
     let mut row: task::ActiveModel = run.into();

@@ -3,6 +3,9 @@
 
 use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
 
+use buildhooks_store::runs;
+
+use crate::attributes::{self, check_notifications, Notification, TaskAttributes};
 use crate::ctx::{parse_id, store, viewer};
 use crate::error::Result;
 use crate::graph::Task;
@@ -14,6 +17,9 @@ use crate::webhook::outbox::commit_with_events;
 pub struct UpdateTaskStatusInput {
     pub task_id: ID,
     pub status: TaskStatus,
+    /// Messages about the task for the people who look at it; given, they replace the
+    /// task's (and its events carry them).
+    pub notifications: Option<Vec<Notification>>,
     pub client_mutation_id: Option<String>,
 }
 
@@ -38,6 +44,11 @@ pub struct TaskAbortPayload {
 #[derive(InputObject)]
 pub struct TaskReRunInput {
     pub task_id: ID,
+    /// The CI engine re-runs the task on its own (`automaticReRun`; `manualRerunCount` stays).
+    #[graphql(default)]
+    pub automatic: bool,
+    /// Cirrus's: a terminal to attach; buildhooks runs no tasks and ignores it.
+    pub attach_terminal: Option<bool>,
     pub client_mutation_id: Option<String>,
 }
 
@@ -47,11 +58,28 @@ pub struct TaskReRunPayload {
     pub client_mutation_id: Option<String>,
 }
 
-async fn move_task(ctx: &Context<'_>, task_id: &ID, to: TaskStatus) -> Result<Task> {
+async fn move_task(
+    ctx: &Context<'_>,
+    task_id: &ID,
+    to: TaskStatus,
+    notifications: Option<Vec<Notification>>,
+) -> Result<Task> {
     let org_id = viewer(ctx)?.org_id;
     let task_id = parse_id(task_id, "task")?;
+    if let Some(n) = &notifications {
+        check_notifications("notifications", n)?;
+    }
     let w = store(ctx)?.begin_write().await?;
-    let (task, changes) = transition::update_task_status(w.txn(), org_id, task_id, to).await?;
+    let (mut task, mut changes) =
+        transition::update_task_status(w.txn(), org_id, task_id, to).await?;
+    if let Some(notifications) = notifications {
+        let mut attributes: TaskAttributes = attributes::read("task", task.attributes.as_deref());
+        attributes.notifications = notifications;
+        task.attributes = attributes::store(&attributes);
+        runs::set_task_attributes(w.txn(), org_id, task.id, task.attributes.clone()).await?;
+        // The events render the row as it now is.
+        changes.seed.put_task(task.clone());
+    }
     commit_with_events(ctx, w, org_id, changes).await?;
     Ok(task.into())
 }
@@ -67,7 +95,7 @@ impl TaskMutation {
         ctx: &Context<'_>,
         input: UpdateTaskStatusInput,
     ) -> async_graphql::Result<UpdateTaskStatusPayload> {
-        let task = move_task(ctx, &input.task_id, input.status)
+        let task = move_task(ctx, &input.task_id, input.status, input.notifications)
             .await
             .extend()?;
         Ok(UpdateTaskStatusPayload {
@@ -82,7 +110,7 @@ impl TaskMutation {
         ctx: &Context<'_>,
         input: TaskAbortInput,
     ) -> async_graphql::Result<TaskAbortPayload> {
-        let task = move_task(ctx, &input.task_id, TaskStatus::Aborted)
+        let task = move_task(ctx, &input.task_id, TaskStatus::Aborted, None)
             .await
             .extend()?;
         Ok(TaskAbortPayload {
@@ -101,7 +129,8 @@ impl TaskMutation {
             let org_id = viewer(ctx)?.org_id;
             let task_id = parse_id(&input.task_id, "task")?;
             let w = store(ctx)?.begin_write().await?;
-            let (task, changes) = transition::rerun(w.txn(), org_id, task_id).await?;
+            let (task, changes) =
+                transition::rerun(w.txn(), org_id, task_id, input.automatic).await?;
             commit_with_events(ctx, w, org_id, changes).await?;
             Ok::<_, crate::error::Error>(TaskReRunPayload {
                 new_task: task.into(),

@@ -200,7 +200,7 @@ pub async fn retrigger(
             db,
             &task,
             TaskStatus::Triggered,
-            task.manual_rerun_count,
+            (task.manual_rerun_count, false),
             now,
             &mut out,
         )

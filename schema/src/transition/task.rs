@@ -9,6 +9,7 @@ use super::{
     apply_task_states, build_status, set_build_status, set_task_status, sync_build_status,
     task_status, Changes,
 };
+use crate::attributes::{self, TaskAttributes};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::event::{EventDraft, EventKind};
@@ -129,6 +130,7 @@ pub async fn rerun(
     db: &impl ConnectionTrait,
     org_id: i32,
     task_id: i32,
+    automatic: bool,
 ) -> Result<(task_row::Model, Changes)> {
     let mut out = Changes::default();
     let (task, build) = lock_task(db, org_id, task_id, &mut out.seed).await?;
@@ -151,11 +153,13 @@ pub async fn rerun(
     } else {
         TaskStatus::Triggered
     };
+    // A re-run the CI engine started on its own is not a manual one.
+    let manual_reruns = task.manual_rerun_count + i32::from(!automatic);
     let new_run = new_run_of(
         db,
         &task,
         initial,
-        task.manual_rerun_count + 1,
+        (manual_reruns, automatic),
         now,
         &mut out,
     )
@@ -179,10 +183,18 @@ pub(super) async fn new_run_of(
     db: &impl ConnectionTrait,
     old: &task_row::Model,
     status: TaskStatus,
-    manual_rerun_count: i32,
+    (manual_rerun_count, automatic): (i32, bool),
     now: i64,
     out: &mut Changes,
 ) -> Result<task_row::Model> {
+    // The new run keeps what the task is (its instance, whether it may be re-run); its
+    // notifications were about the old run.
+    let old_attributes: TaskAttributes = attributes::read("task", old.attributes.as_deref());
+    let attributes = TaskAttributes {
+        automatic_re_run: automatic,
+        notifications: Vec::new(),
+        ..old_attributes
+    };
     out.seed.put_task(runs::supersede(db, old.clone()).await?);
     let row = task_row::ActiveModel {
         org_id: Set(old.org_id),
@@ -201,6 +213,7 @@ pub(super) async fn new_run_of(
         scheduled_timestamp: Set(None),
         executing_timestamp: Set(None),
         final_status_timestamp: Set(None),
+        attributes: Set(attributes::store(&attributes)),
         ..Default::default()
     };
     let run = runs::insert_task(db, row).await?;
