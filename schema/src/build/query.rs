@@ -5,7 +5,7 @@ use async_graphql::{Context, Object, ResultExt, ID};
 use buildhooks_store::{orgs, runs};
 
 use crate::ctx::{db, parse_id, viewer};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::graph::{load_build as load, Build, BuildConnection};
 use crate::page::PageArgs;
 
@@ -24,8 +24,8 @@ pub(crate) async fn builds_page(
     Ok(page.connection(rows, |m| m.id, Build::from))
 }
 
-/// The builds of a repository of the viewer's organization named `owner`/`name`, newest first;
-/// none when no such repository is the viewer's.
+/// The builds of the viewer's organization's repository `owner`/`name`, newest first. Any
+/// other repository is NOT_FOUND, exactly like one that does not exist.
 async fn search(
     ctx: &Context<'_>,
     owner: &str,
@@ -35,12 +35,13 @@ async fn search(
 ) -> Result<Vec<Build>> {
     let org_id = viewer(ctx)?.org_id;
     let db = db(ctx)?;
-    let Some(org) = orgs::org(db, org_id).await?.filter(|o| o.name == owner) else {
-        return Ok(Vec::new());
-    };
-    let Some(repo) = orgs::repo_named(db, org.id, name).await? else {
-        return Ok(Vec::new());
-    };
+    let org = orgs::org(db, org_id)
+        .await?
+        .filter(|o| o.name == owner)
+        .ok_or(Error::NotFound("repository"))?;
+    let repo = orgs::repo_named(db, org.id, name)
+        .await?
+        .ok_or(Error::NotFound("repository"))?;
     let rows = runs::search(db, org_id, repo.id, sha, branch, SEARCH_LIMIT).await?;
     Ok(rows.into_iter().map(Build::from).collect())
 }
@@ -59,7 +60,7 @@ impl BuildQuery {
 
     /// Builds of a repository of the viewer's organization by its owner and name, of commit
     /// `SHA` and on `branch` when given, newest first (at most 100). A repository of another
-    /// organization has none, exactly like one that does not exist.
+    /// organization is NOT_FOUND, exactly like one that does not exist.
     async fn search_builds(
         &self,
         ctx: &Context<'_>,
@@ -67,7 +68,7 @@ impl BuildQuery {
         repository_name: String,
         #[graphql(name = "SHA")] sha: Option<String>,
         branch: Option<String>,
-    ) -> async_graphql::Result<Vec<Build>> {
+    ) -> async_graphql::Result<Option<Vec<Build>>> {
         search(
             ctx,
             &repository_owner,
@@ -76,6 +77,7 @@ impl BuildQuery {
             branch.as_deref(),
         )
         .await
+        .map(Some)
         .extend()
     }
 }
