@@ -125,7 +125,12 @@ fn parse_cursor(field: &str, cursor: Option<&str>) -> Result<Option<i32>> {
 mod tests {
     use super::*;
 
-    fn args(first: Option<i32>, after: Option<&str>, last: Option<i32>, before: Option<&str>) -> PageArgs {
+    fn args(
+        first: Option<i32>,
+        after: Option<&str>,
+        last: Option<i32>,
+        before: Option<&str>,
+    ) -> PageArgs {
         PageArgs::new(first, after.map(Into::into), last, before.map(Into::into))
     }
 

@@ -73,11 +73,15 @@ async fn trigger_starts_a_paused_task_and_refuses_any_other() {
     let (build, tasks) = app
         .create_build(&repo, &[("manual", false), ("auto", false)], false)
         .await;
-    app.move_task(&tasks[0], &["TRIGGERED", "EXECUTING", "PAUSED"]).await;
+    app.move_task(&tasks[0], &["TRIGGERED", "EXECUTING", "PAUSED"])
+        .await;
     let before = events(&app).await.len();
 
     let resp = app
-        .ok(TRIGGER, json!({ "i": { "taskId": tasks[0], "clientMutationId": "go" } }))
+        .ok(
+            TRIGGER,
+            json!({ "i": { "taskId": tasks[0], "clientMutationId": "go" } }),
+        )
         .await;
     assert_eq!(resp["trigger"]["task"]["status"], "TRIGGERED");
     assert_eq!(resp["trigger"]["clientMutationId"], "go");
@@ -98,7 +102,9 @@ async fn trigger_starts_a_paused_task_and_refuses_any_other() {
     }
     assert_eq!(app.build(&build).await, snapshot);
     assert_eq!(events(&app).await.len(), before + 1);
-    let missing = app.gql(TRIGGER, json!({ "i": { "taskId": "999999" } })).await;
+    let missing = app
+        .gql(TRIGGER, json!({ "i": { "taskId": "999999" } }))
+        .await;
     assert_eq!(error_code(&missing), Some("NOT_FOUND"));
 }
 
@@ -107,9 +113,14 @@ async fn batch_abort_aborts_a_builds_unfinished_tasks_in_one_transaction() {
     let app = api_with_events().await;
     let repo = app.create_repository("aborted").await;
     let (build, tasks) = app
-        .create_build(&repo, &[("done", false), ("running", false), ("waiting", false)], false)
+        .create_build(
+            &repo,
+            &[("done", false), ("running", false), ("waiting", false)],
+            false,
+        )
         .await;
-    app.move_task(&tasks[0], &["TRIGGERED", "EXECUTING", "COMPLETED"]).await;
+    app.move_task(&tasks[0], &["TRIGGERED", "EXECUTING", "COMPLETED"])
+        .await;
     app.move_task(&tasks[1], &["TRIGGERED", "EXECUTING"]).await;
     assert_eq!(app.build(&build).await["status"], "EXECUTING");
 
@@ -117,14 +128,20 @@ async fn batch_abort_aborts_a_builds_unfinished_tasks_in_one_transaction() {
     let snapshot = app.build(&build).await;
     let before = events(&app).await.len();
     let refused = app
-        .gql(BATCH_ABORT, json!({ "i": { "taskIds": [tasks[1], "999999"] } }))
+        .gql(
+            BATCH_ABORT,
+            json!({ "i": { "taskIds": [tasks[1], "999999"] } }),
+        )
         .await;
     assert_eq!(error_code(&refused), Some("NOT_FOUND"), "{refused}");
     assert_eq!(app.build(&build).await, snapshot);
     assert_eq!(events(&app).await.len(), before);
 
     let resp = app
-        .ok(BATCH_ABORT, json!({ "i": { "taskIds": tasks, "clientMutationId": "stop" } }))
+        .ok(
+            BATCH_ABORT,
+            json!({ "i": { "taskIds": tasks, "clientMutationId": "stop" } }),
+        )
         .await;
     let statuses: Vec<&Value> = resp["batchAbort"]["tasks"]
         .as_array()
@@ -132,7 +149,10 @@ async fn batch_abort_aborts_a_builds_unfinished_tasks_in_one_transaction() {
         .iter()
         .map(|t| &t["status"])
         .collect();
-    assert_eq!(statuses, [&json!("COMPLETED"), &json!("ABORTED"), &json!("ABORTED")]);
+    assert_eq!(
+        statuses,
+        [&json!("COMPLETED"), &json!("ABORTED"), &json!("ABORTED")]
+    );
     assert_eq!(resp["batchAbort"]["clientMutationId"], "stop");
     assert_eq!(app.build(&build).await["status"], "FAILED");
     // What `abortTask` sends for each task, then the build's one change.
@@ -144,7 +164,9 @@ async fn batch_abort_aborts_a_builds_unfinished_tasks_in_one_transaction() {
             ev("build", "updated", "EXECUTING", "FAILED"),
         ]
     );
-    let sizes = app.gql(BATCH_ABORT, json!({ "i": { "taskIds": [] } })).await;
+    let sizes = app
+        .gql(BATCH_ABORT, json!({ "i": { "taskIds": [] } }))
+        .await;
     assert_eq!(error_code(&sizes), Some("VALIDATION"));
 }
 
@@ -154,13 +176,19 @@ async fn last_default_branch_build_and_search_builds_find_the_builds_clients_ask
     let repo = app.create_repository("searched").await;
     let q = "query($id: ID!) { repository(id: $id) { lastDefaultBranchBuild { id branch } } }";
     let none = app.ok(q, json!({ "id": repo })).await;
-    assert!(none["repository"]["lastDefaultBranchBuild"].is_null(), "{none}");
+    assert!(
+        none["repository"]["lastDefaultBranchBuild"].is_null(),
+        "{none}"
+    );
     let b1 = build_on(&app, &repo, "main", "aaa").await;
     let b2 = build_on(&app, &repo, "feature", "bbb").await;
     let b3 = build_on(&app, &repo, "main", "bbb").await;
     let b4 = build_on(&app, &repo, "feature", "ccc").await;
     let last = app.ok(q, json!({ "id": repo })).await;
-    assert_eq!(last["repository"]["lastDefaultBranchBuild"]["id"], b3.as_str());
+    assert_eq!(
+        last["repository"]["lastDefaultBranchBuild"]["id"],
+        b3.as_str()
+    );
 
     let search = "query($o: String!, $n: String!, $sha: String, $branch: String) {
         searchBuilds(repositoryOwner: $o, repositoryName: $n, SHA: $sha, branch: $branch) { id changeIdInRepo branch } }";
@@ -175,19 +203,30 @@ async fn last_default_branch_build_and_search_builds_find_the_builds_clients_ask
     let owner = app.org.name.clone();
     let all = app.ok(search, json!({ "o": owner, "n": "searched" })).await;
     assert_eq!(ids(&all), [b4.as_str(), &b3, &b2, &b1], "newest first");
-    let by_sha = app.ok(search, json!({ "o": owner, "n": "searched", "sha": "bbb" })).await;
+    let by_sha = app
+        .ok(search, json!({ "o": owner, "n": "searched", "sha": "bbb" }))
+        .await;
     assert_eq!(ids(&by_sha), [b3.as_str(), &b2]);
     let both = app
-        .ok(search, json!({ "o": owner, "n": "searched", "sha": "bbb", "branch": "feature" }))
+        .ok(
+            search,
+            json!({ "o": owner, "n": "searched", "sha": "bbb", "branch": "feature" }),
+        )
         .await;
     assert_eq!(ids(&both), [b2.as_str()]);
-    let nothing = app.ok(search, json!({ "o": owner, "n": "searched", "sha": "zzz" })).await;
+    let nothing = app
+        .ok(search, json!({ "o": owner, "n": "searched", "sha": "zzz" }))
+        .await;
     assert_eq!(ids(&nothing), Vec::<String>::new());
 
     // Another organization's repository of the same name: NOT_FOUND, as a missing one.
     let other = app.new_org("other").await;
     let theirs = app
-        .gql_as(&other.token, "mutation { createRepository(input: {name: \"searched\"}) { repository { id } } }", json!({}))
+        .gql_as(
+            &other.token,
+            "mutation { createRepository(input: {name: \"searched\"}) { repository { id } } }",
+            json!({}),
+        )
         .await["data"]["createRepository"]["repository"]["id"]
         .as_str()
         .expect("repo")
@@ -198,10 +237,17 @@ async fn last_default_branch_build_and_search_builds_find_the_builds_clients_ask
         json!({ "i": { "repositoryId": theirs, "branch": "main", "sha": "bbb", "tasks": [{ "name": "t" }] } }),
     )
     .await;
-    let refused = app.gql(search, json!({ "o": other.name, "n": "searched" })).await;
-    let missing = app.gql(search, json!({ "o": "no-such-org", "n": "searched" })).await;
+    let refused = app
+        .gql(search, json!({ "o": other.name, "n": "searched" }))
+        .await;
+    let missing = app
+        .gql(search, json!({ "o": "no-such-org", "n": "searched" }))
+        .await;
     assert_eq!(error_code(&refused), Some("NOT_FOUND"), "{refused}");
-    assert_eq!(refused["errors"][0]["message"], missing["errors"][0]["message"]);
+    assert_eq!(
+        refused["errors"][0]["message"],
+        missing["errors"][0]["message"]
+    );
     assert!(refused["data"].is_null() || refused["data"]["searchBuilds"].is_null());
 }
 
@@ -221,19 +267,42 @@ async fn repositories_are_found_by_owner_and_name_only_in_the_viewers_organizati
     assert_eq!(found["ownerRepository"]["id"], mine.as_str());
 
     let other = app.new_org("other").await;
-    app.gql_as(&other.token, "mutation { createRepository(input: {name: \"theirs\"}) { repository { id } } }", json!({}))
-        .await;
+    app.gql_as(
+        &other.token,
+        "mutation { createRepository(input: {name: \"theirs\"}) { repository { id } } }",
+        json!({}),
+    )
+    .await;
     let cases = [
-        (by_github, json!({ "o": other.name, "n": "theirs" }), json!({ "o": "nobody", "n": "theirs" })),
-        (by_owner, json!({ "p": "github", "o": other.name, "n": "theirs" }), json!({ "p": "github", "o": "nobody", "n": "theirs" })),
+        (
+            by_github,
+            json!({ "o": other.name, "n": "theirs" }),
+            json!({ "o": "nobody", "n": "theirs" }),
+        ),
+        (
+            by_owner,
+            json!({ "p": "github", "o": other.name, "n": "theirs" }),
+            json!({ "p": "github", "o": "nobody", "n": "theirs" }),
+        ),
         // Our own repository under another platform is not ours either.
-        (by_owner, json!({ "p": "gitlab", "o": owner, "n": "mine" }), json!({ "p": "gitlab", "o": "nobody", "n": "mine" })),
+        (
+            by_owner,
+            json!({ "p": "gitlab", "o": owner, "n": "mine" }),
+            json!({ "p": "gitlab", "o": "nobody", "n": "mine" }),
+        ),
     ];
     for (query, theirs, nowhere) in cases {
         let refused = app.gql(query, theirs.clone()).await;
         let missing = app.gql(query, nowhere).await;
-        assert_eq!(error_code(&refused), Some("NOT_FOUND"), "{theirs}: {refused}");
-        assert_eq!(refused["errors"][0]["message"], missing["errors"][0]["message"]);
+        assert_eq!(
+            error_code(&refused),
+            Some("NOT_FOUND"),
+            "{theirs}: {refused}"
+        );
+        assert_eq!(
+            refused["errors"][0]["message"],
+            missing["errors"][0]["message"]
+        );
         assert!(!refused.to_string().contains("theirs\""), "{refused}");
     }
 

@@ -31,7 +31,14 @@ struct Page {
 
 /// Runs `field(first, after, last, before)` under `root` (e.g. `ownerInfo`), whose connection
 /// sits at `path` in `data`.
-async fn page(app: &TestApp, token: &str, root: &str, field: &str, path: &[&str], args: Value) -> Page {
+async fn page(
+    app: &TestApp,
+    token: &str,
+    root: &str,
+    field: &str,
+    path: &[&str],
+    args: Value,
+) -> Page {
     let query = format!(
         "query($first: Int, $after: String, $last: Int, $before: String) {{ {root} {{
             {field}(first: $first, after: $after, last: $last, before: $before) {{
@@ -51,8 +58,14 @@ async fn page(app: &TestApp, token: &str, root: &str, field: &str, path: &[&str]
         .map(|e| e["node"]["id"].as_str().expect("id").to_owned())
         .collect();
     let info = &conn["pageInfo"];
-    assert_eq!(info["startCursor"], edges.first().map_or(Value::Null, |e| e["cursor"].clone()));
-    assert_eq!(info["endCursor"], edges.last().map_or(Value::Null, |e| e["cursor"].clone()));
+    assert_eq!(
+        info["startCursor"],
+        edges.first().map_or(Value::Null, |e| e["cursor"].clone())
+    );
+    assert_eq!(
+        info["endCursor"],
+        edges.last().map_or(Value::Null, |e| e["cursor"].clone())
+    );
     Page {
         ids,
         has_previous: info["hasPreviousPage"] == true,
@@ -77,25 +90,60 @@ async fn walk_both_ways(
     let mut forward = Vec::new();
     let mut after = Value::Null;
     for n in 0..pages {
-        let p = page(app, token, root, field, path, json!({ "first": size, "after": after })).await;
-        assert_eq!(p.has_previous, n > 0, "{field} forward page {n}: hasPreviousPage");
-        assert_eq!(p.has_next, n + 1 < pages, "{field} forward page {n}: hasNextPage");
+        let p = page(
+            app,
+            token,
+            root,
+            field,
+            path,
+            json!({ "first": size, "after": after }),
+        )
+        .await;
+        assert_eq!(
+            p.has_previous,
+            n > 0,
+            "{field} forward page {n}: hasPreviousPage"
+        );
+        assert_eq!(
+            p.has_next,
+            n + 1 < pages,
+            "{field} forward page {n}: hasNextPage"
+        );
         forward.extend(p.ids);
         after = p.end;
     }
-    assert_eq!(forward, expected, "{field}: first/after visits every row in order");
+    assert_eq!(
+        forward, expected,
+        "{field}: first/after visits every row in order"
+    );
 
     let mut backward: Vec<Vec<String>> = Vec::new();
     let mut before = Value::Null;
     for n in 0..pages {
-        let p = page(app, token, root, field, path, json!({ "last": size, "before": before })).await;
+        let p = page(
+            app,
+            token,
+            root,
+            field,
+            path,
+            json!({ "last": size, "before": before }),
+        )
+        .await;
         assert_eq!(p.has_next, n > 0, "{field} backward page {n}: hasNextPage");
-        assert_eq!(p.has_previous, n + 1 < pages, "{field} backward page {n}: hasPreviousPage");
+        assert_eq!(
+            p.has_previous,
+            n + 1 < pages,
+            "{field} backward page {n}: hasPreviousPage"
+        );
         before = p.start;
         backward.push(p.ids);
     }
     backward.reverse();
-    assert_eq!(backward.concat(), expected, "{field}: last/before visits the same rows in the same order");
+    assert_eq!(
+        backward.concat(),
+        expected,
+        "{field}: last/before visits the same rows in the same order"
+    );
 }
 
 #[tokio::test]
@@ -128,19 +176,61 @@ async fn last_50_is_the_newest_deliveries_and_pages_walk_the_same_rows_both_ways
     let token = app.org.token.clone();
     let path = ["ownerInfo", "webhookDeliveries"];
     // Cirrus's settings page asks for `last: 50`: the newest 50, oldest of them first.
-    let newest = page(&app, &token, "ownerInfo", "webhookDeliveries", &path, json!({ "last": 50 })).await;
+    let newest = page(
+        &app,
+        &token,
+        "ownerInfo",
+        "webhookDeliveries",
+        &path,
+        json!({ "last": 50 }),
+    )
+    .await;
     assert_eq!(newest.ids, truth[208..]);
     assert!(newest.has_previous && !newest.has_next);
     // Without a size, the same page.
-    let default = page(&app, &token, "ownerInfo", "webhookDeliveries", &path, json!({})).await;
+    let default = page(
+        &app,
+        &token,
+        "ownerInfo",
+        "webhookDeliveries",
+        &path,
+        json!({}),
+    )
+    .await;
     assert_eq!(default.ids, newest.ids);
     // `first: 50` is the oldest 50.
-    let oldest = page(&app, &token, "ownerInfo", "webhookDeliveries", &path, json!({ "first": 50 })).await;
+    let oldest = page(
+        &app,
+        &token,
+        "ownerInfo",
+        "webhookDeliveries",
+        &path,
+        json!({ "first": 50 }),
+    )
+    .await;
     assert_eq!(oldest.ids, truth[..50]);
     assert!(!oldest.has_previous && oldest.has_next);
 
-    walk_both_ways(&app, &token, "ownerInfo", "webhookDeliveries", &path, 40, &truth).await;
-    walk_both_ways(&app, &token, "ownerInfo", "webhookDeliveries", &path, 100, &truth).await;
+    walk_both_ways(
+        &app,
+        &token,
+        "ownerInfo",
+        "webhookDeliveries",
+        &path,
+        40,
+        &truth,
+    )
+    .await;
+    walk_both_ways(
+        &app,
+        &token,
+        "ownerInfo",
+        "webhookDeliveries",
+        &path,
+        100,
+        &truth,
+    )
+    .await;
 }
 
 /// Creates a build of `repo` on `branch` as `org`; returns its id.
@@ -163,13 +253,21 @@ async fn repository_and_owner_builds_walk_the_same_rows_both_ways() {
     let app = api_only().await;
     let org = app.new_org("builds").await;
     let repo = app
-        .gql_as(&org.token, "mutation { createRepository(input: {name: \"many\"}) { repository { id } } }", json!({}))
+        .gql_as(
+            &org.token,
+            "mutation { createRepository(input: {name: \"many\"}) { repository { id } } }",
+            json!({}),
+        )
         .await["data"]["createRepository"]["repository"]["id"]
         .as_str()
         .expect("repo")
         .to_owned();
     let other = app
-        .gql_as(&org.token, "mutation { createRepository(input: {name: \"other\"}) { repository { id } } }", json!({}))
+        .gql_as(
+            &org.token,
+            "mutation { createRepository(input: {name: \"other\"}) { repository { id } } }",
+            json!({}),
+        )
         .await["data"]["createRepository"]["repository"]["id"]
         .as_str()
         .expect("repo")
@@ -197,10 +295,26 @@ async fn repository_and_owner_builds_walk_the_same_rows_both_ways() {
 
     let root = format!("repository(id: \"{repo}\")");
     let path = ["repository", "builds"];
-    let newest = page(&app, &org.token, &root, "builds", &path, json!({ "last": 1 })).await;
-    assert_eq!(newest.ids, [of_repo.last().expect("builds").clone()], "last: 1 is the newest build");
+    let newest = page(
+        &app,
+        &org.token,
+        &root,
+        "builds",
+        &path,
+        json!({ "last": 1 }),
+    )
+    .await;
+    assert_eq!(
+        newest.ids,
+        [of_repo.last().expect("builds").clone()],
+        "last: 1 is the newest build"
+    );
     let default = page(&app, &org.token, &root, "builds", &path, json!({})).await;
-    assert_eq!(default.ids, of_repo[of_repo.len() - 20..], "without a size, the newest 20");
+    assert_eq!(
+        default.ids,
+        of_repo[of_repo.len() - 20..],
+        "without a size, the newest 20"
+    );
     walk_both_ways(&app, &org.token, &root, "builds", &path, 30, &of_repo).await;
     // The branch filter: the newest 100 builds on `dev`, oldest first.
     let dev = app
@@ -219,7 +333,16 @@ async fn repository_and_owner_builds_walk_the_same_rows_both_ways() {
     assert_eq!(dev_ids, on_dev[on_dev.len() - dev_ids.len()..]);
     assert_eq!(dev_ids.len(), on_dev.len().min(100));
 
-    walk_both_ways(&app, &org.token, "ownerInfo", "builds", &["ownerInfo", "builds"], 45, &all).await;
+    walk_both_ways(
+        &app,
+        &org.token,
+        "ownerInfo",
+        "builds",
+        &["ownerInfo", "builds"],
+        45,
+        &all,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -236,11 +359,21 @@ async fn page_sizes_and_directions_are_checked() {
     ] {
         for connection in ["webhookDeliveries", "builds", "repositories"] {
             let resp = app
-                .gql(&format!("{{ ownerInfo {{ {connection}({args}) {{ edges {{ cursor }} }} }} }}"), json!({}))
+                .gql(
+                    &format!("{{ ownerInfo {{ {connection}({args}) {{ edges {{ cursor }} }} }} }}"),
+                    json!({}),
+                )
                 .await;
-            assert_eq!(error_code(&resp), Some("VALIDATION"), "{connection}({args}): {resp}");
+            assert_eq!(
+                error_code(&resp),
+                Some("VALIDATION"),
+                "{connection}({args}): {resp}"
+            );
             let message = resp["errors"][0]["message"].as_str().unwrap_or("");
-            assert!(message.starts_with(field), "{connection}({args}): {message}");
+            assert!(
+                message.starts_with(field),
+                "{connection}({args}): {message}"
+            );
         }
     }
 }

@@ -10,7 +10,12 @@ use crate::error::{Error, Result};
 use crate::graph::{load_repository as load, Repository};
 
 /// The viewer's organization's repository `name`, if the organization is `platform`/`owner`.
-async fn by_owner(ctx: &Context<'_>, platform: &str, owner: &str, name: &str) -> Result<Repository> {
+async fn by_owner(
+    ctx: &Context<'_>,
+    platform: &str,
+    owner: &str,
+    name: &str,
+) -> Result<Repository> {
     let viewer = viewer(ctx)?;
     let db = db(ctx)?;
     let org = orgs::org(db, viewer.org_id)
@@ -47,7 +52,10 @@ impl RepositoryQuery {
         owner: String,
         name: String,
     ) -> async_graphql::Result<Option<Repository>> {
-        by_owner(ctx, &platform, &owner, &name).await.map(Some).extend()
+        by_owner(ctx, &platform, &owner, &name)
+            .await
+            .map(Some)
+            .extend()
     }
 
     /// A repository of a `github` organization by its owner and name (Cirrus's older field;
