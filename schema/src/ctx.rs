@@ -34,22 +34,3 @@ pub(crate) fn parse_id(id: &ID, what: &'static str) -> Result<i32> {
         .parse()
         .map_err(|_| Error::NotFound(what))
 }
-
-/// Checks a page size: 1 to 100, `default` when absent.
-pub(crate) fn page_size(first: Option<i32>, default: u64) -> Result<u64> {
-    match first {
-        None => Ok(default),
-        Some(n @ 1..=100) => Ok(n as u64),
-        Some(_) => Err(Error::field("first", "must be between 1 and 100")),
-    }
-}
-
-/// The id a Relay cursor stands for (cursors are ids as strings).
-pub(crate) fn parse_cursor(after: Option<&str>) -> Result<Option<i32>> {
-    after
-        .map(|c| {
-            c.parse()
-                .map_err(|_| Error::field("after", "invalid cursor"))
-        })
-        .transpose()
-}

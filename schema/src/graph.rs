@@ -8,8 +8,9 @@ use buildhooks_store::{orgs, runs};
 
 use crate::attributes::{self, BuildAttributes, BuildUser, Notification, TaskAttributes};
 use crate::clock::now_ms;
-use crate::ctx::{db, page_size, parse_cursor, viewer};
+use crate::ctx::{db, viewer};
 use crate::error::{Error, Result};
+use crate::page::PageArgs;
 use crate::status::{BuildStatus, TaskStatus};
 
 /// Loads a build of the viewer's organization.
@@ -186,38 +187,39 @@ impl Repository {
         &self.default_branch
     }
 
-    /// Builds, newest first.
+    /// Builds, oldest first as in Cirrus (a Relay connection: `last: 1` is the newest).
+    #[allow(clippy::too_many_arguments)]
     async fn builds(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
+        before: Option<String>,
         after: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
         branch: Option<String>,
         status: Option<BuildStatus>,
     ) -> async_graphql::Result<BuildConnection> {
+        let filter = runs::BuildFilter {
+            repository_id: Some(self.row_id),
+            branch: branch.as_deref(),
+            status: status.map(|s| s.as_str()),
+        };
+        let args = PageArgs::new(first, after, last, before);
+        crate::build::query::builds_page(ctx, filter, &args)
+            .await
+            .extend()
+    }
+
+    /// The newest build on the default branch, if any.
+    async fn last_default_branch_build(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Build>> {
         async {
-            let limit = page_size(first, 20)?;
-            let viewer = viewer(ctx)?;
-            let before = parse_cursor(after.as_deref())?;
-            let mut rows = runs::builds(
-                db(ctx)?,
-                viewer.org_id,
-                self.row_id,
-                before,
-                branch.as_deref(),
-                status.map(|s| s.as_str()),
-                limit + 1,
-            )
-            .await?;
-            let has_next = rows.len() as u64 > limit;
-            rows.truncate(limit as usize);
-            let mut conn = Connection::new(after.is_some(), has_next);
-            conn.edges.extend(
-                rows.into_iter().map(|m| {
-                    async_graphql::connection::Edge::new(m.id.to_string(), Build::from(m))
-                }),
-            );
-            Ok::<_, Error>(conn)
+            let org_id = viewer(ctx)?.org_id;
+            let row =
+                runs::latest_on_branch(db(ctx)?, org_id, self.row_id, &self.default_branch).await?;
+            Ok::<_, Error>(row.map(Build::from))
         }
         .await
         .extend()

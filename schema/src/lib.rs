@@ -13,6 +13,7 @@ pub mod graph;
 pub mod inbound;
 pub mod memo;
 pub mod owner;
+mod page;
 pub mod parsed;
 pub mod repository;
 pub mod seed;

@@ -27,13 +27,15 @@
   const EP_FIELDS = 'id kind webhookURL maskedSecretToken events repositoryId query enabled maxInFlight template ordering digest atMobiles isAtAll mentionedList broker subject exchange';
   const ATTEMPT_FIELDS = 'attempts { number status durationMs error responseExcerpt }';
   const Q = {
-    owner: 'query($uid: ID){ ownerInfo(uid: $uid) { uid name platform repositories { id name } } }',
+    owner: 'query($uid: ID){ ownerInfo(uid: $uid) { uid name platform repositories(first: 100) { edges { node { id name } } pageInfo { hasNextPage endCursor } } } }',
+    repos: 'query($uid: ID, $after: String){ ownerInfo(uid: $uid) { repositories(first: 100, after: $after) { edges { node { id name } } pageInfo { hasNextPage endCursor } } } }',
     endpoints: `query($uid: ID){ ownerInfo(uid: $uid) { webhookSettings { buildUrlTemplate endpoints { ${EP_FIELDS} } } } }`,
     save: `mutation($input: SaveWebHookSettingsInput!){ saveWebHookSettings(input: $input) { settings { buildUrlTemplate endpoints { ${EP_FIELDS} generatedSecretToken } } } }`,
     preview: 'query($repositoryId: ID!, $query: String){ webhookPreview(repositoryId: $repositoryId, query: $query) { body errors } }',
     ping: `mutation($input: WebhookPingInput!){ webhookPing(input: $input) { delivery { id state ${ATTEMPT_FIELDS} } } }`,
     pingPoll: `query($id: String!){ webhookDelivery(id: $id) { id state ${ATTEMPT_FIELDS} } }`,
-    deliveries: 'query($uid: ID, $after: String){ ownerInfo(uid: $uid) { webhookDeliveries(first: 50, after: $after) { edges { cursor node { id timestamp state webhookURL attemptCount payload { event action } } } pageInfo { hasNextPage endCursor } } } }',
+    // Oldest first, as in Cirrus: the newest 50 are `last: 50`, older ones `before` the first.
+    deliveries: 'query($uid: ID, $before: String){ ownerInfo(uid: $uid) { webhookDeliveries(last: 50, before: $before) { edges { cursor node { id timestamp state webhookURL attemptCount payload { event action } } } pageInfo { hasPreviousPage startCursor } } } }',
     delivery: 'query($id: String!){ webhookDelivery(id: $id) { id timestamp state webhookURL attemptCount payload { event action data } requestHeaders { name value } attempts { number at durationMs status error responseExcerpt } } }',
     redeliver: 'mutation($input: WebhookRedeliverInput!){ webhookRedeliver(input: $input) { delivery { id state } } }',
   };
@@ -161,6 +163,17 @@
     $('token').setAttribute('aria-invalid', message ? 'true' : 'false');
   }
 
+  // Every repository of the organization (a connection, oldest first), sorted by name.
+  async function allRepos(first, token) {
+    const repos = [];
+    for (let conn = first; conn;) {
+      repos.push(...(conn.edges || []).map((edge) => edge.node));
+      if (!conn.pageInfo.hasNextPage) break;
+      conn = (await gql(Q.repos, { uid: state.uid, after: conn.pageInfo.endCursor }, token)).ownerInfo.repositories;
+    }
+    return repos.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
   async function signIn(token, fromStorage) {
     const btn = $('signin-submit');
     btn.disabled = true;
@@ -168,7 +181,7 @@
     try {
       const data = await gql(Q.owner, { uid: state.uid }, token);
       if (!data.ownerInfo) throw new ApiError('no such organization', [], 200);
-      Object.assign(state, { token, owner: data.ownerInfo, repos: data.ownerInfo.repositories || [] });
+      Object.assign(state, { token, owner: data.ownerInfo, repos: await allRepos(data.ownerInfo.repositories, token) });
       try { sessionStorage.setItem(TOKEN_KEY, token); } catch { /* storage blocked: keep it in memory */ }
       $('token').value = '';
       showAlert('signin-error', '');
@@ -621,12 +634,13 @@
     const body = $('deliveries-body');
     const firstNew = body.children.length;
     try {
-      const data = await api(Q.deliveries, { uid: state.uid, after: older ? state.cursor : null });
+      const data = await api(Q.deliveries, { uid: state.uid, before: older ? state.cursor : null });
       const conn = data.ownerInfo.webhookDeliveries;
-      const rows = (conn.edges || []).map((edge) => deliveryRow(edge.node));
+      // The page comes oldest first; the table shows the newest on top.
+      const rows = (conn.edges || []).map((edge) => deliveryRow(edge.node)).reverse();
       if (older) body.append(...rows); else body.replaceChildren(...rows);
-      state.cursor = conn.pageInfo.endCursor;
-      olderBtn.hidden = !conn.pageInfo.hasNextPage;
+      state.cursor = conn.pageInfo.startCursor;
+      olderBtn.hidden = !conn.pageInfo.hasPreviousPage;
       show('deliveries-empty', body.children.length === 0); show('deliveries-wrap', body.children.length > 0);
       if (older) {
         announce(`Loaded ${rows.length} older deliveries.`);

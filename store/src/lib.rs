@@ -25,12 +25,14 @@ pub mod runs;
 mod sqlite;
 pub mod tasks;
 mod text;
+pub mod window;
 
 pub use connect::{connect, ConnectOptions, Synchronous};
 pub use db::{AfterCommit, Db, WriteTxn};
 pub use errors::{is_unavailable, is_unique_violation};
 pub use handle::DbHandle;
 pub use sea_orm::DbErr;
+pub use window::Window;
 
 /// The result of a store operation.
 pub type Result<T, E = DbErr> = std::result::Result<T, E>;

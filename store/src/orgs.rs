@@ -5,7 +5,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
-use crate::Result;
+use crate::{Result, Window};
 
 /// Organization `id`.
 pub async fn org(db: &impl ConnectionTrait, id: i32) -> Result<Option<organization::Model>> {
@@ -95,6 +95,21 @@ pub async fn repo_named(
 pub async fn repos(db: &impl ConnectionTrait, org_id: i32) -> Result<Vec<repository::Model>> {
     repository::Entity::find_in_org(org_id)
         .order_by_asc(repository::Column::Name)
+        .all(db)
+        .await
+}
+
+/// The repositories of `org_id` in `window` (ids ascending: oldest first), in the order read.
+pub async fn repos_page(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    window: &Window,
+) -> Result<Vec<repository::Model>> {
+    window
+        .apply(
+            repository::Entity::find_in_org(org_id),
+            repository::Column::Id,
+        )
         .all(db)
         .await
 }

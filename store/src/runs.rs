@@ -6,7 +6,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use crate::Result;
+use crate::{Result, Window};
 
 /// Build `id` of `org_id`.
 pub async fn build(
@@ -34,32 +34,34 @@ pub async fn lock_build(
         .await
 }
 
-/// A page of a repository's builds, newest first: older than `before` (a build id) when given,
-/// only `branch` and `status` when given, at most `limit`.
+/// What a page of builds is limited to: one repository (or every repository of the
+/// organization), a branch, a status.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BuildFilter<'a> {
+    pub repository_id: Option<i32>,
+    pub branch: Option<&'a str>,
+    pub status: Option<&'a str>,
+}
+
+/// The builds of `org_id` that pass `filter`, in `window` (ids ascending: oldest first), in the
+/// order read.
 pub async fn builds(
     db: &impl ConnectionTrait,
     org_id: i32,
-    repository_id: i32,
-    before: Option<i32>,
-    branch: Option<&str>,
-    status: Option<&str>,
-    limit: u64,
+    filter: BuildFilter<'_>,
+    window: &Window,
 ) -> Result<Vec<build::Model>> {
-    let mut q =
-        build::Entity::find_in_org(org_id).filter(build::Column::RepositoryId.eq(repository_id));
-    if let Some(before) = before {
-        q = q.filter(build::Column::Id.lt(before));
+    let mut q = build::Entity::find_in_org(org_id);
+    if let Some(repository_id) = filter.repository_id {
+        q = q.filter(build::Column::RepositoryId.eq(repository_id));
     }
-    if let Some(branch) = branch {
+    if let Some(branch) = filter.branch {
         q = q.filter(build::Column::Branch.eq(branch));
     }
-    if let Some(status) = status {
+    if let Some(status) = filter.status {
         q = q.filter(build::Column::Status.eq(status));
     }
-    q.order_by_desc(build::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await
+    window.apply(q, build::Column::Id).all(db).await
 }
 
 /// The latest build of a repository.
@@ -72,6 +74,45 @@ pub async fn latest_build(
         .filter(build::Column::RepositoryId.eq(repository_id))
         .order_by_desc(build::Column::Id)
         .one(db)
+        .await
+}
+
+/// The newest build of `repository_id` on `branch`, if any.
+pub async fn latest_on_branch(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    repository_id: i32,
+    branch: &str,
+) -> Result<Option<build::Model>> {
+    build::Entity::find_in_org(org_id)
+        .filter(build::Column::RepositoryId.eq(repository_id))
+        .filter(build::Column::Branch.eq(branch))
+        .order_by_desc(build::Column::Id)
+        .one(db)
+        .await
+}
+
+/// Up to `limit` builds of `repository_id` of commit `sha` and on `branch` (each when given),
+/// newest first.
+pub async fn search(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    repository_id: i32,
+    sha: Option<&str>,
+    branch: Option<&str>,
+    limit: u64,
+) -> Result<Vec<build::Model>> {
+    let mut q =
+        build::Entity::find_in_org(org_id).filter(build::Column::RepositoryId.eq(repository_id));
+    if let Some(sha) = sha {
+        q = q.filter(build::Column::ChangeIdInRepo.eq(sha));
+    }
+    if let Some(branch) = branch {
+        q = q.filter(build::Column::Branch.eq(branch));
+    }
+    q.order_by_desc(build::Column::Id)
+        .limit(limit)
+        .all(db)
         .await
 }
 

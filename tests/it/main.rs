@@ -1,6 +1,7 @@
 //! End-to-end tests of buildhooks: the real server on 127.0.0.1:0, real receivers, and a real
 //! database (SQLite by default; PostgreSQL when `BUILDHOOKS_TEST_DATABASE_URL` is set).
 
+mod api_compat;
 mod audit;
 mod backlog;
 mod bad_input;
@@ -21,6 +22,7 @@ mod inbound;
 mod nesting;
 mod outage;
 mod outbox;
+mod pagination;
 mod payload;
 mod settings;
 mod ssrf;

@@ -28,6 +28,8 @@ fn operations(ids: &Ids) -> Vec<(&'static str, &'static str, Value)> {
     vec![
         ("repository", "query($id: ID!) { repository(id: $id) { id name } }", json!({ "id": ids.repo })),
         ("ownerRepository", "query($o: String!, $n: String!) { ownerRepository(platform: \"github\", owner: $o, name: $n) { id } }", json!({ "o": ids.org_name, "n": ids.repo_name })),
+        ("githubRepository", "query($o: String!, $n: String!) { githubRepository(owner: $o, name: $n) { id } }", json!({ "o": ids.org_name, "n": ids.repo_name })),
+        ("searchBuilds", "query($o: String!, $n: String!) { searchBuilds(repositoryOwner: $o, repositoryName: $n) { id } }", json!({ "o": ids.org_name, "n": ids.repo_name })),
         ("build", "query($id: ID!) { build(id: $id) { id status } }", json!({ "id": ids.build })),
         ("task", "query($id: ID) { task(id: $id) { id status } }", json!({ "id": ids.task })),
         ("ownerInfo", "query($uid: ID) { ownerInfo(platform: \"github\", uid: $uid) { uid name } }", json!({ "uid": ids.org })),
@@ -41,6 +43,8 @@ fn operations(ids: &Ids) -> Vec<(&'static str, &'static str, Value)> {
         ("updateTaskStatus", "mutation($id: ID!) { updateTaskStatus(input: {taskId: $id, status: ABORTED}) { task { id } } }", json!({ "id": ids.task })),
         ("abortTask", "mutation($id: ID!) { abortTask(input: {taskId: $id}) { abortedTask { id } } }", json!({ "id": ids.task })),
         ("rerun", "mutation($id: ID!) { rerun(input: {taskId: $id}) { newTask { id } } }", json!({ "id": ids.task })),
+        ("trigger", "mutation($id: ID!) { trigger(input: {taskId: $id}) { task { id } } }", json!({ "id": ids.task })),
+        ("batchAbort", "mutation($id: ID!) { batchAbort(input: {taskIds: [$id]}) { tasks { id } } }", json!({ "id": ids.task })),
         ("generateNewOwnerAccessToken", "mutation($id: ID!) { generateNewOwnerAccessToken(input: {ownerUid: $id}) { token } }", json!({ "id": ids.org })),
         ("saveWebHookSettings", "mutation($id: ID!) { saveWebHookSettings(input: {ownerUid: $id, deliveryEndpoints: []}) { settings { ownerUid } } }", json!({ "id": ids.org })),
         ("webhookRedeliver", "mutation($id: String!) { webhookRedeliver(input: {deliveryId: $id}) { delivery { id } } }", json!({ "id": ids.delivery })),

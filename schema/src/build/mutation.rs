@@ -1,11 +1,13 @@
-//! `createBuild`, `approve` and `retrigger`: each one write transaction that applies the change,
+//! `createBuild`, `approve`, `retrigger` and `batchAbort` (a build's abort, as Cirrus names
+//! it): each one write transaction that applies the change,
 //! writes its events and their outbox rows, and commits.
 
 use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
 
 use crate::attributes::{BuildAttributes, BuildUserInput, Notification, TaskAttributes};
 use crate::ctx::{parse_id, store, viewer};
-use crate::graph::Build;
+use crate::error::Error;
+use crate::graph::{Build, Task};
 use crate::transition::{self, NewBuild, NewTask};
 use crate::webhook::outbox::commit_with_events;
 
@@ -74,6 +76,21 @@ pub struct BuildReTriggerPayload {
     pub build: Build,
     pub client_mutation_id: Option<String>,
 }
+
+#[derive(InputObject)]
+pub struct TaskBatchAbortInput {
+    pub task_ids: Vec<ID>,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct TaskBatchAbortPayload {
+    pub tasks: Vec<Task>,
+    pub client_mutation_id: Option<String>,
+}
+
+/// Most tasks one `batchAbort` takes (a build has at most 100).
+const MAX_BATCH: usize = 100;
 
 #[derive(Default)]
 pub struct BuildMutation;
@@ -165,6 +182,40 @@ impl BuildMutation {
             commit_with_events(ctx, w, org_id, changes).await?;
             Ok::<_, crate::error::Error>(BuildReTriggerPayload {
                 build: build.into(),
+                client_mutation_id: input.client_mutation_id,
+            })
+        }
+        .await
+        .extend()
+    }
+
+    /// Aborts every listed task that has not finished, in one transaction (Cirrus's
+    /// `batchAbort`, which its web app sends with a build's unfinished tasks to abort the build):
+    /// each emits the events `abortTask` does, and each build follows its tasks once. Finished
+    /// tasks are returned unchanged; any id that is not a task of the viewer's organization is
+    /// NOT_FOUND and changes nothing.
+    async fn batch_abort(
+        &self,
+        ctx: &Context<'_>,
+        input: TaskBatchAbortInput,
+    ) -> async_graphql::Result<TaskBatchAbortPayload> {
+        async {
+            let org_id = viewer(ctx)?.org_id;
+            if input.task_ids.is_empty() || input.task_ids.len() > MAX_BATCH {
+                return Err(Error::field("taskIds", "give 1 to 100 task ids"));
+            }
+            let mut ids = Vec::with_capacity(input.task_ids.len());
+            for id in &input.task_ids {
+                let id = parse_id(id, "task")?;
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            let w = store(ctx)?.begin_write().await?;
+            let (tasks, changes) = transition::batch_abort(w.txn(), org_id, &ids).await?;
+            commit_with_events(ctx, w, org_id, changes).await?;
+            Ok(TaskBatchAbortPayload {
+                tasks: tasks.into_iter().map(Task::from).collect(),
                 client_mutation_id: input.client_mutation_id,
             })
         }

@@ -1,9 +1,50 @@
-//! `build(id)`.
+//! Build queries: `build(id)`, `searchBuilds(repositoryOwner, repositoryName, SHA, branch)` (Cirrus's
+//! argument names), and the page of builds behind `Repository.builds` and `OwnerInfo.builds`.
 
 use async_graphql::{Context, Object, ResultExt, ID};
+use buildhooks_store::{orgs, runs};
 
-use crate::ctx::parse_id;
-use crate::graph::{load_build as load, Build};
+use crate::ctx::{db, parse_id, viewer};
+use crate::error::{Error, Result};
+use crate::graph::{load_build as load, Build, BuildConnection};
+use crate::page::PageArgs;
+
+/// Most builds `searchBuilds` returns (the newest).
+const SEARCH_LIMIT: u64 = 100;
+
+/// A page of the viewer's organization's builds that pass `filter`, oldest first (`last: 20`,
+/// the default, is the newest 20).
+pub(crate) async fn builds_page(
+    ctx: &Context<'_>,
+    filter: runs::BuildFilter<'_>,
+    args: &PageArgs,
+) -> Result<BuildConnection> {
+    let page = args.page(20)?;
+    let rows = runs::builds(db(ctx)?, viewer(ctx)?.org_id, filter, &page.window).await?;
+    Ok(page.connection(rows, |m| m.id, Build::from))
+}
+
+/// The builds of the viewer's organization's repository `owner`/`name`, newest first. Any
+/// other repository is NOT_FOUND, exactly like one that does not exist.
+async fn search(
+    ctx: &Context<'_>,
+    owner: &str,
+    name: &str,
+    sha: Option<&str>,
+    branch: Option<&str>,
+) -> Result<Vec<Build>> {
+    let org_id = viewer(ctx)?.org_id;
+    let db = db(ctx)?;
+    let org = orgs::org(db, org_id)
+        .await?
+        .filter(|o| o.name == owner)
+        .ok_or(Error::NotFound("repository"))?;
+    let repo = orgs::repo_named(db, org.id, name)
+        .await?
+        .ok_or(Error::NotFound("repository"))?;
+    let rows = runs::search(db, org_id, repo.id, sha, branch, SEARCH_LIMIT).await?;
+    Ok(rows.into_iter().map(Build::from).collect())
+}
 
 #[derive(Default)]
 pub struct BuildQuery;
@@ -15,5 +56,28 @@ impl BuildQuery {
         async { load(ctx, parse_id(&id, "build")?).await.map(Some) }
             .await
             .extend()
+    }
+
+    /// Builds of a repository of the viewer's organization by its owner and name, of commit
+    /// `SHA` and on `branch` when given, newest first (at most 100). A repository of another
+    /// organization is NOT_FOUND, exactly like one that does not exist.
+    async fn search_builds(
+        &self,
+        ctx: &Context<'_>,
+        repository_owner: String,
+        repository_name: String,
+        #[graphql(name = "SHA")] sha: Option<String>,
+        branch: Option<String>,
+    ) -> async_graphql::Result<Option<Vec<Build>>> {
+        search(
+            ctx,
+            &repository_owner,
+            &repository_name,
+            sha.as_deref(),
+            branch.as_deref(),
+        )
+        .await
+        .map(Some)
+        .extend()
     }
 }

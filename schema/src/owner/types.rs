@@ -1,14 +1,20 @@
 //! The GraphQL `OwnerInfo` type and the check that an owner uid is the viewer's own.
 
+use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, ResultExt, SimpleObject, ID};
 use buildhooks_entity::organization;
-use buildhooks_store::orgs;
+use buildhooks_store::{orgs, runs};
 
 use crate::ctx::{db, viewer};
 use crate::error::{Error, Result};
-use crate::graph::Repository;
+use crate::graph::{BuildConnection, Repository};
+use crate::page::PageArgs;
+use crate::status::BuildStatus;
 use crate::webhook::delivery::{self, DeliveryConnection};
 use crate::webhook::endpoints::{load_settings, WebHookSettings};
+
+/// A page of repositories.
+pub type RepositoryConnection = Connection<String, Repository>;
 
 /// An organization.
 #[derive(SimpleObject, Clone)]
@@ -34,14 +40,44 @@ impl From<organization::Model> for OwnerInfo {
 
 #[ComplexObject]
 impl OwnerInfo {
-    /// The organization's repositories, by name.
-    async fn repositories(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Repository>> {
+    /// The organization's repositories, oldest first (a Relay connection, as in Cirrus; without
+    /// arguments the newest 50).
+    async fn repositories(
+        &self,
+        ctx: &Context<'_>,
+        before: Option<String>,
+        after: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> async_graphql::Result<RepositoryConnection> {
         async {
-            let rows = orgs::repos(db(ctx)?, self.org_id).await?;
-            Ok::<_, Error>(rows.into_iter().map(Repository::from).collect())
+            let page = PageArgs::new(first, after, last, before).page(50)?;
+            let rows = orgs::repos_page(db(ctx)?, self.org_id, &page.window).await?;
+            Ok::<_, Error>(page.connection(rows, |m| m.id, Repository::from))
         }
         .await
         .extend()
+    }
+
+    /// The organization's builds, of every repository, oldest first (a Relay connection, as in
+    /// Cirrus: `last: 20`, the default, is the newest 20).
+    async fn builds(
+        &self,
+        ctx: &Context<'_>,
+        before: Option<String>,
+        after: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
+        status: Option<BuildStatus>,
+    ) -> async_graphql::Result<BuildConnection> {
+        let filter = runs::BuildFilter {
+            status: status.map(|s| s.as_str()),
+            ..Default::default()
+        };
+        let args = PageArgs::new(first, after, last, before);
+        crate::build::query::builds_page(ctx, filter, &args)
+            .await
+            .extend()
     }
 
     /// Webhook endpoints; secrets are masked.
@@ -73,14 +109,18 @@ impl OwnerInfo {
             .extend()
     }
 
-    /// Deliveries, newest first.
+    /// Deliveries, oldest first (a Relay connection, as in Cirrus: `last: 50`, the default, is
+    /// the newest 50).
     async fn webhook_deliveries(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
+        before: Option<String>,
         after: Option<String>,
+        first: Option<i32>,
+        last: Option<i32>,
     ) -> async_graphql::Result<DeliveryConnection> {
-        async { delivery::page(db(ctx)?, self.org_id, first, after).await }
+        let args = PageArgs::new(first, after, last, before);
+        async { delivery::page(db(ctx)?, self.org_id, &args).await }
             .await
             .extend()
     }

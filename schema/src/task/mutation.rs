@@ -1,4 +1,4 @@
-//! `updateTaskStatus`, `abortTask` and `rerun`: each one write transaction that applies the
+//! `updateTaskStatus`, `abortTask`, `rerun` and `trigger`: each one write transaction that applies the
 //! change (and the build's derived status), writes the events and their outbox rows, and commits.
 
 use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
@@ -55,6 +55,18 @@ pub struct TaskReRunInput {
 #[derive(SimpleObject)]
 pub struct TaskReRunPayload {
     pub new_task: Task,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct TaskTriggerInput {
+    pub task_id: ID,
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct TaskTriggerPayload {
+    pub task: Task,
     pub client_mutation_id: Option<String>,
 }
 
@@ -134,6 +146,28 @@ impl TaskMutation {
             commit_with_events(ctx, w, org_id, changes).await?;
             Ok::<_, crate::error::Error>(TaskReRunPayload {
                 new_task: task.into(),
+                client_mutation_id: input.client_mutation_id,
+            })
+        }
+        .await
+        .extend()
+    }
+
+    /// Starts a manual task: PAUSED -> TRIGGERED (Cirrus's `trigger`); any other status is
+    /// INVALID_TRANSITION.
+    async fn trigger(
+        &self,
+        ctx: &Context<'_>,
+        input: TaskTriggerInput,
+    ) -> async_graphql::Result<TaskTriggerPayload> {
+        async {
+            let org_id = viewer(ctx)?.org_id;
+            let task_id = parse_id(&input.task_id, "task")?;
+            let w = store(ctx)?.begin_write().await?;
+            let (task, changes) = transition::trigger(w.txn(), org_id, task_id).await?;
+            commit_with_events(ctx, w, org_id, changes).await?;
+            Ok::<_, crate::error::Error>(TaskTriggerPayload {
+                task: task.into(),
                 client_mutation_id: input.client_mutation_id,
             })
         }

@@ -6,7 +6,7 @@ mod build;
 mod task;
 
 pub use build::{approve, create_build, retrigger, NewBuild, NewTask};
-pub use task::{rerun, update_task_status};
+pub use task::{batch_abort, rerun, trigger, update_task_status};
 
 /// What a transition did: its events, in order, and the build and task rows as it left them,
 /// which the payload renders of those events take instead of reading them again.

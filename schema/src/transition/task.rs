@@ -1,5 +1,5 @@
-//! Task transitions: `updateTaskStatus` (and `abortTask`, which is the same move to ABORTED) and
-//! `rerun`, each followed by the build's derived status.
+//! Task transitions: `updateTaskStatus` (and `abortTask`, which is the same move to ABORTED),
+//! `rerun`, `trigger` and `batchAbort`, each followed by the build's derived status.
 
 use buildhooks_entity::{build as build_row, task as task_row};
 use buildhooks_store::{runs, tasks};
@@ -176,6 +176,83 @@ pub async fn rerun(
         out.seed.put_build(build);
     }
     Ok((new_run, out))
+}
+
+/// Cirrus's `trigger`: a PAUSED task (a manual one waiting for a person) to TRIGGERED, then its
+/// build as its tasks say. An explicit move like `approve`, outside the table `updateTaskStatus`
+/// follows.
+pub async fn trigger(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    task_id: i32,
+) -> Result<(task_row::Model, Changes)> {
+    let mut out = Changes::default();
+    let (task, build) = lock_task(db, org_id, task_id, &mut out.seed).await?;
+    let status = task_status(&task)?;
+    if task.superseded || status != TaskStatus::Paused {
+        return Err(Error::InvalidTransition(format!(
+            "task {task_id} is {}{}: only the latest run of a PAUSED task can be triggered",
+            status.as_str(),
+            if task.superseded {
+                " and was rerun"
+            } else {
+                ""
+            }
+        )));
+    }
+    if build_status(&build)? == BuildStatus::NeedsApproval {
+        return Err(Error::InvalidTransition(format!(
+            "build {} needs approval before its tasks can run",
+            build.id
+        )));
+    }
+    let now = now_ms();
+    let task = set_task_status(db, task, TaskStatus::Triggered, now, &mut out).await?;
+    sync_build_status(db, build, now, &mut out).await?;
+    Ok((task, out))
+}
+
+/// Cirrus's `batchAbort`: every task of `task_ids` that has not finished to ABORTED (the move
+/// `abortTask` makes, with the same events), then each of their builds once, as its tasks say.
+/// Finished tasks and earlier runs are returned as they are. Any id that is not a task of
+/// `org_id` is NOT_FOUND and, the caller dropping the transaction, nothing changes.
+pub async fn batch_abort(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    task_ids: &[i32],
+) -> Result<(Vec<task_row::Model>, Changes)> {
+    let mut build_ids = Vec::with_capacity(task_ids.len());
+    for &id in task_ids {
+        let task = tasks::task(db, org_id, id)
+            .await?
+            .ok_or(Error::NotFound("task"))?;
+        build_ids.push(task.build_id);
+    }
+    // Builds locked in id order, so two batches over the same builds cannot deadlock.
+    build_ids.sort_unstable();
+    build_ids.dedup();
+    let mut builds = Vec::with_capacity(build_ids.len());
+    for id in build_ids {
+        builds.push(super::lock_build(db, org_id, id).await?);
+    }
+    let now = now_ms();
+    let mut out = Changes::default();
+    let mut result = Vec::with_capacity(task_ids.len());
+    for &id in task_ids {
+        // Read again under the builds' locks: current.
+        let task = tasks::task(db, org_id, id)
+            .await?
+            .ok_or(Error::NotFound("task"))?;
+        if task.superseded || task_status(&task)?.is_final() {
+            result.push(task);
+            continue;
+        }
+        result.push(set_task_status(db, task, TaskStatus::Aborted, now, &mut out).await?);
+    }
+    for build in builds {
+        sync_build_status(db, build, now, &mut out).await?;
+    }
+    Ok((result, out))
 }
 
 /// Inserts a new run of `old` with `status` and marks `old` superseded.

@@ -1,14 +1,16 @@
-//! The deliveries log: `OwnerInfo.webhookDeliveries(first, after)` (newest first) and
+//! The deliveries log: `OwnerInfo.webhookDeliveries(first, after, last, before)` (a Relay
+//! connection, oldest first as in Cirrus: `last: 50` is the newest 50; see `page`) and
 //! `webhookDelivery(id)`, in Cirrus's `WebHookDelivery` shape plus state, URL and every attempt.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, Object, ResultExt, SimpleObject, ID};
 use buildhooks_entity::webhook_delivery;
 use buildhooks_store::outbox::log;
 use sea_orm::ConnectionTrait;
 
-use crate::ctx::{db, page_size, parse_cursor, viewer};
+use crate::ctx::{db, viewer};
 use crate::error::{Error, Result};
+use crate::page::PageArgs;
 
 /// What was sent.
 #[derive(SimpleObject, Clone)]
@@ -177,25 +179,16 @@ async fn platform(db: &impl ConnectionTrait, org_id: i32) -> Result<String> {
         .unwrap_or_default())
 }
 
-/// The newest deliveries of `org_id`, after the cursor.
-pub async fn page(
+/// A page of the deliveries of `org_id`, oldest first (`last: 50` is the newest 50).
+pub(crate) async fn page(
     db: &impl ConnectionTrait,
     org_id: i32,
-    first: Option<i32>,
-    after: Option<String>,
+    args: &PageArgs,
 ) -> Result<DeliveryConnection> {
-    let limit = page_size(first, 50)?;
-    let before = parse_cursor(after.as_deref())?;
-    let mut rows = log::page(db, org_id, before, limit + 1).await?;
-    let has_next = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
+    let page = args.page(50)?;
+    let rows = log::page(db, org_id, &page.window).await?;
     let platform = platform(db, org_id).await?;
-    let mut conn = Connection::new(after.is_some(), has_next);
-    conn.edges.extend(
-        rows.into_iter()
-            .map(|m| Edge::new(m.id.to_string(), WebHookDelivery::from_row(m, &platform))),
-    );
-    Ok(conn)
+    Ok(page.connection(rows, |m| m.id, |m| WebHookDelivery::from_row(m, &platform)))
 }
 
 /// A delivery of `org_id` by its id.

@@ -2,27 +2,23 @@
 
 use buildhooks_entity::{webhook_attempt, webhook_delivery};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 
 use super::columns::state;
-use crate::Result;
+use crate::{Result, Window};
 
-/// Up to `limit` deliveries of `org_id`, newest first, older than `before` (a delivery id) when
-/// given.
+/// The deliveries of `org_id` in `window` (ids ascending: oldest first), in the order read.
 pub async fn page(
     db: &impl ConnectionTrait,
     org_id: i32,
-    before: Option<i32>,
-    limit: u64,
+    window: &Window,
 ) -> Result<Vec<webhook_delivery::Model>> {
-    let mut q = webhook_delivery::Entity::find_in_org(org_id);
-    if let Some(before) = before {
-        q = q.filter(webhook_delivery::Column::Id.lt(before));
-    }
-    q.order_by_desc(webhook_delivery::Column::Id)
-        .limit(limit)
+    window
+        .apply(
+            webhook_delivery::Entity::find_in_org(org_id),
+            webhook_delivery::Column::Id,
+        )
         .all(db)
         .await
 }

@@ -184,7 +184,6 @@ async fn deliveries_with(app: &TestApp, org: &Org, fields: &str) -> Vec<Value> {
         }
         after = page["pageInfo"]["endCursor"].clone();
     }
-    out.reverse();
     out
 }
 

@@ -247,21 +247,23 @@ pub async fn task_status(app: &TestApp, org: &Org, id: &str) -> String {
         .to_owned()
 }
 
-/// The names of `org`'s repositories.
+/// The names of `org`'s repositories, sorted.
 pub async fn repository_names(app: &TestApp, org: &Org) -> Vec<String> {
     let resp = app
         .gql_as(
             &org.token,
-            "{ ownerInfo { repositories { name } } }",
+            "{ ownerInfo { repositories(first: 100) { edges { node { name } } } } }",
             json!({}),
         )
         .await;
-    resp["data"]["ownerInfo"]["repositories"]
+    let mut names: Vec<String> = resp["data"]["ownerInfo"]["repositories"]["edges"]
         .as_array()
         .expect("repositories")
         .iter()
-        .map(|r| r["name"].as_str().expect("name").to_owned())
-        .collect()
+        .map(|r| r["node"]["name"].as_str().expect("name").to_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 /// The value of one series in a Prometheus text (`name{labels}`), 0 when absent.

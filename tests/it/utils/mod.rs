@@ -332,23 +332,22 @@ pub async fn save_endpoints(app: &TestApp, org: &Org, endpoints: Value) -> Value
     .await
 }
 
-/// Every delivery of the app's organization, oldest first, with attempts.
+/// The newest 100 deliveries of the app's organization, oldest first (the connection's order),
+/// with attempts.
 pub async fn deliveries(app: &TestApp) -> Vec<Value> {
     let data = app
         .ok(
-            "{ ownerInfo { webhookDeliveries(first: 100) { edges { node { id state webhookURL attemptCount
+            "{ ownerInfo { webhookDeliveries(last: 100) { edges { node { id state webhookURL attemptCount
                 payload { event action data } response { status } attempts { number status error durationMs } } } } } }",
             json!({}),
         )
         .await;
-    let mut out: Vec<Value> = data["ownerInfo"]["webhookDeliveries"]["edges"]
+    data["ownerInfo"]["webhookDeliveries"]["edges"]
         .as_array()
         .expect("edges")
         .iter()
         .map(|e| e["node"].clone())
-        .collect();
-    out.reverse();
-    out
+        .collect()
 }
 
 /// Waits until every delivery of the organization reached a final state; returns them.
