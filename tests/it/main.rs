@@ -12,6 +12,8 @@ mod browser_chat;
 mod browser_inbound;
 mod build_flow;
 mod chat;
+mod cirrus_format;
+mod cirrus_ops;
 mod cli;
 mod concurrency;
 mod delivery;
