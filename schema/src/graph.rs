@@ -37,6 +37,18 @@ pub(crate) async fn load_repository(ctx: &Context<'_>, id: i32) -> Result<Reposi
         .ok_or(Error::NotFound("repository"))
 }
 
+/// A page of the viewer's organization's builds that pass `filter`, oldest first (`last: 20`,
+/// the default, is the newest 20).
+pub(crate) async fn builds_page(
+    ctx: &Context<'_>,
+    filter: runs::BuildFilter<'_>,
+    args: &PageArgs,
+) -> Result<BuildConnection> {
+    let page = args.page(20)?;
+    let rows = runs::builds(db(ctx)?, viewer(ctx)?.org_id, filter, &page.window).await?;
+    Ok(page.connection(rows, |m| m.id, Build::from))
+}
+
 /// A page of builds.
 pub type BuildConnection = Connection<String, Build>;
 
@@ -205,7 +217,7 @@ impl Repository {
             status: status.map(|s| s.as_str()),
         };
         let args = PageArgs::new(first, after, last, before);
-        crate::build::query::builds_page(ctx, filter, &args)
+        builds_page(ctx, filter, &args)
             .await
             .extend()
     }

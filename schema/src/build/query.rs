@@ -1,28 +1,15 @@
 //! Build queries: `build(id)`, `searchBuilds(repositoryOwner, repositoryName, SHA, branch)` (Cirrus's
-//! argument names), and the page of builds behind `Repository.builds` and `OwnerInfo.builds`.
+//! argument names).
 
 use async_graphql::{Context, Object, ResultExt, ID};
 use buildhooks_store::{orgs, runs};
 
 use crate::ctx::{db, parse_id, viewer};
 use crate::error::{Error, Result};
-use crate::graph::{load_build as load, Build, BuildConnection};
-use crate::page::PageArgs;
+use crate::graph::{load_build as load, Build};
 
 /// Most builds `searchBuilds` returns (the newest).
 const SEARCH_LIMIT: u64 = 100;
-
-/// A page of the viewer's organization's builds that pass `filter`, oldest first (`last: 20`,
-/// the default, is the newest 20).
-pub(crate) async fn builds_page(
-    ctx: &Context<'_>,
-    filter: runs::BuildFilter<'_>,
-    args: &PageArgs,
-) -> Result<BuildConnection> {
-    let page = args.page(20)?;
-    let rows = runs::builds(db(ctx)?, viewer(ctx)?.org_id, filter, &page.window).await?;
-    Ok(page.connection(rows, |m| m.id, Build::from))
-}
 
 /// The builds of the viewer's organization's repository `owner`/`name`, newest first. Any
 /// other repository is NOT_FOUND, exactly like one that does not exist.

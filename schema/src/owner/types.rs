@@ -75,7 +75,7 @@ impl OwnerInfo {
             ..Default::default()
         };
         let args = PageArgs::new(first, after, last, before);
-        crate::build::query::builds_page(ctx, filter, &args)
+        crate::graph::builds_page(ctx, filter, &args)
             .await
             .extend()
     }

@@ -6,8 +6,8 @@ use buildhooks_store::{runs, tasks};
 use sea_orm::{ConnectionTrait, Set};
 
 use super::{
-    apply_task_states, build_status, set_build_status, set_task_status, sync_build_status,
-    task_status, Changes,
+    apply_task_states, build_status, lock_build as lock_build_by_id, set_build_status,
+    set_task_status, sync_build_status, task_status, Changes,
 };
 use crate::attributes::{self, TaskAttributes};
 use crate::clock::now_ms;
@@ -233,7 +233,7 @@ pub async fn batch_abort(
     build_ids.dedup();
     let mut builds = Vec::with_capacity(build_ids.len());
     for id in build_ids {
-        builds.push(super::lock_build(db, org_id, id).await?);
+        builds.push(lock_build_by_id(db, org_id, id).await?);
     }
     let now = now_ms();
     let mut out = Changes::default();

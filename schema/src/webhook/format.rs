@@ -41,11 +41,19 @@ impl PayloadFormat {
     /// The query an endpoint of this format runs when it stores none.
     pub fn default_query(self) -> &'static str {
         match self {
-            PayloadFormat::Documented => super::render::DEFAULT_QUERY,
+            PayloadFormat::Documented => DEFAULT_QUERY,
             PayloadFormat::Cirrus => CIRRUS_QUERY,
         }
     }
 }
+
+/// The default stored query, from Cirrus CI's documentation.
+pub const DEFAULT_QUERY: &str =
+    "query WebhookPayload($repositoryId: ID!, $buildId: ID!, $taskId: ID) {
+  repository(id: $repositoryId) { id owner name isPrivate }
+  build(id: $buildId) { id name branch changeIdInRepo status changeTimestamp }
+  task(id: $taskId) { id name status creationTimestamp finalStatusTimestamp }
+}";
 
 /// What Cirrus's body carries today, field for field and in its order (the fixtures of
 /// `cirruslabs/cirrus-webhooks-server`: `build.json`, `task.json`), plus `pullRequest`, which

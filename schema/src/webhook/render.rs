@@ -23,13 +23,7 @@ static STORED: ParseCache = ParseCache::new(1_000, usize::MAX);
 /// The payload schema's type names.
 pub(crate) static STORED_TYPES: TypeNames = TypeNames::new();
 
-/// The default stored query, from Cirrus CI's documentation.
-pub const DEFAULT_QUERY: &str =
-    "query WebhookPayload($repositoryId: ID!, $buildId: ID!, $taskId: ID) {
-  repository(id: $repositoryId) { id owner name isPrivate }
-  build(id: $buildId) { id name branch changeIdInRepo status changeTimestamp }
-  task(id: $taskId) { id name status creationTimestamp finalStatusTimestamp }
-}";
+pub use super::format::DEFAULT_QUERY;
 
 /// Runs `query` for one event as organization `org_id` on `db`, taking rows from `seed` where it
 /// has them, and returns `data`. Errors in a stored query never block the transition: the fields
