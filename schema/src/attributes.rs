@@ -34,18 +34,62 @@ pub struct Notification {
     pub link: Option<String>,
 }
 
-/// A task's attributes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How a task starts (Cirrus's `TaskTriggerType`): on its own, or when someone triggers it.
+#[derive(Enum, Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TaskTriggerType {
+    #[default]
+    Automatic,
+    /// Waits, PAUSED, for `trigger`.
+    Manual,
+}
+
+fn is_automatic(t: &TaskTriggerType) -> bool {
+    *t == TaskTriggerType::Automatic
+}
+
+/// A task's attributes, as `Task` shows them (its fields are `Task`'s own).
+#[derive(SimpleObject, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[graphql(name = "TaskAttributes")]
 #[serde(rename_all = "camelCase", default)]
 pub struct TaskAttributes {
+    /// The machine the task runs on, as the reporter named it (`container`, ...); "" if unknown.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub instance_type: String,
+    /// Whether this run was started automatically (a re-run after a failure), not by a person.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub automatic_re_run: bool,
+    /// Whether the CI engine re-runs this task automatically when it fails.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub automatically_re_runnable: bool,
+    /// Messages about the task the reporter attached.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notifications: Vec<Notification>,
+    /// Whether the task starts on its own or waits to be triggered.
+    #[serde(skip_serializing_if = "is_automatic")]
+    pub trigger_type: TaskTriggerType,
+    /// The group the task belongs to in its build (tasks of a group run together); 0 if the
+    /// reporter gave none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub local_group_id: i32,
+    /// The groups that must finish before this task's group starts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub required_groups: Vec<i32>,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+/// What a reporter may say of a task beyond its name, labels and optionality.
+#[derive(Default)]
+pub struct GivenTask {
+    pub instance_type: Option<String>,
+    pub automatically_re_runnable: Option<bool>,
+    pub notifications: Option<Vec<Notification>>,
+    pub trigger_type: Option<TaskTriggerType>,
+    pub local_group_id: Option<i32>,
+    pub required_groups: Option<Vec<i32>>,
 }
 
 /// A user as Cirrus shows one (`UserBasicInfo`): the author of a build the reporter names.
@@ -72,6 +116,8 @@ pub struct BuildAttributes {
     pub user: Option<StoredUser>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sender_user_permissions: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<Notification>,
 }
 
 /// A build's user as stored.
@@ -115,21 +161,28 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<()> {
 
 impl TaskAttributes {
     /// A reporter's values, checked (`field` names the input in errors).
-    pub fn given(
-        field: &str,
-        instance_type: Option<String>,
-        automatically_re_runnable: Option<bool>,
-        notifications: Option<Vec<Notification>>,
-    ) -> Result<TaskAttributes> {
-        let instance_type = instance_type.unwrap_or_default();
+    pub fn given(field: &str, given: GivenTask) -> Result<TaskAttributes> {
+        let instance_type = given.instance_type.unwrap_or_default();
         check_text(&format!("{field}.instanceType"), &instance_type, MAX_TEXT)?;
-        let notifications = notifications.unwrap_or_default();
+        let notifications = given.notifications.unwrap_or_default();
         check_notifications(&format!("{field}.notifications"), &notifications)?;
+        let required_groups = given.required_groups.unwrap_or_default();
+        let groups = std::iter::once(given.local_group_id.unwrap_or(0))
+            .chain(required_groups.iter().copied());
+        if required_groups.len() > MAX_NOTIFICATIONS || groups.clone().any(|g| g < 0) {
+            return Err(Error::field(
+                format!("{field}.requiredGroups"),
+                format!("at most {MAX_NOTIFICATIONS} groups, each 0 or more"),
+            ));
+        }
         Ok(TaskAttributes {
             instance_type,
             automatic_re_run: false,
-            automatically_re_runnable: automatically_re_runnable.unwrap_or(false),
+            automatically_re_runnable: given.automatically_re_runnable.unwrap_or(false),
             notifications,
+            trigger_type: given.trigger_type.unwrap_or_default(),
+            local_group_id: given.local_group_id.unwrap_or(0),
+            required_groups,
         })
     }
 }
@@ -156,7 +209,10 @@ impl BuildAttributes {
     pub fn given(
         user: Option<BuildUserInput>,
         sender_user_permissions: Option<String>,
+        notifications: Option<Vec<Notification>>,
     ) -> Result<BuildAttributes> {
+        let notifications = notifications.unwrap_or_default();
+        check_notifications("notifications", &notifications)?;
         let user = match user {
             None => None,
             Some(u) => {
@@ -179,6 +235,7 @@ impl BuildAttributes {
         Ok(BuildAttributes {
             user,
             sender_user_permissions,
+            notifications,
         })
     }
 
@@ -213,13 +270,18 @@ mod tests {
     fn given_values_round_trip() {
         let t = TaskAttributes::given(
             "tasks[0]",
-            Some("container".into()),
-            Some(true),
-            Some(vec![Notification {
-                level: NotificationLevel::Warning,
-                message: "slow".into(),
-                link: None,
-            }]),
+            GivenTask {
+                instance_type: Some("container".into()),
+                automatically_re_runnable: Some(true),
+                notifications: Some(vec![Notification {
+                    level: NotificationLevel::Warning,
+                    message: "slow".into(),
+                    link: None,
+                }]),
+                trigger_type: Some(TaskTriggerType::Manual),
+                local_group_id: Some(2),
+                required_groups: Some(vec![0, 1]),
+            },
         )
         .expect("valid");
         let text = store(&t).expect("stored");
@@ -230,10 +292,20 @@ mod tests {
                 username: "octo".into(),
             }),
             Some("write".into()),
+            None,
         )
         .expect("valid");
         assert_eq!(read::<BuildAttributes>("build", store(&b).as_deref()), b);
-        assert!(BuildAttributes::given(None, Some("root".into())).is_err());
-        assert!(TaskAttributes::given("t", Some("a\u{0}".into()), None, None).is_err());
+        assert!(BuildAttributes::given(None, Some("root".into()), None).is_err());
+        let bad = GivenTask {
+            instance_type: Some("a\u{0}".into()),
+            ..GivenTask::default()
+        };
+        assert!(TaskAttributes::given("t", bad).is_err());
+        let bad = GivenTask {
+            required_groups: Some(vec![-1]),
+            ..GivenTask::default()
+        };
+        assert!(TaskAttributes::given("t", bad).is_err());
     }
 }

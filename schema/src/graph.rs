@@ -49,6 +49,15 @@ pub(crate) async fn builds_page(
     Ok(page.connection(rows, |m| m.id, Build::from))
 }
 
+/// What a viewer may do with a repository (Cirrus's `PermissionType`).
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PermissionType {
+    None,
+    Read,
+    Write,
+    Admin,
+}
+
 /// A page of builds.
 pub type BuildConnection = Connection<String, Build>;
 
@@ -141,6 +150,22 @@ impl Build {
         self.attributes().user()
     }
 
+    /// Messages about the build the reporter attached.
+    async fn notifications(&self) -> Vec<Notification> {
+        self.attributes().notifications
+    }
+
+    /// Wall-clock seconds from the build's creation to its final status; null until then.
+    async fn clock_duration_in_seconds(&self) -> Option<i64> {
+        self.final_status_timestamp
+            .map(|end| (end - self.build_created_timestamp).max(0) / 1000)
+    }
+
+    /// The latest run of each task (Cirrus's tasks of the latest group runs): as `tasks`.
+    async fn latest_group_tasks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Task>> {
+        self.tasks(ctx).await
+    }
+
     /// The permission of the build's user on the repository (`admin`, `write`, `read`, `none`;
     /// `none` when the reporter did not say).
     async fn sender_user_permissions(&self) -> String {
@@ -194,6 +219,23 @@ impl Repository {
         Ok(self.organization(ctx).await?.platform)
     }
 
+    /// What the viewer may do here: an organization's API token administers its repositories.
+    async fn viewer_permission(&self) -> PermissionType {
+        PermissionType::Admin
+    }
+
+    /// Where the repository is cloned from, for the platforms whose address follows from the
+    /// owner and name (`github`, `gitlab`); "" for others.
+    async fn clone_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let org = self.organization(ctx).await?;
+        let host = match org.platform.as_str() {
+            "github" => "github.com",
+            "gitlab" => "gitlab.com",
+            _ => return Ok(String::new()),
+        };
+        Ok(format!("https://{host}/{}/{}.git", org.name, self.name))
+    }
+
     /// Same as `defaultBranch` (Cirrus's older name).
     async fn master_branch(&self) -> &str {
         &self.default_branch
@@ -217,9 +259,7 @@ impl Repository {
             status: status.map(|s| s.as_str()),
         };
         let args = PageArgs::new(first, after, last, before);
-        builds_page(ctx, filter, &args)
-            .await
-            .extend()
+        builds_page(ctx, filter, &args).await.extend()
     }
 
     /// The newest build on the default branch, if any.
@@ -269,6 +309,10 @@ pub struct Task {
     pub labels: Vec<String>,
     pub optional: bool,
     pub manual_rerun_count: i32,
+    /// `instanceType`, `automaticReRun`, `automaticallyReRunnable`, `notifications`,
+    /// `triggerType`, `localGroupId`, `requiredGroups`.
+    #[graphql(flatten)]
+    pub attributes: TaskAttributes,
     #[graphql(skip)]
     pub row: task::Model,
 }
@@ -289,6 +333,7 @@ impl From<task::Model> for Task {
             labels: serde_json::from_str(&m.labels).unwrap_or_default(),
             optional: m.optional,
             manual_rerun_count: m.manual_rerun_count,
+            attributes: attributes::read("task", m.attributes.as_deref()),
             row: m,
         }
     }
@@ -353,29 +398,24 @@ impl Task {
         .extend()
     }
 
-    /// The machine the task ran on, as the reporter named it (`container`, ...); "" if unknown.
-    async fn instance_type(&self) -> String {
-        self.attributes().instance_type
-    }
-
-    /// Whether this run was started automatically (a re-run after a failure), not by a person.
-    async fn automatic_re_run(&self) -> bool {
-        self.attributes().automatic_re_run
-    }
-
-    /// Whether the CI engine re-runs this task automatically when it fails.
-    async fn automatically_re_runnable(&self) -> bool {
-        self.attributes().automatically_re_runnable
-    }
-
-    /// Messages about the task the reporter attached.
-    async fn notifications(&self) -> Vec<Notification> {
-        self.attributes().notifications
-    }
-}
-
-impl Task {
-    fn attributes(&self) -> TaskAttributes {
-        attributes::read("task", self.row.attributes.as_deref())
+    /// The earlier runs of this task, newest first (the runs it replaced, by `rerun` or
+    /// `retrigger`).
+    async fn previous_runs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Task>> {
+        async {
+            let org_id = viewer(ctx)?.org_id;
+            let mut runs = Vec::new();
+            let mut previous = self.row.previous_run_id;
+            // A run's predecessor has a smaller id: the walk ends.
+            while let Some(id) = previous.filter(|_| runs.len() < 100) {
+                let Some(run) = buildhooks_store::tasks::task(db(ctx)?, org_id, id).await? else {
+                    break;
+                };
+                previous = run.previous_run_id.filter(|p| *p < run.id);
+                runs.push(Task::from(run));
+            }
+            Ok::<_, Error>(runs)
+        }
+        .await
+        .extend()
     }
 }

@@ -289,11 +289,19 @@ struct Outcome {
     allowed: bool,
 }
 
-/// The first double-quoted name of an error message (`Unknown field "artifacts" on type "Task"`).
+/// The name an error message is about: the field it names (`Unknown field "artifacts" on type
+/// "Task"`, `Invalid value for argument "input", field "tasks" ...`), else its first double-quoted
+/// name, else the input field a VALIDATION message starts with (`last: must be ...`).
 fn quoted(message: &str) -> Option<&str> {
-    let start = message.find('"')? + 1;
-    let len = message[start..].find('"')?;
-    Some(message[start..start + len].trim_start_matches('$'))
+    let from = message.find("field \"").map_or(0, |i| i + "field ".len());
+    if let Some(start) = message[from..].find('"').map(|i| from + i + 1) {
+        let len = message[start..].find('"')?;
+        return Some(message[start..start + len].trim_start_matches('$'));
+    }
+    let (name, _) = message.split_once(": ")?;
+    name.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        .then_some(name)
 }
 
 async fn run(app: &TestApp, world: &World, op: &Op) -> Outcome {

@@ -4,7 +4,9 @@
 
 use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
 
-use crate::attributes::{BuildAttributes, BuildUserInput, Notification, TaskAttributes};
+use crate::attributes::{
+    BuildAttributes, BuildUserInput, GivenTask, Notification, TaskAttributes, TaskTriggerType,
+};
 use crate::ctx::{parse_id, store, viewer};
 use crate::error::Error;
 use crate::graph::{Build, Task};
@@ -26,6 +28,12 @@ pub struct BuildTaskInput {
     pub automatically_re_runnable: Option<bool>,
     /// Messages about the task for the people who look at it.
     pub notifications: Option<Vec<Notification>>,
+    /// `MANUAL`: the task waits, PAUSED, for `trigger` (default `AUTOMATIC`).
+    pub trigger_type: Option<TaskTriggerType>,
+    /// The task's group in the build (tasks of a group run together).
+    pub local_group_id: Option<i32>,
+    /// The groups that must finish before this task's group starts.
+    pub required_groups: Option<Vec<i32>>,
 }
 
 #[derive(InputObject)]
@@ -44,6 +52,8 @@ pub struct RepositoryCreateBuildInput {
     pub user: Option<BuildUserInput>,
     /// That user's permission on the repository: `admin`, `write`, `read` or `none`.
     pub sender_user_permissions: Option<String>,
+    /// Messages about the build for the people who look at it.
+    pub notifications: Option<Vec<Notification>>,
     pub client_mutation_id: Option<String>,
 }
 
@@ -122,9 +132,14 @@ impl BuildMutation {
                         Ok(NewTask {
                             attributes: TaskAttributes::given(
                                 &format!("tasks[{i}]"),
-                                t.instance_type,
-                                t.automatically_re_runnable,
-                                t.notifications,
+                                GivenTask {
+                                    instance_type: t.instance_type,
+                                    automatically_re_runnable: t.automatically_re_runnable,
+                                    notifications: t.notifications,
+                                    trigger_type: t.trigger_type,
+                                    local_group_id: t.local_group_id,
+                                    required_groups: t.required_groups,
+                                },
                             )?,
                             name: t.name,
                             name_alias: t.name_alias,
@@ -133,7 +148,11 @@ impl BuildMutation {
                         })
                     })
                     .collect::<crate::error::Result<_>>()?,
-                attributes: BuildAttributes::given(input.user, input.sender_user_permissions)?,
+                attributes: BuildAttributes::given(
+                    input.user,
+                    input.sender_user_permissions,
+                    input.notifications,
+                )?,
             };
             let w = store(ctx)?.begin_write().await?;
             let (build, changes) = transition::create_build(w.txn(), org_id, new).await?;

@@ -273,7 +273,7 @@ async fn find_or_create_build(
                     id: u.id,
                     username: u.username,
                 }),
-                sender_user_permissions: None,
+                ..Default::default()
             },
         )),
         ..Default::default()

@@ -11,8 +11,21 @@ use crate::error::Error;
 #[derive(Default)]
 pub struct OwnerQuery;
 
+/// A person signed in to Cirrus (`viewer`). buildhooks has no users: its API tokens belong to
+/// organizations, so `viewer` is always null.
+#[derive(async_graphql::SimpleObject)]
+pub struct User {
+    pub id: ID,
+}
+
 #[Object]
 impl OwnerQuery {
+    /// The person making the request: always null, since requests come with an organization's
+    /// API token, not a user's session (Cirrus answers null to unauthenticated requests too).
+    async fn viewer(&self) -> Option<User> {
+        None
+    }
+
     /// An organization by uid; without a uid, the viewer's own.
     async fn owner_info(
         &self,

@@ -75,9 +75,7 @@ impl OwnerInfo {
             ..Default::default()
         };
         let args = PageArgs::new(first, after, last, before);
-        crate::graph::builds_page(ctx, filter, &args)
-            .await
-            .extend()
+        crate::graph::builds_page(ctx, filter, &args).await.extend()
     }
 
     /// Webhook endpoints; secrets are masked.
