@@ -65,7 +65,7 @@ impl<T: WebhookSecret + ?Sized> WebhookSecret for Arc<T> {
 /// body over [`MAX_BODY_BYTES`], 500 when the configured secret is empty.
 #[derive(Debug, Clone)]
 pub struct VerifiedWebhook {
-    /// `X-Cirrus-Event`: `build`, `task` or `ping`.
+    /// `X-Cirrus-Event`: `build`, `task`, `audit_event` or `ping`.
     pub event: String,
     /// `X-Cirrus-Delivery`, the same on every retry and redelivery.
     pub delivery_id: Option<String>,

@@ -5,7 +5,9 @@
 //! - [`signature`]: `X-Cirrus-Signature` (hex HMAC-SHA256 of the body) and Standard Webhooks
 //!   (`webhook-signature: v1,<base64>` over `id.timestamp.body`, secrets `whsec_<base64>`).
 //! - [`headers`]: the header names and [`sign`], which computes the headers of a delivery.
-//! - [`payload`]: [`Payload`], the typed body of the default payload query.
+//! - [`payload`]: [`Payload`], the typed body of the default payload query (format `DOCUMENTED`).
+//! - [`cirrus`]: [`CirrusPayload`] and [`AuditEvent`], the flat bodies of format `CIRRUS` (what
+//!   Cirrus CI sends today), with numeric ids.
 //! - `extract` (feature `axum`, on by default): [`VerifiedWebhook`], an extractor that rejects
 //!   unsigned or tampered requests before the handler runs.
 //!
@@ -40,6 +42,7 @@
 //! # }
 //! ```
 
+pub mod cirrus;
 #[cfg(feature = "axum")]
 pub mod extract;
 pub mod headers;
@@ -47,6 +50,10 @@ mod names;
 pub mod payload;
 pub mod signature;
 
+pub use cirrus::{
+    parse_audit_event, parse_cirrus_payload, AuditEvent, CirrusBuild, CirrusPayload,
+    CirrusRepository, CirrusTask, CirrusUser,
+};
 #[cfg(feature = "axum")]
 pub use extract::{VerifiedWebhook, WebhookRejection, WebhookSecret, MAX_BODY_BYTES};
 pub use headers::{sign, SignedHeaders};

@@ -1,6 +1,6 @@
 //! The names of the delivery headers, which the signer and the verifiers share.
 
-/// `X-Cirrus-Event`: `build`, `task` or `ping`.
+/// `X-Cirrus-Event`: `build`, `task`, `audit_event` or `ping`.
 pub const EVENT: &str = "x-cirrus-event";
 /// `X-Cirrus-Signature`: lower-case hex HMAC-SHA256 of the body; only when a secret is set.
 pub const SIGNATURE: &str = "x-cirrus-signature";
