@@ -1,10 +1,10 @@
-//! `POST /graphql` (bearer-token authenticated, one operation per request, bounded body) and
-//! `GET /graphql` (GraphiQL).
+//! `POST /graphql`: bearer-token authenticated, one operation per request, bounded body.
+//! (`GET /graphql`, GraphiQL, is in `graphiql`.)
 
 use axum::body::{to_bytes, Body};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use buildhooks_schema::error::{is_unavailable_response, normalize_response};
 use buildhooks_schema::Error;
@@ -12,16 +12,6 @@ use buildhooks_schema::{bounded, parsed};
 
 use super::{error_response, unavailable_response, with_retry_after};
 use crate::AppState;
-
-/// GraphiQL, pointed at this server.
-pub async fn graphiql() -> Html<String> {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("buildhooks GraphQL")
-            .finish(),
-    )
-}
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
