@@ -21,6 +21,7 @@ mod nesting;
 mod outage;
 mod outbox;
 mod payload;
+mod schema_tooling;
 mod settings;
 mod ssrf;
 mod tenancy;
