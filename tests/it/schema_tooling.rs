@@ -105,7 +105,10 @@ async fn introspection_is_still_bounded() {
         " }".repeat(1_000)
     );
     let (status, resp) = app
-        .post_raw(Some(&app.org.token), &json!({ "query": deeper }).to_string())
+        .post_raw(
+            Some(&app.org.token),
+            &json!({ "query": deeper }).to_string(),
+        )
         .await;
     assert_eq!(status, 400, "{resp:.300}");
     assert_eq!(error_code(&resp), Some("VALIDATION"));
@@ -156,9 +159,7 @@ async fn ordinary_queries_keep_their_limits_beside_introspection() {
     let wide = format!("{{ {} }}", "__typename ".repeat(MAX_COMPLEXITY + 1));
     assert_eq!(refusal(&app, &wide).await, "Query is too complex.");
     let half = "__typename ".repeat(MAX_COMPLEXITY / 2 + 1);
-    let spread_twice = format!(
-        "{{ ...F ...F }} fragment F on Query {{ {half} }}"
-    );
+    let spread_twice = format!("{{ ...F ...F }} fragment F on Query {{ {half} }}");
     assert_eq!(refusal(&app, &spread_twice).await, "Query is too complex.");
     let with_introspection = format!(
         "{{ {} {INTROSPECTION_QUERY_BODY} }}",
@@ -183,12 +184,14 @@ async fn the_sdl_is_served_and_printed_by_the_binary() {
         .await
         .expect("GET schema.graphql");
     assert_eq!(resp.status(), 200);
-    assert_eq!(
-        resp.headers()["content-type"],
-        "text/plain; charset=utf-8"
-    );
+    assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
     let served = resp.text().await.expect("body");
-    for needle in ["type Build {", "type Task {", "type QueryRoot {", "type MutationRoot {"] {
+    for needle in [
+        "type Build {",
+        "type Task {",
+        "type QueryRoot {",
+        "type MutationRoot {",
+    ] {
         assert!(served.contains(needle), "{needle} missing");
     }
     // Built without a database, it is still the served schema's SDL.
@@ -231,13 +234,20 @@ async fn graphiql_and_its_assets_come_from_the_binary() {
         ("graphiql.min.js?v=3.9.0", "text/javascript", true),
         ("graphiql.min.css?v=3.9.0", "text/css", true),
         ("react.production.min.js?v=18.3.1", "text/javascript", true),
-        ("react-dom.production.min.js?v=18.3.1", "text/javascript", true),
+        (
+            "react-dom.production.min.js?v=18.3.1",
+            "text/javascript",
+            true,
+        ),
         ("boot.js", "text/javascript", false),
         ("page.css", "text/css", false),
     ];
     for (file, content_type, vendored) in expected {
         let path = format!("/graphql/assets/{file}");
-        assert!(html.contains(&format!("\"{path}\"")), "{path} not on the page");
+        assert!(
+            html.contains(&format!("\"{path}\"")),
+            "{path} not on the page"
+        );
         let resp = app.client.get(app.url(&path)).send().await.expect("asset");
         assert_eq!(resp.status(), 200, "{path}");
         let headers = resp.headers().clone();

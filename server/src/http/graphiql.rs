@@ -155,7 +155,10 @@ mod tests {
                 .strip_prefix("/graphql/assets/")
                 .unwrap_or_else(|| panic!("{source} is not an embedded asset"));
             let name = name.split('?').next().unwrap_or_default();
-            assert!(ASSETS.iter().any(|a| a.name == name), "{name} is not embedded");
+            assert!(
+                ASSETS.iter().any(|a| a.name == name),
+                "{name} is not embedded"
+            );
         }
     }
 }
