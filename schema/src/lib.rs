@@ -108,22 +108,14 @@ pub fn build_schema(store: Store, config: WebhookConfig, sender: Arc<dyn Deliver
     .data(store)
     .data(payload)
     .data(config)
-    .extension(introspection::SeparateIntrospection(API_LIMITS))
-    // Backstops only: the extension applies the API's limits. async-graphql counts both parts
-    // together, and each fragment once more on its own.
+    // Backstops only: `POST /graphql` applies the API's limits, introspection counted apart
+    // (`introspection::check`), before it executes. async-graphql counts both parts together,
+    // and each fragment once more on its own.
     .limit_depth(MAX_DEPTH.max(MAX_INTROSPECTION_DEPTH))
     .limit_complexity(2 * (MAX_COMPLEXITY + MAX_INTROSPECTION_COMPLEXITY))
     .limit_directives(MAX_DIRECTIVES)
     .finish()
 }
-
-/// The API's limits, introspection apart.
-const API_LIMITS: introspection::Limits = introspection::Limits {
-    depth: MAX_DEPTH,
-    complexity: MAX_COMPLEXITY,
-    introspection_depth: MAX_INTROSPECTION_DEPTH,
-    introspection_complexity: MAX_INTROSPECTION_COMPLEXITY,
-};
 
 /// The public schema in SDL: `buildhooks schema` and `GET /graphql/schema.graphql`. A schema's
 /// types are fixed when it is compiled, so no database is needed.

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use buildhooks_schema::error::{is_unavailable_response, normalize_response};
 use buildhooks_schema::Error;
-use buildhooks_schema::{bounded, parsed};
+use buildhooks_schema::{bounded, introspection, parsed};
 
 use super::{error_response, unavailable_response, with_retry_after};
 use crate::AppState;
@@ -96,12 +96,17 @@ pub async fn execute(State(state): State<AppState>, headers: HeaderMap, body: Bo
     // Size and nesting checked before any parser sees the text; parsed once per distinct text;
     // the schema still validates every request.
     let known = parsed::API_TYPES.of(&state.schema);
-    let request = match parsed::prepare(&parsed::API, bounded::API, request, known) {
+    let mut request = match parsed::prepare(&parsed::API, bounded::API, request, known) {
         Ok(request) => request,
         Err(refused) => {
             return error_response(StatusCode::BAD_REQUEST, "VALIDATION", &refused.to_string())
         }
     };
+    // Depth and complexity, introspection counted apart; answered as the schema answers its own.
+    if let Err(error) = introspection::check(&mut request, introspection::API) {
+        let refused = async_graphql::Response::from_errors(vec![error]);
+        return Json(normalize_response(refused)).into_response();
+    }
     let response = normalize_response(state.schema.execute(request.data(viewer)).await);
     if is_unavailable_response(&response) {
         let mut answer = (StatusCode::SERVICE_UNAVAILABLE, Json(response)).into_response();
