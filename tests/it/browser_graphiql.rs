@@ -5,11 +5,13 @@
 //! request the page made went to this server. Saves `target/screenshots/graphiql-offline.png`.
 //! Without Chromium and outside CI it is skipped with a message; under `CI=true` it always runs.
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use futures::FutureExt;
 use serde_json::{json, Value};
 
 use crate::utils::browser::{browser_paths, click, screenshot, wait_text};
@@ -81,10 +83,19 @@ async fn graphiql_loads_the_schema_and_runs_a_query_with_no_network() {
     let app = TestApp::spawn().await;
     let profile = tempfile::tempdir().expect("profile");
     let (_driver, c) = start_offline_browser(&chromium, &driver, profile.path()).await;
+    // Chromium outlives chromedriver unless its session is closed: close it on failure too.
+    let outcome = AssertUnwindSafe(drive(&app, &c)).catch_unwind().await;
+    c.close().await.expect("close the browser");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
 
+/// The test proper, in the browser `c`.
+async fn drive(app: &TestApp, c: &Client) {
     // The offline rules hold: a CDN is unreachable from this browser.
     let _ = c.goto("https://unpkg.com/graphiql/graphiql.min.js").await;
-    let shown = js(&c, "return document.body.innerText").await;
+    let shown = js(c, "return document.body.innerText").await;
     assert!(
         shown
             .as_str()
@@ -100,8 +111,8 @@ async fn graphiql_loads_the_schema_and_runs_a_query_with_no_network() {
         .await
         .expect("GraphiQL mounted");
     // The token left the address bar at once and filled the headers editor.
-    assert_eq!(js(&c, "return window.location.hash").await, "");
-    let editors = js(&c, EDITORS).await;
+    assert_eq!(js(c, "return window.location.hash").await, "");
+    let editors = js(c, EDITORS).await;
     let bearer = format!("\"Authorization\": \"Bearer {}\"", app.org.token);
     assert!(
         editors
@@ -113,42 +124,42 @@ async fn graphiql_loads_the_schema_and_runs_a_query_with_no_network() {
     );
 
     // The schema loads: the documentation explorer shows the root types and a field.
-    click(&c, "button[aria-label='Show Documentation Explorer']").await;
-    wait_text(&c, ".graphiql-doc-explorer", "QueryRoot").await;
+    click(c, "button[aria-label='Show Documentation Explorer']").await;
+    wait_text(c, ".graphiql-doc-explorer", "QueryRoot").await;
     click(
-        &c,
+        c,
         ".graphiql-doc-explorer a.graphiql-doc-explorer-type-name",
     )
     .await;
-    wait_text(&c, ".graphiql-doc-explorer", "ownerInfo").await;
+    wait_text(c, ".graphiql-doc-explorer", "ownerInfo").await;
 
     // Run a query: the result pane shows the organization the token belongs to.
     let query = "{ ownerInfo { uid name } }";
     js(
-        &c,
+        c,
         &format!(
             "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue({});",
             json!(query)
         ),
     )
     .await;
-    click(&c, ".graphiql-execute-button").await;
-    let answer = wait_text(&c, ".graphiql-response", &app.org.name).await;
+    click(c, ".graphiql-execute-button").await;
+    let answer = wait_text(c, ".graphiql-response", &app.org.name).await;
     assert!(answer.contains(&format!("\"{}\"", app.org.uid)), "{answer}");
     assert!(!answer.contains("errors"), "{answer}");
-    screenshot(&c, "graphiql-offline").await;
+    screenshot(c, "graphiql-offline").await;
 
     // Nothing is still loading, and every request the page made went to this server.
-    let text = js(&c, "return document.body.innerText").await;
+    let text = js(c, "return document.body.innerText").await;
     assert!(
         !text.as_str().unwrap_or_default().contains("Loading"),
         "{text:.300}"
     );
-    let origin = js(&c, "return window.location.origin").await;
+    let origin = js(c, "return window.location.origin").await;
     let origin = origin.as_str().expect("origin").to_owned();
     assert_eq!(origin, app.url(""));
     let fetched = js(
-        &c,
+        c,
         "return performance.getEntriesByType('resource').map(e => e.name)",
     )
     .await;
@@ -188,12 +199,11 @@ async fn graphiql_loads_the_schema_and_runs_a_query_with_no_network() {
         .for_element(Locator::Css(".graphiql-container"))
         .await
         .expect("GraphiQL mounted");
-    let editors = js(&c, EDITORS).await.to_string();
+    let editors = js(c, EDITORS).await.to_string();
     assert!(editors.contains("Bearer <token>"), "{editors}");
-    let stored = js(&c, "return JSON.stringify(window.localStorage)").await;
+    let stored = js(c, "return JSON.stringify(window.localStorage)").await;
     assert!(
         !stored.to_string().contains(&app.org.token),
         "the token was stored: {stored:.300}"
     );
-    c.close().await.expect("close the browser");
 }

@@ -28,9 +28,9 @@ struct Asset {
     name: &'static str,
     content_type: &'static str,
     body: &'static [u8],
-    /// A vendored file, whose URL carries its package's version: cached for a year. Our own
-    /// files are small and revalidated on every load.
-    vendored: bool,
+    /// Linked from the page with its package's version in the URL (`?v=`): cached for a year.
+    /// Our own files and the licences are small and revalidated on every load.
+    versioned: bool,
 }
 
 const JS: &str = "text/javascript; charset=utf-8";
@@ -38,12 +38,12 @@ const CSS: &str = "text/css; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 
 macro_rules! asset {
-    ($name:literal, $content_type:expr, $vendored:expr) => {
+    ($name:literal, $content_type:expr, $versioned:expr) => {
         Asset {
             name: $name,
             content_type: $content_type,
             body: include_bytes!(concat!("../../assets/graphiql/", $name)),
-            vendored: $vendored,
+            versioned: $versioned,
         }
     };
 }
@@ -53,9 +53,9 @@ const ASSETS: &[Asset] = &[
     asset!("graphiql.min.css", CSS, true),
     asset!("react.production.min.js", JS, true),
     asset!("react-dom.production.min.js", JS, true),
-    asset!("LICENSE.graphiql", TEXT, true),
-    asset!("LICENSE.react", TEXT, true),
-    asset!("LICENSE.react-dom", TEXT, true),
+    asset!("LICENSE.graphiql", TEXT, false),
+    asset!("LICENSE.react", TEXT, false),
+    asset!("LICENSE.react-dom", TEXT, false),
     asset!("boot.js", JS, false),
     asset!("page.css", CSS, false),
 ];
@@ -120,7 +120,7 @@ pub async fn asset(Path(file): Path<String>) -> Response {
     let Some(asset) = ASSETS.iter().find(|a| a.name == file) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let cache = if asset.vendored {
+    let cache = if asset.versioned {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
@@ -139,11 +139,12 @@ pub async fn schema() -> Response {
 mod tests {
     use super::*;
 
+    /// Every file the page links is embedded, and the ones cached for a year carry a version.
     #[test]
     fn the_page_loads_only_embedded_assets() {
         let html = page_html();
         let sources: Vec<&str> = html
-            .split(['"'])
+            .split('"')
             .filter(|s| s.starts_with('/') || s.contains("://"))
             .collect();
         assert!(sources.len() >= 6, "{sources:?}");
@@ -154,11 +155,12 @@ mod tests {
             let name = source
                 .strip_prefix("/graphql/assets/")
                 .unwrap_or_else(|| panic!("{source} is not an embedded asset"));
-            let name = name.split('?').next().unwrap_or_default();
-            assert!(
-                ASSETS.iter().any(|a| a.name == name),
-                "{name} is not embedded"
-            );
+            let (name, version) = name.split_once("?v=").unwrap_or((name, ""));
+            let asset = ASSETS
+                .iter()
+                .find(|a| a.name == name)
+                .unwrap_or_else(|| panic!("{name} is not embedded"));
+            assert_eq!(asset.versioned, !version.is_empty(), "{source}");
         }
     }
 }
