@@ -1,5 +1,6 @@
-//! The command line: `serve` (default), `migrate`, `bench`, `demo`, `org create`, `token create`.
-//! Output meant for programs (`org create`, `token create`, `bench`) is one JSON object on stdout.
+//! The command line: `serve` (default), `migrate`, `bench`, `demo`, `org create`, `token create`,
+//! `schema`. Output meant for programs (`org create`, `token create`, `bench`) is one JSON object
+//! on stdout; `schema` prints the API's SDL.
 //! Its own crate because `bench` (the `buildhooks-bench` crate) is built on the server library:
 //! the binary sits above both. Every error names what failed and keeps its cause, down to the
 //! database driver's words, for the operator at the terminal.
@@ -52,6 +53,8 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Print the GraphQL API's schema (SDL), as served at `/graphql/schema.graphql`.
+    Schema,
 }
 
 #[derive(Subcommand, Debug)]
@@ -87,6 +90,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo { keep } => buildhooks_server::demo::demo(keep).await,
         Command::Bench(args) => buildhooks_bench::run(config, args).await,
+        Command::Schema => {
+            print!("{}", buildhooks_schema::sdl());
+            Ok(())
+        }
         Command::Migrate => {
             open(&config.database_url).await?;
             eprintln!("migrations applied");

@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod graph;
 pub mod inbound;
+pub mod introspection;
 pub mod memo;
 pub mod owner;
 mod page;
@@ -65,9 +66,13 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 /// The same queries without mutations: what stored payload queries run against.
 pub type PayloadSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
 
-/// Limits of the public API.
+/// Limits of the public API, not counting introspection (`introspection`).
 pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 1000;
+/// Limits of the API's introspection (`__schema`, `__type` and what is under them): the standard
+/// introspection query is 15 deep and costs about 230.
+pub const MAX_INTROSPECTION_DEPTH: usize = 20;
+pub const MAX_INTROSPECTION_COMPLEXITY: usize = 1000;
 pub const MAX_DIRECTIVES: usize = 10;
 /// Deepest nesting of `{`, `[` and `(` (counted together) in any GraphQL text we parse; deeper
 /// texts are refused before the recursive parser sees them (`bounded`). No accepted operation
@@ -105,8 +110,23 @@ pub fn build_schema(store: Store, config: WebhookConfig, sender: Arc<dyn Deliver
     .data(store)
     .data(payload)
     .data(config)
-    .limit_depth(MAX_DEPTH)
-    .limit_complexity(MAX_COMPLEXITY)
+    // Backstops only: `POST /graphql` applies the API's limits, introspection counted apart
+    // (`introspection::check`), before it executes. async-graphql counts both parts together,
+    // and each fragment once more on its own.
+    .limit_depth(MAX_DEPTH.max(MAX_INTROSPECTION_DEPTH))
+    .limit_complexity(2 * (MAX_COMPLEXITY + MAX_INTROSPECTION_COMPLEXITY))
     .limit_directives(MAX_DIRECTIVES)
     .finish()
+}
+
+/// The public schema in SDL: `buildhooks schema` and `GET /graphql/schema.graphql`. A schema's
+/// types are fixed when it is compiled, so no database is needed.
+pub fn sdl() -> String {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .finish()
+    .sdl()
 }

@@ -1,31 +1,21 @@
-//! `POST /graphql` (bearer-token authenticated, one operation per request, bounded body) and
-//! `GET /graphql` (GraphiQL).
+//! `POST /graphql`: bearer-token authenticated, one operation per request, bounded body.
+//! (`GET /graphql`, GraphiQL, is in `graphiql`.)
 
-use axum::body::{to_bytes, Body};
 use std::net::SocketAddr;
 
+use axum::body::{to_bytes, Body};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
 use buildhooks_schema::error::{is_unavailable_response, normalize_response};
 use buildhooks_schema::webhook::audit::ClientAddr;
 use buildhooks_schema::Error;
-use buildhooks_schema::{bounded, parsed};
+use buildhooks_schema::{bounded, introspection, parsed};
 
 use super::{error_response, unavailable_response, with_retry_after};
 use crate::AppState;
-
-/// GraphiQL, pointed at this server.
-pub async fn graphiql() -> Html<String> {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("buildhooks GraphQL")
-            .finish(),
-    )
-}
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -115,12 +105,17 @@ pub async fn execute(
     // Size and nesting checked before any parser sees the text; parsed once per distinct text;
     // the schema still validates every request.
     let known = parsed::API_TYPES.of(&state.schema);
-    let request = match parsed::prepare(&parsed::API, bounded::API, request, known) {
+    let mut request = match parsed::prepare(&parsed::API, bounded::API, request, known) {
         Ok(request) => request,
         Err(refused) => {
             return error_response(StatusCode::BAD_REQUEST, "VALIDATION", &refused.to_string())
         }
     };
+    // Depth and complexity, introspection counted apart; answered as the schema answers its own.
+    if let Err(error) = introspection::check(&mut request, introspection::API) {
+        let refused = async_graphql::Response::from_errors(vec![error]);
+        return Json(normalize_response(refused)).into_response();
+    }
     let mut request = request.data(viewer);
     if let Some(Extension(ConnectInfo(peer))) = peer {
         request = request.data(ClientAddr(peer.ip()));

@@ -1,5 +1,6 @@
 //! The HTTP surface: routes, the shared state they read, and JSON error responses.
 
+pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod inbound;
@@ -21,7 +22,9 @@ pub fn router(state: AppState, role: Role) -> Router {
         .route("/metrics", get(health::metrics));
     if role != Role::Dispatcher {
         router = router
-            .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+            .route("/graphql", get(graphiql::page).post(graphql::execute))
+            .route("/graphql/assets/{file}", get(graphiql::asset))
+            .route("/graphql/schema.graphql", get(graphiql::schema))
             .route(
                 "/hooks/in/{id}",
                 axum::routing::post(inbound::receive).head(inbound::exists),
