@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::Context;
 use buildhooks_schema::event::{EventDraft, EventKind};
 use buildhooks_schema::seed::Seed;
+use buildhooks_schema::transition::Changes;
 use buildhooks_schema::webhook::outbox::publish;
 use buildhooks_schema::{build_payload_schema, transition};
 use buildhooks_server::config::Config;
@@ -99,18 +100,12 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     seed.put_task(task);
     for _ in 0..args.events {
         let w = store.begin_write().await?;
-        let events = std::slice::from_ref(&event);
-        let (written, _) = publish(
-            &store,
-            &w,
-            &schema,
-            org.id,
-            events,
-            seed.clone(),
-            None,
-            None,
-        )
-        .await?;
+        let changes = Changes {
+            events: vec![event.clone()],
+            seed: seed.clone(),
+            audit: None,
+        };
+        let (written, _) = publish(&store, &w, &schema, org.id, changes, None).await?;
         rows += written.len();
         w.commit().await?;
     }

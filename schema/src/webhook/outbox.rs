@@ -19,26 +19,30 @@ use crate::clock::now_ms;
 use crate::ctx::store;
 use crate::error::{Error, Result};
 use crate::event::EventDraft;
-use crate::seed::Seed;
 use crate::store::{Lease, Store};
 use crate::transition::Changes;
 use crate::PayloadSchema;
 
 pub use buildhooks_store::outbox::state;
 
-/// Writes the events and their outbox rows in `w`, leased with `lease` (token, until) when
-/// given, PENDING otherwise; returns the rows written. `seed` holds the rows the transition left,
-/// which the payload renders take instead of reading them again.
+/// Writes the events of `changes` (and its audit event) and their outbox rows in `w`, leased
+/// with `lease` (token, until) when given, PENDING otherwise; returns the rows written. Its seed
+/// holds the rows the transition left, which the payload renders take instead of reading them
+/// again.
 pub async fn publish(
     store: &Store,
     w: &WriteTxn<'_>,
     schema: &PayloadSchema,
     org_id: i32,
-    events: &[EventDraft],
-    mut seed: Seed,
+    changes: Changes,
     lease: Option<&Lease>,
-    audit: Option<&Audit>,
 ) -> Result<(Vec<webhook_delivery::Model>, Vec<webhook_endpoint::Model>)> {
+    let Changes {
+        events,
+        mut seed,
+        audit,
+    } = changes;
+    let (events, audit) = (events.as_slice(), audit.as_ref());
     let endpoints = match seed.take_endpoints() {
         Some(read_with_the_transition) => read_with_the_transition,
         None => buildhooks_store::endpoints::of_org(w.txn(), org_id, true).await?,
@@ -239,15 +243,31 @@ pub(crate) async fn commit_with_events(
     let schema = ctx
         .data_opt::<PayloadSchema>()
         .ok_or_else(|| Error::Internal("no payload schema in context".into()))?;
-    let mut changes = changes;
-    // Not made when the endpoints the transition read take no audit events (a task's move:
-    // the hot path).
+    let repository = changes.events.first().map(|e| e.repository_id);
+    commit_mutation(ctx, schema, w, org_id, changes, repository).await
+}
+
+/// Commits a mutation's `changes` with its audit event, made only when one of the
+/// organization's endpoints selects audit events: the endpoints are read here when the
+/// transition has not read them already (publishing takes them from the seed, so they are read
+/// once either way).
+async fn commit_mutation(
+    ctx: &Context<'_>,
+    schema: &PayloadSchema,
+    w: WriteTxn<'_>,
+    org_id: i32,
+    mut changes: Changes,
+    repository: Option<i32>,
+) -> Result<()> {
+    if changes.seed.endpoints().is_none() {
+        let endpoints = buildhooks_store::endpoints::of_org(w.txn(), org_id, true).await?;
+        changes.seed.put_endpoints(endpoints);
+    }
     let wanted = changes
         .seed
         .endpoints()
-        .is_none_or(|endpoints| endpoints.iter().any(|e| e.events.contains("audit_event")));
-    if changes.audit.is_none() && wanted {
-        let repository = changes.events.first().map(|e| e.repository_id);
+        .is_some_and(|endpoints| endpoints.iter().any(|e| e.events.contains("audit_event")));
+    if wanted {
         changes.audit = Some(Audit::of(ctx, repository));
     }
     commit_changes(store(ctx)?, schema, w, org_id, changes).await
@@ -261,11 +281,10 @@ pub(crate) async fn commit_audited(
     org_id: i32,
     repository_id: Option<i32>,
 ) -> Result<()> {
-    let changes = Changes {
-        audit: Some(Audit::of(ctx, repository_id)),
-        ..Default::default()
-    };
-    commit_with_events(ctx, w, org_id, changes).await
+    let schema = ctx
+        .data_opt::<PayloadSchema>()
+        .ok_or_else(|| Error::Internal("no payload schema in context".into()))?;
+    commit_mutation(ctx, schema, w, org_id, Changes::default(), repository_id).await
 }
 
 /// Publishes a transition's `changes` in `w`, commits, and hands the rows written to the
@@ -278,22 +297,7 @@ pub async fn commit_changes(
     changes: Changes,
 ) -> Result<()> {
     let lease = store.lease(now_ms());
-    let Changes {
-        events,
-        seed,
-        audit,
-    } = changes;
-    let (written, endpoints) = publish(
-        store,
-        &w,
-        schema,
-        org_id,
-        &events,
-        seed,
-        lease.as_ref(),
-        audit.as_ref(),
-    )
-    .await?;
+    let (written, endpoints) = publish(store, &w, schema, org_id, changes, lease.as_ref()).await?;
     store.hooks().before_commit()?;
     if written.is_empty() {
         return Ok(w.commit().await?);
