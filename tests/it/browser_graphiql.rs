@@ -7,62 +7,24 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use futures::FutureExt;
 use serde_json::{json, Value};
 
-use crate::utils::browser::{browser_paths, click, screenshot, wait_text};
+use crate::utils::browser::{
+    browser_paths, click, screenshot, start_browser_with, wait_text, Driver,
+};
 use crate::utils::TestApp;
-
-/// chromedriver, killed when dropped.
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Chromium as `utils::browser::start_browser` starts it, plus: no host name resolves but
 /// 127.0.0.1, and no proxy.
 async fn start_offline_browser(chromium: &Path, driver: &Path, profile: &Path) -> (Driver, Client) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let child = Command::new(driver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    let guard = Driver(child);
-    let caps = json!({ "goog:chromeOptions": {
-        "binary": chromium.display().to_string(),
-        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-dev-shm-usage", "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic", "--window-size=1280,900", format!("--user-data-dir={}", profile.display()),
-                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", "--no-proxy-server"],
-    }});
-    let caps = caps.as_object().expect("object").clone();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match ClientBuilder::rustls()
-            .expect("tls")
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(client) => return (guard, client),
-            Err(e) if Instant::now() > deadline => panic!("cannot start Chromium: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
+    let offline = [
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        "--no-proxy-server",
+    ];
+    start_browser_with(chromium, driver, profile, &offline).await
 }
 
 /// The texts of GraphiQL's variables and headers editors.

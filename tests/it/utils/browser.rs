@@ -56,6 +56,16 @@ pub fn browser_paths() -> Option<(PathBuf, PathBuf)> {
 }
 
 pub async fn start_browser(chromium: &Path, driver: &Path, profile: &Path) -> (Driver, Client) {
+    start_browser_with(chromium, driver, profile, &[]).await
+}
+
+/// As `start_browser`, with Chromium's `extra` arguments after the usual ones.
+pub async fn start_browser_with(
+    chromium: &Path,
+    driver: &Path,
+    profile: &Path,
+    extra: &[&str],
+) -> (Driver, Client) {
     // Two rustls crypto providers are linked (ring for reqwest, aws-lc-rs for the WebDriver
     // client): pick one for the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -76,6 +86,10 @@ pub async fn start_browser(chromium: &Path, driver: &Path, profile: &Path) -> (D
                  "--disable-dev-shm-usage", "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic", "--window-size=1280,900", format!("--user-data-dir={}", profile.display())],
     }});
+    let mut caps = caps;
+    if let Some(args) = caps["goog:chromeOptions"]["args"].as_array_mut() {
+        args.extend(extra.iter().map(|a| json!(a)));
+    }
     let caps = caps.as_object().expect("object").clone();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
