@@ -13,6 +13,7 @@ mod browser_graphiql;
 mod browser_inbound;
 mod build_flow;
 mod chat;
+mod cirrus_fields;
 mod cirrus_format;
 mod cirrus_ops;
 mod cli;
