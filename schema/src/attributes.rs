@@ -40,7 +40,7 @@ pub struct Notification {
 pub enum TaskTriggerType {
     #[default]
     Automatic,
-    /// Waits, PAUSED, for `trigger`.
+    /// Started by a person (`trigger`).
     Manual,
 }
 

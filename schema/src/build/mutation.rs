@@ -28,7 +28,8 @@ pub struct BuildTaskInput {
     pub automatically_re_runnable: Option<bool>,
     /// Messages about the task for the people who look at it.
     pub notifications: Option<Vec<Notification>>,
-    /// `MANUAL`: the task waits, PAUSED, for `trigger` (default `AUTOMATIC`).
+    /// `MANUAL` for a task a person starts (`trigger` starts a PAUSED task); default
+    /// `AUTOMATIC`. What the reporter says: statuses still follow the transition table.
     pub trigger_type: Option<TaskTriggerType>,
     /// The task's group in the build (tasks of a group run together).
     pub local_group_id: Option<i32>,
