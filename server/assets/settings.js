@@ -5,7 +5,7 @@
  * answer, payload and chat message previews, the build URL template, the one-time
  * generated-secret reveal, the deliveries log and the delivery detail with redelivery.
  * What differs per endpoint kind (webhook, chat robots, NATS and AMQP brokers) lives in
- * settings-chat.js, the
+ * settings-chat.js, the payload format (DOCUMENTED or CIRRUS) in settings-format.js, the
  * inbound CI sources section in settings-inbound.js.
  * Talks only to POST /graphql. Server strings reach the DOM through textContent only;
  * the token and secrets never go into URLs, logs or localStorage.
@@ -17,6 +17,7 @@
   const ACTIVE = new Set(['PENDING', 'IN_FLIGHT']);
   const POLL_MS = 500;
   const POLL_LIMIT_MS = 20000;
+  // Copied from schema/src/webhook/format.rs (DEFAULT_QUERY); CIRRUS_QUERY is in settings-format.js.
   const DEFAULT_QUERY = [
     'query WebhookPayload($repositoryId: ID!, $buildId: ID!, $taskId: ID) {',
     '  repository(id: $repositoryId) { id owner name isPrivate }',
@@ -24,7 +25,7 @@
     '  task(id: $taskId) { id name status creationTimestamp finalStatusTimestamp }',
     '}',
   ].join('\n');
-  const EP_FIELDS = 'id kind webhookURL maskedSecretToken events repositoryId query enabled maxInFlight template ordering digest atMobiles isAtAll mentionedList broker subject exchange';
+  const EP_FIELDS = 'id kind webhookURL maskedSecretToken events repositoryId query enabled maxInFlight template ordering digest atMobiles isAtAll mentionedList broker subject exchange payloadFormat';
   const ATTEMPT_FIELDS = 'attempts { number status durationMs error responseExcerpt }';
   const Q = {
     owner: 'query($uid: ID){ ownerInfo(uid: $uid) { uid name platform repositories(first: 100) { edges { node { id name } } pageInfo { hasNextPage endCursor } } } }',
@@ -44,10 +45,11 @@
     webhookURL: 'ep-url', events: 'ep-events', query: 'ep-query', secretToken: 'ep-secret', repositoryId: 'ep-repository',
     kind: 'ep-kind', maxInFlight: 'ep-max-in-flight', template: 'ep-template', ordering: 'ep-ordering', digest: 'ep-digest',
     atMobiles: 'ep-at-mobiles', isAtAll: 'ep-is-at-all', mentionedList: 'ep-mentioned-list',
-    broker: 'ep-broker', subject: 'ep-subject', exchange: 'ep-exchange',
+    broker: 'ep-broker', subject: 'ep-subject', exchange: 'ep-exchange', payloadFormat: 'ep-payload-format',
   };
   let chat = null; // settings-chat.js, bound at start
   let inbound = null; // settings-inbound.js, bound at start
+  let format = null; // settings-format.js, bound at start
 
   const state = {
     uid: '', token: null, owner: null, repos: [], endpoints: [], pings: new Map(), previews: new Map(), cursor: null,
@@ -250,6 +252,7 @@
           el('span', { class: 'url', id: urlId }, chat.targetName(ep)),
           el('span', { class: 'badges' },
             el('span', { class: 'badge kind' }, chat.label(kind)),
+            format.tag(ep),
             el('span', { class: `badge ${ep.enabled ? 'enabled' : 'disabled'}` }, ep.enabled ? 'Enabled' : 'Disabled'))),
         el('dl', { class: 'meta' },
           pair('Events', (ep.events || []).join(', ')),
@@ -450,8 +453,10 @@
     setText('ep-keep-mask', hasSecret ? ep.maskedSecretToken : '');
     setSecretMode(hasSecret ? 'keep' : ep || chat.secretKind($('ep-kind').value) !== 'webhook' ? 'none' : 'generate');
     $('ep-secret').value = '';
+    format.fill(ep);
     $('ep-custom-query').checked = !!(ep && ep.query);
-    $('ep-query').value = ep && ep.query ? ep.query : DEFAULT_QUERY;
+    $('ep-query').value = ep && ep.query ? ep.query : format.defaultQuery();
+    format.syncNote();
     syncQuery();
     fillRepoSelect($('preview-repository'), false, ep ? ep.repositoryId : null);
     const noRepos = state.repos.length === 0;
@@ -515,7 +520,7 @@
     if (!ok) return null;
     const input = {
       webhookURL: url, events, repositoryId: $('ep-repository').value || null,
-      query: custom ? query : null, enabled: $('ep-enabled').checked, ...fields,
+      query: custom ? query : null, enabled: $('ep-enabled').checked, ...fields, ...format.read(),
     };
     if (ep) input.id = ep.id;
     if (!secretKind) input.secretToken = ''; // the robot's secret is its URL
@@ -573,7 +578,7 @@
     const out = $('preview-output');
     const repositoryId = $('preview-repository').value;
     if (!repositoryId || isBusy(btn)) return;
-    const query = $('ep-custom-query').checked ? $('ep-query').value : null;
+    const query = $('ep-custom-query').checked ? $('ep-query').value : format.previewQuery();
     const list = (msgs) => `Errors:\n${msgs.map((m) => `- ${m}`).join('\n')}`;
     setBusy(btn, true);
     out.hidden = false;
@@ -777,6 +782,7 @@
     inbound = window.buildhooksInbound({
       $, el, api, state, isBusy, setBusy, errList, stripField, fieldError, setText, show, showAlert, announce, timeEl,
     });
+    format = window.buildhooksFormat({ $, el, isChat: chat.isChat, defaultQuery: DEFAULT_QUERY });
     $('ep-query').value = DEFAULT_QUERY;
     $('signin-form').addEventListener('submit', (e) => {
       e.preventDefault();
@@ -797,6 +803,7 @@
     $('build-url-template').addEventListener('input', () => fieldError('build-url-template', ''));
     $('ep-kind').addEventListener('change', () => {
       chat.changeKind(state.endpoints.find((e) => e.id === state.editingId) || null);
+      format.sync();
       if (!chat.secretKind($('ep-kind').value)) fieldError('ep-secret', '');
     });
     $('ep-custom-query').addEventListener('change', syncQuery);

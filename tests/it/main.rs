@@ -9,6 +9,7 @@ mod brokers;
 mod browser;
 mod browser_brokers;
 mod browser_chat;
+mod browser_format;
 mod browser_graphiql;
 mod browser_inbound;
 mod build_flow;

@@ -10,6 +10,7 @@ const HTML: &str = include_str!("../../assets/settings.html");
 const SCRIPT: &str = include_str!("../../assets/settings.js");
 const CHAT_SCRIPT: &str = include_str!("../../assets/settings-chat.js");
 const INBOUND_SCRIPT: &str = include_str!("../../assets/settings-inbound.js");
+const FORMAT_SCRIPT: &str = include_str!("../../assets/settings-format.js");
 const STYLE: &str = include_str!("../../assets/settings.css");
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -52,6 +53,10 @@ pub async fn inbound_script() -> Response {
     asset("text/javascript; charset=utf-8", INBOUND_SCRIPT)
 }
 
+pub async fn format_script() -> Response {
+    asset("text/javascript; charset=utf-8", FORMAT_SCRIPT)
+}
+
 pub async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE)
 }
@@ -59,4 +64,28 @@ pub async fn style() -> Response {
 /// No favicon: an empty answer instead of a 404 in the browser console.
 pub async fn favicon() -> StatusCode {
     StatusCode::NO_CONTENT
+}
+
+#[cfg(test)]
+mod tests {
+    use buildhooks_schema::webhook::format::{CIRRUS_QUERY, DEFAULT_QUERY};
+
+    use super::*;
+
+    /// The scripts carry copies of the default queries (one quoted string per line): a change to
+    /// `format.rs` must reach them, or the editor shows a query the server does not run.
+    fn carries(script: &str, query: &str) -> bool {
+        query
+            .lines()
+            .all(|line| script.contains(&format!("'{line}'")))
+    }
+
+    #[test]
+    fn the_page_shows_the_default_queries_the_server_runs() {
+        assert!(carries(SCRIPT, DEFAULT_QUERY), "settings.js: DEFAULT_QUERY");
+        assert!(
+            carries(FORMAT_SCRIPT, CIRRUS_QUERY),
+            "settings-format.js: CIRRUS_QUERY"
+        );
+    }
 }
