@@ -58,9 +58,9 @@
     /** The editor's format as saveWebHookSettings input: none for a chat kind. */
     const read = () => (isChat(kind()) ? {} : { payloadFormat: $('ep-payload-format').value });
 
-    /** The preview's query when no custom one is set: null (the server's default) for
-     *  DOCUMENTED, the Cirrus default for CIRRUS (webhookPreview takes no format). */
-    const previewQuery = () => (chosen() === 'CIRRUS' ? CIRRUS_QUERY : null);
+    /** The preview's query when no custom one is set: null, the server's default for the
+     *  format the preview asks for. */
+    const previewQuery = () => null;
 
     /** The list's tag for a saved endpoint with the Cirrus body, else null. */
     const tag = (ep) => (!isChat(ep.kind || 'WEBHOOK') && ep.payloadFormat === 'CIRRUS'
@@ -68,6 +68,6 @@
 
     $('ep-payload-format').addEventListener('change', sync);
 
-    return { CIRRUS_QUERY, defaultQuery, sync, syncNote, fill, read, previewQuery, tag };
+    return { CIRRUS_QUERY, chosen, defaultQuery, sync, syncNote, fill, read, previewQuery, tag };
   };
 })();

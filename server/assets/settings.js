@@ -32,7 +32,7 @@
     repos: 'query($uid: ID, $after: String){ ownerInfo(uid: $uid) { repositories(first: 100, after: $after) { edges { node { id name } } pageInfo { hasNextPage endCursor } } } }',
     endpoints: `query($uid: ID){ ownerInfo(uid: $uid) { webhookSettings { buildUrlTemplate endpoints { ${EP_FIELDS} } } } }`,
     save: `mutation($input: SaveWebHookSettingsInput!){ saveWebHookSettings(input: $input) { settings { buildUrlTemplate endpoints { ${EP_FIELDS} generatedSecretToken } } } }`,
-    preview: 'query($repositoryId: ID!, $query: String){ webhookPreview(repositoryId: $repositoryId, query: $query) { body errors } }',
+    preview: 'query($repositoryId: ID!, $query: String, $payloadFormat: PayloadFormat){ webhookPreview(repositoryId: $repositoryId, query: $query, payloadFormat: $payloadFormat) { body errors } }',
     ping: `mutation($input: WebhookPingInput!){ webhookPing(input: $input) { delivery { id state ${ATTEMPT_FIELDS} } } }`,
     pingPoll: `query($id: String!){ webhookDelivery(id: $id) { id state ${ATTEMPT_FIELDS} } }`,
     // Oldest first, as in Cirrus: the newest 50 are `last: 50`, older ones `before` the first.
@@ -585,7 +585,8 @@
     out.classList.remove('has-errors');
     out.textContent = 'Rendering the payload…';
     try {
-      const p = (await api(Q.preview, { repositoryId, query })).webhookPreview || {};
+      const payloadFormat = format.chosen();
+      const p = (await api(Q.preview, { repositoryId, query, payloadFormat })).webhookPreview || {};
       const errs = (p.errors || []).map((e) => (typeof e === 'string' ? e : (e && e.message) || JSON.stringify(e)));
       const body = p.body ? pretty(p.body) : ''; // empty when the query did not validate
       out.textContent = [body, errs.length ? list(errs) : ''].filter(Boolean).join('\n\n') || '(empty body)';

@@ -127,9 +127,14 @@ async fn drive(app: &TestApp, receiver: &Receiver, c: &Client) {
     assert_eq!(value(c, "#ep-query").await, CIRRUS_QUERY);
     click(c, "#ep-custom-query").await;
     click(c, "#ep-preview").await;
-    // nameAlias and changeMessageTitle are asked by Cirrus's query only.
-    let preview = wait_text(c, "#preview-output", "nameAlias").await;
-    assert!(preview.contains("changeMessageTitle"), "{preview}");
+    // The Cirrus body: the query's fields (changeMessageTitle, instanceType are asked by
+    // Cirrus's query only) at the top level, no `data` wrapper.
+    let preview = wait_text(c, "#preview-output", "changeMessageTitle").await;
+    assert!(preview.contains("instanceType"), "{preview}");
+    assert!(
+        !preview.contains("\"data\""),
+        "flat, as Cirrus sends it: {preview}"
+    );
 
     fill(c, "#ep-url", &receiver.url()).await;
     fill(c, "#ep-events", "*, audit_event.*").await;

@@ -9,6 +9,7 @@ use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
 use serde_json::json;
 
 use super::delivery::{load, WebHookDelivery};
+use super::format::PayloadFormat;
 use super::outbox::commit_audited;
 use super::outbox::state;
 use super::{kinds, query_check, render};
@@ -145,6 +146,7 @@ async fn preview(
     ctx: &Context<'_>,
     repository_id: ID,
     query: Option<String>,
+    format: PayloadFormat,
 ) -> Result<WebHookPreview> {
     let org_id = viewer(ctx)?.org_id;
     let repo = crate::graph::load_repository(ctx, parse_id(&repository_id, "repository")?).await?;
@@ -177,7 +179,7 @@ async fn preview(
         build_id: latest.id,
         task_id: first_task.map(|t| t.id),
     };
-    let text = query.as_deref().unwrap_or(render::DEFAULT_QUERY);
+    let text = query.as_deref().unwrap_or(format.default_query());
     let data = render::render_data(
         schema,
         db(ctx)?.clone(),
@@ -188,7 +190,7 @@ async fn preview(
     )
     .await;
     Ok(WebHookPreview {
-        body: render::body(&event, data),
+        body: super::format::body(format, &event, data),
         errors: Vec::new(),
     })
 }
@@ -205,8 +207,17 @@ impl WebhookActionsQuery {
         ctx: &Context<'_>,
         repository_id: ID,
         query: Option<String>,
+        #[graphql(desc = "The body's shape (default `DOCUMENTED`); also picks the default query.")]
+        payload_format: Option<PayloadFormat>,
     ) -> async_graphql::Result<WebHookPreview> {
-        preview(ctx, repository_id, query).await.extend()
+        preview(
+            ctx,
+            repository_id,
+            query,
+            payload_format.unwrap_or_default(),
+        )
+        .await
+        .extend()
     }
 }
 
