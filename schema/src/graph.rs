@@ -163,7 +163,9 @@ impl Build {
 
     /// The latest run of each task (Cirrus's tasks of the latest group runs): as `tasks`.
     async fn latest_group_tasks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Task>> {
-        self.tasks(ctx).await
+        // Boxed, as the other reading resolvers added for Cirrus's clients: every field of the
+        // type is resolved through one future the size of the largest, moved per field.
+        Box::pin(self.tasks(ctx)).await
     }
 
     /// The permission of the build's user on the repository (`admin`, `write`, `read`, `none`;
@@ -375,7 +377,7 @@ impl Task {
 
     /// The labels of this task that no other task of its build has: what tells it apart.
     async fn unique_labels(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
-        async {
+        Box::pin(async {
             if self.labels.is_empty() {
                 return Ok(Vec::new());
             }
@@ -393,7 +395,7 @@ impl Task {
                     .cloned()
                     .collect(),
             )
-        }
+        })
         .await
         .extend()
     }
@@ -401,7 +403,7 @@ impl Task {
     /// The earlier runs of this task, newest first (the runs it replaced, by `rerun` or
     /// `retrigger`).
     async fn previous_runs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Task>> {
-        async {
+        Box::pin(async {
             let org_id = viewer(ctx)?.org_id;
             let mut runs = Vec::new();
             let mut previous = self.row.previous_run_id;
@@ -414,7 +416,7 @@ impl Task {
                 runs.push(Task::from(run));
             }
             Ok::<_, Error>(runs)
-        }
+        })
         .await
         .extend()
     }

@@ -142,6 +142,18 @@ pub async fn publish(
             let format = (!chat).then(|| PayloadFormat::of_stored(&endpoint.payload_format));
             let default = format.map_or(message::CHAT_QUERY, PayloadFormat::default_query);
             let query = endpoint.query.as_deref().unwrap_or(default);
+            // The default query's documented body is written straight from the seed's rows.
+            let written = match (format, query == render::DEFAULT_QUERY) {
+                (Some(PayloadFormat::Documented), true) => bodies
+                    .get(&(query, format))
+                    .is_none()
+                    .then(|| render::default_body(&seed, org_id, event))
+                    .flatten(),
+                _ => None,
+            };
+            if let Some(body) = written {
+                bodies.insert((query, format), body);
+            }
             let body = match bodies.get(&(query, format)) {
                 Some(body) => body.clone(),
                 None => {
