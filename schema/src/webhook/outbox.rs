@@ -144,11 +144,11 @@ pub async fn publish(
             let query = endpoint.query.as_deref().unwrap_or(default);
             // The default query's documented body is written straight from the seed's rows.
             let written = match (format, query == render::DEFAULT_QUERY) {
-                (Some(PayloadFormat::Documented), true) => bodies
-                    .get(&(query, format))
-                    .is_none()
-                    .then(|| render::default_body(&seed, org_id, event))
-                    .flatten(),
+                (Some(PayloadFormat::Documented), true)
+                    if !bodies.contains_key(&(query, format)) =>
+                {
+                    render::default_body(&seed, org_id, event)
+                }
                 _ => None,
             };
             if let Some(body) = written {
