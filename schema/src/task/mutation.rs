@@ -107,9 +107,14 @@ impl TaskMutation {
         ctx: &Context<'_>,
         input: UpdateTaskStatusInput,
     ) -> async_graphql::Result<UpdateTaskStatusPayload> {
-        let task = move_task(ctx, &input.task_id, input.status, input.notifications)
-            .await
-            .extend()?;
+        let task = Box::pin(move_task(
+            ctx,
+            &input.task_id,
+            input.status,
+            input.notifications,
+        ))
+        .await
+        .extend()?;
         Ok(UpdateTaskStatusPayload {
             task,
             client_mutation_id: input.client_mutation_id,
@@ -122,7 +127,7 @@ impl TaskMutation {
         ctx: &Context<'_>,
         input: TaskAbortInput,
     ) -> async_graphql::Result<TaskAbortPayload> {
-        let task = move_task(ctx, &input.task_id, TaskStatus::Aborted, None)
+        let task = Box::pin(move_task(ctx, &input.task_id, TaskStatus::Aborted, None))
             .await
             .extend()?;
         Ok(TaskAbortPayload {

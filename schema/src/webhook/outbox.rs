@@ -256,7 +256,10 @@ pub(crate) async fn commit_with_events(
         .data_opt::<PayloadSchema>()
         .ok_or_else(|| Error::Internal("no payload schema in context".into()))?;
     let repository = changes.events.first().map(|e| e.repository_id);
-    commit_mutation(ctx, schema, w, org_id, changes, repository).await
+    // Boxed: every mutation awaits this, and a root field's future is the size of the largest
+    // mutation's, moved for each field resolved (callgrind: 8 M instructions of memcpy per
+    // 1,000 transitions unboxed).
+    Box::pin(commit_mutation(ctx, schema, w, org_id, changes, repository)).await
 }
 
 /// Commits a mutation's `changes` with its audit event, made only when one of the
@@ -296,7 +299,15 @@ pub(crate) async fn commit_audited(
     let schema = ctx
         .data_opt::<PayloadSchema>()
         .ok_or_else(|| Error::Internal("no payload schema in context".into()))?;
-    commit_mutation(ctx, schema, w, org_id, Changes::default(), repository_id).await
+    Box::pin(commit_mutation(
+        ctx,
+        schema,
+        w,
+        org_id,
+        Changes::default(),
+        repository_id,
+    ))
+    .await
 }
 
 /// Publishes a transition's `changes` in `w`, commits, and hands the rows written to the
