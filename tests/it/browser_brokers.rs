@@ -12,7 +12,8 @@ use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
 use crate::utils::browser::{
-    browser_paths, click, fill, screenshot, sign_in, start_browser, wait_text, wait_value,
+    browser_paths, click, displayed, fill, screenshot, sign_in, start_browser, wait_text,
+    wait_value,
 };
 use crate::utils::TestApp;
 
@@ -28,15 +29,6 @@ async fn endpoints(app: &TestApp) -> Vec<Value> {
         .as_array()
         .expect("endpoints")
         .clone()
-}
-
-async fn displayed(c: &Client, css: &str) -> bool {
-    c.find(Locator::Css(css))
-        .await
-        .expect(css)
-        .is_displayed()
-        .await
-        .expect("displayed")
 }
 
 async fn attr(c: &Client, css: &str, name: &str) -> Option<String> {

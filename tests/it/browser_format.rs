@@ -15,7 +15,7 @@ use futures::FutureExt;
 use serde_json::{json, Value};
 
 use crate::utils::browser::{
-    browser_paths, click, fill, screenshot, sign_in, start_browser, wait_text,
+    browser_paths, click, displayed, fill, screenshot, sign_in, start_browser, wait_text,
 };
 use crate::utils::{Receiver, TestApp};
 
@@ -28,15 +28,6 @@ async fn endpoints(app: &TestApp) -> Vec<Value> {
         .as_array()
         .expect("endpoints")
         .clone()
-}
-
-async fn displayed(c: &Client, css: &str) -> bool {
-    c.find(Locator::Css(css))
-        .await
-        .expect(css)
-        .is_displayed()
-        .await
-        .expect("displayed")
 }
 
 async fn value(c: &Client, css: &str) -> String {

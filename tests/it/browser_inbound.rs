@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::utils::browser::{
-    browser_paths, click, fill, screenshot, sign_in, start_browser, wait_text, wait_value,
+    browser_paths, click, displayed, fill, screenshot, sign_in, start_browser, wait_text,
+    wait_value,
 };
 use crate::utils::TestApp;
 
@@ -81,15 +82,6 @@ async fn value(c: &Client, css: &str) -> String {
         .await
         .expect("value")
         .unwrap_or_default()
-}
-
-async fn displayed(c: &Client, css: &str) -> bool {
-    c.find(Locator::Css(css))
-        .await
-        .expect(css)
-        .is_displayed()
-        .await
-        .expect("displayed")
 }
 
 async fn script(c: &Client, js: &str) -> Value {

@@ -143,6 +143,16 @@ pub async fn wait_value(c: &Client, css: &str, prefix: &str) -> String {
     last
 }
 
+/// Whether the element `css` names is shown.
+pub async fn displayed(c: &Client, css: &str) -> bool {
+    c.find(Locator::Css(css))
+        .await
+        .expect(css)
+        .is_displayed()
+        .await
+        .expect("displayed")
+}
+
 pub async fn click(c: &Client, css: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
