@@ -12,7 +12,7 @@ use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
 use crate::utils::browser::{
-    browser_paths, click, displayed, fill, screenshot, sign_in, start_browser, wait_text,
+    browser_paths, click, displayed, fill, screenshot, sign_in, start_browser, value, wait_text,
     wait_value,
 };
 use crate::utils::TestApp;
@@ -38,16 +38,6 @@ async fn attr(c: &Client, css: &str, name: &str) -> Option<String> {
         .attr(name)
         .await
         .expect(name)
-}
-
-async fn value(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .expect(css)
-        .prop("value")
-        .await
-        .expect("value")
-        .unwrap_or_default()
 }
 
 /// The values of the options of select `css`.

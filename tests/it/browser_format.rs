@@ -15,7 +15,7 @@ use futures::FutureExt;
 use serde_json::{json, Value};
 
 use crate::utils::browser::{
-    browser_paths, click, displayed, fill, screenshot, sign_in, start_browser, wait_text,
+    browser_paths, click, displayed, fill, screenshot, sign_in, start_browser, value, wait_text,
 };
 use crate::utils::{Receiver, TestApp};
 
@@ -28,16 +28,6 @@ async fn endpoints(app: &TestApp) -> Vec<Value> {
         .as_array()
         .expect("endpoints")
         .clone()
-}
-
-async fn value(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .expect(css)
-        .prop("value")
-        .await
-        .expect("value")
-        .unwrap_or_default()
 }
 
 async fn choose(c: &Client, css: &str, value: &str) {

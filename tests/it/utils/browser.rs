@@ -143,6 +143,17 @@ pub async fn wait_value(c: &Client, css: &str, prefix: &str) -> String {
     last
 }
 
+/// The `value` property of the element `css` names ("" when it has none).
+pub async fn value(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .expect(css)
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default()
+}
+
 /// Whether the element `css` names is shown.
 pub async fn displayed(c: &Client, css: &str) -> bool {
     c.find(Locator::Css(css))
