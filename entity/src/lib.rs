@@ -13,6 +13,7 @@ pub mod task;
 pub mod webhook_attempt;
 pub mod webhook_delivery;
 pub mod webhook_endpoint;
+pub mod webhook_replay;
 
 /// Adds `find_in_org` to an entity that carries an `org_id` column, so forgetting the tenant filter
 /// is hard.

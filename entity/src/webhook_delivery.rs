@@ -38,6 +38,8 @@ pub struct Model {
     /// The build id when the endpoint orders per build: the row waits for every earlier row of
     /// the same endpoint and key to finish. `None`: no order.
     pub order_key: Option<i32>,
+    /// The replay (`webhook_replay`) that last queued this delivery again, if any.
+    pub replay_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

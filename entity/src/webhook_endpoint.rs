@@ -41,6 +41,23 @@ pub struct Model {
     /// A webhook's body shape: `documented` (`{action, old_status, data}`) or `cirrus` (the flat
     /// body Cirrus sends today, numeric ids).
     pub payload_format: String,
+    /// JSON array of the seconds to wait before each retry (`[5, 300, 1800]`); `None` keeps
+    /// Cirrus's rule, one retry shortly after the first attempt.
+    pub retry_schedule: Option<String>,
+    /// Why the endpoint was disabled by buildhooks (`410 Gone`, failing for 5 days); `None`
+    /// when enabled, or disabled by its organization.
+    pub disabled_reason: Option<String>,
+    /// When it was disabled (ms since the epoch).
+    pub disabled_at: Option<i64>,
+    /// When the first of its deliveries failing since its last success failed; `None` when the
+    /// last delivery succeeded.
+    pub failing_since: Option<i64>,
+    /// Deliveries that ended FAILED since its last success.
+    pub failed_deliveries: i32,
+    /// The secret being rotated away from, still signing (beside the new one) until
+    /// `previous_secret_until`.
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
