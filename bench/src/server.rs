@@ -67,6 +67,11 @@ impl Server {
         let mut config = config.clone();
         config.database_url = db.url.clone();
         config.allow_private_targets = true;
+        if config.secret_key.is_none() {
+            // Each run's database is new and dropped after it: it gets a key of its own (a
+            // database server has no key file to make one in).
+            config.secret_key = Some(buildhooks_server::config::SecretKey::generate());
+        }
         let state = AppState::connect_with(config, hooks).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/graphql", listener.local_addr()?);

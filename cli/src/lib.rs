@@ -1,11 +1,12 @@
 //! The command line: `serve` (default), `migrate`, `bench`, `demo`, `org create`, `token create`,
-//! `schema`. Output meant for programs (`org create`, `token create`, `bench`) is one JSON object
+//! `schema`, `secrets new-key|rotate-key`. Output meant for programs (`org create`, `token create`, `bench`) is one JSON object
 //! on stdout; `schema` prints the API's SDL.
 //! Its own crate because `bench` (the `buildhooks-bench` crate) is built on the server library:
 //! the binary sits above both. Every error names what failed and keeps its cause, down to the
 //! database driver's words, for the operator at the terminal.
 
 pub mod database;
+pub mod secrets;
 
 use anyhow::Context;
 use buildhooks_server::config::{Config, Role};
@@ -55,6 +56,21 @@ pub enum Command {
     },
     /// Print the GraphQL API's schema (SDL), as served at `/graphql/schema.graphql`.
     Schema,
+    /// Manage the key that seals secrets in the database.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretsCommand {
+    /// Print a new key for `BUILDHOOKS_SECRET_KEY`: `{"key", "key_id"}`.
+    NewKey,
+    /// Seal every secret under the newest key and print how many moved. Give the new key first:
+    /// `BUILDHOOKS_SECRET_KEY=<new>,<old>`; the embedded database without that variable gets a
+    /// generated new key in its key file.
+    RotateKey,
 }
 
 #[derive(Subcommand, Debug)]
@@ -94,15 +110,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", buildhooks_schema::sdl());
             Ok(())
         }
+        Command::Secrets {
+            command: SecretsCommand::NewKey,
+        } => {
+            secrets::new_key();
+            Ok(())
+        }
+        Command::Secrets {
+            command: SecretsCommand::RotateKey,
+        } => secrets::rotate_key(&config).await,
         Command::Migrate => {
-            open(&config.database_url).await?;
+            open(&config).await?;
             eprintln!("migrations applied");
             Ok(())
         }
         Command::Org {
             command: OrgCommand::Create { name, platform },
         } => {
-            let store = open(&config.database_url).await?;
+            let store = open(&config).await?;
             let (org, token) =
                 buildhooks_schema::auth::create_organization(store.conn(), &name, &platform)
                     .await
@@ -117,7 +142,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token {
             command: TokenCommand::Create { org },
         } => {
-            let store = open(&config.database_url).await?;
+            let store = open(&config).await?;
             buildhooks_store::orgs::org(store.conn(), org)
                 .await
                 .with_context(|| format!("cannot look up the organization with uid {org}"))?
@@ -132,7 +157,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Opens and migrates the database (a failure names it, without a password).
-async fn open(url: &str) -> anyhow::Result<buildhooks_schema::Store> {
-    db::connect(url).await
+/// Opens and migrates the database (a failure names it, without a password), with the vault of
+/// its secrets.
+async fn open(config: &Config) -> anyhow::Result<buildhooks_schema::Store> {
+    db::connect_config(config).await
 }

@@ -30,7 +30,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::headers;
 use crate::payload::{parse_payload, Payload};
-use crate::signature::{verify_message, VerifyError};
+use crate::signature::{verify_message_any, VerifyError};
 
 /// The largest body [`VerifiedWebhook`] accepts (1 MiB); larger ones are answered with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -40,6 +40,12 @@ pub trait WebhookSecret {
     /// The secret token, exactly as entered in the webhook settings (a `whsec_...` secret
     /// enables the Standard Webhooks check).
     fn webhook_secret(&self) -> &str;
+
+    /// Every secret a delivery may be signed with: while a rotation overlaps, the new one and
+    /// the old one (a delivery verified by any is accepted). Defaults to `webhook_secret`.
+    fn webhook_secrets(&self) -> Vec<&str> {
+        vec![self.webhook_secret()]
+    }
 }
 
 impl WebhookSecret for String {
@@ -48,9 +54,24 @@ impl WebhookSecret for String {
     }
 }
 
+/// Several secrets, during a rotation: `vec![new, old]`.
+impl WebhookSecret for Vec<String> {
+    fn webhook_secret(&self) -> &str {
+        self.first().map_or("", String::as_str)
+    }
+
+    fn webhook_secrets(&self) -> Vec<&str> {
+        self.iter().map(String::as_str).collect()
+    }
+}
+
 impl<T: WebhookSecret + ?Sized> WebhookSecret for Arc<T> {
     fn webhook_secret(&self) -> &str {
         (**self).webhook_secret()
+    }
+
+    fn webhook_secrets(&self) -> Vec<&str> {
+        (**self).webhook_secrets()
     }
 }
 
@@ -127,13 +148,13 @@ where
     type Rejection = WebhookRejection;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let secret = state.webhook_secret();
-        if secret.is_empty() {
+        let secrets = state.webhook_secrets();
+        if secrets.iter().all(|s| s.is_empty()) {
             return Err(VerifyError::InvalidSecret.into());
         }
         let (parts, body) = req.into_parts();
         let body = read_body(&parts.headers, body, MAX_BODY_BYTES).await?;
-        verify(secret, &parts.headers, &body, now_secs())?;
+        verify(&secrets, &parts.headers, &body, now_secs())?;
         let event = header_str(&parts.headers, headers::EVENT)
             .filter(|event| !event.is_empty())
             .ok_or(WebhookRejection::MissingEvent)?;
@@ -145,9 +166,15 @@ where
     }
 }
 
-/// Checks the Standard Webhooks headers when they apply, else `X-Cirrus-Signature`.
-fn verify(secret: &str, map: &HeaderMap, body: &[u8], now_secs: i64) -> Result<(), VerifyError> {
-    verify_message(secret, |name| header_str(map, name), body, now_secs)
+/// Checks the Standard Webhooks headers when they apply, else `X-Cirrus-Signature`, with each
+/// of `secrets` until one verifies.
+fn verify(
+    secrets: &[&str],
+    map: &HeaderMap,
+    body: &[u8],
+    now_secs: i64,
+) -> Result<(), VerifyError> {
+    verify_message_any(secrets, |name| header_str(map, name), body, now_secs)
 }
 
 /// Reads the whole body, refusing early on a `Content-Length` over `limit` and while streaming
@@ -310,6 +337,23 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(&body[..], b"internal error");
+    }
+
+    #[tokio::test]
+    async fn a_receiver_holding_the_new_and_the_old_secret_accepts_either_signature() {
+        const OLD: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let state = vec![WHSEC.to_owned(), OLD.to_owned()];
+        for signer in [WHSEC, OLD] {
+            let req = request(&signed(signer, now_ms()), BODY);
+            assert!(VerifiedWebhook::from_request(req, &state).await.is_ok());
+        }
+        let req = request(&signed("whsec_AAAAAAAAAAAAAAAAAAAAAA==", now_ms()), BODY);
+        let refused = VerifiedWebhook::from_request(req, &state).await.unwrap_err();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        let none: Vec<String> = vec![String::new()];
+        let req = request(&signed(WHSEC, now_ms()), BODY);
+        let refused = VerifiedWebhook::from_request(req, &none).await.unwrap_err();
+        assert_eq!(refused.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

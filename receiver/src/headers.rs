@@ -55,19 +55,53 @@ pub fn sign(
     timestamp_ms: i64,
     body: &[u8],
 ) -> SignedHeaders {
-    let secret = secret.filter(|secret| !secret.is_empty());
-    let cirrus_signature = secret.map(|secret| cirrus_signature(secret.as_bytes(), body));
-    let standard = secret
-        .and_then(|secret| StandardSecret::parse(secret).ok())
-        .map(|standard_secret| {
-            let timestamp_secs = timestamp_ms.div_euclid(1000);
-            let signature = standard_signature(&standard_secret, delivery_id, timestamp_secs, body);
-            (
-                delivery_id.to_owned(),
-                timestamp_secs.to_string(),
-                signature,
-            )
-        });
+    sign_all(
+        secret.as_slice(),
+        event,
+        delivery_id,
+        timestamp_ms,
+        body,
+    )
+}
+
+/// As [`sign`], with every secret the endpoint signs with: its current one first, then, during
+/// a rotation's overlap, the one it is rotating away from.
+///
+/// - `X-Cirrus-Signature` uses the first (current) secret only.
+/// - `webhook-signature` carries one `v1,<base64>` entry per `whsec_` secret, space-separated
+///   in the given order (`v1,<new> v1,<old>`), as Standard Webhooks defines for rotations: a
+///   receiver that knows either secret verifies.
+pub fn sign_all(
+    secrets: &[&str],
+    event: &str,
+    delivery_id: &str,
+    timestamp_ms: i64,
+    body: &[u8],
+) -> SignedHeaders {
+    let secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
+    let cirrus_signature = secrets
+        .first()
+        .map(|secret| cirrus_signature(secret.as_bytes(), body));
+    let timestamp_secs = timestamp_ms.div_euclid(1000);
+    let mut signatures = String::new();
+    for standard_secret in secrets.iter().filter_map(|s| StandardSecret::parse(s).ok()) {
+        if !signatures.is_empty() {
+            signatures.push(' ');
+        }
+        signatures.push_str(&standard_signature(
+            &standard_secret,
+            delivery_id,
+            timestamp_secs,
+            body,
+        ));
+    }
+    let standard = (!signatures.is_empty()).then(|| {
+        (
+            delivery_id.to_owned(),
+            timestamp_secs.to_string(),
+            signatures,
+        )
+    });
     SignedHeaders {
         event: event.to_owned(),
         delivery_id: delivery_id.to_owned(),
@@ -136,6 +170,36 @@ mod tests {
                 WEBHOOK_TIMESTAMP,
                 WEBHOOK_SIGNATURE
             ]
+        );
+    }
+
+    #[test]
+    fn during_a_rotation_both_secrets_sign_and_the_cirrus_signature_uses_the_new_one() {
+        const OLD: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let signed = sign_all(&[WHSEC, OLD], "task", "d-4", 1_700_000_000_000, BODY);
+        let (id, timestamp, signature) = signed.standard.clone().unwrap();
+        let entries: Vec<&str> = signature.split(' ').collect();
+        assert_eq!(entries.len(), 2);
+        for (secret, entry) in [(WHSEC, entries[0]), (OLD, entries[1])] {
+            let secret = StandardSecret::parse(secret).unwrap();
+            assert_eq!(
+                verify_standard(&secret, &id, &timestamp, entry, BODY, 1_700_000_000),
+                Ok(())
+            );
+            assert_eq!(
+                verify_standard(&secret, &id, &timestamp, &signature, BODY, 1_700_000_000),
+                Ok(())
+            );
+        }
+        let cirrus = signed.cirrus_signature.unwrap();
+        assert_eq!(verify_cirrus(WHSEC.as_bytes(), BODY, &cirrus), Ok(()));
+        assert!(verify_cirrus(OLD.as_bytes(), BODY, &cirrus).is_err());
+        // A plain old secret adds no Standard entry; one secret signs as `sign` does.
+        let plain = sign_all(&[WHSEC, "plain"], "task", "d-4", 1_700_000_000_000, BODY);
+        assert_eq!(plain.standard.unwrap().2.split(' ').count(), 1);
+        assert_eq!(
+            sign_all(&[WHSEC], "task", "d-4", 1, BODY),
+            sign(Some(WHSEC), "task", "d-4", 1, BODY)
         );
     }
 

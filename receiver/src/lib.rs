@@ -4,7 +4,10 @@
 //!
 //! - [`signature`]: `X-Cirrus-Signature` (hex HMAC-SHA256 of the body) and Standard Webhooks
 //!   (`webhook-signature: v1,<base64>` over `id.timestamp.body`, secrets `whsec_<base64>`).
-//! - [`headers`]: the header names and [`sign`], which computes the headers of a delivery.
+//! - [`headers`]: the header names and [`sign`], which computes the headers of a delivery
+//!   ([`sign_all`] during a secret rotation: `webhook-signature: v1,<new> v1,<old>`).
+//!   [`verify_message_any`] accepts a delivery that any of several secrets verifies, so a
+//!   receiver can hold the new and the old secret while a rotation overlaps.
 //! - [`payload`]: [`Payload`], the typed body of the default payload query (format `DOCUMENTED`).
 //! - [`cirrus`]: [`CirrusPayload`] and [`AuditEvent`], the flat bodies of format `CIRRUS` (what
 //!   Cirrus CI sends today), with numeric ids.
@@ -56,9 +59,9 @@ pub use cirrus::{
 };
 #[cfg(feature = "axum")]
 pub use extract::{VerifiedWebhook, WebhookRejection, WebhookSecret, MAX_BODY_BYTES};
-pub use headers::{sign, SignedHeaders};
+pub use headers::{sign, sign_all, SignedHeaders};
 pub use payload::{parse_payload, Action, Build, Payload, PayloadData, Repository, Task};
 pub use signature::{
     cirrus_signature, is_standard_secret, standard_signature, verify_cirrus, verify_message,
-    verify_standard, StandardSecret, VerifyError,
+    verify_message_any, verify_standard, StandardSecret, VerifyError,
 };

@@ -220,6 +220,40 @@ pub fn verify_message<'a>(
     verify_cirrus(secret.as_bytes(), body, signature)
 }
 
+/// As [`verify_message`], accepting a delivery that any of `secrets` verifies: a receiver
+/// rotating its secret lists the new one and the old one until the overlap ends. Empty secrets
+/// are skipped; with none left the configuration is refused ([`VerifyError::InvalidSecret`]).
+/// When none verifies, the first secret's reason is returned.
+///
+/// ```
+/// use buildhooks_receiver::{sign_all, verify_message_any};
+///
+/// let (new, old) = ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD");
+/// let body = br#"{"action":"created","data":{}}"#;
+/// // During the overlap buildhooks signs with both; afterwards with the new one only.
+/// let pairs = sign_all(&[new], "task", "d-1", 1_700_000_000_000, body).pairs();
+/// let header = |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+/// assert!(verify_message_any(&[old, new], header, body, 1_700_000_000).is_ok());
+/// assert!(verify_message_any(&[old], header, body, 1_700_000_000).is_err());
+/// ```
+pub fn verify_message_any<'a>(
+    secrets: &[&str],
+    header: impl Fn(&str) -> Option<&'a str>,
+    body: &[u8],
+    now_secs: i64,
+) -> Result<(), VerifyError> {
+    let mut first = None;
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        match verify_message(secret, &header, body, now_secs) {
+            Ok(()) => return Ok(()),
+            Err(error) => {
+                first.get_or_insert(error);
+            }
+        }
+    }
+    Err(first.unwrap_or(VerifyError::InvalidSecret))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -390,6 +424,24 @@ mod tests {
         assert!(!is_standard_secret("change-me"));
         assert_eq!(
             StandardSecret::parse("whsec_%%%"),
+            Err(VerifyError::InvalidSecret)
+        );
+    }
+
+    #[test]
+    fn any_of_several_secrets_verifies_a_multi_signature_header() {
+        const OTHER: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let pairs = crate::headers::sign_all(&[OTHER, SW_SECRET], "task", SW_ID, SW_TS * 1000, SW_BODY).pairs();
+        let header = |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+        for secrets in [&[SW_SECRET][..], &[OTHER], &["whsec_AAAAAAAAAAAAAAAAAAAAAA==", SW_SECRET]] {
+            assert_eq!(verify_message_any(secrets, header, SW_BODY, SW_TS), Ok(()));
+        }
+        assert_eq!(
+            verify_message_any(&["whsec_AAAAAAAAAAAAAAAAAAAAAA=="], header, SW_BODY, SW_TS),
+            Err(VerifyError::InvalidSignature)
+        );
+        assert_eq!(
+            verify_message_any(&["", ""], header, SW_BODY, SW_TS),
             Err(VerifyError::InvalidSecret)
         );
     }

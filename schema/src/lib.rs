@@ -57,6 +57,7 @@ pub struct MutationRoot(
     task::mutation::TaskMutation,
     webhook::settings::WebhookSettingsMutation,
     webhook::actions::WebhookActionsMutation,
+    webhook::rotation::WebhookRotationMutation,
     inbound::source::InboundMutation,
 );
 

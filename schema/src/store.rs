@@ -1,11 +1,13 @@
 //! The domain's handle on persistence: the store's database (`Db`), the caches of insert-only
 //! rows and of valid tokens, where committed outbox rows go (an `Outlet`, the local
 //! dispatcher's, registered by the server), and the hooks that observe commits (`CommitHooks`,
-//! which do nothing in production; tests and the benchmark set their own).
+//! which do nothing in production; tests and the benchmark set their own), and the vault that
+//! seals secrets at rest.
 
 use std::sync::{Arc, OnceLock};
 
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
+use buildhooks_store::secrets::Vault;
 use buildhooks_store::{Db, DbHandle, WriteTxn};
 use sea_orm::DatabaseConnection;
 
@@ -76,6 +78,8 @@ pub struct Store {
     rows: Arc<RowCache>,
     tokens: Arc<TokenCache>,
     inbound: Arc<crate::inbound::counters::Counters>,
+    /// Seals and opens the secrets the database holds.
+    vault: Vault,
 }
 
 impl Store {
@@ -88,7 +92,20 @@ impl Store {
             rows: Arc::new(RowCache::default()),
             tokens: Arc::new(TokenCache::default()),
             inbound: Arc::default(),
+            vault: Vault::default(),
         }
+    }
+
+    /// The same store sealing and opening secrets with `vault` (the operator's keys); without
+    /// one, secrets can be read only where an older version left them in clear, and not saved.
+    pub fn with_vault(mut self, vault: Vault) -> Self {
+        self.vault = vault;
+        self
+    }
+
+    /// The vault that seals and opens the database's secrets.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
     }
 
     /// The same store with `hooks` observing commits.

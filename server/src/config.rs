@@ -193,6 +193,44 @@ pub struct Config {
     /// `BUILDHOOKS_BROKERS` (for credentials kept out of the environment).
     #[arg(long, env = "BUILDHOOKS_BROKERS_FILE", global = true)]
     pub brokers_file: Option<std::path::PathBuf>,
+
+    /// The key that seals secrets in the database (endpoint secrets, chat robot URLs, inbound
+    /// source secrets): base64 of 32 bytes, or a comma-separated list `new,old` while
+    /// `buildhooks secrets rotate-key` moves values to the new one. Required with a database
+    /// server; the embedded database otherwise keeps a generated key in `<database file>.key`.
+    #[arg(
+        long,
+        env = "BUILDHOOKS_SECRET_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub secret_key: Option<SecretKey>,
+}
+
+/// `BUILDHOOKS_SECRET_KEY` as given; its `Debug` hides it (the configuration may be logged).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey(pub String);
+
+impl std::str::FromStr for SecretKey {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretKey(s.to_owned()))
+    }
+}
+
+impl SecretKey {
+    /// A fresh random key (a throwaway database's, or one to give the operator).
+    pub fn generate() -> Self {
+        use buildhooks_store::secrets::vault;
+        SecretKey(vault::encode_key(&vault::generate_key()))
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
 }
 
 /// GitHub's own limit on a webhook payload is 25 MB; CI events are far smaller.
@@ -222,6 +260,7 @@ impl Config {
             public_url: None,
             brokers: None,
             brokers_file: None,
+            secret_key: None,
         }
     }
 

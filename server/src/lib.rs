@@ -19,6 +19,7 @@ use anyhow::Context;
 use buildhooks_schema::{
     build_schema, AppSchema, CommitHooks, DeliverNow, NoHooks, Store, WebhookConfig,
 };
+use buildhooks_store::secrets::Vault;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
@@ -43,18 +44,36 @@ pub struct AppState {
 
 /// A sink for every endpoint kind, the HTTP ones sharing one guarded client, the broker ones
 /// the operator's `brokers`.
-fn sinks(config: &Config, brokers: &[brokers::BrokerSpec]) -> anyhow::Result<Sinks> {
+fn sinks(
+    config: &Config,
+    brokers: &[brokers::BrokerSpec],
+    vault: &Vault,
+) -> anyhow::Result<Sinks> {
     let client = delivery::client::build(config.delivery_timeout(), config.allow_private_targets)
         .context("cannot build the HTTP client")?;
     let mut kinds: Vec<Arc<dyn delivery::sink::Sink>> = vec![Arc::new(WebhookSink {
         client: client.clone(),
         allow_private: config.allow_private_targets,
+        vault: vault.clone(),
     })];
-    for chat in ChatSink::all(&client, config.allow_private_targets, config.throttle_scale) {
+    for chat in ChatSink::all(
+        &client,
+        config.allow_private_targets,
+        config.throttle_scale,
+        vault,
+    ) {
         kinds.push(Arc::new(chat));
     }
-    kinds.push(Arc::new(NatsSink::new(brokers, config.delivery_timeout())));
-    kinds.push(Arc::new(AmqpSink::new(brokers, config.delivery_timeout())));
+    kinds.push(Arc::new(NatsSink::new(
+        brokers,
+        config.delivery_timeout(),
+        vault.clone(),
+    )));
+    kinds.push(Arc::new(AmqpSink::new(
+        brokers,
+        config.delivery_timeout(),
+        vault.clone(),
+    )));
     Ok(Sinks::new(kinds))
 }
 
@@ -70,16 +89,17 @@ impl AppState {
         let brokers = brokers::load(&config)?;
         let options = config.connect_options();
         let db = buildhooks_store::connect(&config.database_url, &options).await?;
+        let vault = db::open_vault(&db, &config).await?;
         // The dispatcher's own pool where the database has one per process (8 connections), so
         // it never queues behind API transactions for one; else it shares the API's.
         let dispatch_db =
             buildhooks_store::connect::dispatcher_db(&db, &config.database_url, 8, &options)
                 .await?;
-        let store = Store::new(db).with_hooks(hooks);
+        let store = Store::new(db).with_hooks(hooks).with_vault(vault.clone());
         let sender = Sender {
             db: dispatch_db,
             wake: Arc::new(Notify::new()),
-            sinks: sinks(&config, &brokers)?,
+            sinks: sinks(&config, &brokers, &vault)?,
             metrics: Arc::new(Metrics::default()),
             retry_delay: config.retry_delay(),
         };

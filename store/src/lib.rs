@@ -22,6 +22,7 @@ pub mod orgs;
 pub mod outbox;
 mod postgres;
 pub mod runs;
+pub mod secrets;
 mod sqlite;
 pub mod tasks;
 mod text;

@@ -14,7 +14,7 @@ use crate::utils::{deliveries, error_code, save_endpoints, TestApp};
 /// An API-only server (deliveries stay in the outbox) with one endpoint for every event.
 async fn api_with_events() -> TestApp {
     let db = TestDatabase::new().await;
-    let mut config = Config::for_database(db.url.clone());
+    let mut config = crate::utils::database::config(&db.url);
     config.allow_private_targets = true;
     let app = TestApp::start(db, config, Role::Api).await;
     let saved = save_endpoints(

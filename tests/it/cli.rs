@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::utils::database::TestDatabase;
+use crate::utils::database::{key_env, TestDatabase};
 
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_buildhooks-under-test")
@@ -18,6 +18,7 @@ async fn org_create_prints_a_token_that_the_served_api_accepts() {
     let out = Command::new(binary())
         .args(["org", "create", &name])
         .env("BUILDHOOKS_DATABASE_URL", &db.url)
+        .envs(key_env(&db.url))
         .env("RUST_LOG", "warn")
         .output()
         .expect("run buildhooks org create");
@@ -39,6 +40,7 @@ async fn org_create_prints_a_token_that_the_served_api_accepts() {
     let mut child = Command::new(binary())
         .args(["serve"])
         .env("BUILDHOOKS_DATABASE_URL", &db.url)
+        .envs(key_env(&db.url))
         .env("BUILDHOOKS_LISTEN", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
         .spawn()

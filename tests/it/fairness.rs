@@ -234,7 +234,7 @@ async fn scenario(
 
 /// A server's settings: loopback receivers allowed, attempts time out after 2 s.
 fn config(url: &str) -> Config {
-    let mut config = Config::for_database(url.to_owned());
+    let mut config = crate::utils::database::config(url);
     config.allow_private_targets = true;
     config.delivery_timeout_ms = 2_000;
     config

@@ -30,6 +30,7 @@ mod outbox;
 mod pagination;
 mod payload;
 mod schema_tooling;
+mod secrets;
 mod settings;
 mod ssrf;
 mod tenancy;

@@ -100,7 +100,7 @@ async fn a_database_outage_answers_503_at_once_and_loses_no_delivery() {
     let mut db = TestDatabase::new().await;
     let mut proxy = Proxy::start(&upstream_of(&db.url)).await;
     db.url = proxy.url_for(&db.url);
-    let mut config = Config::for_database(db.url.clone());
+    let mut config = crate::utils::database::config(&db.url);
     config.allow_private_targets = true;
     config.retry_delay_ms = 50;
     // Leases of 2 x 1 s + 2 s: an attempt whose outcome could not be recorded is sent again soon.

@@ -15,7 +15,7 @@ use crate::utils::{error_code, save_endpoints, Org, TestApp};
 /// An API-only server (no dispatcher: deliveries stay in the outbox, cheap to make).
 async fn api_only() -> TestApp {
     let db = TestDatabase::new().await;
-    let mut config = Config::for_database(db.url.clone());
+    let mut config = crate::utils::database::config(&db.url);
     config.allow_private_targets = true;
     TestApp::start(db, config, Role::Api).await
 }

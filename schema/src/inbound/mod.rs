@@ -19,6 +19,7 @@ pub mod mapping;
 pub mod receive;
 pub mod record;
 pub mod report;
+pub mod sealed;
 pub mod source;
 pub mod statuses;
 pub mod verify;

@@ -22,12 +22,16 @@ use crate::transition::Changes;
 use crate::webhook::outbox::commit_changes;
 use crate::PayloadSchema;
 
-/// The live source whose URL id is `uid`; ids that cannot be one are not looked up.
+/// The live source whose URL id is `uid`, its secrets opened; ids that cannot be one are not
+/// looked up.
 pub async fn find(store: &Store, uid: &str) -> Result<Option<inbound_source::Model>> {
     if uid.len() != 32 || !uid.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
-    Ok(inbound::source_by_uid(store.conn(), uid).await?)
+    match inbound::source_by_uid(store.conn(), uid).await? {
+        Some(row) => Ok(Some(super::sealed::opened(store.vault(), row)?)),
+        None => Ok(None),
+    }
 }
 
 /// 413 for `source`: the body is over `limit` bytes.

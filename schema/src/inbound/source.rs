@@ -333,6 +333,9 @@ impl InboundMutation {
             }
             let secret = new_secret();
             let signing_secret = input.signing_secret.then(secret::generate);
+            let vault = store(ctx)?.vault();
+            let (sealed_secret, sealed_signing) =
+                super::sealed::sealed(vault, &secret, signing_secret.as_deref())?;
             let row = inbound_source::ActiveModel {
                 uid: Set(new_uid()),
                 org_id: Set(org_id),
@@ -340,13 +343,14 @@ impl InboundMutation {
                 name: Set(input.name.trim().to_owned()),
                 repository_id: Set(repository_id),
                 mapping: Set(mapping),
-                secret: Set(secret.clone()),
-                signing_secret: Set(signing_secret.clone()),
+                secret: Set(sealed_secret),
+                signing_secret: Set(sealed_signing),
                 deleted: Set(false),
                 created_at: Set(now_ms()),
                 ..Default::default()
             };
             let row = inbound::insert_source(w.txn(), row).await?;
+            let row = super::sealed::opened(vault, row)?;
             commit_audited(ctx, w, org_id, row.repository_id).await?;
             Ok::<_, Error>(InboundSourceSecretPayload {
                 source: InboundSource::of(row, public_url(ctx)),
@@ -372,8 +376,19 @@ impl InboundMutation {
             let row = own_source(&w, org_id, &input.source_id).await?;
             let secret = new_secret();
             let signing_secret = row.signing_secret.as_ref().map(|_| secret::generate());
-            inbound::set_secrets(w.txn(), org_id, row.id, &secret, signing_secret.as_deref())
-                .await?;
+            let (sealed_secret, sealed_signing) = super::sealed::sealed(
+                store(ctx)?.vault(),
+                &secret,
+                signing_secret.as_deref(),
+            )?;
+            inbound::set_secrets(
+                w.txn(),
+                org_id,
+                row.id,
+                &sealed_secret,
+                sealed_signing.as_deref(),
+            )
+            .await?;
             commit_audited(ctx, w, org_id, row.repository_id).await?;
             let row = inbound_source::Model {
                 secret: secret.clone(),
@@ -423,12 +438,12 @@ async fn own_source(w: &WriteTxn<'_>, org_id: i32, id: &ID) -> Result<inbound_so
 
 /// `OwnerInfo.inboundSources`: the organization's live sources, oldest first.
 pub(crate) async fn sources_of(ctx: &Context<'_>, org_id: i32) -> Result<Vec<InboundSource>> {
-    let rows = inbound::sources_of_org(store(ctx)?.conn(), org_id, false).await?;
+    let store = store(ctx)?;
+    let rows = inbound::sources_of_org(store.conn(), org_id, false).await?;
     let base = public_url(ctx);
-    Ok(rows
-        .into_iter()
-        .map(|r| InboundSource::of(r, base))
-        .collect())
+    rows.into_iter()
+        .map(|r| Ok(InboundSource::of(super::sealed::opened(store.vault(), r)?, base)))
+        .collect()
 }
 
 /// `OwnerInfo.inboundRequests`: the newest `last` (1 to 200) rows of the inbound log, of one

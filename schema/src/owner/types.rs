@@ -5,7 +5,7 @@ use async_graphql::{ComplexObject, Context, ResultExt, SimpleObject, ID};
 use buildhooks_entity::organization;
 use buildhooks_store::{orgs, runs};
 
-use crate::ctx::{db, viewer};
+use crate::ctx::{db, store, viewer};
 use crate::error::{Error, Result};
 use crate::graph::{BuildConnection, Repository};
 use crate::page::PageArgs;
@@ -80,7 +80,7 @@ impl OwnerInfo {
 
     /// Webhook endpoints; secrets are masked.
     async fn webhook_settings(&self, ctx: &Context<'_>) -> async_graphql::Result<WebHookSettings> {
-        async { load_settings(db(ctx)?, self.org_id).await }
+        async { load_settings(db(ctx)?, store(ctx)?.vault(), self.org_id).await }
             .await
             .extend()
     }

@@ -12,7 +12,7 @@ use super::delivery::{load, WebHookDelivery};
 use super::format::PayloadFormat;
 use super::outbox::commit_audited;
 use super::outbox::state;
-use super::{kinds, query_check, render};
+use super::{kinds, query_check, render, sealed};
 use crate::clock::now_ms;
 use crate::ctx::{db, parse_id, store, viewer};
 use crate::error::{Error, Result};
@@ -97,9 +97,20 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
             ))
         }
     };
-    let endpoint = endpoints::find(db(ctx)?, org.org_id, id, url)
-        .await?
-        .ok_or(Error::NotFound("webhook endpoint"))?;
+    let vault = store(ctx)?.vault().clone();
+    let mut endpoint = endpoints::find(db(ctx)?, org.org_id, id, url).await?;
+    if let (None, Some(url)) = (&endpoint, url) {
+        // A robot's URL is sealed: found among the opened ones, by itself or by its mask.
+        let all = endpoints::of_org(db(ctx)?, org.org_id, false).await?;
+        for stored in all {
+            let opened = sealed::opened(&vault, stored.clone())?;
+            if opened.url == url || kinds::mask_url(&opened.url) == url {
+                endpoint = Some(stored);
+                break;
+            }
+        }
+    }
+    let endpoint = endpoint.ok_or(Error::NotFound("webhook endpoint"))?;
     let now = now_ms();
     // A chat endpoint gets a test message in its robot's format (its sink composes it).
     let body = match kinds::is_chat(&endpoint.kind) {
@@ -122,8 +133,10 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
             endpoint_id: endpoint.id,
             repository_id: None,
             // A robot's URL is its secret: only its mask is kept with the delivery.
-            url: super::broker::row_url(&endpoint, &super::broker::Values::ping(org.org_id))
-                .unwrap_or_else(|| kinds::shown_url(&endpoint.kind, &endpoint.url)),
+            url: match super::broker::row_url(&endpoint, &super::broker::Values::ping(org.org_id)) {
+                Some(url) => url,
+                None => sealed::row_url(&vault, &endpoint)?,
+            },
             kind: "ping".into(),
             action: "ping".into(),
             body,

@@ -113,15 +113,18 @@ impl WebHookDelivery {
         async {
             let db = db(ctx)?;
             let endpoint_id: i32 = self.endpoint_id.parse().unwrap_or(0);
-            let secret = buildhooks_store::endpoints::by_id(db, endpoint_id)
-                .await?
-                .and_then(|e| e.secret);
+            let endpoint = buildhooks_store::endpoints::by_id(db, endpoint_id).await?;
             let last = log::last_attempt(db, self.row_id).await?;
             let at = last
                 .map(|a| a.started_at)
                 .unwrap_or_else(crate::clock::now_ms);
-            let signed = buildhooks_receiver::sign(
-                secret.as_deref(),
+            let secrets = match &endpoint {
+                Some(e) => super::sealed::signing_secrets(crate::ctx::store(ctx)?.vault(), e, at)?,
+                None => Vec::new(),
+            };
+            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            let signed = buildhooks_receiver::sign_all(
+                &secrets,
                 &self.payload.event,
                 self.id.as_str(),
                 at,

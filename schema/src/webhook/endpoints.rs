@@ -3,6 +3,7 @@
 
 use async_graphql::{SimpleObject, ID};
 use buildhooks_entity::webhook_endpoint;
+use buildhooks_store::secrets::Vault;
 use sea_orm::ConnectionTrait;
 
 use super::format::PayloadFormat;
@@ -90,6 +91,9 @@ pub struct WebHookDeliveryEndpoint {
     pub exchange: Option<String>,
     /// The body's shape (webhook and broker kinds; chat kinds send messages).
     pub payload_format: PayloadFormat,
+    /// While a secret rotation overlaps (`rotateWebhookSecret`): when the previous secret stops
+    /// signing beside the new one (ms since the epoch); null otherwise.
+    pub secret_overlap_ends_at: Option<i64>,
 }
 
 impl WebHookDeliveryEndpoint {
@@ -125,13 +129,22 @@ impl WebHookDeliveryEndpoint {
             subject: target.as_ref().map(|t| t.subject.to_owned()),
             exchange: target.and_then(|t| t.exchange.map(str::to_owned)),
             payload_format: PayloadFormat::of_stored(&m.payload_format),
+            secret_overlap_ends_at: m
+                .previous_secret_until
+                .filter(|until| m.previous_secret.is_some() && *until > crate::clock::now_ms()),
         })
     }
 }
 
-/// The saved endpoints of an organization, in order.
-pub async fn load_settings(db: &impl ConnectionTrait, org_id: i32) -> Result<WebHookSettings> {
+/// The saved endpoints of an organization, in order (their secrets opened with `vault` to be
+/// masked).
+pub async fn load_settings(
+    db: &impl ConnectionTrait,
+    vault: &Vault,
+    org_id: i32,
+) -> Result<WebHookSettings> {
     let rows = buildhooks_store::endpoints::of_org(db, org_id, false).await?;
+    let rows = super::sealed::all_opened(vault, rows)?;
     let org = buildhooks_store::orgs::org(db, org_id).await?;
     Ok(WebHookSettings {
         owner_uid: ID(org_id.to_string()),

@@ -16,6 +16,8 @@ pub mod outbox;
 pub mod pattern;
 pub mod query_check;
 pub mod render;
+pub mod rotation;
+pub mod sealed;
 pub mod secret;
 pub mod settings;
 pub mod target;

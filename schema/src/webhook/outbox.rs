@@ -14,7 +14,7 @@ use buildhooks_store::WriteTxn;
 use super::audit::{self, Audit};
 use super::format::{self, PayloadFormat};
 use super::kinds::{self, EndpointOrdering};
-use super::{broker, message, pattern, render};
+use super::{broker, message, pattern, render, sealed};
 use crate::clock::now_ms;
 use crate::ctx::store;
 use crate::error::{Error, Result};
@@ -188,8 +188,10 @@ pub async fn publish(
                 // the endpoint's URL), so the deliveries log never shows it.
                 // A broker endpoint's row names its broker and the subject rendered for this
                 // event.
-                url: broker::row_url(endpoint, &broker::Values::of(org_id, event))
-                    .unwrap_or_else(|| kinds::shown_url(&endpoint.kind, &endpoint.url)),
+                url: match broker::row_url(endpoint, &broker::Values::of(org_id, event)) {
+                    Some(url) => url,
+                    None => sealed::row_url(store.vault(), endpoint)?,
+                },
                 kind: event.kind.as_str().to_owned(),
                 action: event.action.to_owned(),
                 body,
@@ -211,8 +213,10 @@ pub async fn publish(
                 org_id,
                 endpoint_id: endpoint.id,
                 repository_id: audit.repository_id,
-                url: broker::row_url(endpoint, &values)
-                    .unwrap_or_else(|| kinds::shown_url(&endpoint.kind, &endpoint.url)),
+                url: match broker::row_url(endpoint, &values) {
+                    Some(url) => url,
+                    None => sealed::row_url(store.vault(), endpoint)?,
+                },
                 kind: "audit_event".to_owned(),
                 action: "created".to_owned(),
                 body: audit.body(format, repository),

@@ -38,6 +38,13 @@ pub fn validate(secret: &str) -> Result<(), String> {
     if secret.chars().any(|c| c.is_control()) {
         return Err("a secret cannot contain control characters".into());
     }
+    if buildhooks_store::secrets::vault::is_sealed(secret) {
+        // What the database stores sealed values as: it would not be taken for a secret.
+        return Err(format!(
+            "a secret cannot start with {:?}",
+            buildhooks_store::secrets::vault::SEALED_PREFIX
+        ));
+    }
     if let Some(b64) = secret.strip_prefix("whsec_") {
         let decoded = base64::engine::general_purpose::STANDARD.decode(b64);
         if !decoded.is_ok_and(|k| k.len() >= 16) {

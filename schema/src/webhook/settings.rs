@@ -1,5 +1,6 @@
 //! `saveWebHookSettings`: an organization's endpoints, replaced as a whole and validated all or
-//! nothing; secrets are write-only (the read side is `endpoints`).
+//! nothing; secrets are write-only (the read side is `endpoints`). The saved rows are opened
+//! (`sealed`) to compare URLs and masks, and each row is sealed again as it is written.
 
 use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
 use buildhooks_entity::webhook_endpoint;
@@ -14,7 +15,7 @@ pub use super::endpoints::{
 use super::format::PayloadFormat;
 use super::kinds::{is_masked_url, mask_url, EndpointKind, EndpointOrdering};
 use super::outbox::commit_audited;
-use super::{chat_settings, pattern, query_check, secret, WebhookConfig};
+use super::{chat_settings, pattern, query_check, sealed, secret, WebhookConfig};
 use crate::clock::now_ms;
 use crate::ctx::{db, parse_id, store, viewer};
 use crate::error::{Error, Result};
@@ -308,7 +309,11 @@ async fn save(
             format!("at most {MAX_ENDPOINTS} endpoints"),
         ));
     }
-    let before = endpoints::of_org(db(ctx)?, org.org_id, false).await?;
+    let vault = store(ctx)?.vault().clone();
+    let before = sealed::all_opened(
+        &vault,
+        endpoints::of_org(db(ctx)?, org.org_id, false).await?,
+    )?;
     let kinds = kinds_of(&before, &endpoints);
     let kept_brokers: Vec<(EndpointKind, String)> = before
         .iter()
@@ -324,7 +329,7 @@ async fn save(
     let link_template = chat_settings::check_link_template(input.build_url_template.as_deref())
         .map_err(|m| Error::field("buildUrlTemplate", m))?;
     let w = store(ctx)?.begin_write().await?;
-    let saved = endpoints::of_org(w.txn(), org.org_id, false).await?;
+    let saved = sealed::all_opened(&vault, endpoints::of_org(w.txn(), org.org_id, false).await?)?;
     let now = now_ms();
     let mut claimed = Vec::new();
     let mut out = Vec::new();
@@ -378,6 +383,11 @@ async fn save(
             },
         };
         let same_kind = previous.is_some_and(|p| p.kind == c.kind.stored());
+        if previous.is_some_and(|p| p.secret != secret) {
+            // A secret set by hand replaces the one a rotation keeps signing beside it.
+            row.previous_secret = Set(None);
+            row.previous_secret_until = Set(None);
+        }
         row.position = Set(i as i32);
         row.url = Set(url);
         row.secret = Set(secret);
@@ -419,7 +429,9 @@ async fn save(
             .unwrap_or_default()
             .stored()
             .to_owned());
+        sealed::seal_row(&vault, &mut row)?;
         let model = endpoints::save(w.txn(), row, previous.is_none()).await?;
+        let model = sealed::opened(&vault, model)?;
         out.push(WebHookDeliveryEndpoint::from_row(&model, generated)?);
     }
     for old in saved.iter().filter(|s| !claimed.contains(&s.id)) {

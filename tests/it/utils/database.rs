@@ -7,6 +7,29 @@
 /// The environment variable that selects PostgreSQL.
 pub const PG_ENV: &str = "BUILDHOOKS_TEST_DATABASE_URL";
 
+/// The operator key (`BUILDHOOKS_SECRET_KEY`) every server of the suite gets on a database
+/// server, which will not start without one; the embedded database makes its own key file.
+pub const TEST_SECRET_KEY: &str = "dGVzdCBrZXkgb2YgdGhlIGJ1aWxkaG9va3Mgc3VpdGU=";
+
+/// The configuration of a server over the test database at `url`: the documented defaults,
+/// and on a database server the suite's key.
+pub fn config(url: &str) -> buildhooks_server::Config {
+    let mut config = buildhooks_server::Config::for_database(url.to_owned());
+    if url.starts_with("postgres") {
+        config.secret_key = Some(buildhooks_server::config::SecretKey(TEST_SECRET_KEY.into()));
+    }
+    config
+}
+
+/// The environment a `buildhooks` child process needs besides the database URL: the key, on a
+/// database server.
+pub fn key_env(url: &str) -> Vec<(&'static str, &'static str)> {
+    match url.starts_with("postgres") {
+        true => vec![("BUILDHOOKS_SECRET_KEY", TEST_SECRET_KEY)],
+        false => Vec::new(),
+    }
+}
+
 /// A database for one test.
 pub struct TestDatabase {
     pub url: String,

@@ -53,7 +53,7 @@ impl TestApp {
     /// A server whose configuration `adjust` may change first.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let db = database::TestDatabase::new().await;
-        let mut config = Config::for_database(db.url.clone());
+        let mut config = crate::utils::database::config(&db.url);
         config.allow_private_targets = true;
         config.retry_delay_ms = 50;
         config.delivery_timeout_ms = 2_000;
@@ -66,7 +66,7 @@ impl TestApp {
     /// organization points at for `build.created`.
     pub async fn api_only_with_receiver() -> (Self, Receiver) {
         let db = database::TestDatabase::new().await;
-        let mut config = Config::for_database(db.url.clone());
+        let mut config = crate::utils::database::config(&db.url);
         config.allow_private_targets = true;
         let app = Self::start(db, config, Role::Api).await;
         let receiver = Receiver::start(vec![]).await;

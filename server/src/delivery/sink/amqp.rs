@@ -20,6 +20,9 @@ use tokio::sync::Mutex;
 use super::broker::{self, within, Published, Reach};
 use super::outcome::{AttemptError, Outcome};
 use super::seam::Sink;
+use super::secrets;
+use buildhooks_schema::clock::now_ms;
+use buildhooks_store::secrets::Vault;
 use crate::brokers::{redacted, BrokerSpec};
 
 /// AMQP's persistent delivery mode.
@@ -45,6 +48,8 @@ pub struct AmqpSink {
     servers: HashMap<String, Server>,
     /// Longest wait for a connection, and for a confirm.
     timeout: Duration,
+    /// Opens the endpoints' sealed secrets.
+    vault: Vault,
 }
 
 type Failure = (AttemptError, Option<String>);
@@ -55,7 +60,7 @@ fn failed(error: AttemptError, said: impl Into<String>) -> Failure {
 
 impl AmqpSink {
     /// A sink for the AMQP brokers among `specs`.
-    pub fn new(specs: &[BrokerSpec], timeout: Duration) -> Self {
+    pub fn new(specs: &[BrokerSpec], timeout: Duration, vault: Vault) -> Self {
         let servers = specs
             .iter()
             .filter(|s| s.kind == EndpointKind::Amqp)
@@ -68,7 +73,11 @@ impl AmqpSink {
                 (s.name.clone(), server)
             })
             .collect();
-        AmqpSink { servers, timeout }
+        AmqpSink {
+            servers,
+            timeout,
+            vault,
+        }
     }
 
     /// A confirming channel to `server` on which `exchange` is declared: the open one, or a new
@@ -153,7 +162,11 @@ impl AmqpSink {
             return (now(), Err(failed(AttemptError::UnknownBroker, said)));
         };
         let exchange = target.exchange.unwrap_or_default();
-        let (started_at, pairs) = broker::headers(delivery, endpoint.secret.as_deref());
+        let secrets = match secrets::signing(&self.vault, endpoint, now_ms()) {
+            Ok(secrets) => secrets,
+            Err(error) => return (now_ms(), Err((error, None))),
+        };
+        let (started_at, pairs) = broker::headers(delivery, &secrets::as_strs(&secrets));
         let channel = match self.channel(server, exchange).await {
             Ok(channel) => channel,
             Err(error) => {

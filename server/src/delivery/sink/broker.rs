@@ -56,11 +56,11 @@ pub fn reaches<'a>(
 /// The headers of one attempt (lower-case names, as a webhook's) and the time they were signed.
 pub fn headers(
     delivery: &webhook_delivery::Model,
-    secret: Option<&str>,
+    secrets: &[&str],
 ) -> (i64, Vec<(&'static str, String)>) {
     let started_at = now_ms();
-    let mut pairs = buildhooks_receiver::sign(
-        secret,
+    let mut pairs = buildhooks_receiver::sign_all(
+        secrets,
         &delivery.kind,
         &delivery.uuid,
         started_at,

@@ -17,6 +17,8 @@ use buildhooks_schema::webhook::message::{settings_of, Envelope};
 use super::http::{post, Answered};
 use super::outcome::{AttemptError, Class, Outcome};
 use super::seam::Sink;
+use super::secrets;
+use buildhooks_store::secrets::Vault;
 
 /// One chat robot kind.
 pub struct ChatSink {
@@ -25,11 +27,18 @@ pub struct ChatSink {
     pub allow_private: bool,
     /// Multiplies the vendor's pace (tests shorten it; 1.0 in production).
     pub throttle_scale: f64,
+    /// Opens the robots' sealed URLs and signing secrets.
+    pub vault: Vault,
 }
 
 impl ChatSink {
     /// A sink for every chat kind.
-    pub fn all(client: &reqwest::Client, allow_private: bool, throttle_scale: f64) -> Vec<Self> {
+    pub fn all(
+        client: &reqwest::Client,
+        allow_private: bool,
+        throttle_scale: f64,
+        vault: &Vault,
+    ) -> Vec<Self> {
         Kind::ALL
             .into_iter()
             .map(|kind| ChatSink {
@@ -37,6 +46,7 @@ impl ChatSink {
                 client: client.clone(),
                 allow_private,
                 throttle_scale,
+                vault: vault.clone(),
             })
             .collect()
     }
@@ -88,10 +98,18 @@ impl Sink for ChatSink {
                 return outcome;
             }
         };
+        let opened = secrets::url(&self.vault, endpoint).and_then(|url| {
+            let secret = secrets::signing(&self.vault, endpoint, now_ms())?;
+            Ok((url, secret))
+        });
+        let (robot_url, secret) = match opened {
+            Ok(opened) => opened,
+            Err(error) => return Outcome::refused(error),
+        };
         let (url, body) = buildhooks_chat::request(
             self.kind,
-            &endpoint.url,
-            endpoint.secret.as_deref(),
+            &robot_url,
+            secret.first().map(|s| &**s),
             &message,
             now_ms(),
         );

@@ -6,6 +6,7 @@
 //! (a robot that takes so many messages a minute) says so (`Sink::pace`), and may carry several
 //! waiting deliveries of one build in one message (`Sink::attempt_all`). The broker kinds
 //! (`nats`, `amqp`, with `broker` for what they share) publish to the operator's brokers.
+//! Secrets and robot URLs are sealed in the database; `secrets` opens them for an attempt.
 
 pub mod amqp;
 pub mod broker;
@@ -14,6 +15,7 @@ pub mod http;
 pub mod nats;
 pub mod outcome;
 pub mod seam;
+pub mod secrets;
 pub mod webhook;
 
 pub use amqp::AmqpSink;

@@ -19,6 +19,9 @@ use tokio::sync::Mutex;
 use super::broker::{self, within, Published, Reach};
 use super::outcome::{AttemptError, Outcome};
 use super::seam::Sink;
+use super::secrets;
+use buildhooks_schema::clock::now_ms;
+use buildhooks_store::secrets::Vault;
 use crate::brokers::{redacted, BrokerSpec};
 
 /// One configured NATS server and its client, once connected.
@@ -34,11 +37,13 @@ pub struct NatsSink {
     servers: HashMap<String, Server>,
     /// Longest wait for a connection, and for an acknowledgement.
     timeout: Duration,
+    /// Opens the endpoints' sealed secrets.
+    vault: Vault,
 }
 
 impl NatsSink {
     /// A sink for the NATS brokers among `specs`.
-    pub fn new(specs: &[BrokerSpec], timeout: Duration) -> Self {
+    pub fn new(specs: &[BrokerSpec], timeout: Duration, vault: Vault) -> Self {
         let servers = specs
             .iter()
             .filter(|s| s.kind == EndpointKind::Nats)
@@ -51,7 +56,11 @@ impl NatsSink {
                 (s.name.clone(), server)
             })
             .collect();
-        NatsSink { servers, timeout }
+        NatsSink {
+            servers,
+            timeout,
+            vault,
+        }
     }
 
     /// The broker's JetStream context, connecting the first time; an error while it is down.
@@ -105,7 +114,11 @@ impl NatsSink {
                 Err((AttemptError::UnknownBroker, Some(said))),
             );
         };
-        let (started_at, pairs) = broker::headers(delivery, endpoint.secret.as_deref());
+        let secrets = match secrets::signing(&self.vault, endpoint, now_ms()) {
+            Ok(secrets) => secrets,
+            Err(error) => return (now_ms(), Err((error, None))),
+        };
+        let (started_at, pairs) = broker::headers(delivery, &secrets::as_strs(&secrets));
         let jetstream = match self.jetstream(server).await {
             Ok(jetstream) => jetstream,
             Err(error) => {

@@ -56,6 +56,9 @@ pub enum AttemptError {
     Unroutable,
     /// The broker refused the message (an AMQP publisher confirm's nack, a JetStream error).
     Nacked,
+    /// The endpoint's sealed secret or URL does not open under the operator's keys
+    /// (`BUILDHOOKS_SECRET_KEY` lost or changed): nothing was sent.
+    Secret,
 }
 
 impl AttemptError {
@@ -78,6 +81,7 @@ impl AttemptError {
             AttemptError::UnknownBroker => "unknown_broker",
             AttemptError::Unroutable => "unroutable",
             AttemptError::Nacked => "nacked",
+            AttemptError::Secret => "secret",
         }
     }
 

@@ -9,11 +9,15 @@ use buildhooks_schema::clock::now_ms;
 use super::http::post;
 use super::outcome::{AttemptError, Class, Outcome};
 use super::seam::Sink;
+use super::secrets;
+use buildhooks_store::secrets::Vault;
 
 /// Signed HTTP POSTs through the guarded client.
 pub struct WebhookSink {
     pub client: reqwest::Client,
     pub allow_private: bool,
+    /// Opens the endpoints' sealed secrets.
+    pub vault: Vault,
 }
 
 #[async_trait::async_trait]
@@ -27,10 +31,14 @@ impl Sink for WebhookSink {
         delivery: &webhook_delivery::Model,
         endpoint: &webhook_endpoint::Model,
     ) -> Outcome {
-        send(
+        let secrets = match secrets::signing(&self.vault, endpoint, now_ms()) {
+            Ok(secrets) => secrets,
+            Err(error) => return Outcome::refused(error),
+        };
+        send_signed(
             &self.client,
             delivery,
-            endpoint.secret.as_deref(),
+            &secrets::as_strs(&secrets),
             self.allow_private,
         )
         .await
@@ -54,10 +62,21 @@ pub async fn send(
     secret: Option<&str>,
     allow_private: bool,
 ) -> Outcome {
+    send_signed(client, delivery, secret.as_slice(), allow_private).await
+}
+
+/// Sends `delivery` once, signed with each of `secrets` (the current one first: see
+/// `buildhooks_receiver::sign_all`).
+pub async fn send_signed(
+    client: &reqwest::Client,
+    delivery: &webhook_delivery::Model,
+    secrets: &[&str],
+    allow_private: bool,
+) -> Outcome {
     // Signed with the time the attempt starts, which the attempt log shows.
     let started_at = now_ms();
-    let signed = buildhooks_receiver::sign(
-        secret,
+    let signed = buildhooks_receiver::sign_all(
+        secrets,
         &delivery.kind,
         &delivery.uuid,
         started_at,
@@ -95,7 +114,7 @@ mod tests {
     use super::*;
     use crate::delivery::client;
 
-    const ALL: [AttemptError; 15] = [
+    const ALL: [AttemptError; 16] = [
         AttemptError::Timeout,
         AttemptError::Connect,
         AttemptError::BlockedTarget,
@@ -111,6 +130,7 @@ mod tests {
         AttemptError::UnknownBroker,
         AttemptError::Unroutable,
         AttemptError::Nacked,
+        AttemptError::Secret,
     ];
 
     #[test]
@@ -133,7 +153,8 @@ mod tests {
                 "message",
                 "unknown_broker",
                 "unroutable",
-                "nacked"
+                "nacked",
+                "secret"
             ]
         );
         let retried: Vec<_> = ALL.into_iter().filter(|e| e.retryable()).collect();
