@@ -26,7 +26,10 @@ pub fn new_key() {
 
 /// Re-seals every secret under the newest key (see the module's text); prints the counts.
 pub async fn rotate_key(config: &Config) -> anyhow::Result<()> {
-    let given = config.secret_key.as_ref().is_some_and(|k| !k.0.trim().is_empty());
+    let given = config
+        .secret_key
+        .as_ref()
+        .is_some_and(|k| !k.0.trim().is_empty());
     let key_file = keys::key_file(&config.database_url).filter(|_| !given);
     let old_keys = match &key_file {
         Some(path) => {

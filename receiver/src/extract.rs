@@ -348,7 +348,9 @@ mod tests {
             assert!(VerifiedWebhook::from_request(req, &state).await.is_ok());
         }
         let req = request(&signed("whsec_AAAAAAAAAAAAAAAAAAAAAA==", now_ms()), BODY);
-        let refused = VerifiedWebhook::from_request(req, &state).await.unwrap_err();
+        let refused = VerifiedWebhook::from_request(req, &state)
+            .await
+            .unwrap_err();
         assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
         let none: Vec<String> = vec![String::new()];
         let req = request(&signed(WHSEC, now_ms()), BODY);

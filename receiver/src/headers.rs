@@ -55,13 +55,7 @@ pub fn sign(
     timestamp_ms: i64,
     body: &[u8],
 ) -> SignedHeaders {
-    sign_all(
-        secret.as_slice(),
-        event,
-        delivery_id,
-        timestamp_ms,
-        body,
-    )
+    sign_all(secret.as_slice(), event, delivery_id, timestamp_ms, body)
 }
 
 /// As [`sign`], with every secret the endpoint signs with: its current one first, then, during

@@ -431,9 +431,20 @@ mod tests {
     #[test]
     fn any_of_several_secrets_verifies_a_multi_signature_header() {
         const OTHER: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-        let pairs = crate::headers::sign_all(&[OTHER, SW_SECRET], "task", SW_ID, SW_TS * 1000, SW_BODY).pairs();
-        let header = |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
-        for secrets in [&[SW_SECRET][..], &[OTHER], &["whsec_AAAAAAAAAAAAAAAAAAAAAA==", SW_SECRET]] {
+        let pairs =
+            crate::headers::sign_all(&[OTHER, SW_SECRET], "task", SW_ID, SW_TS * 1000, SW_BODY)
+                .pairs();
+        let header = |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        for secrets in [
+            &[SW_SECRET][..],
+            &[OTHER],
+            &["whsec_AAAAAAAAAAAAAAAAAAAAAA==", SW_SECRET],
+        ] {
             assert_eq!(verify_message_any(secrets, header, SW_BODY, SW_TS), Ok(()));
         }
         assert_eq!(

@@ -43,11 +43,17 @@ pub async fn open_vault(db: &Db, config: &Config) -> anyhow::Result<Vault> {
     if sealed.total() > 0 || sealed.failed > 0 {
         tracing::info!(?sealed, "sealed the secrets an older version left in clear");
     }
-    tracing::info!(key = vault.sealing_key_id().unwrap_or("none"), "secrets sealed at rest");
+    tracing::info!(
+        key = vault.sealing_key_id().unwrap_or("none"),
+        "secrets sealed at rest"
+    );
     Ok(vault)
 }
 
 /// The endpoint kinds whose URL is a secret (chat robots): their URLs are sealed.
 pub fn url_secret_kinds() -> Vec<&'static str> {
-    buildhooks_chat::Kind::ALL.iter().map(|k| k.name()).collect()
+    buildhooks_chat::Kind::ALL
+        .iter()
+        .map(|k| k.name())
+        .collect()
 }

@@ -44,6 +44,8 @@ pub async fn demo(keep: bool) -> anyhow::Result<()> {
     // The demo's receiver lives on 127.0.0.1.
     config.allow_private_targets = true;
     config.retry_delay_ms = 200;
+    // A throwaway database: a key of its own, no key file to write beside it.
+    config.secret_key = Some(crate::config::SecretKey::generate());
     let state = AppState::connect(config).await?;
     let store = state.store.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

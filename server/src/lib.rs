@@ -44,11 +44,7 @@ pub struct AppState {
 
 /// A sink for every endpoint kind, the HTTP ones sharing one guarded client, the broker ones
 /// the operator's `brokers`.
-fn sinks(
-    config: &Config,
-    brokers: &[brokers::BrokerSpec],
-    vault: &Vault,
-) -> anyhow::Result<Sinks> {
+fn sinks(config: &Config, brokers: &[brokers::BrokerSpec], vault: &Vault) -> anyhow::Result<Sinks> {
     let client = delivery::client::build(config.delivery_timeout(), config.allow_private_targets)
         .context("cannot build the HTTP client")?;
     let mut kinds: Vec<Arc<dyn delivery::sink::Sink>> = vec![Arc::new(WebhookSink {

@@ -5,7 +5,7 @@
 //! `ownerRepository(platform, owner, name)` and the `OwnerInfo.repositories` connection; another
 //! organization's repository is invisible, exactly like one that does not exist.
 
-use buildhooks_server::{Config, Role};
+use buildhooks_server::Role;
 use serde_json::{json, Value};
 
 use crate::utils::database::TestDatabase;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use buildhooks_entity::webhook_delivery;
 use buildhooks_schema::auth::TOKEN_TTL;
-use buildhooks_server::{Config, Role};
+use buildhooks_server::Role;
 use sea_orm::EntityTrait;
 use serde_json::{json, Value};
 

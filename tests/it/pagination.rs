@@ -5,7 +5,7 @@
 //! for `Repository.builds` and `OwnerInfo.builds`; bad sizes and `first` with `last` refused.
 
 use buildhooks_entity::webhook_delivery;
-use buildhooks_server::{Config, Role};
+use buildhooks_server::Role;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 

@@ -333,7 +333,7 @@ impl InboundMutation {
             }
             let secret = new_secret();
             let signing_secret = input.signing_secret.then(secret::generate);
-            let vault = store(ctx)?.vault();
+            let vault = store.vault();
             let (sealed_secret, sealed_signing) =
                 super::sealed::sealed(vault, &secret, signing_secret.as_deref())?;
             let row = inbound_source::ActiveModel {
@@ -376,11 +376,8 @@ impl InboundMutation {
             let row = own_source(&w, org_id, &input.source_id).await?;
             let secret = new_secret();
             let signing_secret = row.signing_secret.as_ref().map(|_| secret::generate());
-            let (sealed_secret, sealed_signing) = super::sealed::sealed(
-                store(ctx)?.vault(),
-                &secret,
-                signing_secret.as_deref(),
-            )?;
+            let (sealed_secret, sealed_signing) =
+                super::sealed::sealed(store(ctx)?.vault(), &secret, signing_secret.as_deref())?;
             inbound::set_secrets(
                 w.txn(),
                 org_id,
@@ -442,7 +439,12 @@ pub(crate) async fn sources_of(ctx: &Context<'_>, org_id: i32) -> Result<Vec<Inb
     let rows = inbound::sources_of_org(store.conn(), org_id, false).await?;
     let base = public_url(ctx);
     rows.into_iter()
-        .map(|r| Ok(InboundSource::of(super::sealed::opened(store.vault(), r)?, base)))
+        .map(|r| {
+            Ok(InboundSource::of(
+                super::sealed::opened(store.vault(), r)?,
+                base,
+            ))
+        })
         .collect()
 }
 

@@ -91,7 +91,10 @@ pub fn signing_secrets(
     if let Some(secret) = &endpoint.secret {
         out.push(vault.open(Purpose::EndpointSecret, secret)?.to_string());
     }
-    if endpoint.previous_secret_until.is_some_and(|until| now < until) {
+    if endpoint
+        .previous_secret_until
+        .is_some_and(|until| now < until)
+    {
         if let Some(previous) = &endpoint.previous_secret {
             out.push(vault.open(Purpose::EndpointSecret, previous)?.to_string());
         }

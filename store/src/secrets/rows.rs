@@ -81,7 +81,9 @@ pub async fn reseal(
             jobs.push((C::Url, Purpose::EndpointUrl, url, u));
         }
         for (column, purpose, stored, count) in jobs {
-            let Some(sealed) = sealed_or_log(vault, purpose, &stored, "endpoint", id, &mut done.failed) else {
+            let Some(sealed) =
+                sealed_or_log(vault, purpose, &stored, "endpoint", id, &mut done.failed)
+            else {
                 continue;
             };
             let written = webhook_endpoint::Entity::update_many()
@@ -114,7 +116,14 @@ pub async fn reseal(
             jobs.push((C::SigningSecret, Purpose::InboundSigningSecret, signing, g));
         }
         for (column, purpose, stored, count) in jobs {
-            let Some(sealed) = sealed_or_log(vault, purpose, &stored, "inbound source", id, &mut done.failed) else {
+            let Some(sealed) = sealed_or_log(
+                vault,
+                purpose,
+                &stored,
+                "inbound source",
+                id,
+                &mut done.failed,
+            ) else {
                 continue;
             };
             let written = inbound_source::Entity::update_many()

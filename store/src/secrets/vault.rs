@@ -26,7 +26,7 @@ pub const SEALED_PREFIX: &str = "sealed:";
 /// The length of an operator key, in bytes.
 pub const KEY_BYTES: usize = 32;
 
-/// Opened values kept; the cache is emptied when it would grow past this.
+/// Opened values kept per purpose; a map is emptied when it would grow past this.
 const CACHE_ENTRIES: usize = 4096;
 
 const NONCE_BYTES: usize = 24;
@@ -46,6 +46,18 @@ pub enum Purpose {
 }
 
 impl Purpose {
+    /// Every purpose, in the order of the cache's maps.
+    const ALL: [Purpose; 4] = [
+        Purpose::EndpointSecret,
+        Purpose::EndpointUrl,
+        Purpose::InboundSecret,
+        Purpose::InboundSigningSecret,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
     fn label(self) -> &'static [u8] {
         match self {
             Purpose::EndpointSecret => b"buildhooks webhook_endpoint.secret",
@@ -81,7 +93,8 @@ struct Key {
 struct Inner {
     /// The sealing key first, then the older ones.
     keys: Vec<Key>,
-    cache: Mutex<HashMap<(Purpose, String), Arc<str>>>,
+    /// Opened values by sealed text, one map per purpose (looked up by `&str`, no allocation).
+    cache: Mutex<[HashMap<String, Arc<str>>; Purpose::ALL.len()]>,
 }
 
 /// The operator's keys and the cache of opened values; cheap to clone.
@@ -164,7 +177,7 @@ impl Vault {
         Vault {
             inner: Arc::new(Inner {
                 keys: unique,
-                cache: Mutex::new(HashMap::new()),
+                cache: Mutex::new(Default::default()),
             }),
         }
     }
@@ -224,16 +237,16 @@ impl Vault {
         if !is_sealed(stored) {
             return Ok(Arc::from(stored));
         }
-        let cache_key = (purpose, stored.to_owned());
-        if let Some(hit) = self.cached(&cache_key) {
+        if let Some(hit) = self.cached(purpose, stored) {
             return Ok(hit);
         }
         let opened: Arc<str> = Arc::from(self.open_uncached(purpose, stored)?);
         if let Ok(mut cache) = self.inner.cache.lock() {
-            if cache.len() >= CACHE_ENTRIES {
-                cache.clear();
+            let map = &mut cache[purpose.index()];
+            if map.len() >= CACHE_ENTRIES {
+                map.clear();
             }
-            cache.insert(cache_key, opened.clone());
+            map.insert(stored.to_owned(), opened.clone());
         }
         Ok(opened)
     }
@@ -265,26 +278,25 @@ impl Vault {
         self.seal(purpose, &clear).map(Some)
     }
 
-    fn cached(&self, key: &(Purpose, String)) -> Option<Arc<str>> {
-        self.inner.cache.lock().ok()?.get(key).cloned()
+    fn cached(&self, purpose: Purpose, stored: &str) -> Option<Arc<str>> {
+        self.inner.cache.lock().ok()?[purpose.index()]
+            .get(stored)
+            .cloned()
     }
 
     fn open_uncached(&self, purpose: Purpose, stored: &str) -> Result<String, SecretError> {
         let rest = &stored[SEALED_PREFIX.len()..];
         let (id, data) = rest.split_once(':').ok_or(SecretError::Damaged)?;
-        let key = self
-            .inner
-            .keys
-            .iter()
-            .find(|k| k.id == id)
-            .ok_or_else(|| match self.inner.keys.is_empty() {
+        let key = self.inner.keys.iter().find(|k| k.id == id).ok_or_else(|| {
+            match self.inner.keys.is_empty() {
                 true => SecretError::NoKey,
                 // A key id is 8 hex digits; anything else is not repeated back.
                 false if id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()) => {
                     SecretError::UnknownKey(id.to_owned())
                 }
                 false => SecretError::Damaged,
-            })?;
+            }
+        })?;
         let bytes = URL_SAFE_NO_PAD
             .decode(data)
             .map_err(|_| SecretError::Damaged)?;
@@ -320,9 +332,15 @@ mod tests {
         assert!(sealed.starts_with(&vault.sealing_prefix().unwrap()));
         assert!(!sealed.contains("C2FVsBQ"));
         assert_ne!(sealed, vault.seal(Purpose::EndpointSecret, SECRET).unwrap());
-        assert_eq!(&*vault.open(Purpose::EndpointSecret, &sealed).unwrap(), SECRET);
+        assert_eq!(
+            &*vault.open(Purpose::EndpointSecret, &sealed).unwrap(),
+            SECRET
+        );
         // Twice: the second comes from the cache.
-        assert_eq!(&*vault.open(Purpose::EndpointSecret, &sealed).unwrap(), SECRET);
+        assert_eq!(
+            &*vault.open(Purpose::EndpointSecret, &sealed).unwrap(),
+            SECRET
+        );
     }
 
     #[test]
@@ -358,18 +376,29 @@ mod tests {
     fn an_older_key_still_opens_and_reseal_moves_values_to_the_new_one() {
         let (old, new) = (generate_key(), generate_key());
         let before = Vault::new(vec![old]);
-        let sealed = before.seal(Purpose::EndpointUrl, "https://hooks.slack.com/x").unwrap();
+        let sealed = before
+            .seal(Purpose::EndpointUrl, "https://hooks.slack.com/x")
+            .unwrap();
         let after = Vault::new(vec![new, old]);
         assert_eq!(
             &*after.open(Purpose::EndpointUrl, &sealed).unwrap(),
             "https://hooks.slack.com/x"
         );
-        let moved = after.reseal(Purpose::EndpointUrl, &sealed).unwrap().unwrap();
+        let moved = after
+            .reseal(Purpose::EndpointUrl, &sealed)
+            .unwrap()
+            .unwrap();
         assert!(moved.starts_with(&format!("sealed:{}:", key_id(&new))));
         assert_eq!(after.reseal(Purpose::EndpointUrl, &moved).unwrap(), None);
         // A value in clear opens as itself and is sealed by a reseal.
-        assert_eq!(&*after.open(Purpose::EndpointUrl, "plain").unwrap(), "plain");
-        assert!(after.reseal(Purpose::EndpointUrl, "plain").unwrap().is_some());
+        assert_eq!(
+            &*after.open(Purpose::EndpointUrl, "plain").unwrap(),
+            "plain"
+        );
+        assert!(after
+            .reseal(Purpose::EndpointUrl, "plain")
+            .unwrap()
+            .is_some());
     }
 
     #[test]

@@ -40,17 +40,26 @@ async fn a_dump_after_saving_and_delivering_shows_no_secret() {
         .to_owned();
     // The settings show masks, never the secrets or a robot's token.
     let shown = endpoints.to_string();
-    assert!(!shown.contains(&plain_secret) && !shown.contains(&slack.token), "{shown}");
+    assert!(
+        !shown.contains(&plain_secret) && !shown.contains(&slack.token),
+        "{shown}"
+    );
     let github_src = github_source(&app, &app.org).await;
     let gitlab_src = gitlab_source(&app, &app.org, true).await;
 
     let repo = app.create_repository("sealed").await;
     app.create_build(&repo, &[("test", false)], false).await;
     let got = signed.wait_for(1, Duration::from_secs(10)).await;
-    assert!(standard_verifies(&whsec, &got[0]), "Standard Webhooks signature");
+    assert!(
+        standard_verifies(&whsec, &got[0]),
+        "Standard Webhooks signature"
+    );
     assert!(cirrus_verifies(&whsec, &got[0]), "X-Cirrus-Signature");
     let got = plain.wait_for(1, Duration::from_secs(10)).await;
-    assert!(cirrus_verifies(&plain_secret, &got[0]), "plain secret's signature");
+    assert!(
+        cirrus_verifies(&plain_secret, &got[0]),
+        "plain secret's signature"
+    );
     assert!(got[0].header("webhook-signature").is_none());
     // The robots got their message at their own URLs, DingTalk's signed with its secret.
     assert_eq!(slack.wait_for(1, Duration::from_secs(10)).await.len(), 1);
@@ -82,6 +91,9 @@ async fn a_dump_after_saving_and_delivering_shows_no_secret() {
     );
     // The secrets are there, sealed: 2 endpoint secrets, 2 robot URLs, DingTalk's secret and
     // the sources' three.
-    assert!(text.matches("sealed:").count() >= 8, "sealed values in the dump");
+    assert!(
+        text.matches("sealed:").count() >= 8,
+        "sealed values in the dump"
+    );
     app.stop().await;
 }

@@ -63,7 +63,10 @@ async fn secrets_left_in_clear_are_sealed_at_start_and_still_work() {
     .insert(app.state.store.conn())
     .await
     .expect("source");
-    assert!(dump(&app.db).contains(&clear_secret), "the rows start in clear");
+    assert!(
+        dump(&app.db).contains(&clear_secret),
+        "the rows start in clear"
+    );
 
     // What every start does before it serves.
     buildhooks_server::db::open_vault(app.state.store.db(), &config(&app.db.url))
@@ -105,8 +108,17 @@ async fn the_key_comes_from_the_variable_or_from_a_file_beside_the_embedded_data
             assert!(text.contains("BUILDHOOKS_SECRET_KEY"), "{text}");
             let mut wrong = config(&app.db.url);
             wrong.secret_key = Some(SecretKey("c2hvcnQ=".into()));
-            let text = format!("{:#}", buildhooks_server::AppState::connect(wrong).await.err().expect("a short key"));
-            assert!(text.contains("BUILDHOOKS_SECRET_KEY") && !text.contains("c2hvcnQ="), "{text}");
+            let text = format!(
+                "{:#}",
+                buildhooks_server::AppState::connect(wrong)
+                    .await
+                    .err()
+                    .expect("a short key")
+            );
+            assert!(
+                text.contains("BUILDHOOKS_SECRET_KEY") && !text.contains("c2hvcnQ="),
+                "{text}"
+            );
         }
         false => {
             let path = secrets::keys::key_file(&app.db.url).expect("a file database");
@@ -117,11 +129,7 @@ async fn the_key_comes_from_the_variable_or_from_a_file_beside_the_embedded_data
                 assert_eq!(meta.permissions().mode() & 0o777, 0o600);
             }
             let keys = secrets::vault::parse_keys(&std::fs::read_to_string(&path).expect("read"));
-            assert_eq!(
-                keys.expect("one key").len(),
-                1,
-                "a key of 32 bytes, base64"
-            );
+            assert_eq!(keys.expect("one key").len(), 1, "a key of 32 bytes, base64");
             let _ = meta;
         }
     }
@@ -148,7 +156,13 @@ async fn rotate_key_reseals_every_secret_under_the_new_key() {
         .expect("generated")
         .to_owned();
     let source = github_source(&app, &app.org).await;
-    let old_id = app.state.store.vault().sealing_key_id().expect("a key").to_owned();
+    let old_id = app
+        .state
+        .store
+        .vault()
+        .sealing_key_id()
+        .expect("a key")
+        .to_owned();
     assert!(dump(&app.db).contains(&format!("sealed:{old_id}:")));
 
     // A database server: the new key first, the old one after it. The embedded database without
@@ -167,7 +181,11 @@ async fn rotate_key_reseals_every_secret_under_the_new_key() {
         );
     }
     let out = command.output().expect("run buildhooks secrets rotate-key");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     // The generated secret, the robot's URL, the source's secret.
     assert_eq!(printed["total"], 3, "{printed}");
@@ -176,7 +194,10 @@ async fn rotate_key_reseals_every_secret_under_the_new_key() {
     assert_ne!(new_id, old_id);
 
     let text = dump(&app.db);
-    assert!(!text.contains(&format!("sealed:{old_id}:")), "a value left under the old key");
+    assert!(
+        !text.contains(&format!("sealed:{old_id}:")),
+        "a value left under the old key"
+    );
     assert_eq!(text.matches(&format!("sealed:{new_id}:")).count(), 3);
     // Only the new key is needed now.
     let only_new = match app.db.is_postgres() {
@@ -191,9 +212,14 @@ async fn rotate_key_reseals_every_secret_under_the_new_key() {
         .await
         .expect("rows");
     let stored = rows[0].secret.as_deref().expect("sealed secret");
-    assert_eq!(&*vault.open(Purpose::EndpointSecret, stored).expect("opens"), whsec);
     assert_eq!(
-        &*vault.open(Purpose::EndpointUrl, &rows[1].url).expect("opens"),
+        &*vault.open(Purpose::EndpointSecret, stored).expect("opens"),
+        whsec
+    );
+    assert_eq!(
+        &*vault
+            .open(Purpose::EndpointUrl, &rows[1].url)
+            .expect("opens"),
         slack.url()
     );
     let sources = inbound_source::Entity::find()
@@ -201,7 +227,9 @@ async fn rotate_key_reseals_every_secret_under_the_new_key() {
         .await
         .expect("rows");
     assert_eq!(
-        &*vault.open(Purpose::InboundSecret, &sources[0].secret).expect("opens"),
+        &*vault
+            .open(Purpose::InboundSecret, &sources[0].secret)
+            .expect("opens"),
         source.secret
     );
     app.stop().await;

@@ -60,7 +60,10 @@ async fn both_secrets_verify_during_the_overlap_and_only_the_new_one_after_it() 
     .await;
     let endpoint = &saved["data"]["saveWebHookSettings"]["settings"]["endpoints"][0];
     let id = endpoint["id"].as_str().expect("id").to_owned();
-    let old = endpoint["generatedSecretToken"].as_str().expect("secret").to_owned();
+    let old = endpoint["generatedSecretToken"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
     let repo = app.create_repository("rotating").await;
 
     let before = next_delivery(&app, &receiver, &repo, 1).await;
@@ -68,17 +71,25 @@ async fn both_secrets_verify_during_the_overlap_and_only_the_new_one_after_it() 
 
     let rotated = rotate(&app, &id, Some(OVERLAP_SECONDS)).await;
     let payload = &rotated["data"]["rotateWebhookSecret"];
-    let new = payload["secret"].as_str().unwrap_or_else(|| panic!("{rotated}")).to_owned();
+    let new = payload["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{rotated}"))
+        .to_owned();
     assert!(new.starts_with("whsec_") && new != old);
     assert_eq!(payload["clientMutationId"], "r1");
-    let ends = payload["secretOverlapEndsAt"].as_i64().expect("overlap end");
+    let ends = payload["secretOverlapEndsAt"]
+        .as_i64()
+        .expect("overlap end");
     assert_eq!(payload["endpoint"]["secretOverlapEndsAt"], json!(ends));
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as i64;
     let overlap_ms = OVERLAP_SECONDS * 1000;
-    assert!((now_ms + overlap_ms - 2_000..=now_ms + overlap_ms).contains(&ends), "{ends} vs {now_ms}");
+    assert!(
+        (now_ms + overlap_ms - 2_000..=now_ms + overlap_ms).contains(&ends),
+        "{ends} vs {now_ms}"
+    );
     // The settings show when the overlap ends, and never a secret.
     let settings = app
         .ok(
@@ -88,13 +99,20 @@ async fn both_secrets_verify_during_the_overlap_and_only_the_new_one_after_it() 
         .await;
     let listed = &settings["ownerInfo"]["webhookSettings"]["endpoints"][0];
     assert_eq!(listed["secretOverlapEndsAt"], json!(ends));
-    assert_eq!(listed["maskedSecretToken"], payload["endpoint"]["maskedSecretToken"]);
+    assert_eq!(
+        listed["maskedSecretToken"],
+        payload["endpoint"]["maskedSecretToken"]
+    );
     assert!(!settings.to_string().contains(&new[6..]) && !settings.to_string().contains(&old[6..]));
 
     // During the overlap: two entries, each secret verifies; the Cirrus signature is the new
     // secret's.
     let during = next_delivery(&app, &receiver, &repo, 2).await;
-    let signed_at: i64 = during.header("webhook-timestamp").expect("timestamp").parse().expect("seconds");
+    let signed_at: i64 = during
+        .header("webhook-timestamp")
+        .expect("timestamp")
+        .parse()
+        .expect("seconds");
     assert!(signed_at * 1000 < ends, "signed during the overlap");
     let header = during.header("webhook-signature").expect("signature");
     assert_eq!(header.split(' ').count(), 2, "{header}");
@@ -114,12 +132,21 @@ async fn both_secrets_verify_during_the_overlap_and_only_the_new_one_after_it() 
     let header = after.header("webhook-signature").expect("signature");
     assert_eq!(header.split(' ').count(), 1, "{header}");
     assert!(standard_verifies(&new, &after));
-    assert!(!standard_verifies(&old, &after), "the old secret no longer verifies");
+    assert!(
+        !standard_verifies(&old, &after),
+        "the old secret no longer verifies"
+    );
     assert!(!verified_by(&[&old], &after) && verified_by(&[&old, &new], &after));
     let settings = app
-        .ok("{ ownerInfo { webhookSettings { endpoints { secretOverlapEndsAt } } } }", json!({}))
+        .ok(
+            "{ ownerInfo { webhookSettings { endpoints { secretOverlapEndsAt } } } }",
+            json!({}),
+        )
         .await;
-    assert_eq!(settings["ownerInfo"]["webhookSettings"]["endpoints"][0]["secretOverlapEndsAt"], Value::Null);
+    assert_eq!(
+        settings["ownerInfo"]["webhookSettings"]["endpoints"][0]["secretOverlapEndsAt"],
+        Value::Null
+    );
     app.stop().await;
 }
 
@@ -147,7 +174,11 @@ async fn rotation_is_bounded_for_webhooks_only_and_within_the_organization() {
     assert_eq!(error_code(&refused), Some("VALIDATION"), "{refused}");
     let other = app.new_org("other").await;
     let foreign = app
-        .gql_as(&other.token, ROTATE, json!({ "i": { "endpointId": webhook } }))
+        .gql_as(
+            &other.token,
+            ROTATE,
+            json!({ "i": { "endpointId": webhook } }),
+        )
         .await;
     assert_eq!(error_code(&foreign), Some("NOT_FOUND"), "{foreign}");
     // The default overlap is a day.
@@ -166,8 +197,14 @@ async fn rotation_is_bounded_for_webhooks_only_and_within_the_organization() {
     .await;
     assert!(resaved.get("errors").is_none(), "{resaved}");
     let settings = app
-        .ok("{ ownerInfo { webhookSettings { endpoints { secretOverlapEndsAt } } } }", json!({}))
+        .ok(
+            "{ ownerInfo { webhookSettings { endpoints { secretOverlapEndsAt } } } }",
+            json!({}),
+        )
         .await;
-    assert_eq!(settings["ownerInfo"]["webhookSettings"]["endpoints"][0]["secretOverlapEndsAt"], Value::Null);
+    assert_eq!(
+        settings["ownerInfo"]["webhookSettings"]["endpoints"][0]["secretOverlapEndsAt"],
+        Value::Null
+    );
     app.stop().await;
 }

@@ -21,9 +21,9 @@ use super::broker::{self, within, Published, Reach};
 use super::outcome::{AttemptError, Outcome};
 use super::seam::Sink;
 use super::secrets;
+use crate::brokers::{redacted, BrokerSpec};
 use buildhooks_schema::clock::now_ms;
 use buildhooks_store::secrets::Vault;
-use crate::brokers::{redacted, BrokerSpec};
 
 /// AMQP's persistent delivery mode.
 const PERSISTENT: u8 = 2;

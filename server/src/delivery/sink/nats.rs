@@ -20,9 +20,9 @@ use super::broker::{self, within, Published, Reach};
 use super::outcome::{AttemptError, Outcome};
 use super::seam::Sink;
 use super::secrets;
+use crate::brokers::{redacted, BrokerSpec};
 use buildhooks_schema::clock::now_ms;
 use buildhooks_store::secrets::Vault;
-use crate::brokers::{redacted, BrokerSpec};
 
 /// One configured NATS server and its client, once connected.
 struct Server {

@@ -19,7 +19,10 @@ pub fn signing(
 ) -> Result<Vec<Arc<str>>, AttemptError> {
     let mut secrets = Vec::with_capacity(2);
     let mut stored = endpoint.secret.as_deref().into_iter().collect::<Vec<_>>();
-    if endpoint.previous_secret_until.is_some_and(|until| now < until) {
+    if endpoint
+        .previous_secret_until
+        .is_some_and(|until| now < until)
+    {
         stored.extend(endpoint.previous_secret.as_deref());
     }
     for value in stored {
