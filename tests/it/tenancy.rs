@@ -49,6 +49,7 @@ fn operations(ids: &Ids) -> Vec<(&'static str, &'static str, Value)> {
         ("saveWebHookSettings", "mutation($id: ID!) { saveWebHookSettings(input: {ownerUid: $id, deliveryEndpoints: []}) { settings { ownerUid } } }", json!({ "id": ids.org })),
         ("webhookRedeliver", "mutation($id: String!) { webhookRedeliver(input: {deliveryId: $id}) { delivery { id } } }", json!({ "id": ids.delivery })),
         ("webhookPing", "mutation($uid: ID!, $e: ID!) { webhookPing(input: {ownerUid: $uid, endpointId: $e}) { delivery { id } } }", json!({ "uid": ids.org, "e": ids.endpoint })),
+        ("rotateWebhookSecret", "mutation($e: ID!) { rotateWebhookSecret(input: {endpointId: $e}) { secret } }", json!({ "e": ids.endpoint })),
         ("createInboundSource", "mutation($id: ID!) { createInboundSource(input: {kind: GITHUB, name: \"x\", repositoryId: $id}) { source { id } } }", json!({ "id": ids.repo })),
         ("regenerateInboundSecret", "mutation($id: ID!) { regenerateInboundSecret(input: {sourceId: $id}) { secret } }", json!({ "id": ids.source })),
         ("deleteInboundSource", "mutation($id: ID!) { deleteInboundSource(input: {sourceId: $id}) { deletedSourceId } }", json!({ "id": ids.source })),
