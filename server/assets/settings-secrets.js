@@ -44,7 +44,7 @@
     time.dateTime = when.toISOString();
     time.textContent = when.toLocaleString();
     const dd = document.createElement('dd');
-    dd.append('signs beside the new one until ', time);
+    dd.append('still signs until ', time);
     const dt = document.createElement('dt');
     dt.textContent = 'Previous secret';
     const div = document.createElement('div');

@@ -12,6 +12,7 @@ mod browser_chat;
 mod browser_format;
 mod browser_graphiql;
 mod browser_inbound;
+mod browser_secrets;
 mod build_flow;
 mod chat;
 mod cirrus_fields;
