@@ -10,7 +10,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{cirrus_verifies, dump, holds_none, standard_verifies};
-use crate::inbound::{github, github_source, gitlab_source};
+use crate::inbound::{
+    fixture_json, github, github_source, gitlab_source, now_seconds, post, standard_signature,
+    unique, JSON,
+};
 use crate::utils::robots::{Robot, Vendor};
 use crate::utils::{save_endpoints, Receiver, TestApp};
 
@@ -69,6 +72,42 @@ async fn a_dump_after_saving_and_delivering_shows_no_secret() {
     // The GitHub source verifies a request signed with its (sealed) secret.
     let ping = json!({ "zen": "Sealed.", "hook_id": 1 }).to_string();
     let answer = github(&app, &github_src, "ping", ping.as_bytes()).await;
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    // The GitLab source checks its (sealed) token and signing secret: GitLab's documented
+    // pipeline, signed as Standard Webhooks says, is taken; the same with another key is not.
+    let body = serde_json::to_vec(&fixture_json("gitlab/pipeline.json")).expect("JSON");
+    let signing = gitlab_src.signing_secret.clone().expect("signing secret");
+    let (id, now) = (unique(), now_seconds());
+    let send = |signature: String| {
+        let (app, path, token, body, id) = (
+            &app,
+            gitlab_src.path(),
+            gitlab_src.secret.clone(),
+            body.clone(),
+            id.clone(),
+        );
+        async move {
+            let now = now.to_string();
+            let headers = [
+                JSON,
+                ("x-gitlab-event", "Pipeline Hook"),
+                ("x-gitlab-token", token.as_str()),
+                ("webhook-id", id.as_str()),
+                ("webhook-timestamp", now.as_str()),
+                ("webhook-signature", signature.as_str()),
+            ];
+            post(app, &path, &headers, &body).await
+        }
+    };
+    let forged = send(standard_signature(
+        "whsec_AAAAAAAAAAAAAAAAAAAAAA==",
+        &id,
+        now,
+        &body,
+    ))
+    .await;
+    assert_eq!(forged.0, 401, "{}", forged.1);
+    let answer = send(standard_signature(&signing, &id, now, &body)).await;
     assert_eq!(answer.0, 200, "{}", answer.1);
 
     let text = dump(&app.db);
