@@ -43,6 +43,7 @@ pub(crate) fn sample_delivery(url: &str) -> webhook_delivery::Model {
         updated_at: 0,
         build_id: None,
         order_key: None,
+        replay_id: None,
     }
 }
 

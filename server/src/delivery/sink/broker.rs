@@ -187,6 +187,7 @@ mod tests {
             updated_at: 0,
             build_id: None,
             order_key: None,
+            replay_id: None,
         }
     }
 
