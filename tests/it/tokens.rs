@@ -1,7 +1,7 @@
 //! API tokens: `ownerAccessTokens` lists them masked with their last use, and
 //! `deleteOwnerAccessToken` revokes one: refused at once by the instance that revoked it, and on
-//! PostgreSQL by every other instance within a second (`NOTIFY`), well inside the 5 s cache.
-//! Another organization cannot revoke it.
+//! PostgreSQL by every other instance within a second (`NOTIFY`), well inside the 5 s cache,
+//! also after its listening connection was cut. Another organization cannot revoke it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +55,36 @@ async fn status_at(app: &TestApp, addr: std::net::SocketAddr, token: &str) -> u1
         .expect("request")
         .status()
         .as_u16()
+}
+
+/// The backends of the database at `url` listening for revocations.
+async fn listener_pids(url: &str) -> Vec<i32> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = sea_orm::Database::connect(url).await.expect("connect");
+    let rows = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+             AND query LIKE 'LISTEN%buildhooks_token_revoked%'",
+        ))
+        .await
+        .expect("pg_stat_activity");
+    let _ = db.close().await;
+    rows.iter()
+        .map(|r| r.try_get_by_index::<i32>(0).expect("pid"))
+        .collect()
+}
+
+/// Cuts the connections of backends `pids`.
+async fn terminate(url: &str, pids: &[i32]) {
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(url).await.expect("connect");
+    for pid in pids {
+        db.execute_unprepared(&format!("SELECT pg_terminate_backend({pid})"))
+            .await
+            .expect("terminate");
+    }
+    let _ = db.close().await;
 }
 
 fn masked(token: &str) -> String {
@@ -233,6 +263,44 @@ async fn a_token_revoked_on_one_instance_is_refused_by_another_within_a_second()
     // And stays refused; the organization's other token still works on B.
     assert_eq!(status_at(&a, b, &victim).await, 401);
     assert_eq!(status_at(&a, b, &a.org.token).await, 200);
+
+    // The listening connections are cut: each instance listens again, and B still hears.
+    let listeners = || listener_pids(&url);
+    let cut = listeners().await;
+    assert_eq!(
+        cut.len(),
+        2,
+        "one revocation listener per instance: {cut:?}"
+    );
+    terminate(&url, &cut).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = listeners().await;
+        if now.len() == 2 && now.iter().all(|pid| !cut.contains(pid)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "listeners not back: {now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = new_token(&a).await;
+    let id = list(&a, &a.org.token).await[2]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(status_at(&a, b, &second).await, 200);
+    a.ok(REVOKE, json!({ "i": { "id": id } })).await;
+    let revoked = Instant::now();
+    while status_at(&a, b, &second).await != 401 {
+        assert!(
+            revoked.elapsed() < Duration::from_secs(1),
+            "B accepts a revoked token after its listener reconnected"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!(
+        "after a reconnect, refused by the second instance after {:?}",
+        revoked.elapsed()
+    );
 
     let _ = stop.send(());
     let _ = server.await;

@@ -1,7 +1,7 @@
 //! `LISTEN` on one channel (outbox rows other instances commit, tokens they revoke),
 //! reconnecting when the connection is lost.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -18,7 +18,8 @@ pub(crate) enum Heard<'a> {
 }
 
 /// Calls `on` for every notification on `channel` (and each time the listener connects) until
-/// `stop` turns true; a lost connection is opened again after a second.
+/// `stop` turns true. A lost connection is opened again at once (after a second if it had
+/// lasted less), then every second while that fails.
 pub(crate) async fn run(
     url: &str,
     channel: &str,
@@ -26,7 +27,14 @@ pub(crate) async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let url = crate::connect::without_loopback_tls(url);
+    let mut failed = false;
     loop {
+        if failed {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
         let connected = async {
             let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
             listener.listen(channel).await?;
@@ -35,6 +43,7 @@ pub(crate) async fn run(
         .await;
         match connected {
             Ok(mut listener) => {
+                let since = Instant::now();
                 on(Heard::Connected);
                 loop {
                     tokio::select! {
@@ -54,12 +63,13 @@ pub(crate) async fn run(
                         }
                     }
                 }
+                // A connection that is lost as soon as it is made waits like a refused one.
+                failed = since.elapsed() < Duration::from_secs(1);
             }
-            Err(error) => tracing::warn!(%error, channel, "cannot LISTEN"),
-        }
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            Err(error) => {
+                failed = true;
+                tracing::warn!(%error, channel, "cannot LISTEN");
+            }
         }
     }
 }
