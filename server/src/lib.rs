@@ -132,8 +132,13 @@ pub async fn run(
             state.sender.clone(),
             state.store.clone(),
             config,
-            stop_rx,
+            stop_rx.clone(),
         ))
+    });
+    // Tokens revoked by other instances stop working here at once (where the API is served).
+    let revocations = (role != Role::Dispatcher).then(|| {
+        let (store, url) = (state.store.clone(), state.config.database_url.clone());
+        tokio::spawn(store.watch_revocations(url, stop_rx.clone()))
     });
     let app = http::router(state, role);
     // Each request knows the address it came from (the actor's address in audit events).
@@ -145,6 +150,9 @@ pub async fn run(
     let _ = stop_tx.send(true);
     if let Some(dispatcher) = dispatcher {
         let _ = dispatcher.await;
+    }
+    if let Some(revocations) = revocations {
+        let _ = revocations.await;
     }
     served
 }

@@ -26,6 +26,7 @@ pub mod secrets;
 mod sqlite;
 pub mod tasks;
 mod text;
+pub mod tokens;
 pub mod window;
 
 pub use connect::{connect, ConnectOptions, Synchronous};

@@ -35,5 +35,7 @@ mod secrets;
 mod settings;
 mod ssrf;
 mod tenancy;
+mod tokens;
 mod transitions;
 mod utils;
+mod wide_ids;

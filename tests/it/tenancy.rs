@@ -21,6 +21,8 @@ struct Ids {
     endpoint: String,
     /// An inbound source (issue 16).
     source: String,
+    /// An API token (issue 19).
+    token: String,
 }
 
 /// (root field, operation, variables for the given ids). Every root field that takes an id.
@@ -53,13 +55,15 @@ fn operations(ids: &Ids) -> Vec<(&'static str, &'static str, Value)> {
         ("createInboundSource", "mutation($id: ID!) { createInboundSource(input: {kind: GITHUB, name: \"x\", repositoryId: $id}) { source { id } } }", json!({ "id": ids.repo })),
         ("regenerateInboundSecret", "mutation($id: ID!) { regenerateInboundSecret(input: {sourceId: $id}) { secret } }", json!({ "id": ids.source })),
         ("deleteInboundSource", "mutation($id: ID!) { deleteInboundSource(input: {sourceId: $id}) { deletedSourceId } }", json!({ "id": ids.source })),
+        ("deleteOwnerAccessToken", "mutation($id: ID!) { deleteOwnerAccessToken(input: {id: $id}) { token { id } } }", json!({ "id": ids.token })),
     ]
 }
 
 /// Root fields that take no id of another organization: `createRepository` makes one in the
 /// caller's own organization; `brokers` lists the operator's broker names, the same for all;
-/// `viewer` is always null (tokens are organizations', not users').
-const EXEMPT: &[&str] = &["createRepository", "brokers", "viewer"];
+/// `viewer` is always null (tokens are organizations', not users'); `ownerAccessTokens` lists
+/// the caller's own organization's tokens.
+const EXEMPT: &[&str] = &["createRepository", "brokers", "viewer", "ownerAccessTokens"];
 
 async fn root_fields(app: &TestApp) -> BTreeSet<String> {
     let data = app
@@ -149,6 +153,12 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
         .as_str()
         .expect("source")
         .to_owned();
+    let b_token = app
+        .gql_as(&b.token, "{ ownerAccessTokens { id } }", json!({}))
+        .await["data"]["ownerAccessTokens"][0]["id"]
+        .as_str()
+        .expect("token")
+        .to_owned();
     receiver.wait_for(2, Duration::from_secs(5)).await;
     let b_before = app
         .gql_as(&b.token, "query($id: ID!) { build(id: $id) { status tasks { status } } ownerInfo { webhookSettings { endpoints { id webhookURL } } } }", json!({ "id": b_build }))
@@ -164,6 +174,7 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
         delivery: b_delivery,
         endpoint: b_endpoint,
         source: b_source,
+        token: b_token,
     };
     let nowhere = Ids {
         org: "999999".into(),
@@ -175,6 +186,7 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
         delivery: uuid::Uuid::new_v4().to_string(),
         endpoint: "999999".into(),
         source: uuid::Uuid::new_v4().simple().to_string(),
+        token: "999999".into(),
     };
 
     let ops = operations(&theirs);
