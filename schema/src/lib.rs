@@ -46,6 +46,8 @@ pub struct QueryRoot(
     webhook::actions::WebhookActionsQuery,
     webhook::message::MessagePreviewQuery,
     webhook::broker_settings::BrokersQuery,
+    webhook::replay::ReplayQuery,
+    webhook::routing::EventQuery,
 );
 
 /// Every mutation field.
@@ -58,6 +60,7 @@ pub struct MutationRoot(
     webhook::settings::WebhookSettingsMutation,
     webhook::actions::WebhookActionsMutation,
     inbound::source::InboundMutation,
+    webhook::replay::ReplayMutation,
 );
 
 /// The public API schema.

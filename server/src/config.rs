@@ -193,7 +193,32 @@ pub struct Config {
     /// `BUILDHOOKS_BROKERS` (for credentials kept out of the environment).
     #[arg(long, env = "BUILDHOOKS_BROKERS_FILE", global = true)]
     pub brokers_file: Option<std::path::PathBuf>,
+
+    /// Deliveries a replay (`webhookReplay`) puts back in the outbox at a time; the next page
+    /// waits until this one has been sent.
+    #[arg(
+        long,
+        env = "BUILDHOOKS_REPLAY_PAGE",
+        default_value_t = DEFAULT_REPLAY_PAGE,
+        global = true
+    )]
+    pub replay_page: u64,
+
+    /// Milliseconds between two slices of ten rows of a replay page coming due, so live
+    /// deliveries committed meanwhile go between them.
+    #[arg(
+        long,
+        env = "BUILDHOOKS_REPLAY_GAP_MS",
+        default_value_t = DEFAULT_REPLAY_GAP_MS,
+        global = true
+    )]
+    pub replay_gap_ms: u64,
 }
+
+/// `BUILDHOOKS_REPLAY_PAGE`.
+pub const DEFAULT_REPLAY_PAGE: u64 = 100;
+/// `BUILDHOOKS_REPLAY_GAP_MS`.
+pub const DEFAULT_REPLAY_GAP_MS: u64 = 20;
 
 /// GitHub's own limit on a webhook payload is 25 MB; CI events are far smaller.
 pub const DEFAULT_INBOUND_MAX_BYTES: usize = 5 * 1024 * 1024;
@@ -222,6 +247,8 @@ impl Config {
             public_url: None,
             brokers: None,
             brokers_file: None,
+            replay_page: DEFAULT_REPLAY_PAGE,
+            replay_gap_ms: DEFAULT_REPLAY_GAP_MS,
         }
     }
 

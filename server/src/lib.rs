@@ -110,6 +110,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let replay_stop = stop_rx.clone();
     let dispatcher = (role != Role::Api).then(|| {
         let config = DispatchConfig::from_config(&state.config);
         tokio::spawn(dispatcher::run(
@@ -117,6 +118,15 @@ pub async fn run(
             state.store.clone(),
             config,
             stop_rx,
+        ))
+    });
+    // Replays are worked through beside the dispatcher, which sends what they queue.
+    let replays = (role != Role::Api).then(|| {
+        tokio::spawn(delivery::replay::run(
+            state.store.db().clone(),
+            state.sender.wake.clone(),
+            delivery::replay::ReplayConfig::from_config(&state.config),
+            replay_stop,
         ))
     });
     let app = http::router(state, role);
@@ -129,6 +139,9 @@ pub async fn run(
     let _ = stop_tx.send(true);
     if let Some(dispatcher) = dispatcher {
         let _ = dispatcher.await;
+    }
+    if let Some(replays) = replays {
+        let _ = replays.await;
     }
     served
 }

@@ -29,6 +29,8 @@ mod outage;
 mod outbox;
 mod pagination;
 mod payload;
+mod replay;
+mod routing;
 mod schema_tooling;
 mod settings;
 mod ssrf;
