@@ -92,20 +92,17 @@ fn condition(f: &Filter) -> Condition {
     c
 }
 
-/// How many deliveries `filter` selects now, and the highest of their ids.
+/// How many deliveries `filter` selects now, and the highest of their ids: one statement.
 pub async fn count(db: &impl ConnectionTrait, filter: &Filter) -> Result<(i64, Option<i32>)> {
-    let matched = webhook_delivery::Entity::find()
-        .filter(condition(filter))
-        .count(db)
-        .await?;
-    let last: Option<Option<i32>> = webhook_delivery::Entity::find()
+    let row: Option<(i64, Option<i32>)> = webhook_delivery::Entity::find()
         .filter(condition(filter))
         .select_only()
+        .column_as(webhook_delivery::Column::Id.count(), "matched")
         .column_as(webhook_delivery::Column::Id.max(), "last")
         .into_tuple()
         .one(db)
         .await?;
-    Ok((matched as i64, last.flatten()))
+    Ok(row.unwrap_or((0, None)))
 }
 
 /// Writes a RUNNING replay of the deliveries `filter` matched (`matched` of them, ids up to

@@ -3,7 +3,7 @@
 //! event.
 
 use buildhooks_entity::{event, webhook_delivery, webhook_endpoint};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder};
 
 use crate::Result;
 

@@ -246,10 +246,11 @@ async fn start(ctx: &Context<'_>, input: &WebhookReplayInput) -> Result<WebhookR
         });
     }
     let repository_id = filter.repository_id;
+    // Counted before the write, on the pool: a long count never holds the writers up. The set
+    // the replay works through is fixed by the highest id counted.
+    let (matched, last_id) = replay::count(db(ctx)?, &filter).await?;
     let store = store(ctx)?;
     let w = store.begin_write().await?;
-    // Counted in the transaction that writes the replay: `matched` is the set it works through.
-    let (matched, last_id) = replay::count(w.txn(), &filter).await?;
     let row = replay::insert(w.txn(), filter, matched, last_id.unwrap_or(0), now_ms()).await?;
     commit_audited(ctx, w, org_id, repository_id).await?;
     Ok(WebhookReplayPayload {
