@@ -110,7 +110,7 @@ async fn routing_says_where_an_event_went_and_why_not_elsewhere() {
         d["endpointId"] == audit.as_str()
             && d["payload"]["data"]
                 .as_str()
-                .is_some_and(|s| s.contains("createBuild"))
+                .is_some_and(|s| s.contains("RepositoryCreateBuild"))
     })
     .await;
 
