@@ -204,8 +204,9 @@ pub struct Config {
     )]
     pub replay_page: u64,
 
-    /// Milliseconds between two slices of ten rows of a replay page coming due, so live
-    /// deliveries committed meanwhile go between them.
+    /// Milliseconds between two slices of five rows of a replay page coming due (at the
+    /// fastest: the runner widens it while the dispatcher lags), so live deliveries committed
+    /// meanwhile go between them.
     #[arg(
         long,
         env = "BUILDHOOKS_REPLAY_GAP_MS",
@@ -218,7 +219,7 @@ pub struct Config {
 /// `BUILDHOOKS_REPLAY_PAGE`.
 pub const DEFAULT_REPLAY_PAGE: u64 = 100;
 /// `BUILDHOOKS_REPLAY_GAP_MS`.
-pub const DEFAULT_REPLAY_GAP_MS: u64 = 20;
+pub const DEFAULT_REPLAY_GAP_MS: u64 = 10;
 
 /// GitHub's own limit on a webhook payload is 25 MB; CI events are far smaller.
 pub const DEFAULT_INBOUND_MAX_BYTES: usize = 5 * 1024 * 1024;
