@@ -219,7 +219,7 @@ async fn a_filtered_replay_redelivers_a_thousand_failures_once_each_while_live_d
             .map(|j| {
                 let i = half * BUILDS / 2 + j;
                 let repo = repos[i % 3].clone();
-                let branch = if (i / 3) % 2 == 0 { "main" } else { "dev" };
+                let branch = if (i / 3).is_multiple_of(2) { "main" } else { "dev" };
                 let (client, addr, token) = (app.client.clone(), app.addr, app.org.token.clone());
                 async move {
                     let data = gql_at(&client, addr, &token,
