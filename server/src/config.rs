@@ -204,7 +204,7 @@ pub struct Config {
     )]
     pub replay_page: u64,
 
-    /// Milliseconds between two slices of five rows of a replay page coming due (at the
+    /// Milliseconds between two slices of two rows of a replay page coming due (at the
     /// fastest: the runner widens it while the dispatcher lags), so live deliveries committed
     /// meanwhile go between them.
     #[arg(

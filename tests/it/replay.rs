@@ -337,7 +337,7 @@ async fn a_filtered_replay_redelivers_a_thousand_failures_once_each_while_live_d
     let baseline = percentile(&quiet, 99);
 
     // On PostgreSQL a second instance shares the work (and the pages).
-    let second = match postgres && std::env::var("NO_SECOND").is_err() {
+    let second = match postgres {
         true => Some(second_instance(&url).await),
         false => None,
     };

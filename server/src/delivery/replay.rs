@@ -20,12 +20,14 @@ use buildhooks_store::Db;
 use tokio::sync::{watch, Notify};
 
 /// Rows of a page that come due together: well under an endpoint's default share of the
-/// dispatcher, so live rows committed meanwhile still find room to be handed straight over.
-const SLICE: usize = 5;
+/// dispatcher, so live rows committed meanwhile still find room to be handed straight over
+/// (measured on PostgreSQL: slices of ten or five let a live row wait behind them).
+const SLICE: usize = 2;
 /// Look again this soon while a replay runs.
 const BUSY_TICK: Duration = Duration::from_millis(100);
-/// The widest gap between two slices the pace grows to, in ms.
-const MAX_GAP_MS: i64 = 2_000;
+/// The widest gap between two slices the pace grows to, in ms: the dispatcher sleeps until the
+/// next slice is due, and a live row that found its endpoint's share full waits as long.
+const MAX_GAP_MS: i64 = 60;
 /// Look again this soon when no replay runs.
 const IDLE_TICK: Duration = Duration::from_millis(1000);
 /// A live row come due within this long and not yet claimed is live backlog.
