@@ -4,7 +4,8 @@
 1. SQL text only in store/ and migration/ (string literals holding SQL keywords), and no
    statement built with sea-orm outside store/ (the benchmark, which writes rows to measure, the
    tests, and `entity/`'s tenancy-scoped finder that the store uses, excepted);
-2. no branch on the database backend outside store/;
+2. no branch on the database backend outside store/ (and migration/, where a statement has no
+   common form);
 3. schema/ and server/ do not mention SQLite or PostgreSQL at all (code or comments);
 4. no import circle between the files of a crate (`use crate::...`, `super::...`, paths; a
    path through the crate root's re-exports is not followed).
@@ -64,7 +65,9 @@ def check_text(offences):
             if crate not in ("store", "migration", "bench", "entity"):
                 for m in BUILDER.finditer(text):
                     offences.append(f"{rel(path)}:{line_of(text, m.start())}: a database statement outside store/ ({m.group(0)})")
-            if crate != "store":
+            # A migration may differ per database where sea-query has no common form (widening
+            # a column: `m20261204_000010_wide_ids`).
+            if crate not in ("store", "migration"):
                 for m in BACKEND.finditer(text):
                     offences.append(f"{rel(path)}:{line_of(text, m.start())}: backend branch outside store/ ({m.group(0)})")
             if crate in ("schema", "server"):

@@ -6,8 +6,8 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "webhook_attempt")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i32,
-    pub delivery_id: i32,
+    pub id: i64,
+    pub delivery_id: i64,
     pub number: i32,
     pub started_at: i64,
     pub duration_ms: i64,

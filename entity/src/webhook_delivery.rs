@@ -7,12 +7,12 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "webhook_delivery")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i32,
+    pub id: i64,
     /// The `X-Cirrus-Delivery` id: the same on every attempt and redelivery.
     #[sea_orm(unique)]
     pub uuid: String,
     pub org_id: i32,
-    pub event_id: Option<i32>,
+    pub event_id: Option<i64>,
     pub endpoint_id: i32,
     pub repository_id: Option<i32>,
     pub url: String,

@@ -1,6 +1,7 @@
-//! Organizations and their API tokens: creation, hashing (only a SHA-256 hash is stored) and
-//! turning a bearer token into the organization it belongs to, with a short-lived cache of tokens
-//! found valid.
+//! Organizations and their API tokens: creation, hashing (only a SHA-256 hash is stored, with
+//! the token's last four characters as a hint) and turning a bearer token into the organization
+//! it belongs to, with a short-lived cache of tokens found valid that revocations empty at once
+//! (`TokenCache::forget`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use buildhooks_entity::organization;
-use buildhooks_store::orgs;
+use buildhooks_store::{orgs, tokens};
 use rand::RngCore;
 use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
@@ -50,10 +51,30 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The part of a token kept to tell it apart: its last four characters.
+pub fn token_hint(token: &str) -> &str {
+    let start = token
+        .char_indices()
+        .rev()
+        .nth(3)
+        .map_or(0, |(index, _)| index);
+    &token[start..]
+}
+
+/// How a token is shown once issued: `bh_…abcd` from its hint, `••••` without one (tokens
+/// issued before hints were kept).
+pub fn masked_token(hint: Option<&str>) -> String {
+    match hint {
+        Some(hint) if !hint.is_empty() => format!("bh_…{hint}"),
+        _ => "••••".to_owned(),
+    }
+}
+
 /// Stores a new token for `org_id` and returns it; it is never readable again.
 pub async fn issue_token(db: &impl ConnectionTrait, org_id: i32) -> Result<String> {
     let token = generate_token();
-    orgs::insert_token(db, org_id, &hash_token(&token), now_ms()).await?;
+    let hint = token_hint(&token);
+    tokens::insert(db, org_id, &hash_token(&token), Some(hint), now_ms()).await?;
     Ok(token)
 }
 
@@ -82,7 +103,7 @@ pub async fn create_organization(
 
 /// The organization of the token whose hash is `token_hash`.
 async fn lookup(db: &impl ConnectionTrait, token_hash: &str) -> Result<Viewer> {
-    orgs::token_org(db, token_hash)
+    tokens::find_valid(db, token_hash)
         .await?
         .map(|(org_id, token_id)| Viewer {
             org_id,
@@ -91,17 +112,32 @@ async fn lookup(db: &impl ConnectionTrait, token_hash: &str) -> Result<Viewer> {
         .ok_or(Error::Unauthenticated)
 }
 
-/// How long a token found valid is trusted without asking the database again. Tokens are never
-/// deleted by the API today; a token removed from the database directly stops working within
-/// this time. Unknown tokens are never cached: each one is looked up.
+/// How long a token found valid is trusted without asking the database again. A revoked token
+/// is forgotten at once by the instance that revoked it and by every other instance sharing the
+/// database when the store tells it of the revocation (well within a second); a token removed from
+/// the database by hand stops working within this time. Unknown tokens are never cached: each
+/// one is looked up.
 pub const TOKEN_TTL: Duration = Duration::from_secs(5);
 /// Most tokens remembered; the cache is emptied when full.
 const TOKEN_CACHE_LIMIT: usize = 10_000;
+/// A token's last use is noted at most this often by one instance (the database refuses it more
+/// often across instances: `tokens::note_use`).
+const USE_NOTED_EVERY: Duration = Duration::from_millis(tokens::USE_NOTED_EVERY_MS as u64);
 
 /// Tokens found valid in the last `TOKEN_TTL`, by hash: one lookup fewer per API request.
 #[derive(Default)]
 pub struct TokenCache {
-    valid: Mutex<HashMap<String, (Viewer, Instant)>>,
+    valid: Mutex<Valid>,
+    /// When this instance last noted each token's use, by token id.
+    noted: Mutex<HashMap<i32, Instant>>,
+}
+
+#[derive(Default)]
+struct Valid {
+    by_hash: HashMap<String, (Viewer, Instant)>,
+    /// Counts forgets: a lookup that began before one does not cache what it read (it may
+    /// have read a token just revoked).
+    forgets: u64,
 }
 
 impl TokenCache {
@@ -109,18 +145,85 @@ impl TokenCache {
     pub async fn authenticate(&self, db: &impl ConnectionTrait, token: &str) -> Result<Viewer> {
         let hash = hash_token(token.trim());
         let now = Instant::now();
-        if let Some((viewer, at)) = self.valid.lock().ok().and_then(|m| m.get(&hash).copied()) {
-            if now.duration_since(at) < TOKEN_TTL {
-                return Ok(viewer);
+        let forgets = match self.valid.lock() {
+            Ok(valid) => {
+                if let Some((viewer, at)) = valid.by_hash.get(&hash) {
+                    if now.duration_since(*at) < TOKEN_TTL {
+                        return Ok(*viewer);
+                    }
+                }
+                valid.forgets
             }
-        }
+            Err(_) => u64::MAX,
+        };
         let viewer = lookup(db, &hash).await?;
         if let Ok(mut valid) = self.valid.lock() {
-            if valid.len() >= TOKEN_CACHE_LIMIT {
-                valid.clear();
+            if valid.forgets == forgets {
+                if valid.by_hash.len() >= TOKEN_CACHE_LIMIT {
+                    valid.by_hash.clear();
+                }
+                valid.by_hash.insert(hash, (viewer, now));
             }
-            valid.insert(hash, (viewer, now));
         }
         Ok(viewer)
+    }
+
+    /// Stops trusting the token whose hash is `token_hash` (it was revoked).
+    pub fn forget(&self, token_hash: &str) {
+        if let Ok(mut valid) = self.valid.lock() {
+            valid.by_hash.remove(token_hash);
+            valid.forgets += 1;
+        }
+    }
+
+    /// Stops trusting every cached token (revocations may have been missed).
+    pub fn forget_all(&self) {
+        if let Ok(mut valid) = self.valid.lock() {
+            valid.by_hash.clear();
+            valid.forgets += 1;
+        }
+    }
+
+    /// Whether token `id`'s use at `now` should be noted: true at most once per
+    /// `USE_NOTED_EVERY` per token.
+    pub fn use_to_note(&self, id: i32, now: Instant) -> bool {
+        let Ok(mut noted) = self.noted.lock() else {
+            return false;
+        };
+        if noted
+            .get(&id)
+            .is_some_and(|at| now.duration_since(*at) < USE_NOTED_EVERY)
+        {
+            return false;
+        }
+        if noted.len() >= TOKEN_CACHE_LIMIT {
+            noted.clear();
+        }
+        noted.insert(id, now);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_are_the_last_four_characters_and_mask_the_rest() {
+        let token = generate_token();
+        assert_eq!(token_hint(&token), &token[token.len() - 4..]);
+        assert_eq!(token_hint("abc"), "abc");
+        assert_eq!(masked_token(Some("wxyz")), "bh_…wxyz");
+        assert_eq!(masked_token(None), "••••");
+    }
+
+    #[test]
+    fn a_use_is_noted_once_a_minute_per_token() {
+        let cache = TokenCache::default();
+        let t0 = Instant::now();
+        assert!(cache.use_to_note(1, t0));
+        assert!(!cache.use_to_note(1, t0 + Duration::from_secs(59)));
+        assert!(cache.use_to_note(2, t0 + Duration::from_secs(59)));
+        assert!(cache.use_to_note(1, t0 + Duration::from_secs(61)));
     }
 }

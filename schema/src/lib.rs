@@ -39,6 +39,7 @@ pub use webhook::WebhookConfig;
 #[derive(MergedObject, Default)]
 pub struct QueryRoot(
     owner::query::OwnerQuery,
+    owner::tokens::OwnerTokensQuery,
     repository::query::RepositoryQuery,
     build::query::BuildQuery,
     task::query::TaskQuery,
@@ -54,6 +55,7 @@ pub struct QueryRoot(
 #[derive(MergedObject, Default)]
 pub struct MutationRoot(
     owner::mutation::OwnerMutation,
+    owner::tokens::OwnerTokensMutation,
     repository::mutation::RepositoryMutation,
     build::mutation::BuildMutation,
     task::mutation::TaskMutation,

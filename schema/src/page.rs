@@ -76,10 +76,10 @@ pub(crate) struct Page {
 
 impl Page {
     /// The connection of `rows` (as the window read them), each with its id and node.
-    pub(crate) fn connection<T, N: OutputType>(
+    pub(crate) fn connection<T, N: OutputType, I: Into<i64>>(
         &self,
         mut rows: Vec<T>,
-        id: impl Fn(&T) -> i32,
+        id: impl Fn(&T) -> I,
         node: impl FnMut(T) -> N,
     ) -> Connection<String, N> {
         let more = rows.len() as u64 > self.size;
@@ -95,7 +95,7 @@ impl Page {
         let mut node = node;
         let mut conn = Connection::new(has_previous, has_next);
         conn.edges.extend(rows.into_iter().map(|row| {
-            let cursor = id(&row).to_string();
+            let cursor = id(&row).into().to_string();
             Edge::new(cursor, node(row))
         }));
         conn
@@ -111,7 +111,7 @@ fn page_size(field: &str, n: i32) -> Result<u64> {
 }
 
 /// The id a cursor stands for.
-fn parse_cursor(field: &str, cursor: Option<&str>) -> Result<Option<i32>> {
+fn parse_cursor(field: &str, cursor: Option<&str>) -> Result<Option<i64>> {
     cursor
         .map(|c| {
             c.trim()
@@ -142,7 +142,10 @@ mod tests {
     fn read(page: &Page) -> Vec<i32> {
         let w = page.window;
         let mut rows: Vec<i32> = (1..=10)
-            .filter(|i| w.after.is_none_or(|a| *i > a) && w.before.is_none_or(|b| *i < b))
+            .filter(|i| {
+                w.after.is_none_or(|a| i64::from(*i) > a)
+                    && w.before.is_none_or(|b| i64::from(*i) < b)
+            })
             .collect();
         if w.from_end {
             rows.reverse();

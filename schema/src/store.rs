@@ -6,6 +6,7 @@
 use std::sync::{Arc, OnceLock};
 
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
+use buildhooks_store::tokens::Revocation;
 use buildhooks_store::{Db, DbHandle, WriteTxn};
 use sea_orm::DatabaseConnection;
 
@@ -127,9 +128,39 @@ impl Store {
     }
 
     /// The organization a bearer token belongs to (tokens found valid are trusted for
-    /// `auth::TOKEN_TTL`).
+    /// `auth::TOKEN_TTL`, or until revoked). The token's last use is noted at most once a
+    /// minute, in a task of its own: the request never waits for it.
     pub async fn authenticate(&self, token: &str) -> Result<Viewer> {
-        self.tokens.authenticate(self.db.conn(), token).await
+        let viewer = self.tokens.authenticate(self.db.conn(), token).await?;
+        if let Some(id) = viewer.token_id {
+            if self.tokens.use_to_note(id, std::time::Instant::now()) {
+                let db = self.db.clone();
+                tokio::spawn(async move {
+                    let noted = buildhooks_store::tokens::note_use(&db, id, crate::clock::now_ms());
+                    if let Err(error) = noted.await {
+                        tracing::warn!(%error, token_id = id, "cannot note the token's last use");
+                    }
+                });
+            }
+        }
+        Ok(viewer)
+    }
+
+    /// Stops trusting the token whose hash is `token_hash` here (it was just revoked).
+    pub fn forget_token(&self, token_hash: &str) {
+        self.tokens.forget(token_hash);
+    }
+
+    /// Forgets each token another instance revokes as soon as the store hears of it (where
+    /// several instances can share the database; else every revocation is made here), until
+    /// `stop` turns true.
+    pub async fn watch_revocations(self, url: String, stop: tokio::sync::watch::Receiver<bool>) {
+        let tokens = self.tokens.clone();
+        let on = move |heard: Revocation<'_>| match heard {
+            Revocation::Token(hash) => tokens.forget(hash),
+            Revocation::Missed => tokens.forget_all(),
+        };
+        buildhooks_store::tokens::listen_revoked(&self.db, &url, on, stop).await;
     }
 
     /// Starts a write transaction (see `Db::begin_write`).

@@ -54,7 +54,7 @@ struct NoDelivery;
 
 #[async_trait::async_trait]
 impl DeliverNow for NoDelivery {
-    async fn deliver_now(&self, _: i32, _: &str) {}
+    async fn deliver_now(&self, _: i64, _: &str) {}
 }
 
 /// The schemas over a fresh embedded database file with one organization, and a runtime on this thread.

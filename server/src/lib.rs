@@ -110,14 +110,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let replay_stop = stop_rx.clone();
     let dispatcher = (role != Role::Api).then(|| {
         let config = DispatchConfig::from_config(&state.config);
         tokio::spawn(dispatcher::run(
             state.sender.clone(),
             state.store.clone(),
             config,
-            stop_rx,
+            stop_rx.clone(),
         ))
     });
     // Replays are worked through beside the dispatcher, which sends what they queue.
@@ -126,8 +125,13 @@ pub async fn run(
             state.store.db().clone(),
             state.sender.wake.clone(),
             delivery::replay::ReplayConfig::from_config(&state.config),
-            replay_stop,
+            stop_rx.clone(),
         ))
+    });
+    // Tokens revoked by other instances stop working here at once (where the API is served).
+    let revocations = (role != Role::Dispatcher).then(|| {
+        let (store, url) = (state.store.clone(), state.config.database_url.clone());
+        tokio::spawn(store.watch_revocations(url, stop_rx.clone()))
     });
     let app = http::router(state, role);
     // Each request knows the address it came from (the actor's address in audit events).
@@ -142,6 +146,9 @@ pub async fn run(
     }
     if let Some(replays) = replays {
         let _ = replays.await;
+    }
+    if let Some(revocations) = revocations {
+        let _ = revocations.await;
     }
     served
 }

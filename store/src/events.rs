@@ -45,7 +45,7 @@ pub async fn insert_all(
     org_id: i32,
     now: i64,
     events: &[NewEvent<'_>],
-) -> Result<Vec<i32>> {
+) -> Result<Vec<i64>> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
@@ -77,8 +77,8 @@ pub async fn insert_all(
         ))
         .await?
         .iter()
-        .map(|row| row.try_get_by_index::<i32>(0))
-        .collect::<Result<Vec<i32>>>()?;
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .collect::<Result<Vec<i64>>>()?;
     ids.sort_unstable();
     Ok(ids)
 }

@@ -27,6 +27,7 @@ pub mod runs;
 mod sqlite;
 pub mod tasks;
 mod text;
+pub mod tokens;
 pub mod window;
 
 pub use connect::{connect, ConnectOptions, Synchronous};

@@ -1,6 +1,6 @@
-//! Organizations, their repositories and their API tokens (only a token's hash is stored).
+//! Organizations and their repositories (API tokens: `tokens`).
 
-use buildhooks_entity::{api_token, organization, repository};
+use buildhooks_entity::{organization, repository};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
@@ -38,33 +38,6 @@ pub async fn insert_org(
     }
     .insert(db)
     .await
-}
-
-/// Writes a token of `org_id` by its hash.
-pub async fn insert_token(
-    db: &impl ConnectionTrait,
-    org_id: i32,
-    token_hash: &str,
-    now: i64,
-) -> Result<()> {
-    api_token::ActiveModel {
-        org_id: Set(org_id),
-        token_hash: Set(token_hash.to_owned()),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .map(|_| ())
-}
-
-/// The organization and id of the token whose hash is `token_hash`.
-pub async fn token_org(db: &impl ConnectionTrait, token_hash: &str) -> Result<Option<(i32, i32)>> {
-    Ok(api_token::Entity::find()
-        .filter(api_token::Column::TokenHash.eq(token_hash))
-        .one(db)
-        .await?
-        .map(|t| (t.org_id, t.id)))
 }
 
 /// Repository `id` of `org_id`.

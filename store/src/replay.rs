@@ -47,7 +47,7 @@ pub struct Filter {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Stored {
     pub filter: Filter,
-    pub last_id: i32,
+    pub last_id: i64,
 }
 
 impl Stored {
@@ -93,8 +93,8 @@ fn condition(f: &Filter) -> Condition {
 }
 
 /// How many deliveries `filter` selects now, and the highest of their ids: one statement.
-pub async fn count(db: &impl ConnectionTrait, filter: &Filter) -> Result<(i64, Option<i32>)> {
-    let row: Option<(i64, Option<i32>)> = webhook_delivery::Entity::find()
+pub async fn count(db: &impl ConnectionTrait, filter: &Filter) -> Result<(i64, Option<i64>)> {
+    let row: Option<(i64, Option<i64>)> = webhook_delivery::Entity::find()
         .filter(condition(filter))
         .select_only()
         .column_as(webhook_delivery::Column::Id.count(), "matched")
@@ -111,7 +111,7 @@ pub async fn insert(
     db: &impl ConnectionTrait,
     filter: Filter,
     matched: i64,
-    last_id: i32,
+    last_id: i64,
     now: i64,
 ) -> Result<webhook_replay::Model> {
     let org_id = filter.org_id;
@@ -207,7 +207,7 @@ pub async fn live_backlog(
     recent_ms: i64,
     cap: u64,
 ) -> Result<u64> {
-    let ids: Vec<i32> = webhook_delivery::Entity::find()
+    let ids: Vec<i64> = webhook_delivery::Entity::find()
         .filter(webhook_delivery::Column::State.eq(state::PENDING))
         .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
         .filter(webhook_delivery::Column::NextAttemptAt.gte(now - recent_ms))
@@ -263,7 +263,7 @@ pub async fn queue_page(
     if claimed.rows_affected == 0 {
         return Ok(Paged::Lost);
     }
-    let ids: Vec<i32> = webhook_delivery::Entity::find()
+    let ids: Vec<i64> = webhook_delivery::Entity::find()
         .filter(condition(&stored.filter))
         .filter(D::Id.gt(replay.cursor))
         .filter(D::Id.lte(stored.last_id))
@@ -306,7 +306,7 @@ pub async fn queue_page(
         queued += done.rows_affected;
     }
     webhook_replay::Entity::update_many()
-        .col_expr(webhook_replay::Column::Cursor, Expr::value(last as i64))
+        .col_expr(webhook_replay::Column::Cursor, Expr::value(last))
         .col_expr(
             webhook_replay::Column::Queued,
             Expr::col(webhook_replay::Column::Queued).add(queued as i64),

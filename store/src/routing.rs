@@ -11,7 +11,7 @@ use crate::Result;
 pub async fn event(
     db: &impl ConnectionTrait,
     org_id: i32,
-    id: i32,
+    id: i64,
 ) -> Result<Option<event::Model>> {
     event::Entity::find_in_org(org_id)
         .filter(event::Column::Id.eq(id))
@@ -36,7 +36,7 @@ pub async fn endpoints(
 pub async fn deliveries(
     db: &impl ConnectionTrait,
     org_id: i32,
-    event_id: i32,
+    event_id: i64,
 ) -> Result<Vec<webhook_delivery::Model>> {
     webhook_delivery::Entity::find_in_org(org_id)
         .filter(webhook_delivery::Column::EventId.eq(event_id))

@@ -8,9 +8,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Se
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
     /// Only ids greater than this (Relay's `after`).
-    pub after: Option<i32>,
+    pub after: Option<i64>,
     /// Only ids smaller than this (Relay's `before`).
-    pub before: Option<i32>,
+    pub before: Option<i64>,
     /// Read from the newest end (Relay's `last`) rather than the oldest (`first`).
     pub from_end: bool,
     /// At most this many rows.

@@ -116,7 +116,7 @@ async fn a_cycle_records_an_expired_lease_without_claiming_it_again() {
     .expect("record and claim");
     assert_eq!(verdicts, vec![record::Verdict::Delivered]);
     let claimed = claimed.expect("a claim was asked for");
-    let ids: Vec<i32> = claimed.rows.iter().map(|d| d.id).collect();
+    let ids: Vec<i64> = claimed.rows.iter().map(|d| d.id).collect();
     assert_eq!(ids.len(), 1, "only the pending row is claimed: {ids:?}");
     assert_ne!(ids[0], first[0].id, "the recorded row is not claimed again");
     let endpoints = claimed.endpoints.expect("the cycle reads the endpoints");

@@ -36,5 +36,7 @@ mod schema_tooling;
 mod settings;
 mod ssrf;
 mod tenancy;
+mod tokens;
 mod transitions;
 mod utils;
+mod wide_ids;

@@ -24,6 +24,8 @@ struct Ids {
     /// An event and a replay (issue 19).
     event: String,
     replay: String,
+    /// An API token (issue 19).
+    token: String,
 }
 
 /// (root field, operation, variables for the given ids). Every root field that takes an id.
@@ -59,13 +61,15 @@ fn operations(ids: &Ids) -> Vec<(&'static str, &'static str, Value)> {
         ("webhookReplay", "query($id: ID!) { webhookReplay(id: $id) { id matched } }", json!({ "id": ids.replay })),
         ("webhookReplay", "mutation($e: ID!) { webhookReplay(input: {endpointId: $e, since: 0, until: 1000, states: [FAILED], dryRun: true}) { matched } }", json!({ "e": ids.endpoint })),
         ("cancelWebhookReplay", "mutation($id: ID!) { cancelWebhookReplay(input: {id: $id}) { replay { id } } }", json!({ "id": ids.replay })),
+        ("deleteOwnerAccessToken", "mutation($id: ID!) { deleteOwnerAccessToken(input: {id: $id}) { token { id } } }", json!({ "id": ids.token })),
     ]
 }
 
 /// Root fields that take no id of another organization: `createRepository` makes one in the
 /// caller's own organization; `brokers` lists the operator's broker names, the same for all;
-/// `viewer` is always null (tokens are organizations', not users').
-const EXEMPT: &[&str] = &["createRepository", "brokers", "viewer"];
+/// `viewer` is always null (tokens are organizations', not users'); `ownerAccessTokens` lists
+/// the caller's own organization's tokens.
+const EXEMPT: &[&str] = &["createRepository", "brokers", "viewer", "ownerAccessTokens"];
 
 async fn root_fields(app: &TestApp) -> BTreeSet<String> {
     let data = app
@@ -170,6 +174,12 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
         .as_str()
         .expect("source")
         .to_owned();
+    let b_token = app
+        .gql_as(&b.token, "{ ownerAccessTokens { id } }", json!({}))
+        .await["data"]["ownerAccessTokens"][0]["id"]
+        .as_str()
+        .expect("token")
+        .to_owned();
     receiver.wait_for(2, Duration::from_secs(5)).await;
     let b_before = app
         .gql_as(&b.token, "query($id: ID!) { build(id: $id) { status tasks { status } } ownerInfo { webhookSettings { endpoints { id webhookURL } } } }", json!({ "id": b_build }))
@@ -187,6 +197,7 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
         source: b_source,
         event: b_event,
         replay: b_replay,
+        token: b_token,
     };
     let nowhere = Ids {
         org: "999999".into(),
@@ -200,6 +211,7 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
         source: uuid::Uuid::new_v4().simple().to_string(),
         event: "999999".into(),
         replay: "999999".into(),
+        token: "999999".into(),
     };
 
     let ops = operations(&theirs);

@@ -26,7 +26,7 @@ use buildhooks_store::{endpoints, runs};
 #[async_trait::async_trait]
 pub trait DeliverNow: Send + Sync {
     /// One attempt of delivery `delivery_id`, claimed with `lease_token`; no retry.
-    async fn deliver_now(&self, delivery_id: i32, lease_token: &str);
+    async fn deliver_now(&self, delivery_id: i64, lease_token: &str);
 }
 
 /// How long a ping's claim lasts if the process dies while sending it.

@@ -70,7 +70,7 @@ pub struct WebHookDelivery {
     /// When the next attempt is due (milliseconds since the epoch), while PENDING.
     pub next_attempt_at: i64,
     #[graphql(skip)]
-    pub row_id: i32,
+    pub row_id: i64,
 }
 
 impl WebHookDelivery {

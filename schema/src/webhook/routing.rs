@@ -9,7 +9,7 @@ use buildhooks_entity::{event, webhook_delivery, webhook_endpoint};
 use super::delivery::WebHookDelivery;
 use super::route::{self, Miss};
 use super::{kinds, pattern};
-use crate::ctx::{db, parse_id, viewer};
+use crate::ctx::{db, viewer};
 use crate::error::{Error, Result};
 
 /// Why an endpoint did not get an event (or got it and nothing was sent).
@@ -232,7 +232,8 @@ impl WebHookEvent {
 /// Event `id` of `org_id`.
 async fn load(ctx: &Context<'_>, id: &ID) -> Result<WebHookEvent> {
     let org_id = viewer(ctx)?.org_id;
-    let row = buildhooks_store::routing::event(db(ctx)?, org_id, parse_id(id, "event")?)
+    let id: i64 = id.as_str().trim().parse().map_err(|_| Error::NotFound("event"))?;
+    let row = buildhooks_store::routing::event(db(ctx)?, org_id, id)
         .await?
         .ok_or(Error::NotFound("event"))?;
     Ok(WebHookEvent::from_row(row))

@@ -100,7 +100,7 @@ impl Sender {
 
 #[async_trait::async_trait]
 impl DeliverNow for Sender {
-    async fn deliver_now(&self, delivery_id: i32, lease_token: &str) {
+    async fn deliver_now(&self, delivery_id: i64, lease_token: &str) {
         let found = buildhooks_store::outbox::log::by_id(self.db.conn(), delivery_id).await;
         match found {
             Ok(Some(delivery)) => {

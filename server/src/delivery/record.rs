@@ -158,7 +158,7 @@ fn wait_of(outcome: &Outcome) -> i64 {
 fn applied_verdicts(
     jobs: &[Job<'_>],
     verdicts: Vec<Verdict>,
-    applied: &HashSet<i32>,
+    applied: &HashSet<i64>,
 ) -> Vec<Verdict> {
     jobs.iter()
         .zip(verdicts)

@@ -40,7 +40,7 @@ pub async fn next_due(db: &Db, filter: &str) -> Result<Option<i64>> {
 
 /// Gives leased rows back to the outbox (PENDING, their due time unchanged) when their
 /// endpoint or organization has no free share: claimed again when a slot frees.
-pub async fn release(db: &Db, ids: &[i32], token: &str) -> Result<()> {
+pub async fn release(db: &Db, ids: &[i64], token: &str) -> Result<()> {
     let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
     let values: Vec<Value> = vec![token.into(), ids.into()];
     match db.dialect() {

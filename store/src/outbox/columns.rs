@@ -91,7 +91,7 @@ pub(crate) fn as_written(
     rows: Vec<webhook_delivery::ActiveModel>,
     returned: &[QueryResult],
 ) -> Result<Vec<webhook_delivery::Model>> {
-    let ids: HashMap<String, (i32, Option<i32>)> = returned
+    let ids: HashMap<String, (i64, Option<i64>)> = returned
         .iter()
         .map(|r| {
             Ok((

@@ -38,7 +38,7 @@ pub async fn by_uuid(
 /// Every attempt of delivery `delivery_id`, in order.
 pub async fn attempts(
     db: &impl ConnectionTrait,
-    delivery_id: i32,
+    delivery_id: i64,
 ) -> Result<Vec<webhook_attempt::Model>> {
     webhook_attempt::Entity::find()
         .filter(webhook_attempt::Column::DeliveryId.eq(delivery_id))
@@ -66,7 +66,7 @@ pub async fn requeue(
 /// The latest attempt of delivery `delivery_id`, if any.
 pub async fn last_attempt(
     db: &impl ConnectionTrait,
-    delivery_id: i32,
+    delivery_id: i64,
 ) -> Result<Option<webhook_attempt::Model>> {
     webhook_attempt::Entity::find()
         .filter(webhook_attempt::Column::DeliveryId.eq(delivery_id))
@@ -88,6 +88,6 @@ pub async fn of_org(
 }
 
 /// Delivery `id`, whatever its organization (the dispatcher's own rows).
-pub async fn by_id(db: &impl ConnectionTrait, id: i32) -> Result<Option<webhook_delivery::Model>> {
+pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<webhook_delivery::Model>> {
     webhook_delivery::Entity::find_by_id(id).one(db).await
 }

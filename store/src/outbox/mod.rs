@@ -26,6 +26,7 @@ pub async fn listen(
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     if db.dialect() == crate::dialect::Dialect::Postgres {
-        crate::postgres::listen::run(url, wake, stop).await;
+        let channel = crate::postgres::listen::NOTIFY_CHANNEL;
+        crate::postgres::listen::run(url, channel, move |_| wake(), stop).await;
     }
 }

@@ -54,7 +54,7 @@ pub async fn push_back(db: &Db, id: i32, until: i64) -> Result<()> {
 
 /// Gives leased rows `ids` of lease `token` back to the outbox, due at `until`: nothing was
 /// sent, so no attempt is counted.
-pub async fn defer(db: &Db, ids: &[i32], token: &str, until: i64) -> Result<()> {
+pub async fn defer(db: &Db, ids: &[i64], token: &str, until: i64) -> Result<()> {
     let w = db.begin_write_priority().await?;
     webhook_delivery::Entity::update_many()
         .col_expr(webhook_delivery::Column::State, Expr::value(state::PENDING))

@@ -17,7 +17,7 @@ use crate::{postgres, sqlite, Db, Result};
 /// One attempt to write to `webhook_attempt`.
 #[derive(Serialize)]
 pub struct AttemptRow<'a> {
-    pub delivery_id: i32,
+    pub delivery_id: i64,
     pub number: i32,
     pub started_at: i64,
     pub duration_ms: i64,
@@ -29,7 +29,7 @@ pub struct AttemptRow<'a> {
 /// A delivery's state after an attempt, applied if it still holds lease `token`.
 #[derive(Serialize)]
 pub struct OutcomeRow<'a> {
-    pub id: i32,
+    pub id: i64,
     pub token: &'a str,
     pub state: &'a str,
     pub attempt_count: i32,
@@ -88,7 +88,7 @@ pub async fn record(
     attempts: &[AttemptRow<'_>],
     outcomes: &[OutcomeRow<'_>],
     next: Option<Next<'_>>,
-) -> Result<(HashSet<i32>, Option<Claimed>)> {
+) -> Result<(HashSet<i64>, Option<Claimed>)> {
     let next = next.filter(|n| n.limit > 0);
     if outcomes.is_empty() && next.is_none() {
         return Ok((HashSet::new(), None));
@@ -116,7 +116,7 @@ async fn cycle_postgres(
     db: &Db,
     batch: [Value; 2],
     next: Next<'_>,
-) -> Result<(HashSet<i32>, Option<Claimed>)> {
+) -> Result<(HashSet<i64>, Option<Claimed>)> {
     let (claim, token) = params(next.limit, next.lease_ms, next.filter);
     let mut values = Vec::from(batch);
     values.extend(claim);
@@ -141,7 +141,7 @@ async fn cycle_postgres(
                     .map_err(|e| DbErr::Custom(format!("applied ids: {e}")))?;
             }
         }
-        if row.try_get::<Option<i32>>("", "id")?.is_some() {
+        if row.try_get::<Option<i64>>("", "id")?.is_some() {
             claimed
                 .rows
                 .push(webhook_delivery::Model::from_query_result(row, "")?);
@@ -159,7 +159,7 @@ async fn cycle_sqlite(
     nothing_to_record: bool,
     batch: [Value; 2],
     next: Option<Next<'_>>,
-) -> Result<(HashSet<i32>, Option<Claimed>)> {
+) -> Result<(HashSet<i64>, Option<Claimed>)> {
     if nothing_to_record {
         let claimed = match next {
             Some(n) => {
@@ -196,7 +196,7 @@ async fn cycle_sqlite(
     let mut applied = HashSet::new();
     // sea-orm reads a column a row does not have as NULL: each kind has its own non-null column.
     for row in &rows {
-        if let Some(id) = row.try_get::<Option<i32>>("", "applied_id")? {
+        if let Some(id) = row.try_get::<Option<i64>>("", "applied_id")? {
             applied.insert(id);
         } else if let Some(claimed) = claimed.as_mut() {
             if row.try_get::<Option<i32>>("e_", "id")?.is_some() {
@@ -212,7 +212,7 @@ async fn cycle_sqlite(
 }
 
 /// PostgreSQL: inserts the attempts and applies the outcomes in one statement.
-async fn apply_postgres(db: &Db, batch: [Value; 2]) -> Result<HashSet<i32>> {
+async fn apply_postgres(db: &Db, batch: [Value; 2]) -> Result<HashSet<i64>> {
     let rows = db
         .conn()
         .query_all(Statement::from_sql_and_values(
@@ -222,6 +222,6 @@ async fn apply_postgres(db: &Db, batch: [Value; 2]) -> Result<HashSet<i32>> {
         ))
         .await?;
     rows.iter()
-        .map(|row: &QueryResult| row.try_get_by_index::<i32>(0))
+        .map(|row: &QueryResult| row.try_get_by_index::<i64>(0))
         .collect()
 }

@@ -93,7 +93,7 @@ const NEXT_DUE_TEXT: &str = "SELECT MIN(due) AS due FROM (
 pub(crate) const RELEASE: &str =
     "UPDATE webhook_delivery SET state = 'PENDING', lease_until = NULL, \
                  lease_token = NULL WHERE lease_token = $1 AND id = ANY (ARRAY(SELECT \
-                 value::int FROM json_array_elements_text($2::json)))";
+                 value::bigint FROM json_array_elements_text($2::json)))";
 
 // A batch is two JSON parameters (its attempts, its outcomes), so the statement text is the
 // same for any batch size and the database prepares it once per connection. Each outcome is
@@ -104,7 +104,7 @@ pub(crate) const RELEASE: &str =
 const ATTEMPTS: &str = "INSERT INTO webhook_attempt \
  (delivery_id, number, started_at, duration_ms, status, error, response_excerpt) \
  SELECT delivery_id, number, started_at, duration_ms, status, error, response_excerpt \
- FROM json_to_recordset($1::json) AS a(delivery_id int, number int, started_at bigint, \
+ FROM json_to_recordset($1::json) AS a(delivery_id bigint, number int, started_at bigint, \
  duration_ms bigint, status int, error text, response_excerpt text)";
 /// PostgreSQL: the outcomes (`$2`), returning the ids they changed. The rows are looked up by
 /// `id = ANY(...)`: PostgreSQL guesses that a JSON function returns 100 rows and, with the
@@ -115,10 +115,10 @@ const APPLY: &str = "UPDATE webhook_delivery AS d SET state = v.state, \
  next_attempt_at = v.next_attempt_at, lease_until = NULL, lease_token = NULL, \
  last_status = v.last_status, last_duration_ms = v.last_duration_ms, \
  last_response = v.last_response, updated_at = v.updated_at \
- FROM json_to_recordset($2::json) AS v(id int, token text, state text, attempt_count int, \
+ FROM json_to_recordset($2::json) AS v(id bigint, token text, state text, attempt_count int, \
  round_attempts int, next_attempt_at bigint, last_status int, last_duration_ms bigint, \
  last_response text, updated_at bigint) \
- WHERE d.id = ANY (ARRAY(SELECT (o ->> 'id')::int FROM json_array_elements($2::json) AS o)) \
+ WHERE d.id = ANY (ARRAY(SELECT (o ->> 'id')::bigint FROM json_array_elements($2::json) AS o)) \
  AND d.id = v.id AND d.lease_token = v.token RETURNING d.id";
 
 /// PostgreSQL: attempts and outcomes in one statement, atomic on its own.
@@ -130,7 +130,7 @@ pub(crate) static RECORD: LazyLock<String> =
 /// there, so only the expired-lease part could pick it, and it is excluded from that. One row
 /// comes back even when nothing is claimed: the applied ids as JSON, beside each claimed row.
 pub(crate) static CYCLE: LazyLock<String> = LazyLock::new(|| {
-    let exclude = " AND NOT EXISTS (SELECT 1 FROM json_to_recordset($2::json) AS x(id int) \
+    let exclude = " AND NOT EXISTS (SELECT 1 FROM json_to_recordset($2::json) AS x(id bigint) \
                    WHERE x.id = webhook_delivery.id)";
     format!(
         "WITH attempts AS ({ATTEMPTS}), recorded AS ({APPLY}), {} \

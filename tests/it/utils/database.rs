@@ -47,6 +47,26 @@ pub async fn create_postgres_database(server: &str) -> String {
     with_database(server, &name)
 }
 
+/// Drops the PostgreSQL database at `url` (made by `create_postgres_database`), closing the
+/// connections still open to it.
+pub async fn drop_postgres_database(url: &str) {
+    use sea_orm::ConnectionTrait;
+    let Some(server) = postgres_server() else {
+        return;
+    };
+    let base = url.split_once('?').map_or(url, |(base, _)| base);
+    let name = base.rsplit('/').next().unwrap_or_default();
+    assert!(name.starts_with("bh_test_"), "not a test database: {url}");
+    let admin = sea_orm::Database::connect(server.as_str())
+        .await
+        .expect("connect to the PostgreSQL server");
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .expect("drop test database");
+    let _ = admin.close().await;
+}
+
 impl TestDatabase {
     /// A fresh SQLite file, or a fresh PostgreSQL database.
     pub async fn new() -> Self {
