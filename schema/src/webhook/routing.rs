@@ -232,7 +232,11 @@ impl WebHookEvent {
 /// Event `id` of `org_id`.
 async fn load(ctx: &Context<'_>, id: &ID) -> Result<WebHookEvent> {
     let org_id = viewer(ctx)?.org_id;
-    let id: i64 = id.as_str().trim().parse().map_err(|_| Error::NotFound("event"))?;
+    let id: i64 = id
+        .as_str()
+        .trim()
+        .parse()
+        .map_err(|_| Error::NotFound("event"))?;
     let row = buildhooks_store::routing::event(db(ctx)?, org_id, id)
         .await?
         .ok_or(Error::NotFound("event"))?;
