@@ -30,6 +30,7 @@ mod outbox;
 mod pagination;
 mod payload;
 mod replay;
+mod replay_input;
 mod replay_resume;
 mod routing;
 mod schema_tooling;
