@@ -13,6 +13,7 @@ mod m20261203_000007_inbound;
 mod m20261203_000008_cirrus_fields;
 mod m20261204_000009_delivery_control;
 mod m20261204_000010_wide_ids;
+mod m20261204_000012_delivery_lookups;
 
 /// Every migration of buildhooks, in order.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_inbound::Migration),
             Box::new(m20261203_000008_cirrus_fields::Migration),
             Box::new(m20261204_000009_delivery_control::Migration),
+            Box::new(m20261204_000012_delivery_lookups::Migration),
             Box::new(m20261204_000010_wide_ids::Migration),
         ]
     }

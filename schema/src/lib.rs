@@ -47,6 +47,8 @@ pub struct QueryRoot(
     webhook::actions::WebhookActionsQuery,
     webhook::message::MessagePreviewQuery,
     webhook::broker_settings::BrokersQuery,
+    webhook::replay::ReplayQuery,
+    webhook::routing::EventQuery,
 );
 
 /// Every mutation field.
@@ -61,6 +63,7 @@ pub struct MutationRoot(
     webhook::actions::WebhookActionsMutation,
     webhook::rotation::WebhookRotationMutation,
     inbound::source::InboundMutation,
+    webhook::replay::ReplayMutation,
 );
 
 /// The public API schema.

@@ -205,6 +205,27 @@ pub struct Config {
         hide_env_values = true
     )]
     pub secret_key: Option<SecretKey>,
+
+    /// Deliveries a replay (`webhookReplay`) puts back in the outbox at a time; the next page
+    /// waits until this one has been sent.
+    #[arg(
+        long,
+        env = "BUILDHOOKS_REPLAY_PAGE",
+        default_value_t = DEFAULT_REPLAY_PAGE,
+        global = true
+    )]
+    pub replay_page: u64,
+
+    /// Milliseconds between two slices of two rows of a replay page coming due (at the
+    /// fastest: the runner widens it while the dispatcher lags), so live deliveries committed
+    /// meanwhile go between them.
+    #[arg(
+        long,
+        env = "BUILDHOOKS_REPLAY_GAP_MS",
+        default_value_t = DEFAULT_REPLAY_GAP_MS,
+        global = true
+    )]
+    pub replay_gap_ms: u64,
 }
 
 /// `BUILDHOOKS_SECRET_KEY` as given; its `Debug` hides it (the configuration may be logged).
@@ -232,6 +253,11 @@ impl std::fmt::Debug for SecretKey {
         f.write_str("SecretKey(..)")
     }
 }
+
+/// `BUILDHOOKS_REPLAY_PAGE`.
+pub const DEFAULT_REPLAY_PAGE: u64 = 100;
+/// `BUILDHOOKS_REPLAY_GAP_MS`.
+pub const DEFAULT_REPLAY_GAP_MS: u64 = 10;
 
 /// GitHub's own limit on a webhook payload is 25 MB; CI events are far smaller.
 pub const DEFAULT_INBOUND_MAX_BYTES: usize = 5 * 1024 * 1024;
@@ -261,6 +287,8 @@ impl Config {
             brokers: None,
             brokers_file: None,
             secret_key: None,
+            replay_page: DEFAULT_REPLAY_PAGE,
+            replay_gap_ms: DEFAULT_REPLAY_GAP_MS,
         }
     }
 

@@ -135,6 +135,15 @@ pub async fn run(
             stop_rx.clone(),
         ))
     });
+    // Replays are worked through beside the dispatcher, which sends what they queue.
+    let replays = (role != Role::Api).then(|| {
+        tokio::spawn(delivery::replay::run(
+            state.store.db().clone(),
+            state.sender.wake.clone(),
+            delivery::replay::ReplayConfig::from_config(&state.config),
+            stop_rx.clone(),
+        ))
+    });
     // Tokens revoked by other instances stop working here at once (where the API is served).
     let revocations = (role != Role::Dispatcher).then(|| {
         let (store, url) = (state.store.clone(), state.config.database_url.clone());
@@ -150,6 +159,9 @@ pub async fn run(
     let _ = stop_tx.send(true);
     if let Some(dispatcher) = dispatcher {
         let _ = dispatcher.await;
+    }
+    if let Some(replays) = replays {
+        let _ = replays.await;
     }
     if let Some(revocations) = revocations {
         let _ = revocations.await;

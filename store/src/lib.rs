@@ -21,6 +21,8 @@ mod moves;
 pub mod orgs;
 pub mod outbox;
 mod postgres;
+pub mod replay;
+pub mod routing;
 pub mod runs;
 pub mod secrets;
 mod sqlite;

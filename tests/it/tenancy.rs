@@ -21,6 +21,9 @@ struct Ids {
     endpoint: String,
     /// An inbound source (issue 16).
     source: String,
+    /// An event and a replay (issue 19).
+    event: String,
+    replay: String,
     /// An API token (issue 19).
     token: String,
 }
@@ -55,6 +58,10 @@ fn operations(ids: &Ids) -> Vec<(&'static str, &'static str, Value)> {
         ("createInboundSource", "mutation($id: ID!) { createInboundSource(input: {kind: GITHUB, name: \"x\", repositoryId: $id}) { source { id } } }", json!({ "id": ids.repo })),
         ("regenerateInboundSecret", "mutation($id: ID!) { regenerateInboundSecret(input: {sourceId: $id}) { secret } }", json!({ "id": ids.source })),
         ("deleteInboundSource", "mutation($id: ID!) { deleteInboundSource(input: {sourceId: $id}) { deletedSourceId } }", json!({ "id": ids.source })),
+        ("event", "query($id: ID!) { event(id: $id) { id routing { matched } } }", json!({ "id": ids.event })),
+        ("webhookReplay", "query($id: ID!) { webhookReplay(id: $id) { id matched } }", json!({ "id": ids.replay })),
+        ("webhookReplay", "mutation($e: ID!) { webhookReplay(input: {endpointId: $e, since: 0, until: 1000, states: [FAILED], dryRun: true}) { matched } }", json!({ "e": ids.endpoint })),
+        ("cancelWebhookReplay", "mutation($id: ID!) { cancelWebhookReplay(input: {id: $id}) { replay { id } } }", json!({ "id": ids.replay })),
         ("deleteOwnerAccessToken", "mutation($id: ID!) { deleteOwnerAccessToken(input: {id: $id}) { token { id } } }", json!({ "id": ids.token })),
     ]
 }
@@ -135,13 +142,28 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
     let deliveries = app
         .gql_as(
             &b.token,
-            "{ ownerInfo { webhookDeliveries(first: 1) { edges { node { id } } } } }",
+            "{ ownerInfo { webhookDeliveries(first: 1) { edges { node { id eventId } } } } }",
             json!({}),
         )
         .await;
     let b_delivery = deliveries["data"]["ownerInfo"]["webhookDeliveries"]["edges"][0]["node"]["id"]
         .as_str()
         .expect("delivery")
+        .to_owned();
+    let b_event = deliveries["data"]["ownerInfo"]["webhookDeliveries"]["edges"][0]["node"]
+        ["eventId"]
+        .as_str()
+        .expect("event")
+        .to_owned();
+    let b_replay = app
+        .gql_as(
+            &b.token,
+            "mutation { webhookReplay(input: {since: 0, until: 1000, states: [FAILED]}) { replay { id } } }",
+            json!({}),
+        )
+        .await["data"]["webhookReplay"]["replay"]["id"]
+        .as_str()
+        .expect("replay")
         .to_owned();
     let b_source = app
         .gql_as(
@@ -174,6 +196,8 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
         delivery: b_delivery,
         endpoint: b_endpoint,
         source: b_source,
+        event: b_event,
+        replay: b_replay,
         token: b_token,
     };
     let nowhere = Ids {
@@ -186,6 +210,8 @@ async fn another_organizations_ids_are_not_found_on_every_field() {
         delivery: uuid::Uuid::new_v4().to_string(),
         endpoint: "999999".into(),
         source: uuid::Uuid::new_v4().simple().to_string(),
+        event: "999999".into(),
+        replay: "999999".into(),
         token: "999999".into(),
     };
 

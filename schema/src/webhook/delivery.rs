@@ -64,6 +64,8 @@ pub struct WebHookDelivery {
     #[graphql(name = "webhookURL")]
     pub webhook_url: String,
     pub endpoint_id: ID,
+    /// The event delivered (`event(id)` tells where else it went); null for a test message.
+    pub event_id: Option<ID>,
     pub attempt_count: i32,
     /// When the next attempt is due (milliseconds since the epoch), while PENDING.
     pub next_attempt_at: i64,
@@ -92,6 +94,7 @@ impl WebHookDelivery {
             state: m.state,
             webhook_url: m.url,
             endpoint_id: ID(m.endpoint_id.to_string()),
+            event_id: m.event_id.map(|e| ID(e.to_string())),
             attempt_count: m.attempt_count,
             next_attempt_at: m.next_attempt_at,
             row_id: m.id,

@@ -14,7 +14,7 @@ use buildhooks_store::WriteTxn;
 use super::audit::{self, Audit};
 use super::format::{self, PayloadFormat};
 use super::kinds::{self, EndpointOrdering};
-use super::{broker, message, pattern, render, sealed};
+use super::{broker, message, pattern, render, route, sealed};
 use crate::clock::now_ms;
 use crate::ctx::store;
 use crate::error::{Error, Result};
@@ -68,10 +68,7 @@ pub async fn publish(
         Some(audit) => endpoints
             .iter()
             .filter(|(e, patterns)| {
-                !kinds::is_chat(&e.kind)
-                    && e.repository_id
-                        .is_none_or(|r| Some(r) == audit.repository_id)
-                    && pattern::any_matches(patterns, audit::KEY)
+                route::other_event(e, patterns, audit.repository_id, audit::KEY).is_ok()
             })
             .map(|(e, _)| e)
             .collect(),
@@ -130,11 +127,7 @@ pub async fn publish(
         // row holds the envelope its sink makes the message from.
         let mut bodies: HashMap<(&str, Option<PayloadFormat>), String> = HashMap::new();
         for (endpoint, patterns) in &endpoints {
-            if endpoint
-                .repository_id
-                .is_some_and(|r| r != event.repository_id)
-                || !pattern::any_matches(patterns, &key)
-            {
+            if route::build_event(endpoint, patterns, event.repository_id, &key).is_err() {
                 continue;
             }
             let chat = kinds::is_chat(&endpoint.kind);

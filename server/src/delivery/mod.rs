@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod path;
 pub mod record;
 pub mod recorder;
+pub mod replay;
 pub mod sink;
 pub mod turn;
 
