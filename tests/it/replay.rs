@@ -49,7 +49,7 @@ impl CommitHooks for CommitClock {
 }
 
 fn config(url: &str) -> Config {
-    let mut config = Config::for_database(url.to_owned());
+    let mut config = crate::utils::database::config(url);
     config.allow_private_targets = true;
     config.retry_delay_ms = 50;
     config.delivery_timeout_ms = 2_000;

@@ -15,7 +15,7 @@ const BUILDS: usize = 10;
 const PAGE: u64 = 4;
 
 fn config(url: &str) -> Config {
-    let mut config = Config::for_database(url.to_owned());
+    let mut config = crate::utils::database::config(url);
     config.allow_private_targets = true;
     config.retry_delay_ms = 50;
     config.delivery_timeout_ms = 2_000;
