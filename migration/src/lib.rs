@@ -12,6 +12,7 @@ mod m20261203_000006_chat;
 mod m20261203_000007_inbound;
 mod m20261203_000008_cirrus_fields;
 mod m20261204_000009_delivery_control;
+mod m20261204_000014_delivery_erasure;
 
 /// Every migration of buildhooks, in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_inbound::Migration),
             Box::new(m20261203_000008_cirrus_fields::Migration),
             Box::new(m20261204_000009_delivery_control::Migration),
+            Box::new(m20261204_000014_delivery_erasure::Migration),
         ]
     }
 }

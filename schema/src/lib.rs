@@ -58,6 +58,7 @@ pub struct MutationRoot(
     webhook::settings::WebhookSettingsMutation,
     webhook::actions::WebhookActionsMutation,
     inbound::source::InboundMutation,
+    webhook::erase::EraseMutation,
 );
 
 /// The public API schema.

@@ -21,6 +21,7 @@ mod moves;
 pub mod orgs;
 pub mod outbox;
 mod postgres;
+pub mod retention;
 pub mod runs;
 mod sqlite;
 pub mod tasks;

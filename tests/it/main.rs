@@ -29,6 +29,7 @@ mod outage;
 mod outbox;
 mod pagination;
 mod payload;
+mod retention;
 mod schema_tooling;
 mod settings;
 mod ssrf;
