@@ -18,7 +18,7 @@ use crate::sink::Sink;
 use crate::{base_report, stats, wait_for, BenchArgs, BenchDb, Kind, Mode, Progress};
 
 /// The transitions each task goes through; each emits one delivered `task.*` event.
-const STEPS: [&str; 4] = ["TRIGGERED", "SCHEDULED", "EXECUTING", "COMPLETED"];
+pub(crate) const STEPS: [&str; 4] = ["TRIGGERED", "SCHEDULED", "EXECUTING", "COMPLETED"];
 const TASKS_PER_BUILD: usize = 50;
 /// The delivery timeout of runs with hanging endpoints, in ms.
 const HANGING_TIMEOUT_MS: u64 = 2_000;
@@ -31,7 +31,7 @@ pub(crate) struct Setup {
     pub server: Server,
 }
 
-type Commits = Arc<Mutex<HashMap<String, Instant>>>;
+pub(crate) type Commits = Arc<Mutex<HashMap<String, Instant>>>;
 
 /// Notes when each delivery's transition committed: commit-to-receipt latency.
 struct CommitTimes(Commits);

@@ -23,6 +23,7 @@ mod render;
 mod runs;
 mod server;
 mod sink;
+mod soak;
 pub mod stats;
 
 use std::io::IsTerminal;
@@ -143,6 +144,24 @@ pub struct BenchArgs {
     /// deletes it afterwards.
     #[arg(long)]
     pub broker_url: Option<String>,
+    /// e2e: a soak: keep making transitions for this long (`600`, `600s`, `10m`) in rounds of
+    /// `--events`, printing the tables' rows every 30 s (set `BUILDHOOKS_RETENTION_SECONDS` to
+    /// see retention hold them).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+}
+
+/// `600`, `600s` or `10m`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.strip_suffix('m') {
+        Some(minutes) => (minutes, 60),
+        None => (text.strip_suffix('s').unwrap_or(text), 1),
+    };
+    number
+        .parse::<u64>()
+        .map(|n| Duration::from_secs(n * unit))
+        .map_err(|_| format!("{text:?} is not a duration (600, 600s, 10m)"))
 }
 
 /// The measured endpoint's ordering.
@@ -376,8 +395,9 @@ async fn measure(config: &Config, args: &BenchArgs, kind: Kind) -> anyhow::Resul
             return Err(e);
         }
     };
-    let result = match args.mode {
-        Mode::Dispatch => dispatch::run(config, args, &db, &sink).await,
+    let result = match (args.mode, args.duration) {
+        (Mode::Dispatch, _) => dispatch::run(config, args, &db, &sink).await,
+        (_, Some(duration)) => soak::run(config, args, &db, &sink, duration).await,
         _ => e2e::run(config, args, &db, &sink).await,
     };
     let stopped = sink.stop().await;

@@ -44,6 +44,7 @@ pub(crate) fn sample_delivery(url: &str) -> webhook_delivery::Model {
         build_id: None,
         order_key: None,
         replay_id: None,
+        erased_at: None,
     }
 }
 

@@ -40,6 +40,9 @@ pub struct Model {
     pub order_key: Option<i32>,
     /// The replay (`webhook_replay`) that last queued this delivery again, if any.
     pub replay_id: Option<i64>,
+    /// When its payload was erased on demand (body, last response and excerpts blanked); such a
+    /// delivery is never sent again.
+    pub erased_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,7 @@ mod m20261203_000008_cirrus_fields;
 mod m20261204_000009_delivery_control;
 mod m20261204_000010_wide_ids;
 mod m20261204_000012_delivery_lookups;
+mod m20261204_000014_delivery_erasure;
 
 /// Every migration of buildhooks, in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000009_delivery_control::Migration),
             Box::new(m20261204_000012_delivery_lookups::Migration),
             Box::new(m20261204_000010_wide_ids::Migration),
+            Box::new(m20261204_000014_delivery_erasure::Migration),
         ]
     }
 }

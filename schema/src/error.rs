@@ -30,6 +30,9 @@ pub enum Error {
     /// The status machine forbids the change (`INVALID_TRANSITION`).
     #[error("{0}")]
     InvalidTransition(String),
+    /// The delivery's payload was erased: it cannot be sent again (`ERASED`).
+    #[error("{0}")]
+    Erased(String),
     /// The database cannot be reached right now (`UNAVAILABLE`); its text stays in the logs.
     #[error("the database is unavailable; try again")]
     Unavailable(DbErr),
@@ -49,6 +52,7 @@ impl Error {
             Error::NotFound(_) => "NOT_FOUND",
             Error::Unauthenticated => "UNAUTHENTICATED",
             Error::InvalidTransition(_) => "INVALID_TRANSITION",
+            Error::Erased(_) => "ERASED",
             Error::Unavailable(_) => UNAVAILABLE,
             Error::Db(_) | Error::Internal(_) => "INTERNAL",
         }

@@ -64,6 +64,7 @@ pub struct MutationRoot(
     webhook::rotation::WebhookRotationMutation,
     inbound::source::InboundMutation,
     webhook::replay::ReplayMutation,
+    webhook::erase::EraseMutation,
 );
 
 /// The public API schema.

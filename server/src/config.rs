@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::db::Synchronous;
+use crate::retention::Span;
 
 /// `BUILDHOOKS_DATABASE_URL`: the embedded database, a file in the working directory, created if
 /// missing.
@@ -29,6 +30,12 @@ pub const DEFAULT_SLOW_AFTER_MS: u64 = 1_000;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// `BUILDHOOKS_SQLITE_SYNCHRONOUS`.
 pub const DEFAULT_SYNCHRONOUS: Synchronous = Synchronous::Normal;
+/// `BUILDHOOKS_RETENTION_DAYS`.
+pub const DEFAULT_RETENTION_DAYS: Span = Span(Some(30));
+/// `BUILDHOOKS_RETENTION_BATCH`.
+pub const DEFAULT_RETENTION_BATCH: u64 = 1_000;
+/// `BUILDHOOKS_RETENTION_PAUSE_MS`.
+pub const DEFAULT_RETENTION_PAUSE_MS: u64 = 20;
 
 /// Which parts of the server run in this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -226,6 +233,44 @@ pub struct Config {
         global = true
     )]
     pub replay_gap_ms: u64,
+    /// Days delivered and failed deliveries (by their last change), their attempts, and events
+    /// no waiting delivery belongs to are kept before they are deleted; `0` or `off` keeps
+    /// everything.
+    #[arg(
+        long,
+        env = "BUILDHOOKS_RETENTION_DAYS",
+        default_value_t = DEFAULT_RETENTION_DAYS,
+        global = true
+    )]
+    pub retention_days: Span,
+
+    /// The same in seconds, overriding `BUILDHOOKS_RETENTION_DAYS` (tests and soaks); `0` or
+    /// `off` keeps everything.
+    #[arg(long, env = "BUILDHOOKS_RETENTION_SECONDS", global = true)]
+    pub retention_seconds: Option<Span>,
+
+    /// Milliseconds between two pruning passes (default: a twelfth of the retention, between
+    /// 1 s and 10 min).
+    #[arg(long, env = "BUILDHOOKS_RETENTION_INTERVAL_MS", global = true)]
+    pub retention_interval_ms: Option<u64>,
+
+    /// Rows one pruning or erasing batch reads at most (each batch is one short transaction).
+    #[arg(
+        long,
+        env = "BUILDHOOKS_RETENTION_BATCH",
+        default_value_t = DEFAULT_RETENTION_BATCH,
+        global = true
+    )]
+    pub retention_batch: u64,
+
+    /// Milliseconds between two pruning batches, at least as long as the last batch took.
+    #[arg(
+        long,
+        env = "BUILDHOOKS_RETENTION_PAUSE_MS",
+        default_value_t = DEFAULT_RETENTION_PAUSE_MS,
+        global = true
+    )]
+    pub retention_pause_ms: u64,
 }
 
 /// `BUILDHOOKS_SECRET_KEY` as given; its `Debug` hides it (the configuration may be logged).
@@ -289,6 +334,11 @@ impl Config {
             secret_key: None,
             replay_page: DEFAULT_REPLAY_PAGE,
             replay_gap_ms: DEFAULT_REPLAY_GAP_MS,
+            retention_days: DEFAULT_RETENTION_DAYS,
+            retention_seconds: None,
+            retention_interval_ms: None,
+            retention_batch: DEFAULT_RETENTION_BATCH,
+            retention_pause_ms: DEFAULT_RETENTION_PAUSE_MS,
         }
     }
 
@@ -302,6 +352,26 @@ impl Config {
 
     pub fn database_acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.database_acquire_timeout_ms)
+    }
+
+    /// How long finished deliveries are kept; `None`: forever.
+    pub fn retention(&self) -> Option<Duration> {
+        match self.retention_seconds {
+            Some(seconds) => seconds.0.map(Duration::from_secs),
+            None => self
+                .retention_days
+                .0
+                .map(|days| Duration::from_secs(days.saturating_mul(86_400))),
+        }
+    }
+
+    /// The pause between two pruning passes.
+    pub fn retention_interval(&self) -> Duration {
+        match self.retention_interval_ms {
+            Some(ms) => Duration::from_millis(ms.max(1)),
+            None => (self.retention().unwrap_or(Duration::from_secs(7_200)) / 12)
+                .clamp(Duration::from_secs(1), Duration::from_secs(600)),
+        }
     }
 
     /// How the store opens its pools.

@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod demo;
 mod demo_chat;
 pub mod http;
+pub mod retention;
 pub mod telemetry;
 
 use std::future::Future;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Sends and records delivery attempts.
     pub sender: Sender,
+    /// What this process's pruner did and last counted.
+    pub retention: Arc<retention::Stats>,
 }
 
 /// A sink for every endpoint kind, the HTTP ones sharing one guarded client, the broker ones
@@ -105,6 +108,7 @@ impl AppState {
                 allow_private_targets: config.allow_private_targets,
                 public_url: config.public_url.clone(),
                 brokers: brokers::public(&brokers),
+                erase_batch: config.retention_batch,
             },
             Arc::new(sender.clone()) as Arc<dyn DeliverNow>,
         );
@@ -114,6 +118,7 @@ impl AppState {
             store,
             config: Arc::new(config),
             sender,
+            retention: Arc::default(),
         })
     }
 }
@@ -125,6 +130,11 @@ pub async fn run(
     role: Role,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Opened first: a database that refuses it fails the start before anything runs.
+    let pruner = match role {
+        Role::Api => None,
+        _ => Some(pruner(&state).await?),
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let dispatcher = (role != Role::Api).then(|| {
         let config = DispatchConfig::from_config(&state.config);
@@ -149,6 +159,7 @@ pub async fn run(
         let (store, url) = (state.store.clone(), state.config.database_url.clone());
         tokio::spawn(store.watch_revocations(url, stop_rx.clone()))
     });
+    let pruner = pruner.map(|p| tokio::spawn(p.run(stop_rx.clone())));
     let app = http::router(state, role);
     // Each request knows the address it came from (the actor's address in audit events).
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -166,7 +177,30 @@ pub async fn run(
     if let Some(revocations) = revocations {
         let _ = revocations.await;
     }
+    if let Some(pruner) = pruner {
+        let _ = pruner.await;
+    }
     served
+}
+
+/// The pruner `state`'s configuration asks for, on a connection of its own.
+async fn pruner(state: &AppState) -> anyhow::Result<retention::Pruner> {
+    let config = &state.config;
+    let db = buildhooks_store::connect::background_db(
+        state.store.db(),
+        &config.database_url,
+        &config.connect_options(),
+    )
+    .await?;
+    Ok(retention::Pruner {
+        db,
+        count_db: state.store.db().clone(),
+        keep: config.retention(),
+        interval: config.retention_interval(),
+        batch: config.retention_batch.max(1),
+        pause: std::time::Duration::from_millis(config.retention_pause_ms),
+        stats: state.retention.clone(),
+    })
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -120,6 +120,13 @@ pub async fn dispatcher_db(
     Ok(db.with_pool(open_with(url, &options, true).await?))
 }
 
+/// The pool of background work (retention): on PostgreSQL one connection of its own, with index
+/// scans only as the dispatcher's (its batches walk keys and the outbox's partial indexes); on
+/// SQLite `db` itself, whose write gate orders its writers.
+pub async fn background_db(db: &Db, url: &str, options: &ConnectOptions) -> anyhow::Result<Db> {
+    dispatcher_db(db, url, 1, options).await
+}
+
 /// How many times opening an SQLite pool waits its acquire timeout before it gives up.
 const OPEN_TRIES: u32 = 10;
 

@@ -81,6 +81,17 @@ impl Db {
         self.begin(true).await
     }
 
+    /// Starts a write transaction behind every other writer (retention's batches): on SQLite it
+    /// waits until no other writer holds or wants the gate (at most about a second; then it
+    /// queues as an ordinary writer) and commits on its own, so it delays neither the
+    /// dispatcher nor the API by more than its own short transaction.
+    pub async fn begin_write_background(&self) -> Result<WriteTxn<'_>> {
+        match &self.write_gate {
+            Some(gate) => gate::begin_background(gate, self.write_conn()).await,
+            None => gate::begin_plain(&self.conn).await,
+        }
+    }
+
     async fn begin(&self, priority: bool) -> Result<WriteTxn<'_>> {
         match &self.write_gate {
             Some(gate) => gate::begin(gate, self.write_conn(), priority).await,

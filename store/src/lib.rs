@@ -23,6 +23,7 @@ pub mod outbox;
 mod postgres;
 pub mod replay;
 pub mod routing;
+pub mod retention;
 pub mod runs;
 pub mod secrets;
 mod sqlite;

@@ -34,6 +34,7 @@ mod replay;
 mod replay_input;
 mod replay_resume;
 mod routing;
+mod retention;
 mod schema_tooling;
 mod secrets;
 mod settings;

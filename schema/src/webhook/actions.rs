@@ -77,6 +77,12 @@ async fn redeliver(ctx: &Context<'_>, input: WebhookRedeliverInput) -> Result<We
             row.uuid, row.state
         )));
     }
+    if row.erased_at.is_some() {
+        return Err(Error::Erased(format!(
+            "delivery {} was erased: it cannot be sent again",
+            row.uuid
+        )));
+    }
     let uuid = row.uuid.clone();
     let repository_id = row.repository_id;
     log::requeue(w.txn(), row, now_ms()).await?;

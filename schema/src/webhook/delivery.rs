@@ -69,6 +69,11 @@ pub struct WebHookDelivery {
     pub attempt_count: i32,
     /// When the next attempt is due (milliseconds since the epoch), while PENDING.
     pub next_attempt_at: i64,
+    /// Whether its payload was erased (`eraseDeliveryPayloads`): the body, response and
+    /// response excerpts are empty, and it cannot be redelivered.
+    pub erased: bool,
+    /// When its payload was erased (milliseconds since the epoch).
+    pub erased_at: Option<i64>,
     #[graphql(skip)]
     pub row_id: i64,
 }
@@ -97,6 +102,8 @@ impl WebHookDelivery {
             event_id: m.event_id.map(|e| ID(e.to_string())),
             attempt_count: m.attempt_count,
             next_attempt_at: m.next_attempt_at,
+            erased: m.erased_at.is_some(),
+            erased_at: m.erased_at,
             row_id: m.id,
         }
     }

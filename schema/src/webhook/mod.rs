@@ -8,6 +8,7 @@ pub mod broker_settings;
 pub mod chat_settings;
 pub mod delivery;
 pub mod endpoints;
+pub mod erase;
 pub mod format;
 pub mod kinds;
 pub mod message;
@@ -39,4 +40,6 @@ pub struct WebhookConfig {
     /// The operator's brokers (`BUILDHOOKS_BROKERS`), by name and kind: what broker endpoints
     /// may name.
     pub brokers: Vec<broker::Broker>,
+    /// Deliveries one `eraseDeliveryPayloads` transaction reads at most (`0`: 1,000).
+    pub erase_batch: u64,
 }

@@ -33,6 +33,7 @@ pub async fn metrics(State(state): State<AppState>) -> axum::response::Response 
         Ok(mut text) => {
             crate::delivery::metrics::render_inbound(state.store.inbound_counters(), &mut text);
             crate::delivery::metrics::render_brokers(&state.sender.sinks.brokers(), &mut text);
+            state.retention.render(&mut text);
             (
                 StatusCode::OK,
                 [("content-type", "text/plain; version=0.0.4")],

@@ -71,6 +71,7 @@ pub(crate) fn new_row(new: NewDelivery, now: i64) -> webhook_delivery::ActiveMod
         build_id: Set(new.build_id),
         order_key: Set(new.order_key),
         replay_id: Set(None),
+        erased_at: Set(None),
     }
 }
 

@@ -5,4 +5,5 @@
 pub(crate) mod listen;
 pub(crate) mod outbox;
 pub(crate) mod outbox_insert;
+pub(crate) mod retention;
 pub(crate) mod task_move;

@@ -243,6 +243,61 @@ pub(crate) async fn begin<'a>(
     })
 }
 
+/// How long a background writer waits for a moment when no other writer wants the gate before
+/// it queues like an ordinary writer: it runs last, but is never starved.
+const BACKGROUND_PATIENCE: Duration = Duration::from_secs(1);
+/// How often a background writer looks again while other writers want the gate.
+const BACKGROUND_POLL: Duration = Duration::from_millis(2);
+
+/// Opens a write transaction of a background writer (retention's deletes): it starts only when
+/// no other writer holds or wants the gate (or, after `BACKGROUND_PATIENCE`, as the last of the
+/// ordinary queue), in a group of its own: it never joins, and so never delays, the commit of
+/// other writers' work. Writers that arrive while it runs wait for it like for any writer.
+pub(crate) async fn begin_background<'a>(
+    gate: &'a Arc<WriteGate>,
+    conn: &DatabaseConnection,
+) -> Result<WriteTxn<'a>> {
+    let started = Instant::now();
+    let (queue, writer) = loop {
+        let queue = gate.queue.lock().await;
+        if gate.waiting.load(Ordering::SeqCst) == 0 {
+            if let Ok(writer) = gate.writer.clone().try_lock_owned() {
+                break (queue, writer);
+            }
+        }
+        if started.elapsed() >= BACKGROUND_PATIENCE {
+            let writer = gate.writer.clone().lock_owned().await;
+            break (queue, writer);
+        }
+        drop(queue);
+        tokio::time::sleep(BACKGROUND_POLL).await;
+    };
+    // A group parked for a writer that is gone: committed first, so this one stands alone.
+    let parked = gate.parked.lock().ok().and_then(|mut p| p.take());
+    if let Some(group) = parked {
+        group.commit().await;
+    }
+    let conn = conn.clone();
+    let outer = tokio::spawn(async move { conn.begin().await })
+        .await
+        .map_err(|_| DbErr::Custom("cannot begin a transaction".into()))??;
+    let outer = Arc::new(outer);
+    Ok(WriteTxn {
+        txn: Some(outer.clone()),
+        turn: Some(Turn {
+            gate: gate.clone(),
+            group: Group {
+                outer,
+                members: Vec::new(),
+                opened: Instant::now(),
+            },
+            writer,
+            savepoint: false,
+        }),
+        queue: Some(queue),
+    })
+}
+
 /// Opens a plain transaction (PostgreSQL: no gate, no group). The BEGIN runs in a task of its
 /// own: cut off mid-way (the request was dropped), it would leave a pooled connection inside a
 /// transaction.

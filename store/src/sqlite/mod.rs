@@ -2,3 +2,4 @@
 
 pub(crate) mod gate;
 pub(crate) mod outbox;
+pub(crate) mod retention;

@@ -188,6 +188,7 @@ mod tests {
             build_id: None,
             order_key: None,
             replay_id: None,
+            erased_at: None,
         }
     }
 
