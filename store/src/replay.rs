@@ -59,7 +59,8 @@ impl Stored {
 }
 
 /// The filter as a condition on `webhook_delivery` (organization included). Test messages
-/// (`ping`) are never replayed.
+/// (`ping`) and erased deliveries (`eraseDeliveryPayloads` blanked their body) are never
+/// replayed.
 fn condition(f: &Filter) -> Condition {
     use webhook_delivery::Column as D;
     let mut c = Condition::all()
@@ -67,7 +68,8 @@ fn condition(f: &Filter) -> Condition {
         .add(D::CreatedAt.gte(f.since))
         .add(D::CreatedAt.lt(f.until))
         .add(D::State.is_in(f.states.iter().cloned()))
-        .add(D::Kind.ne("ping"));
+        .add(D::Kind.ne("ping"))
+        .add(D::ErasedAt.is_null());
     if let Some(id) = f.endpoint_id {
         c = c.add(D::EndpointId.eq(id));
     }
