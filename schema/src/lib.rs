@@ -57,6 +57,7 @@ pub struct MutationRoot(
     task::mutation::TaskMutation,
     webhook::settings::WebhookSettingsMutation,
     webhook::actions::WebhookActionsMutation,
+    webhook::control::EndpointControlMutation,
     inbound::source::InboundMutation,
 );
 

@@ -90,6 +90,18 @@ pub struct WebHookDeliveryEndpoint {
     pub exchange: Option<String>,
     /// The body's shape (webhook and broker kinds; chat kinds send messages).
     pub payload_format: PayloadFormat,
+    /// Seconds before each retry, or null for Cirrus's rule (one retry shortly after).
+    pub retry_schedule: Option<Vec<i32>>,
+    /// Why buildhooks disabled the endpoint (`410 Gone`, or every delivery failing for a
+    /// while), or null; `enableWebhookEndpoint` enables it again after a test message.
+    pub disabled_reason: Option<String>,
+    /// When buildhooks disabled it (milliseconds since the epoch).
+    pub disabled_at: Option<i64>,
+    /// Since when every delivery to it has failed (milliseconds since the epoch), or null when
+    /// the last one succeeded.
+    pub failing_since: Option<i64>,
+    /// Deliveries that failed in a row since the last success.
+    pub failed_deliveries: i32,
 }
 
 impl WebHookDeliveryEndpoint {
@@ -125,6 +137,12 @@ impl WebHookDeliveryEndpoint {
             subject: target.as_ref().map(|t| t.subject.to_owned()),
             exchange: target.and_then(|t| t.exchange.map(str::to_owned)),
             payload_format: PayloadFormat::of_stored(&m.payload_format),
+            retry_schedule: super::schedule::parse_stored(m.retry_schedule.as_deref())
+                .map(|steps| steps.into_iter().map(|s| s as i32).collect()),
+            disabled_reason: m.disabled_reason.clone(),
+            disabled_at: m.disabled_at,
+            failing_since: m.failing_since,
+            failed_deliveries: m.failed_deliveries,
         })
     }
 }

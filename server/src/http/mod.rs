@@ -42,6 +42,10 @@ pub fn router(state: AppState, role: Role) -> Router {
                 "/settings/assets/settings-format.js",
                 get(settings::format_script),
             )
+            .route(
+                "/settings/assets/settings-control.js",
+                get(settings::control_script),
+            )
             .route("/settings/assets/settings.css", get(settings::style))
             .route("/settings/{owner_uid}", get(settings::page))
             .route("/favicon.ico", get(settings::favicon));

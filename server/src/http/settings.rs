@@ -11,6 +11,7 @@ const SCRIPT: &str = include_str!("../../assets/settings.js");
 const CHAT_SCRIPT: &str = include_str!("../../assets/settings-chat.js");
 const INBOUND_SCRIPT: &str = include_str!("../../assets/settings-inbound.js");
 const FORMAT_SCRIPT: &str = include_str!("../../assets/settings-format.js");
+const CONTROL_SCRIPT: &str = include_str!("../../assets/settings-control.js");
 const STYLE: &str = include_str!("../../assets/settings.css");
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -55,6 +56,10 @@ pub async fn inbound_script() -> Response {
 
 pub async fn format_script() -> Response {
     asset("text/javascript; charset=utf-8", FORMAT_SCRIPT)
+}
+
+pub async fn control_script() -> Response {
+    asset("text/javascript; charset=utf-8", CONTROL_SCRIPT)
 }
 
 pub async fn style() -> Response {
