@@ -113,10 +113,11 @@ impl WebHookDelivery {
         async {
             let db = db(ctx)?;
             let endpoint_id: i32 = self.endpoint_id.parse().unwrap_or(0);
-            let secret = buildhooks_store::endpoints::by_id(db, endpoint_id)
-                .await?
-                .and_then(|e| e.secret);
+            let endpoint = buildhooks_store::endpoints::by_id(db, endpoint_id).await?;
+            let webhook = endpoint.as_ref().is_none_or(|e| e.kind == "webhook");
+            let secret = endpoint.and_then(|e| e.secret);
             let last = log::last_attempt(db, self.row_id).await?;
+            let number = last.as_ref().map_or(1, |a| a.number);
             let at = last
                 .map(|a| a.started_at)
                 .unwrap_or_else(crate::clock::now_ms);
@@ -141,6 +142,13 @@ impl WebHookDelivery {
                 name: name.to_owned(),
                 value,
             }));
+            // The webhook sink numbers its attempts (`sink/webhook.rs`).
+            if webhook {
+                headers.push(HeaderPair {
+                    name: "x-cirrus-attempt".into(),
+                    value: number.to_string(),
+                });
+            }
             Ok::<_, Error>(headers)
         }
         .await
