@@ -102,7 +102,11 @@ impl MigrationTrait for Migration {
         m.alter_table(
             Table::alter()
                 .table(WebhookDelivery::Table)
-                .add_column(ColumnDef::new(WebhookDelivery::ReplayId).big_integer().null())
+                .add_column(
+                    ColumnDef::new(WebhookDelivery::ReplayId)
+                        .big_integer()
+                        .null(),
+                )
                 .to_owned(),
         )
         .await?;
@@ -138,12 +142,36 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(WebhookReplay::OrgId).integer().not_null())
                 .col(ColumnDef::new(WebhookReplay::Filter).text().not_null())
                 .col(ColumnDef::new(WebhookReplay::State).string().not_null())
-                .col(ColumnDef::new(WebhookReplay::Matched).big_integer().not_null())
-                .col(ColumnDef::new(WebhookReplay::Queued).big_integer().not_null())
-                .col(ColumnDef::new(WebhookReplay::Cursor).big_integer().not_null())
-                .col(ColumnDef::new(WebhookReplay::CreatedAt).big_integer().not_null())
-                .col(ColumnDef::new(WebhookReplay::UpdatedAt).big_integer().not_null())
-                .col(ColumnDef::new(WebhookReplay::FinishedAt).big_integer().null())
+                .col(
+                    ColumnDef::new(WebhookReplay::Matched)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(WebhookReplay::Queued)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(WebhookReplay::Cursor)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(WebhookReplay::CreatedAt)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(WebhookReplay::UpdatedAt)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(WebhookReplay::FinishedAt)
+                        .big_integer()
+                        .null(),
+                )
                 .foreign_key(
                     ForeignKey::create()
                         .from(WebhookReplay::Table, WebhookReplay::OrgId)

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
 use buildhooks_entity::webhook_endpoint;
 use buildhooks_store::outbox::NewDelivery;
-use buildhooks_store::{events::NewEvent, Db, WriteTxn};
+use buildhooks_store::{events::NewEvent, WriteTxn};
 use serde_json::json;
 
 use super::actions::{insert_ping, DeliverNow};
@@ -94,9 +94,7 @@ pub async fn publish(
     let rows: Vec<NewDelivery> = endpoints
         .iter()
         .filter(|e| e.id != subject.id && !kinds::is_chat(&e.kind))
-        .filter(|e| {
-            pattern::parse_stored(&e.events).is_ok_and(|p| pattern::any_matches(&p, &key))
-        })
+        .filter(|e| pattern::parse_stored(&e.events).is_ok_and(|p| pattern::any_matches(&p, &key)))
         .map(|e| NewDelivery {
             event: 0,
             org_id,
@@ -126,18 +124,22 @@ pub async fn publish(
 }
 
 /// Disables endpoint `id` for `reason` (if it is enabled), with its `endpoint.disabled` event,
-/// in one transaction; true when this call disabled it (the caller wakes the dispatcher).
-pub async fn disable(db: &Db, id: i32, reason: &str) -> Result<bool> {
-    let w = db.begin_write().await?;
+/// in the caller's transaction `w`; true when this call disabled it (the caller commits, then
+/// wakes the dispatcher).
+pub async fn disable(w: &WriteTxn<'_>, id: i32, reason: &str) -> Result<bool> {
     if !buildhooks_store::control::disable(w.txn(), id, reason, now_ms()).await? {
         return Ok(false);
     }
     let Some(subject) = buildhooks_store::endpoints::by_id(w.txn(), id).await? else {
         return Ok(false);
     };
-    publish(&w, &subject, "disabled").await?;
-    w.commit().await?;
-    tracing::warn!(endpoint = id, org = subject.org_id, reason, "endpoint disabled");
+    publish(w, &subject, "disabled").await?;
+    tracing::warn!(
+        endpoint = id,
+        org = subject.org_id,
+        reason,
+        "endpoint disabled"
+    );
     Ok(true)
 }
 
@@ -238,7 +240,10 @@ mod tests {
 
     #[test]
     fn reasons_name_the_spell() {
-        assert_eq!(failing_reason(20, 5 * 86_400_000), "every delivery failed for 5d (20 in a row)");
+        assert_eq!(
+            failing_reason(20, 5 * 86_400_000),
+            "every delivery failed for 5d (20 in a row)"
+        );
         assert_eq!(human(1_000), "1s");
         assert_eq!(human(90_000), "1m");
         assert_eq!(human(7_200_000), "2h");

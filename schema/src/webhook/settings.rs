@@ -400,7 +400,9 @@ async fn save(
         let held = previous.is_some_and(|p| !p.enabled && p.disabled_reason.is_some());
         row.enabled = Set(input.enabled.unwrap_or(true) && !held);
         row.retry_schedule = Set(match &input.retry_schedule {
-            async_graphql::MaybeUndefined::Undefined => previous.and_then(|p| p.retry_schedule.clone()),
+            async_graphql::MaybeUndefined::Undefined => {
+                previous.and_then(|p| p.retry_schedule.clone())
+            }
             async_graphql::MaybeUndefined::Null => None,
             async_graphql::MaybeUndefined::Value(steps) => Some(super::schedule::stored(steps)),
         });

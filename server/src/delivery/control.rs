@@ -41,7 +41,11 @@ pub struct Failing {
 impl Failing {
     fn contains(&self, id: i32) -> bool {
         self.count.load(Ordering::Relaxed) > 0
-            && self.ids.lock().map(|ids| ids.contains(&id)).unwrap_or(false)
+            && self
+                .ids
+                .lock()
+                .map(|ids| ids.contains(&id))
+                .unwrap_or(false)
     }
 
     fn set(&self, id: i32, failing: bool) {
@@ -141,7 +145,9 @@ impl Notes {
             for id in &ids {
                 sender.failing.set(*id, false);
             }
-            buildhooks_store::control::note_delivered(db.conn(), ids).await?;
+            let w = db.begin_write().await?;
+            buildhooks_store::control::note_delivered(w.txn(), ids).await?;
+            w.commit().await?;
         }
         // Per endpoint: how many failed, and whether one was answered 410.
         let mut failed: BTreeMap<i32, (i32, bool)> = BTreeMap::new();
@@ -152,34 +158,46 @@ impl Notes {
         }
         let mut disabled = false;
         for (id, (n, gone)) in failed {
+            sender.failing.set(id, true);
+            // The count, the decision and the disabling (with its event) in one transaction.
+            let w = db.begin_write().await?;
             let now = now_ms();
-            let Some(endpoint) = buildhooks_store::control::note_failed(db.conn(), id, n, now).await?
+            let Some(endpoint) =
+                buildhooks_store::control::note_failed(w.txn(), id, n, now).await?
             else {
                 continue;
             };
-            sender.failing.set(id, true);
-            if !endpoint.enabled {
-                continue;
+            if let Some(reason) = sender.disable.reason(&endpoint, gone, now) {
+                disabled |= control::disable(&w, id, &reason).await?;
             }
-            let policy = sender.disable;
-            let spell = endpoint.failing_since.map_or(0, |since| now - since);
-            let reason = if gone {
-                Some(control::GONE.to_owned())
-            } else if spell >= policy.after.as_millis() as i64
-                && endpoint.failed_deliveries >= policy.min_failures
-            {
-                Some(control::failing_reason(endpoint.failed_deliveries, spell))
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
-                disabled |= control::disable(db, id, &reason).await?;
-            }
+            w.commit().await?;
         }
         if disabled {
             // The `endpoint.disabled` rows are due now.
             sender.wake.notify_one();
         }
         Ok(())
+    }
+}
+
+impl DisablePolicy {
+    /// Why `endpoint` (as it is after counting its latest failures, at `now`) is to be disabled,
+    /// if it is: it answered `410 Gone`, or every delivery failed for `after` and at least
+    /// `min_failures` in a row.
+    pub fn reason(
+        &self,
+        endpoint: &webhook_endpoint::Model,
+        gone: bool,
+        now: i64,
+    ) -> Option<String> {
+        if !endpoint.enabled || endpoint.deleted {
+            return None;
+        }
+        if gone {
+            return Some(control::GONE.to_owned());
+        }
+        let spell = endpoint.failing_since.map(|since| now - since)?;
+        (spell >= self.after.as_millis() as i64 && endpoint.failed_deliveries >= self.min_failures)
+            .then(|| control::failing_reason(endpoint.failed_deliveries, spell))
     }
 }

@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use super::endpoints;
 use crate::utils::{error_code, save_endpoints, settled_deliveries, Receiver, Reply, TestApp};
 
-const ENABLE: &str = "mutation($i: EnableWebhookEndpointInput!) { enableWebhookEndpoint(input: $i) {
+const ENABLE: &str =
+    "mutation($i: EnableWebhookEndpointInput!) { enableWebhookEndpoint(input: $i) {
     endpoint { id enabled disabledReason disabledAt failingSince } testDelivery { id state } } }";
 
 /// Waits until endpoint `index` is disabled (10 s at most); returns it.
@@ -53,7 +54,8 @@ async fn wait_operational(receiver: &Receiver, n: usize) -> Vec<(String, Value)>
 #[tokio::test]
 async fn a_410_disables_the_endpoint_and_tells_the_endpoints_that_select_it() {
     let app = TestApp::spawn().await;
-    let gone = Receiver::start(vec![]).await;
+    // A 503 first: that delivery waits for its retry, queued while the endpoint is disabled.
+    let gone = Receiver::start(vec![Reply::status(503)]).await;
     gone.set_default(Reply::status(410));
     let watcher = Receiver::start(vec![]).await;
     let everything = Receiver::start(vec![]).await;
@@ -70,12 +72,12 @@ async fn a_410_disables_the_endpoint_and_tells_the_endpoints_that_select_it() {
     assert!(resp.get("errors").is_none(), "{resp}");
     let repo = app.create_repository("gone").await;
     app.create_build(&repo, &[("test", false)], false).await;
+    gone.wait_for(1, Duration::from_secs(10)).await;
+    app.create_build(&repo, &[("test", false)], false).await;
 
     let ep = disabled(&app, 0).await;
     assert_eq!(ep["disabledReason"], "410 Gone", "{ep}");
     assert!(ep["disabledAt"].as_i64().is_some(), "{ep}");
-    // A 4xx is not retried, whatever the schedule.
-    assert_eq!(gone.received().len(), 1);
 
     let events = wait_operational(&watcher, 1).await;
     assert_eq!(events.len(), 1, "one endpoint.disabled event");
@@ -85,18 +87,43 @@ async fn a_410_disables_the_endpoint_and_tells_the_endpoints_that_select_it() {
     assert_eq!(body["data"]["endpoint"]["disabledReason"], "410 Gone");
     assert_eq!(body["data"]["endpoint"]["enabled"], false);
 
-    // Deliveries queued for it now fail without a request, with a stable error.
-    app.create_build(&repo, &[("test", false)], false).await;
-    let all = settled_deliveries(&app, 1).await;
+    // The delivery queued for it (the first build's, waiting for its retry) fails without a
+    // request, with a stable error; a redelivery can send it once it is enabled again.
+    let all = settled_deliveries(&app, 6).await;
     let to_gone: Vec<&Value> = all
         .iter()
         .filter(|d| d["webhookURL"] == gone.url().as_str())
         .collect();
     assert_eq!(to_gone.len(), 2, "{all:?}");
-    let last = to_gone[1];
-    assert_eq!(last["state"], "FAILED", "{last}");
-    assert_eq!(last["attempts"][0]["error"], "endpoint_disabled", "{last}");
-    assert_eq!(gone.received().len(), 1, "nothing sent to a disabled endpoint");
+    let queued = to_gone[0];
+    assert_eq!(queued["state"], "FAILED", "{queued}");
+    assert_eq!(queued["attempts"][0]["status"], 503, "{queued}");
+    assert_eq!(
+        queued["attempts"][1]["error"], "endpoint_disabled",
+        "{queued}"
+    );
+    let answered = to_gone[1];
+    assert_eq!(answered["attempts"][0]["status"], 410, "{answered}");
+    assert_eq!(
+        answered["attemptCount"], 1,
+        "a 4xx is not retried: {answered}"
+    );
+    assert_eq!(
+        gone.received().len(),
+        2,
+        "nothing sent to a disabled endpoint"
+    );
+    // New events are not queued for it at all.
+    app.create_build(&repo, &[("test", false)], false).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again = crate::utils::deliveries(&app).await;
+    assert_eq!(
+        again
+            .iter()
+            .filter(|d| d["webhookURL"] == gone.url().as_str())
+            .count(),
+        2
+    );
     // `*` never selects operational events.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -157,10 +184,16 @@ async fn failing_endpoints_are_disabled_at_the_threshold_and_re_enabled_after_a_
     assert_eq!(events[0].1["data"]["endpoint"]["id"], ep["id"]);
 
     // Re-enabling while the receiver still fails: refused, with its status; still disabled.
-    let resp = app.gql(ENABLE, json!({ "i": { "endpointId": ep["id"] } })).await;
+    let resp = app
+        .gql(ENABLE, json!({ "i": { "endpointId": ep["id"] } }))
+        .await;
     assert_eq!(error_code(&resp), Some("TEST_MESSAGE_FAILED"), "{resp}");
     assert_eq!(resp["errors"][0]["extensions"]["status"], 400, "{resp}");
-    let last = failing.received().last().cloned().expect("the test message");
+    let last = failing
+        .received()
+        .last()
+        .cloned()
+        .expect("the test message");
     assert_eq!(last.header("x-cirrus-event").as_deref(), Some("ping"));
     let still = endpoints(&app).await[0].clone();
     assert_eq!(still["enabled"], false, "{still}");
@@ -203,6 +236,8 @@ async fn failing_endpoints_are_disabled_at_the_threshold_and_re_enabled_after_a_
     app.create_build(&repo, &[("test", false)], false).await;
     let got = failing.wait_for(before + 1, Duration::from_secs(10)).await;
     assert_eq!(got.len(), before + 1);
-    let resp = app.gql(ENABLE, json!({ "i": { "endpointId": ep["id"] } })).await;
+    let resp = app
+        .gql(ENABLE, json!({ "i": { "endpointId": ep["id"] } }))
+        .await;
     assert_eq!(error_code(&resp), Some("INVALID_TRANSITION"), "{resp}");
 }

@@ -22,11 +22,23 @@ use crate::utils::{error_code, save_endpoints, Receiver, Reply, TestApp};
 #[derive(Clone)]
 pub struct Scripted {
     addr: SocketAddr,
-    inner: Arc<Mutex<(VecDeque<(u16, Option<&'static str>)>, Vec<(Instant, HeaderMap)>)>>,
+    inner: Arc<
+        Mutex<(
+            VecDeque<(u16, Option<&'static str>)>,
+            Vec<(Instant, HeaderMap)>,
+        )>,
+    >,
 }
 
 async fn answer(
-    State(inner): State<Arc<Mutex<(VecDeque<(u16, Option<&'static str>)>, Vec<(Instant, HeaderMap)>)>>>,
+    State(inner): State<
+        Arc<
+            Mutex<(
+                VecDeque<(u16, Option<&'static str>)>,
+                Vec<(Instant, HeaderMap)>,
+            )>,
+        >,
+    >,
     headers: HeaderMap,
 ) -> impl IntoResponse {
     let (status, retry_after) = {
@@ -38,7 +50,11 @@ async fn answer(
     if let Some(value) = retry_after {
         out.insert("retry-after", value.parse().expect("header"));
     }
-    (StatusCode::from_u16(status).expect("status"), out, "scripted")
+    (
+        StatusCode::from_u16(status).expect("status"),
+        out,
+        "scripted",
+    )
 }
 
 impl Scripted {
@@ -118,8 +134,7 @@ async fn bad_retry_schedules_are_refused_on_the_field_and_nothing_is_written() {
         .await;
         assert_eq!(error_code(&resp), Some("VALIDATION"), "{why}: {resp}");
         assert_eq!(
-            resp["errors"][0]["extensions"]["field"],
-            "deliveryEndpoints[0].retrySchedule",
+            resp["errors"][0]["extensions"]["field"], "deliveryEndpoints[0].retrySchedule",
             "{why}"
         );
         assert!(endpoints(&app).await.is_empty(), "{why}: nothing written");
@@ -132,9 +147,15 @@ async fn bad_retry_schedules_are_refused_on_the_field_and_nothing_is_written() {
     )
     .await;
     assert!(resp.get("errors").is_none(), "{resp}");
-    assert_eq!(endpoints(&app).await[0]["retrySchedule"], json!([5, 300, 1800]));
+    assert_eq!(
+        endpoints(&app).await[0]["retrySchedule"],
+        json!([5, 300, 1800])
+    );
     save_endpoints(&app, &app.org, json!([{ "webhookURL": receiver.url() }])).await;
-    assert_eq!(endpoints(&app).await[0]["retrySchedule"], json!([5, 300, 1800]));
+    assert_eq!(
+        endpoints(&app).await[0]["retrySchedule"],
+        json!([5, 300, 1800])
+    );
     save_endpoints(
         &app,
         &app.org,
@@ -173,7 +194,10 @@ async fn a_three_step_schedule_retries_at_its_gaps_and_counts_attempts() {
         if node["attemptCount"] == 1 {
             break node;
         }
-        assert!(Instant::now() < deadline, "the first attempt is never recorded: {node}");
+        assert!(
+            Instant::now() < deadline,
+            "the first attempt is never recorded: {node}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(pending["state"], "PENDING", "{pending}");
@@ -203,7 +227,10 @@ async fn a_three_step_schedule_retries_at_its_gaps_and_counts_attempts() {
         .iter()
         .map(|(_, h)| h.get("x-cirrus-delivery").cloned())
         .collect();
-    assert!(ids.iter().all(|id| id.is_some() && *id == ids[0]), "one delivery");
+    assert!(
+        ids.iter().all(|id| id.is_some() && *id == ids[0]),
+        "one delivery"
+    );
     let data = app
         .ok(
             "{ ownerInfo { webhookDeliveries(last: 1) { edges { node { state attemptCount } } } } }",
@@ -253,7 +280,11 @@ async fn without_a_schedule_cirrus_rule_stands_one_retry() {
     app.create_build(&repo, &[("test", false)], false).await;
     let got = receiver.wait_for(2, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(receiver.received().len(), 2, "the first attempt and one retry");
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "the first attempt and one retry"
+    );
     assert_eq!(got[0].header("x-cirrus-attempt").as_deref(), Some("1"));
     assert_eq!(got[1].header("x-cirrus-attempt").as_deref(), Some("2"));
 }

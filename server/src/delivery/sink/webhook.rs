@@ -208,7 +208,10 @@ mod tests {
         );
         let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
         let wait = retry_after(&answer(503, Some(&later))).expect("a date");
-        assert!(wait <= Duration::from_secs(30) && wait >= Duration::from_secs(28), "{wait:?}");
+        assert!(
+            wait <= Duration::from_secs(30) && wait >= Duration::from_secs(28),
+            "{wait:?}"
+        );
         let past = "Wed, 21 Oct 2015 07:28:00 GMT";
         assert_eq!(retry_after(&answer(503, Some(past))), Some(Duration::ZERO));
         assert_eq!(retry_after(&answer(500, Some("2"))), None);
