@@ -108,12 +108,11 @@ impl Notes {
         health: &Health,
     ) {
         match verdict {
-            Verdict::Delivered => {
+            Verdict::Delivered
                 if (health.failing || sender.failing.contains(delivery.endpoint_id))
-                    && delivery.kind != "ping"
-                {
-                    self.recovered.push(delivery.endpoint_id);
-                }
+                    && delivery.kind != "ping" =>
+            {
+                self.recovered.push(delivery.endpoint_id);
             }
             Verdict::Failed if outcome.sink != "none" && delivery.kind != "ping" => {
                 self.failed

@@ -17,30 +17,23 @@ use serde_json::{json, Value};
 
 use crate::utils::{error_code, save_endpoints, Receiver, Reply, TestApp};
 
+/// The script left (status, `Retry-After`) and the requests so far (arrival, headers).
+type Shared = Arc<
+    Mutex<(
+        VecDeque<(u16, Option<&'static str>)>,
+        Vec<(Instant, HeaderMap)>,
+    )>,
+>;
+
 /// A receiver answering a script of (status, `Retry-After`), then 200; it records each
 /// request's arrival and headers.
 #[derive(Clone)]
 pub struct Scripted {
     addr: SocketAddr,
-    inner: Arc<
-        Mutex<(
-            VecDeque<(u16, Option<&'static str>)>,
-            Vec<(Instant, HeaderMap)>,
-        )>,
-    >,
+    inner: Shared,
 }
 
-async fn answer(
-    State(inner): State<
-        Arc<
-            Mutex<(
-                VecDeque<(u16, Option<&'static str>)>,
-                Vec<(Instant, HeaderMap)>,
-            )>,
-        >,
-    >,
-    headers: HeaderMap,
-) -> impl IntoResponse {
+async fn answer(State(inner): State<Shared>, headers: HeaderMap) -> impl IntoResponse {
     let (status, retry_after) = {
         let mut inner = inner.lock().expect("lock");
         inner.1.push((Instant::now(), headers));
