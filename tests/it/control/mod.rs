@@ -259,7 +259,7 @@ async fn retry_after_on_503_and_429_is_honoured_up_to_the_step() {
 }
 
 #[tokio::test]
-async fn without_a_schedule_cirrus_rule_stands_one_retry() {
+async fn without_a_schedule_cirrus_rule_stands_one_retry_and_a_success_ends_a_failing_spell() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(vec![]).await;
     receiver.set_default(Reply::status(500));
@@ -280,4 +280,30 @@ async fn without_a_schedule_cirrus_rule_stands_one_retry() {
     );
     assert_eq!(got[0].header("x-cirrus-attempt").as_deref(), Some("1"));
     assert_eq!(got[1].header("x-cirrus-attempt").as_deref(), Some("2"));
+
+    // The delivery ended FAILED: the endpoint is failing, counted; the next success ends it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let ep = loop {
+        let ep = endpoints(&app).await[0].clone();
+        if ep["failedDeliveries"] == 1 || Instant::now() > deadline {
+            break ep;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(ep["failedDeliveries"], 1, "{ep}");
+    assert!(ep["failingSince"].as_i64().is_some(), "{ep}");
+    receiver.set_default(Reply::status(200));
+    app.create_build(&repo, &[("test", false)], false).await;
+    receiver.wait_for(3, Duration::from_secs(10)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let ep = loop {
+        let ep = endpoints(&app).await[0].clone();
+        if ep["failingSince"].is_null() || Instant::now() > deadline {
+            break ep;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(ep["failingSince"], Value::Null, "{ep}");
+    assert_eq!(ep["failedDeliveries"], 0, "{ep}");
+    assert_eq!(ep["enabled"], true);
 }
