@@ -33,6 +33,13 @@ pub enum Error {
     /// The delivery's payload was erased: it cannot be sent again (`ERASED`).
     #[error("{0}")]
     Erased(String),
+    /// Re-enabling an endpoint asks for a test message that succeeds; this one did not
+    /// (`TEST_MESSAGE_FAILED`, with the answer's `status` or the `error` code in the extensions).
+    #[error("the test message failed ({}); the endpoint stays disabled", answer_of(.status, .error))]
+    TestMessageFailed {
+        status: Option<i32>,
+        error: Option<String>,
+    },
     /// The database cannot be reached right now (`UNAVAILABLE`); its text stays in the logs.
     #[error("the database is unavailable; try again")]
     Unavailable(DbErr),
@@ -44,6 +51,15 @@ pub enum Error {
     Internal(String),
 }
 
+/// What a failed test message came to: `HTTP <status>`, else its error code.
+fn answer_of(status: &Option<i32>, error: &Option<String>) -> String {
+    match (status, error) {
+        (Some(status), _) => format!("HTTP {status}"),
+        (None, Some(error)) => error.clone(),
+        (None, None) => "no answer".into(),
+    }
+}
+
 impl Error {
     /// The stable `extensions.code` of this error.
     pub fn code(&self) -> &'static str {
@@ -53,6 +69,7 @@ impl Error {
             Error::Unauthenticated => "UNAUTHENTICATED",
             Error::InvalidTransition(_) => "INVALID_TRANSITION",
             Error::Erased(_) => "ERASED",
+            Error::TestMessageFailed { .. } => "TEST_MESSAGE_FAILED",
             Error::Unavailable(_) => UNAVAILABLE,
             Error::Db(_) | Error::Internal(_) => "INTERNAL",
         }
@@ -91,10 +108,20 @@ impl ErrorExtensions for Error {
             Error::InvalidField { field, .. } => Some(field.clone()),
             _ => None,
         };
+        let (status, error) = match self {
+            Error::TestMessageFailed { status, error } => (*status, error.clone()),
+            _ => (None, None),
+        };
         async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
             ext.set("code", code);
             if let Some(field) = &field {
                 ext.set("field", field.as_str());
+            }
+            if let Some(status) = status {
+                ext.set("status", status);
+            }
+            if let Some(error) = &error {
+                ext.set("error", error.as_str());
             }
         })
     }

@@ -62,6 +62,7 @@ pub struct MutationRoot(
     webhook::settings::WebhookSettingsMutation,
     webhook::actions::WebhookActionsMutation,
     webhook::rotation::WebhookRotationMutation,
+    webhook::control::EndpointControlMutation,
     inbound::source::InboundMutation,
     webhook::replay::ReplayMutation,
     webhook::erase::EraseMutation,

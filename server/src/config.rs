@@ -28,6 +28,10 @@ pub const DEFAULT_DELIVERY_CONCURRENCY: usize = 64;
 pub const DEFAULT_SLOW_AFTER_MS: u64 = 1_000;
 /// `BUILDHOOKS_MAX_BODY_BYTES`: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// `BUILDHOOKS_DISABLE_AFTER`: 5 days.
+pub const DEFAULT_DISABLE_AFTER: Duration = Duration::from_secs(5 * 86_400);
+/// `BUILDHOOKS_DISABLE_MIN_FAILURES`.
+pub const DEFAULT_DISABLE_MIN_FAILURES: i32 = 20;
 /// `BUILDHOOKS_SQLITE_SYNCHRONOUS`.
 pub const DEFAULT_SYNCHRONOUS: Synchronous = Synchronous::Normal;
 /// `BUILDHOOKS_RETENTION_DAYS`.
@@ -271,6 +275,51 @@ pub struct Config {
         global = true
     )]
     pub retention_pause_ms: u64,
+
+    /// An endpoint whose deliveries have all failed for this long (`5d`, `12h`, `30m`, `10s`,
+    /// or seconds), and at least `BUILDHOOKS_DISABLE_MIN_FAILURES` in a row, is disabled (with
+    /// its reason, and an `endpoint.disabled` event to the endpoints that select it).
+    #[arg(
+        long,
+        env = "BUILDHOOKS_DISABLE_AFTER",
+        default_value = "5d",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub disable_after: Duration,
+
+    /// The fewest deliveries in a row that must have failed before an endpoint is disabled.
+    #[arg(
+        long,
+        env = "BUILDHOOKS_DISABLE_MIN_FAILURES",
+        default_value_t = DEFAULT_DISABLE_MIN_FAILURES,
+        global = true
+    )]
+    pub disable_min_failures: i32,
+}
+
+/// A duration as `<number><unit>` with unit `ms`, `s`, `m`, `h` or `d` (`5d`, `10s`), or a
+/// plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: a duration is a number and a unit (5d, 12h, 30m, 10s)"))?;
+    let unit_ms: u64 = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => return Err(format!("{other:?}: the unit is ms, s, m, h or d")),
+    };
+    n.checked_mul(unit_ms)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 /// `BUILDHOOKS_SECRET_KEY` as given; its `Debug` hides it (the configuration may be logged).
@@ -339,6 +388,8 @@ impl Config {
             retention_interval_ms: None,
             retention_batch: DEFAULT_RETENTION_BATCH,
             retention_pause_ms: DEFAULT_RETENTION_PAUSE_MS,
+            disable_after: DEFAULT_DISABLE_AFTER,
+            disable_min_failures: DEFAULT_DISABLE_MIN_FAILURES,
         }
     }
 
@@ -408,6 +459,19 @@ mod tests {
         assert_eq!(format!("{parsed:?}"), format!("{built:?}"));
         assert_eq!(parsed.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(parsed.synchronous, Synchronous::Normal);
+    }
+
+    #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(parse_duration("5d"), Ok(DEFAULT_DISABLE_AFTER));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7_200)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["", "d", "5w", "-1s", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -101,6 +101,11 @@ impl AppState {
             sinks: sinks(&config, &brokers, &vault)?,
             metrics: Arc::new(Metrics::default()),
             retry_delay: config.retry_delay(),
+            disable: delivery::control::DisablePolicy {
+                after: config.disable_after,
+                min_failures: config.disable_min_failures,
+            },
+            failing: Default::default(),
         };
         let schema = build_schema(
             store.clone(),

@@ -10,6 +10,7 @@
 
 pub mod clock;
 pub mod connect;
+pub mod control;
 mod db;
 mod dialect;
 pub mod endpoints;

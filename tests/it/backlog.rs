@@ -101,6 +101,7 @@ async fn a_cycle_records_an_expired_lease_without_claiming_it_again() {
         token: &token,
         outcome: &outcome,
         allow_retry: true,
+        schedule: None,
     };
     let (verdicts, claimed) = record::record_then_claim(
         store,
@@ -172,6 +173,7 @@ async fn the_dispatchers_postgres_connections_plan_without_sequential_scans() {
         token: &token,
         outcome: &outcome,
         allow_retry: true,
+        schedule: None,
     };
     let (verdicts, _) =
         record::record_then_claim(&app.state.sender.db, &[job], Duration::ZERO, None)

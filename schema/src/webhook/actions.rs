@@ -27,6 +27,12 @@ use buildhooks_store::{endpoints, runs};
 pub trait DeliverNow: Send + Sync {
     /// One attempt of delivery `delivery_id`, claimed with `lease_token`; no retry.
     async fn deliver_now(&self, delivery_id: i64, lease_token: &str);
+
+    /// As `deliver_now`, sent even when the endpoint is disabled: the test message that
+    /// re-enabling an endpoint asks for first.
+    async fn test_now(&self, delivery_id: i64, lease_token: &str) {
+        self.deliver_now(delivery_id, lease_token).await
+    }
 }
 
 /// How long a ping's claim lasts if the process dies while sending it.
@@ -117,31 +123,49 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
         }
     }
     let endpoint = endpoint.ok_or(Error::NotFound("webhook endpoint"))?;
+    let store = store(ctx)?;
+    let w = store.begin_write().await?;
+    let (row, lease) = insert_ping(w.txn(), &vault, org.uid.as_str(), org.org_id, &endpoint).await?;
+    commit_audited(ctx, w, org.org_id, None).await?;
+    let sender = ctx
+        .data_opt::<Arc<dyn DeliverNow>>()
+        .ok_or_else(|| Error::Internal("no delivery sender".into()))?;
+    sender.deliver_now(row.id, &lease).await;
+    load(db(ctx)?, org.org_id, &row.uuid).await
+}
+
+/// Writes a `ping` delivery to `endpoint` of organization `org_id` (`org_uid`) in `db`, claimed
+/// by the caller: the row and its lease token (the dispatcher leaves it alone unless this
+/// process dies).
+pub(crate) async fn insert_ping(
+    db: &impl sea_orm::ConnectionTrait,
+    vault: &buildhooks_store::secrets::Vault,
+    org_uid: &str,
+    org_id: i32,
+    endpoint: &buildhooks_entity::webhook_endpoint::Model,
+) -> Result<(buildhooks_entity::webhook_delivery::Model, String)> {
     let now = now_ms();
     // A chat endpoint gets a test message in its robot's format (its sink composes it).
     let body = match kinds::is_chat(&endpoint.kind) {
         false => json!({
             "action": "ping",
-            "data": { "ownerUid": org.uid.to_string(), "endpointId": endpoint.id.to_string(), "timestamp": now },
+            "data": { "ownerUid": org_uid, "endpointId": endpoint.id.to_string(), "timestamp": now },
         })
         .to_string(),
-        true => super::message::ping_envelope(org.uid.as_str(), endpoint.id, now),
+        true => super::message::ping_envelope(org_uid, endpoint.id, now),
     };
-    // Claimed by this request: the dispatcher leaves it alone unless this process dies.
     let lease = (uuid::Uuid::new_v4().to_string(), now + PING_LEASE_MS);
-    let store = store(ctx)?;
-    let w = store.begin_write().await?;
     let row = buildhooks_store::outbox::insert_one(
-        w.txn(),
+        db,
         NewDelivery {
             event: 0,
-            org_id: org.org_id,
+            org_id,
             endpoint_id: endpoint.id,
             repository_id: None,
             // A robot's URL is its secret: only its mask is kept with the delivery.
-            url: match super::broker::row_url(&endpoint, &super::broker::Values::ping(org.org_id)) {
+            url: match super::broker::row_url(endpoint, &super::broker::Values::ping(org_id)) {
                 Some(url) => url,
-                None => sealed::row_url(&vault, &endpoint)?,
+                None => sealed::row_url(vault, endpoint)?,
             },
             kind: "ping".into(),
             action: "ping".into(),
@@ -153,12 +177,7 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
         now,
     )
     .await?;
-    commit_audited(ctx, w, org.org_id, None).await?;
-    let sender = ctx
-        .data_opt::<Arc<dyn DeliverNow>>()
-        .ok_or_else(|| Error::Internal("no delivery sender".into()))?;
-    sender.deliver_now(row.id, &lease.0).await;
-    load(db(ctx)?, org.org_id, &row.uuid).await
+    Ok((row, lease.0))
 }
 
 async fn preview(

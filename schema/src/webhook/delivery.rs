@@ -124,7 +124,9 @@ impl WebHookDelivery {
             let db = db(ctx)?;
             let endpoint_id: i32 = self.endpoint_id.parse().unwrap_or(0);
             let endpoint = buildhooks_store::endpoints::by_id(db, endpoint_id).await?;
+            let webhook = endpoint.as_ref().is_none_or(|e| e.kind == "webhook");
             let last = log::last_attempt(db, self.row_id).await?;
+            let number = last.as_ref().map_or(1, |a| a.number);
             let at = last
                 .map(|a| a.started_at)
                 .unwrap_or_else(crate::clock::now_ms);
@@ -154,6 +156,13 @@ impl WebHookDelivery {
                 name: name.to_owned(),
                 value,
             }));
+            // The webhook sink numbers its attempts (`sink/webhook.rs`).
+            if webhook {
+                headers.push(HeaderPair {
+                    name: "x-cirrus-attempt".into(),
+                    value: number.to_string(),
+                });
+            }
             Ok::<_, Error>(headers)
         }
         .await

@@ -94,6 +94,18 @@ pub struct WebHookDeliveryEndpoint {
     /// While a secret rotation overlaps (`rotateWebhookSecret`): when the previous secret stops
     /// signing beside the new one (ms since the epoch); null otherwise.
     pub secret_overlap_ends_at: Option<i64>,
+    /// Seconds before each retry, or null for Cirrus's rule (one retry shortly after).
+    pub retry_schedule: Option<Vec<i32>>,
+    /// Why buildhooks disabled the endpoint (`410 Gone`, or every delivery failing for a
+    /// while), or null; `enableWebhookEndpoint` enables it again after a test message.
+    pub disabled_reason: Option<String>,
+    /// When buildhooks disabled it (milliseconds since the epoch).
+    pub disabled_at: Option<i64>,
+    /// Since when every delivery to it has failed (milliseconds since the epoch), or null when
+    /// the last one succeeded.
+    pub failing_since: Option<i64>,
+    /// Deliveries that failed in a row since the last success.
+    pub failed_deliveries: i32,
 }
 
 impl WebHookDeliveryEndpoint {
@@ -132,6 +144,12 @@ impl WebHookDeliveryEndpoint {
             secret_overlap_ends_at: m
                 .previous_secret_until
                 .filter(|until| m.previous_secret.is_some() && *until > crate::clock::now_ms()),
+            retry_schedule: super::schedule::parse_stored(m.retry_schedule.as_deref())
+                .map(|steps| steps.into_iter().map(|s| s as i32).collect()),
+            disabled_reason: m.disabled_reason.clone(),
+            disabled_at: m.disabled_at,
+            failing_since: m.failing_since,
+            failed_deliveries: m.failed_deliveries,
         })
     }
 }

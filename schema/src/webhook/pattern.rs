@@ -3,7 +3,8 @@
 //! `task.failed`, `build.needs_approval`), and the derived build events [`DERIVED`]
 //! (`build.fixed`, `build.still_failing`), which only a pattern naming them selects (`*` and
 //! `build.*` keep selecting what they did), and Cirrus's audit events [`AUDIT`]
-//! (`audit_event.*`), likewise selected only by name. A pattern matches an event's filter key. An endpoint
+//! (`audit_event.*`), likewise selected only by name, as are the operational events
+//! [`OPERATIONAL`] (`endpoint.disabled`, `endpoint.recovered`). A pattern matches an event's filter key. An endpoint
 //! has 1 to [`MAX_PATTERNS`] of them, checked when saved ([`validate_all`]) and again when read
 //! back from the database ([`parse_stored`]), so a row that fails is reported, never read as no
 //! patterns.
@@ -39,9 +40,17 @@ pub const DERIVED: [&str; 2] = ["build.fixed", "build.still_failing"];
 /// pattern naming them selects them, never `*`.
 pub const AUDIT: [&str; 2] = ["audit_event.*", "audit_event.graphql.mutation"];
 
+/// Operational events about the organization's endpoints (one disabled by buildhooks, one
+/// re-enabled): only a pattern naming them selects them, never `*`.
+pub const OPERATIONAL: [&str; 3] = ["endpoint.*", "endpoint.disabled", "endpoint.recovered"];
+
 /// Checks a pattern against the grammar; the message says what is allowed.
 pub fn validate(pattern: &str) -> Result<(), String> {
-    if pattern == "*" || DERIVED.contains(&pattern) || AUDIT.contains(&pattern) {
+    if pattern == "*"
+        || DERIVED.contains(&pattern)
+        || AUDIT.contains(&pattern)
+        || OPERATIONAL.contains(&pattern)
+    {
         return Ok(());
     }
     if pattern.len() > MAX_PATTERN_BYTES {
@@ -125,6 +134,9 @@ pub fn matches(pattern: &str, key: &str) -> bool {
     if key.starts_with("audit_event.") {
         return pattern == "audit_event.*";
     }
+    if key.starts_with("endpoint.") {
+        return pattern == "endpoint.*";
+    }
     if pattern == "*" {
         return true;
     }
@@ -159,6 +171,14 @@ mod tests {
         assert!(matches("audit_event.*", "audit_event.graphql.mutation"));
         assert!(!matches("*", "audit_event.graphql.mutation"));
         assert!(!matches("audit_event.*", "task.failed"));
+        for key in ["endpoint.disabled", "endpoint.recovered"] {
+            assert_eq!(validate(key), Ok(()));
+            assert!(matches("endpoint.*", key));
+            assert!(matches(key, key));
+            assert!(!matches("*", key));
+        }
+        assert!(!matches("endpoint.*", "task.failed"));
+        assert!(!matches("endpoint.disabled", "endpoint.recovered"));
         for bad in [
             "",
             "task",

@@ -76,6 +76,11 @@ pub struct WebHookDeliveryEndpointInput {
     /// or `CIRRUS` (the flat body Cirrus CI sends today, numeric ids). Null keeps the saved one,
     /// else `DOCUMENTED`.
     pub payload_format: Option<PayloadFormat>,
+    /// Seconds to wait before each retry (at most 10 steps of 1 to 86400 s, jittered by
+    /// +/-20%; `[]` for none): a `Retry-After` on a 429 or 503 shortens a step, never lengthens
+    /// it. Null: Cirrus's rule, one retry shortly after the first attempt. Omitted: the saved
+    /// schedule.
+    pub retry_schedule: async_graphql::MaybeUndefined<Vec<i32>>,
 }
 
 impl WebHookDeliveryEndpointInput {
@@ -326,6 +331,12 @@ async fn save(
     for (i, (e, kind)) in endpoints.iter().zip(kinds).enumerate() {
         checked.push(check_endpoint(ctx, i, e, kind, &kept_brokers).await?);
     }
+    for (i, e) in endpoints.iter().enumerate() {
+        if let async_graphql::MaybeUndefined::Value(steps) = &e.retry_schedule {
+            super::schedule::validate(steps)
+                .map_err(|m| Error::field(format!("deliveryEndpoints[{i}].retrySchedule"), m))?;
+        }
+    }
     let link_template = chat_settings::check_link_template(input.build_url_template.as_deref())
         .map_err(|m| Error::field("buildUrlTemplate", m))?;
     let w = store(ctx)?.begin_write().await?;
@@ -394,7 +405,17 @@ async fn save(
         row.events = Set(events);
         row.repository_id = Set(c.repository_id);
         row.query = Set(c.query);
-        row.enabled = Set(input.enabled.unwrap_or(true));
+        // An endpoint buildhooks disabled comes back through `enableWebhookEndpoint` (after a
+        // test message), not through a save.
+        let held = previous.is_some_and(|p| !p.enabled && p.disabled_reason.is_some());
+        row.enabled = Set(input.enabled.unwrap_or(true) && !held);
+        row.retry_schedule = Set(match &input.retry_schedule {
+            async_graphql::MaybeUndefined::Undefined => {
+                previous.and_then(|p| p.retry_schedule.clone())
+            }
+            async_graphql::MaybeUndefined::Null => None,
+            async_graphql::MaybeUndefined::Value(steps) => Some(super::schedule::stored(steps)),
+        });
         row.max_in_flight = Set(c
             .max_in_flight
             .or(previous.map(|p| p.max_in_flight))

@@ -4,6 +4,7 @@
 
 pub mod claimer;
 pub mod client;
+pub mod control;
 pub mod dispatcher;
 pub mod fair;
 pub mod handoff;
@@ -41,6 +42,10 @@ pub struct Sender {
     pub sinks: Sinks,
     pub metrics: Arc<Metrics>,
     pub retry_delay: Duration,
+    /// When an endpoint whose deliveries all fail is disabled.
+    pub disable: control::DisablePolicy,
+    /// The endpoints this process saw failing.
+    pub failing: Arc<control::Failing>,
 }
 
 impl Sender {
@@ -64,6 +69,22 @@ impl Sender {
             allow_retry,
         )
         .await?;
+        self.observe(verdict, &outcome);
+        Ok(verdict)
+    }
+
+    /// The test message re-enabling an endpoint asks for: one attempt of the claimed `ping`
+    /// `delivery`, made even though the endpoint is disabled, recorded without a retry.
+    pub async fn test(&self, delivery: &webhook_delivery::Model, token: &str) -> Result<Verdict> {
+        let endpoint =
+            buildhooks_store::endpoints::by_id(self.db.conn(), delivery.endpoint_id).await?;
+        let endpoint = endpoint.map(|mut e| {
+            e.enabled = true;
+            e
+        });
+        let outcome = self.attempt(delivery, endpoint.as_ref()).await;
+        let verdict =
+            record::record(&self.db, delivery, token, &outcome, self.retry_delay, false).await?;
         self.observe(verdict, &outcome);
         Ok(verdict)
     }
@@ -110,6 +131,19 @@ impl DeliverNow for Sender {
             }
             Ok(None) => tracing::error!(delivery_id, "immediate delivery: row vanished"),
             Err(error) => tracing::error!(%error, "immediate delivery: cannot load row"),
+        }
+    }
+
+    async fn test_now(&self, delivery_id: i64, lease_token: &str) {
+        let found = buildhooks_store::outbox::log::by_id(self.db.conn(), delivery_id).await;
+        match found {
+            Ok(Some(delivery)) => {
+                if let Err(error) = self.test(&delivery, lease_token).await {
+                    tracing::error!(%error, "test message failed");
+                }
+            }
+            Ok(None) => tracing::error!(delivery_id, "test message: row vanished"),
+            Err(error) => tracing::error!(%error, "test message: cannot load row"),
         }
     }
 }

@@ -15,6 +15,7 @@ use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use super::control::{Health, Notes};
 use super::fair::{cap_of, Shares};
 use super::handoff::{Batch, Inbox};
 use super::record::{self, Job, Next, Verdict};
@@ -124,6 +125,7 @@ pub async fn start_deliveries(sender: &Sender, lanes: &mut Lanes, batch: Batch) 
         let lease_ms = lanes.lease_ms;
         lanes.running.spawn(async move {
             let mut slot = Slot::Fast(permit);
+            let health = Health::of(endpoints.get(&row.endpoint_id));
             let turn = {
                 let attempt = sender.turn(
                     &row,
@@ -176,6 +178,7 @@ pub async fn start_deliveries(sender: &Sender, lanes: &mut Lanes, batch: Batch) 
                     outcome,
                     slot,
                     carried,
+                    health,
                 })
                 .await;
         });
@@ -213,6 +216,8 @@ pub struct Finished {
     /// Other rows the attempt carried (a digest), recorded with the same outcome, each under
     /// the lease token it holds.
     pub carried: Vec<webhook_delivery::Model>,
+    /// Its endpoint's retry schedule and whether it was failing.
+    pub health: Health,
 }
 
 /// What the recorder shares with the dispatcher loop.
@@ -260,6 +265,7 @@ pub async fn record_and_refill(
             token: &f.token,
             outcome: &f.outcome,
             allow_retry: true,
+            schedule: f.health.schedule.as_deref(),
         });
         for carried in &f.carried {
             jobs.push(Job {
@@ -267,6 +273,7 @@ pub async fn record_and_refill(
                 token: carried.lease_token.as_deref().unwrap_or_default(),
                 outcome: &f.outcome,
                 allow_retry: true,
+                schedule: f.health.schedule.as_deref(),
             });
         }
     }
@@ -300,19 +307,24 @@ pub async fn record_and_refill(
     match written {
         Ok((verdicts, claimed)) => {
             let mut verdicts = verdicts.into_iter();
+            let mut notes = Notes::default();
             for f in batch {
                 // The claimed row's verdict, then one per carried row.
                 let verdict = verdicts.next().unwrap_or(Verdict::Stale);
                 sender.observe(verdict, &f.outcome);
-                for _ in &f.carried {
-                    let carried = verdicts.next().unwrap_or(Verdict::Stale);
-                    sender.observe(carried, &f.outcome);
+                notes.see(sender, &f.delivery, &f.outcome, verdict, &f.health);
+                for carried in &f.carried {
+                    let verdict = verdicts.next().unwrap_or(Verdict::Stale);
+                    sender.observe(verdict, &f.outcome);
+                    notes.see(sender, carried, &f.outcome, verdict, &f.health);
                 }
                 retry |= matches!(verdict, Verdict::Retry | Verdict::RateLimited);
                 if let Slot::Fast(permit) = f.slot {
                     permits.push(permit);
                 }
             }
+            // Endpoint health: nothing to write when every attempt succeeded at a healthy one.
+            notes.spawn(sender);
             if let Some(claimed) = claimed {
                 let n = claimed.rows.len();
                 if n < limit {

@@ -1,6 +1,9 @@
-//! Deciding and recording an attempt's outcome: DELIVERED, PENDING for the single retry, or
-//! FAILED (`verdict_of`), written with the attempt by the store, fenced by the lease token (a
-//! worker whose lease was lost to a newer claim changes nothing but the attempt log).
+//! Deciding and recording an attempt's outcome: DELIVERED, PENDING for a retry, or FAILED
+//! (`verdict_of`), written with the attempt by the store, fenced by the lease token (a worker
+//! whose lease was lost to a newer claim changes nothing but the attempt log). Retries follow
+//! Cirrus's rule (one, after the configured short delay) or the endpoint's `retrySchedule`
+//! (`when_next`): each step jittered by +/-20%, or the receiver's `Retry-After` when it names a
+//! shorter wait than the step (a longer one is capped at the step).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -51,20 +54,43 @@ pub struct Job<'a> {
     pub token: &'a str,
     pub outcome: &'a Outcome,
     pub allow_retry: bool,
+    /// The endpoint's retry schedule (seconds per step), or `None` for Cirrus's rule.
+    pub schedule: Option<&'a [u32]>,
 }
 
 fn verdict_of(job: &Job<'_>) -> Verdict {
     let round = job.delivery.round_attempts + 1;
     let waited = job.delivery.attempt_count - job.delivery.round_attempts;
+    let attempts = match job.schedule {
+        Some(steps) => steps.len() as i32 + 1,
+        None => ATTEMPTS_PER_ROUND,
+    };
     match job.outcome.class {
         Class::Delivered => Verdict::Delivered,
         Class::RateLimited(_) if job.allow_retry && waited < MAX_RATE_LIMITED => {
             Verdict::RateLimited
         }
-        Class::Retry | Class::RateLimited(_) if job.allow_retry && round < ATTEMPTS_PER_ROUND => {
+        Class::Retry | Class::RetryAfter(_) | Class::RateLimited(_)
+            if job.allow_retry && round < attempts =>
+        {
             Verdict::Retry
         }
         _ => Verdict::Failed,
+    }
+}
+
+/// How long until the retry of `job` (whose verdict is `Retry`): the step of the endpoint's
+/// schedule after this attempt, jittered, or the receiver's `Retry-After` when shorter; under
+/// Cirrus's rule, `base` jittered.
+pub fn when_next(job: &Job<'_>, base: Duration) -> Duration {
+    let Some(steps) = job.schedule else {
+        return retry_delay(base);
+    };
+    let index = job.delivery.round_attempts.max(0) as usize;
+    let step = Duration::from_secs(u64::from(steps.get(index).copied().unwrap_or(1)));
+    match job.outcome.class {
+        Class::RetryAfter(wait) => wait.min(step),
+        _ => retry_delay(step),
     }
 }
 
@@ -82,6 +108,7 @@ pub async fn record(
         token,
         outcome,
         allow_retry,
+        schedule: None,
     };
     let (verdicts, _) = record_then_claim(db, &[job], base_delay, None).await?;
     Ok(verdicts.first().copied().unwrap_or(Verdict::Stale))
@@ -117,7 +144,7 @@ pub async fn record_then_claim(
                 Verdict::Delivered => (state::DELIVERED, now),
                 Verdict::Retry => (
                     state::PENDING,
-                    now + retry_delay(base_delay).as_millis() as i64,
+                    now + when_next(job, base_delay).as_millis() as i64,
                 ),
                 Verdict::RateLimited => (state::PENDING, now + wait_of(job.outcome)),
                 _ => (state::FAILED, now),

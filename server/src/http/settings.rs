@@ -12,6 +12,7 @@ const CHAT_SCRIPT: &str = include_str!("../../assets/settings-chat.js");
 const INBOUND_SCRIPT: &str = include_str!("../../assets/settings-inbound.js");
 const FORMAT_SCRIPT: &str = include_str!("../../assets/settings-format.js");
 const SECRETS_SCRIPT: &str = include_str!("../../assets/settings-secrets.js");
+const CONTROL_SCRIPT: &str = include_str!("../../assets/settings-control.js");
 const STYLE: &str = include_str!("../../assets/settings.css");
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -60,6 +61,8 @@ pub async fn format_script() -> Response {
 
 pub async fn secrets_script() -> Response {
     asset("text/javascript; charset=utf-8", SECRETS_SCRIPT)
+pub async fn control_script() -> Response {
+    asset("text/javascript; charset=utf-8", CONTROL_SCRIPT)
 }
 
 pub async fn style() -> Response {

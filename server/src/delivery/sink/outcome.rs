@@ -12,6 +12,10 @@ pub enum Class {
     Delivered,
     /// Worth the retry (a server error, a timeout, a connection that failed).
     Retry,
+    /// Worth the retry, and the receiver named when (a 429 or 503 with `Retry-After`): an
+    /// endpoint with a retry schedule waits that long, at most its step; Cirrus's rule takes it
+    /// as any retry.
+    RetryAfter(Duration),
     /// Not worth a retry (a client error, a refused target).
     Failed,
     /// The receiver asked to wait this long (a rate limit): sent again then, without spending

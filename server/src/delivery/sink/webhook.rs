@@ -1,12 +1,16 @@
 //! The `webhook` kind: one signed HTTP POST of the rendered payload (`X-Cirrus-*` headers, and
-//! Standard Webhooks headers for `whsec_` secrets), at most 64 KiB of the answer read, and the
+//! Standard Webhooks headers for `whsec_` secrets, and `X-Cirrus-Attempt`: 1 for the first
+//! attempt, counting every attempt of the delivery), at most 64 KiB of the answer read, and the
 //! outcome classified: any 2xx is delivered; a 5xx, a 429, a timeout or a connection error is
-//! worth the retry; anything else failed.
+//! worth the retry (a 429 or 503 with `Retry-After`, in seconds or as an HTTP date, says when);
+//! anything else failed (a `410 Gone` also disables the endpoint: `delivery::control`).
+
+use std::time::{Duration, SystemTime};
 
 use buildhooks_entity::{webhook_delivery, webhook_endpoint};
 use buildhooks_schema::clock::now_ms;
 
-use super::http::post;
+use super::http::{post, Answered};
 use super::outcome::{AttemptError, Class, Outcome};
 use super::seam::Sink;
 use super::secrets;
@@ -43,6 +47,24 @@ impl Sink for WebhookSink {
         )
         .await
     }
+}
+
+/// The attempt-number header: 1 for a delivery's first attempt, then 2, 3, ... (redeliveries
+/// go on counting).
+pub const ATTEMPT: &str = "x-cirrus-attempt";
+
+/// The wait a 429 or 503 names in `Retry-After` (RFC 9110 10.2.3: delay-seconds or an
+/// HTTP-date), if any; a date in the past is no wait.
+pub fn retry_after(answer: &Answered) -> Option<Duration> {
+    if answer.status != 429 && answer.status != 503 {
+        return None;
+    }
+    let value = answer.header("retry-after")?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
 /// How the webhook kind classifies an answer (`status`) or its absence (`error`).
@@ -82,7 +104,8 @@ pub async fn send_signed(
         started_at,
         delivery.body.as_bytes(),
     );
-    let headers = signed.pairs();
+    let mut headers = signed.pairs();
+    headers.push((ATTEMPT, (delivery.attempt_count + 1).to_string()));
     let posted = post(
         client,
         &delivery.url,
@@ -91,9 +114,18 @@ pub async fn send_signed(
         allow_private,
     )
     .await;
-    let (status, error, excerpt) = match &posted.answer {
-        Ok(answer) => (Some(answer.status), None, Some(answer.excerpt())),
-        Err(error) => (None, Some(*error), None),
+    let (status, error, excerpt, wait) = match &posted.answer {
+        Ok(answer) => (
+            Some(answer.status),
+            None,
+            Some(answer.excerpt()),
+            retry_after(answer),
+        ),
+        Err(error) => (None, Some(*error), None, None),
+    };
+    let class = match (classify(status, error), wait) {
+        (Class::Retry, Some(wait)) => Class::RetryAfter(wait),
+        (class, _) => class,
     };
     Outcome {
         started_at,
@@ -101,7 +133,7 @@ pub async fn send_signed(
         status,
         error,
         excerpt,
-        class: classify(status, error),
+        class,
         pause: None,
         sink: "webhook",
     }
@@ -172,6 +204,40 @@ mod tests {
             pause: None,
             sink: "webhook",
         }
+    }
+
+    fn answer(status: u16, retry_after: Option<&str>) -> Answered {
+        Answered {
+            status,
+            headers: retry_after
+                .map(|v| ("retry-after", v.to_owned()))
+                .into_iter()
+                .collect(),
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_on_429_and_503_in_seconds_or_as_a_date() {
+        assert_eq!(
+            retry_after(&answer(503, Some("2"))),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            retry_after(&answer(429, Some(" 120 "))),
+            Some(Duration::from_secs(120))
+        );
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        let wait = retry_after(&answer(503, Some(&later))).expect("a date");
+        assert!(
+            wait <= Duration::from_secs(30) && wait >= Duration::from_secs(28),
+            "{wait:?}"
+        );
+        let past = "Wed, 21 Oct 2015 07:28:00 GMT";
+        assert_eq!(retry_after(&answer(503, Some(past))), Some(Duration::ZERO));
+        assert_eq!(retry_after(&answer(500, Some("2"))), None);
+        assert_eq!(retry_after(&answer(503, Some("soon"))), None);
+        assert_eq!(retry_after(&answer(503, None)), None);
     }
 
     #[test]
