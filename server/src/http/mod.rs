@@ -45,6 +45,8 @@ pub fn router(state: AppState, role: Role) -> Router {
             .route(
                 "/settings/assets/settings-secrets.js",
                 get(settings::secrets_script),
+            )
+            .route(
                 "/settings/assets/settings-control.js",
                 get(settings::control_script),
             )

@@ -61,6 +61,8 @@ pub async fn format_script() -> Response {
 
 pub async fn secrets_script() -> Response {
     asset("text/javascript; charset=utf-8", SECRETS_SCRIPT)
+}
+
 pub async fn control_script() -> Response {
     asset("text/javascript; charset=utf-8", CONTROL_SCRIPT)
 }
