@@ -125,7 +125,8 @@ async fn ping(ctx: &Context<'_>, input: WebhookPingInput) -> Result<WebHookDeliv
     let endpoint = endpoint.ok_or(Error::NotFound("webhook endpoint"))?;
     let store = store(ctx)?;
     let w = store.begin_write().await?;
-    let (row, lease) = insert_ping(w.txn(), &vault, org.uid.as_str(), org.org_id, &endpoint).await?;
+    let (row, lease) =
+        insert_ping(w.txn(), &vault, org.uid.as_str(), org.org_id, &endpoint).await?;
     commit_audited(ctx, w, org.org_id, None).await?;
     let sender = ctx
         .data_opt::<Arc<dyn DeliverNow>>()

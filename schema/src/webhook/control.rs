@@ -175,7 +175,14 @@ async fn enable(
     // The test message first, sent even though the endpoint is disabled.
     let store = store(ctx)?;
     let w = store.begin_write().await?;
-    let (row, lease) = insert_ping(w.txn(), store.vault(), &org_id.to_string(), org_id, &endpoint).await?;
+    let (row, lease) = insert_ping(
+        w.txn(),
+        store.vault(),
+        &org_id.to_string(),
+        org_id,
+        &endpoint,
+    )
+    .await?;
     w.commit().await?;
     let sender = ctx
         .data_opt::<Arc<dyn DeliverNow>>()
