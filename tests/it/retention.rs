@@ -70,7 +70,7 @@ async fn write_event(app: &TestApp, org_id: i32, created_at: i64) -> i64 {
     .insert(app.state.store.conn())
     .await
     .expect("event");
-    row.id.into()
+    row.id
 }
 
 async fn write(app: &TestApp, row: Row) -> Written {
@@ -149,7 +149,7 @@ async fn write(app: &TestApp, row: Row) -> Written {
         .expect("age");
     }
     Written {
-        id: delivery.id.into(),
+        id: delivery.id,
         uuid,
         event_id,
     }
@@ -161,7 +161,7 @@ async fn delivery_ids(app: &TestApp) -> BTreeSet<i64> {
         .await
         .expect("deliveries")
         .into_iter()
-        .map(|d| d.id.into())
+        .map(|d| d.id)
         .collect()
 }
 
@@ -171,7 +171,7 @@ async fn event_ids(app: &TestApp) -> BTreeSet<i64> {
         .await
         .expect("events")
         .into_iter()
-        .map(|e| e.id.into())
+        .map(|e| e.id)
         .collect()
 }
 
