@@ -62,6 +62,8 @@ fn operations(ids: &Ids) -> Vec<(&'static str, &'static str, Value)> {
         ("webhookReplay", "query($id: ID!) { webhookReplay(id: $id) { id matched } }", json!({ "id": ids.replay })),
         ("webhookReplay", "mutation($e: ID!) { webhookReplay(input: {endpointId: $e, since: 0, until: 1000, states: [FAILED], dryRun: true}) { matched } }", json!({ "e": ids.endpoint })),
         ("cancelWebhookReplay", "mutation($id: ID!) { cancelWebhookReplay(input: {id: $id}) { replay { id } } }", json!({ "id": ids.replay })),
+        ("enableWebhookEndpoint", "mutation($e: ID!) { enableWebhookEndpoint(input: {endpointId: $e}) { endpoint { id } } }", json!({ "e": ids.endpoint })),
+        ("eraseDeliveryPayloads", "mutation($id: ID!) { eraseDeliveryPayloads(input: {before: \"1000\", repositoryId: $id}) { erased } }", json!({ "id": ids.repo })),
         ("deleteOwnerAccessToken", "mutation($id: ID!) { deleteOwnerAccessToken(input: {id: $id}) { token { id } } }", json!({ "id": ids.token })),
     ]
 }
