@@ -137,16 +137,7 @@ async fn both_secrets_verify_during_the_overlap_and_only_the_new_one_after_it() 
         "the old secret no longer verifies"
     );
     assert!(!verified_by(&[&old], &after) && verified_by(&[&old, &new], &after));
-    let settings = app
-        .ok(
-            "{ ownerInfo { webhookSettings { endpoints { secretOverlapEndsAt } } } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        settings["ownerInfo"]["webhookSettings"]["endpoints"][0]["secretOverlapEndsAt"],
-        Value::Null
-    );
+    assert_eq!(overlap_ends_at(&app).await, Value::Null);
     app.stop().await;
 }
 
@@ -196,15 +187,17 @@ async fn rotation_is_bounded_for_webhooks_only_and_within_the_organization() {
     )
     .await;
     assert!(resaved.get("errors").is_none(), "{resaved}");
+    assert_eq!(overlap_ends_at(&app).await, Value::Null);
+    app.stop().await;
+}
+
+/// The first endpoint's `secretOverlapEndsAt` as the settings show it.
+async fn overlap_ends_at(app: &TestApp) -> Value {
     let settings = app
         .ok(
             "{ ownerInfo { webhookSettings { endpoints { secretOverlapEndsAt } } } }",
             json!({}),
         )
         .await;
-    assert_eq!(
-        settings["ownerInfo"]["webhookSettings"]["endpoints"][0]["secretOverlapEndsAt"],
-        Value::Null
-    );
-    app.stop().await;
+    settings["ownerInfo"]["webhookSettings"]["endpoints"][0]["secretOverlapEndsAt"].clone()
 }
