@@ -31,7 +31,8 @@ impl Server {
             .env("BUILDHOOKS_ALLOW_PRIVATE_TARGETS", "true")
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(Stdio::null())
+            .envs(crate::utils::database::key_env(db_url));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -95,6 +96,7 @@ fn create_org(db_url: &str) -> (String, String) {
             &format!("durable-{}", uuid::Uuid::new_v4().simple()),
         ])
         .env("BUILDHOOKS_DATABASE_URL", db_url)
+        .envs(crate::utils::database::key_env(db_url))
         .env("RUST_LOG", "error")
         .output()
         .expect("org create");
