@@ -141,9 +141,10 @@ impl WebHookDeliveryEndpoint {
             subject: target.as_ref().map(|t| t.subject.to_owned()),
             exchange: target.and_then(|t| t.exchange.map(str::to_owned)),
             payload_format: PayloadFormat::of_stored(&m.payload_format),
-            secret_overlap_ends_at: m
-                .previous_secret_until
-                .filter(|until| m.previous_secret.is_some() && *until > crate::clock::now_ms()),
+            secret_overlap_ends_at: buildhooks_store::secrets::overlap_until(
+                m,
+                crate::clock::now_ms(),
+            ),
             retry_schedule: super::schedule::parse_stored(m.retry_schedule.as_deref())
                 .map(|steps| steps.into_iter().map(|s| s as i32).collect()),
             disabled_reason: m.disabled_reason.clone(),

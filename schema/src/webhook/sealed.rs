@@ -87,17 +87,7 @@ pub fn signing_secrets(
     endpoint: &webhook_endpoint::Model,
     now: i64,
 ) -> Result<Vec<String>> {
-    let mut out = Vec::with_capacity(2);
-    if let Some(secret) = &endpoint.secret {
-        out.push(vault.open(Purpose::EndpointSecret, secret)?.to_string());
-    }
-    if endpoint
-        .previous_secret_until
-        .is_some_and(|until| now < until)
-    {
-        if let Some(previous) = &endpoint.previous_secret {
-            out.push(vault.open(Purpose::EndpointSecret, previous)?.to_string());
-        }
-    }
-    Ok(out)
+    buildhooks_store::secrets::signing_sealed(endpoint, now)
+        .map(|value| Ok(vault.open(Purpose::EndpointSecret, value)?.to_string()))
+        .collect()
 }

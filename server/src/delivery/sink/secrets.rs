@@ -17,18 +17,9 @@ pub fn signing(
     endpoint: &webhook_endpoint::Model,
     now: i64,
 ) -> Result<Vec<Arc<str>>, AttemptError> {
-    let mut secrets = Vec::with_capacity(2);
-    let mut stored = endpoint.secret.as_deref().into_iter().collect::<Vec<_>>();
-    if endpoint
-        .previous_secret_until
-        .is_some_and(|until| now < until)
-    {
-        stored.extend(endpoint.previous_secret.as_deref());
-    }
-    for value in stored {
-        secrets.push(open(vault, Purpose::EndpointSecret, value, endpoint.id)?);
-    }
-    Ok(secrets)
+    buildhooks_store::secrets::signing_sealed(endpoint, now)
+        .map(|value| open(vault, Purpose::EndpointSecret, value, endpoint.id))
+        .collect()
 }
 
 /// A chat robot's URL (sealed in the database: it carries the robot's token).
