@@ -12,7 +12,12 @@ use serde_json::{json, Value};
 
 use crate::cli::binary;
 use crate::utils::database::TestDatabase;
-use crate::utils::{gql_at, metrics_at, Receiver, Reply, TestApp};
+use crate::utils::{gql_at, metrics_at, Receiver, Reply};
+
+use exposition::{assert_parses, sample};
+
+mod exposition;
+mod readiness;
 
 /// A `buildhooks serve` child writing JSON logs into a file.
 struct Server {
@@ -122,66 +127,6 @@ fn create_org(db_url: &str) -> (String, String) {
         v["uid"].as_str().expect("uid").to_owned(),
         v["token"].as_str().expect("token").to_owned(),
     )
-}
-
-/// The value of the series `series` (its name and labels exactly), if shown.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|l| {
-        l.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
-}
-
-/// Every line of the exposition is a `# HELP`, `# TYPE` or `# UNIT` line or a sample whose value
-/// parses, and it ends with `# EOF` in OpenMetrics (not in the classic format); every sample
-/// belongs to a family announced before it.
-fn assert_parses(text: &str, openmetrics: bool) {
-    let mut families: Vec<(String, String)> = Vec::new();
-    let mut lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.last() == Some(&"# EOF"), openmetrics, "{text}");
-    if openmetrics {
-        lines.pop();
-    }
-    for line in &lines {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').expect("TYPE name kind");
-            assert!(
-                ["counter", "gauge", "histogram", "info", "unknown"].contains(&kind),
-                "{line}"
-            );
-            families.push((name.to_owned(), kind.to_owned()));
-            continue;
-        }
-        if line.starts_with("# HELP ") || line.starts_with("# UNIT ") {
-            continue;
-        }
-        assert!(!line.starts_with('#'), "unexpected comment: {line}");
-        let (series, value) = line.rsplit_once(' ').expect("series value");
-        assert!(value.parse::<f64>().is_ok(), "value of {line}");
-        let name = series.split('{').next().expect("name");
-        assert!(
-            name.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
-            "{line}"
-        );
-        if let Some(labels) = series.strip_prefix(name) {
-            if !labels.is_empty() {
-                assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
-            }
-        }
-        let known = families.iter().any(|(family, kind)| {
-            let suffixes: &[&str] = match kind.as_str() {
-                "counter" => &["", "_total", "_created"],
-                "histogram" => &["_bucket", "_sum", "_count", "_created"],
-                _ => &[""],
-            };
-            suffixes.iter().any(|s| name == format!("{family}{s}"))
-        });
-        assert!(known, "{line} belongs to no family announced before it");
-    }
 }
 
 #[tokio::test]
@@ -419,104 +364,4 @@ async fn a_log_format_other_than_json_or_text_is_refused_naming_both() {
     for word in ["yaml", "json", "text"] {
         assert!(said.contains(word), "{word} in {said}");
     }
-}
-
-async fn readyz(app: &TestApp) -> (u16, Value) {
-    let answer = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("readyz");
-    let status = answer.status().as_u16();
-    (status, answer.json().await.expect("JSON body"))
-}
-
-#[tokio::test]
-async fn readyz_names_a_migration_not_applied_while_healthz_stays_ok() {
-    use buildhooks_migration::{Migrator, MigratorTrait};
-    use sea_orm::ConnectionTrait;
-    let app = TestApp::spawn().await;
-    let (status, body) = readyz(&app).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body,
-        json!({ "ready": true, "not_ready": [], "database": "ok", "migrations": "applied", "dispatcher": "running" })
-    );
-
-    // As if this binary were newer than the database: its latest migration is not applied.
-    let latest = Migrator::migrations()
-        .last()
-        .expect("a migration")
-        .name()
-        .to_owned();
-    app.state
-        .store
-        .conn()
-        .execute_unprepared(&format!(
-            "DELETE FROM seaql_migrations WHERE version = '{latest}'"
-        ))
-        .await
-        .expect("forget the latest migration");
-    let (status, body) = readyz(&app).await;
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["ready"], false, "{body}");
-    assert_eq!(body["not_ready"], json!(["migrations"]), "{body}");
-    assert_eq!(body["migrations"]["pending"], json!([latest]), "{body}");
-    let health = app
-        .client
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .expect("healthz");
-    assert_eq!(
-        health.status(),
-        200,
-        "liveness does not depend on migrations"
-    );
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn an_api_only_process_is_ready_without_a_dispatcher_and_shows_the_waiting_outbox() {
-    let (app, _receiver) = TestApp::api_only_with_receiver().await;
-    let (status, body) = readyz(&app).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["dispatcher"], "not_required", "{body}");
-
-    // No dispatcher: the build's delivery stays PENDING, and the outbox says so by kind.
-    let repo = app.create_repository("obs").await;
-    app.create_build(&repo, &[("t", false)], false).await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let text = metrics_at(&app.client, app.addr).await;
-    assert_eq!(
-        sample(
-            &text,
-            "buildhooks_outbox_rows{state=\"PENDING\",kind=\"webhook\"}"
-        ),
-        Some(1.0),
-        "{text}"
-    );
-    assert!(
-        sample(
-            &text,
-            "buildhooks_outbox_oldest_age_seconds{state=\"PENDING\",kind=\"webhook\"}"
-        )
-        .is_some_and(|age| age > 0.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, "buildhooks_outbox_pending"),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(
-            &text,
-            "buildhooks_api_requests_total{operation=\"createBuild\",outcome=\"ok\"}"
-        ),
-        Some(1.0),
-        "{text}"
-    );
-    app.stop().await;
 }
