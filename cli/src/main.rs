@@ -8,7 +8,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = buildhooks::Cli::parse();
-    buildhooks_server::telemetry::init();
+    buildhooks_server::telemetry::init(cli.config.log_format);
     match buildhooks::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

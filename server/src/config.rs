@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 
 use crate::db::Synchronous;
 use crate::retention::Span;
+pub use crate::telemetry::LogFormat;
 
 /// `BUILDHOOKS_DATABASE_URL`: the embedded database, a file in the working directory, created if
 /// missing.
@@ -40,6 +41,9 @@ pub const DEFAULT_RETENTION_DAYS: Span = Span(Some(30));
 pub const DEFAULT_RETENTION_BATCH: u64 = 1_000;
 /// `BUILDHOOKS_RETENTION_PAUSE_MS`.
 pub const DEFAULT_RETENTION_PAUSE_MS: u64 = 20;
+
+/// `BUILDHOOKS_LOG_FORMAT`.
+pub const DEFAULT_LOG_FORMAT: LogFormat = LogFormat::Text;
 
 /// Which parts of the server run in this process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
@@ -296,6 +300,16 @@ pub struct Config {
         global = true
     )]
     pub disable_min_failures: i32,
+
+    /// Log lines as human-readable text (`text`) or one JSON object per line (`json`), on stderr.
+    #[arg(
+        long,
+        env = "BUILDHOOKS_LOG_FORMAT",
+        value_enum,
+        default_value_t = DEFAULT_LOG_FORMAT,
+        global = true
+    )]
+    pub log_format: LogFormat,
 }
 
 /// A duration as `<number><unit>` with unit `ms`, `s`, `m`, `h` or `d` (`5d`, `10s`), or a
@@ -390,6 +404,7 @@ impl Config {
             retention_pause_ms: DEFAULT_RETENTION_PAUSE_MS,
             disable_after: DEFAULT_DISABLE_AFTER,
             disable_min_failures: DEFAULT_DISABLE_MIN_FAILURES,
+            log_format: DEFAULT_LOG_FORMAT,
         }
     }
 

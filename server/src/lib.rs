@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod demo;
 mod demo_chat;
 pub mod http;
+pub mod metrics;
 pub mod retention;
 pub mod telemetry;
 
@@ -25,9 +26,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use delivery::dispatcher::{self, DispatchConfig};
-use delivery::metrics::Metrics;
 use delivery::sink::{AmqpSink, ChatSink, NatsSink, Sinks, WebhookSink};
 use delivery::Sender;
+use metrics::Metrics;
 
 pub use config::{Config, Role};
 
@@ -43,6 +44,10 @@ pub struct AppState {
     pub sender: Sender,
     /// What this process's pruner did and last counted.
     pub retention: Arc<retention::Stats>,
+    /// The families `/metrics` shows (the sender counts attempts in the same).
+    pub metrics: Arc<Metrics>,
+    /// Whether this process's dispatcher runs (`/readyz`).
+    pub dispatcher: Arc<http::health::Dispatcher>,
 }
 
 /// A sink for every endpoint kind, the HTTP ones sharing one guarded client, the broker ones
@@ -95,11 +100,12 @@ impl AppState {
             buildhooks_store::connect::dispatcher_db(&db, &config.database_url, 8, &options)
                 .await?;
         let store = Store::new(db).with_hooks(hooks).with_vault(vault.clone());
+        let metrics = Arc::new(Metrics::default());
         let sender = Sender {
             db: dispatch_db,
             wake: Arc::new(Notify::new()),
             sinks: sinks(&config, &brokers, &vault)?,
-            metrics: Arc::new(Metrics::default()),
+            metrics: metrics.clone(),
             retry_delay: config.retry_delay(),
             disable: delivery::control::DisablePolicy {
                 after: config.disable_after,
@@ -117,6 +123,8 @@ impl AppState {
             },
             Arc::new(sender.clone()) as Arc<dyn DeliverNow>,
         );
+        // Only the schema's root fields name an operation in the request metrics.
+        metrics.requests.know_schema(&schema.sdl());
         Ok(AppState {
             payload: buildhooks_schema::build_payload_schema(&store),
             schema,
@@ -124,6 +132,8 @@ impl AppState {
             config: Arc::new(config),
             sender,
             retention: Arc::default(),
+            metrics,
+            dispatcher: Arc::default(),
         })
     }
 }
@@ -143,12 +153,18 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let dispatcher = (role != Role::Api).then(|| {
         let config = DispatchConfig::from_config(&state.config);
-        tokio::spawn(dispatcher::run(
+        // Running for `/readyz` until the task ends, however it ends.
+        let running = state.dispatcher.start();
+        let work = dispatcher::run(
             state.sender.clone(),
             state.store.clone(),
             config,
             stop_rx.clone(),
-        ))
+        );
+        tokio::spawn(async move {
+            let _running = running;
+            work.await
+        })
     });
     // Replays are worked through beside the dispatcher, which sends what they queue.
     let replays = (role != Role::Api).then(|| {

@@ -22,6 +22,7 @@ mod moves;
 pub mod orgs;
 pub mod outbox;
 mod postgres;
+pub mod readiness;
 pub mod replay;
 pub mod retention;
 pub mod routing;

@@ -190,7 +190,7 @@ fn sample(text: &str, name: &str) -> Option<f64> {
 }
 
 /// `promtool check metrics`, where promtool is installed.
-fn promtool_accepts(text: &str) {
+pub(crate) fn promtool_accepts(text: &str) {
     use std::io::Write;
     let Ok(mut child) = std::process::Command::new("promtool")
         .args(["check", "metrics"])

@@ -8,7 +8,6 @@ pub mod control;
 pub mod dispatcher;
 pub mod fair;
 pub mod handoff;
-pub mod metrics;
 pub mod path;
 pub mod record;
 pub mod recorder;
@@ -27,7 +26,7 @@ use buildhooks_schema::{DeliverNow, Result};
 use buildhooks_store::Db;
 use tokio::sync::Notify;
 
-use metrics::Metrics;
+use crate::metrics::Metrics;
 use record::Verdict;
 use sink::{AttemptError, Outcome, Sinks};
 
@@ -69,7 +68,7 @@ impl Sender {
             allow_retry,
         )
         .await?;
-        self.observe(verdict, &outcome);
+        self.observe(delivery, verdict, &outcome);
         Ok(verdict)
     }
 
@@ -85,7 +84,7 @@ impl Sender {
         let outcome = self.attempt(delivery, endpoint.as_ref()).await;
         let verdict =
             record::record(&self.db, delivery, token, &outcome, self.retry_delay, false).await?;
-        self.observe(verdict, &outcome);
+        self.observe(delivery, verdict, &outcome);
         Ok(verdict)
     }
 
@@ -106,15 +105,32 @@ impl Sender {
         }
     }
 
-    /// Counts and logs a recorded attempt.
-    pub fn observe(&self, verdict: Verdict, outcome: &Outcome) {
-        self.metrics
-            .observe(verdict, outcome.duration_ms, outcome.sink);
+    /// Counts and logs a recorded attempt of `delivery`: a failed one at `warn` with what an
+    /// operator searches by (delivery, endpoint, organization, kind, attempt, answer, duration,
+    /// verdict), a delivered one at `debug` (the hot path formats nothing at `info`).
+    pub fn observe(&self, delivery: &webhook_delivery::Model, verdict: Verdict, outcome: &Outcome) {
+        self.metrics.deliveries.observe(delivery, verdict, outcome);
+        macro_rules! attempt {
+            ($level:expr, $message:literal) => {
+                tracing::event!(
+                    $level,
+                    delivery_id = %delivery.uuid,
+                    endpoint_id = delivery.endpoint_id,
+                    org_id = delivery.org_id,
+                    kind = outcome.sink,
+                    event = %format_args!("{}.{}", delivery.kind, delivery.action),
+                    attempt = delivery.attempt_count + 1,
+                    status = outcome.status,
+                    error = outcome.error_code(),
+                    duration_ms = outcome.duration_ms,
+                    verdict = crate::metrics::delivery::verdict_name(verdict),
+                    $message
+                )
+            };
+        }
         match verdict {
-            Verdict::Delivered => tracing::debug!(status = ?outcome.status, "delivered"),
-            _ => {
-                tracing::warn!(status = ?outcome.status, error = ?outcome.error_code(), ?verdict, "delivery attempt failed")
-            }
+            Verdict::Delivered => attempt!(tracing::Level::DEBUG, "delivered"),
+            _ => attempt!(tracing::Level::WARN, "delivery attempt failed"),
         }
     }
 }

@@ -311,11 +311,11 @@ pub async fn record_and_refill(
             for f in batch {
                 // The claimed row's verdict, then one per carried row.
                 let verdict = verdicts.next().unwrap_or(Verdict::Stale);
-                sender.observe(verdict, &f.outcome);
+                sender.observe(&f.delivery, verdict, &f.outcome);
                 notes.see(sender, &f.delivery, &f.outcome, verdict, &f.health);
                 for carried in &f.carried {
                     let verdict = verdicts.next().unwrap_or(Verdict::Stale);
-                    sender.observe(verdict, &f.outcome);
+                    sender.observe(carried, verdict, &f.outcome);
                     notes.see(sender, carried, &f.outcome, verdict, &f.health);
                 }
                 retry |= matches!(verdict, Verdict::Retry | Verdict::RateLimited);

@@ -116,11 +116,18 @@ pub async fn execute(
         let refused = async_graphql::Response::from_errors(vec![error]);
         return Json(normalize_response(refused)).into_response();
     }
+    // Named by its root field for the metrics (bounded: the schema's fields, else a fixed word).
+    let operation = state.metrics.requests.operation(&mut request);
+    let started = std::time::Instant::now();
     let mut request = request.data(viewer);
     if let Some(Extension(ConnectInfo(peer))) = peer {
         request = request.data(ClientAddr(peer.ip()));
     }
     let response = normalize_response(state.schema.execute(request).await);
+    state
+        .metrics
+        .requests
+        .observe_api(operation, response.errors.is_empty(), started.elapsed());
     if is_unavailable_response(&response) {
         let mut answer = (StatusCode::SERVICE_UNAVAILABLE, Json(response)).into_response();
         with_retry_after(&mut answer);

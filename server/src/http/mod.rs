@@ -4,6 +4,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod inbound;
+pub mod request;
 pub mod settings;
 
 use axum::http::{header, StatusCode};
@@ -14,11 +15,12 @@ use serde_json::json;
 
 use crate::{AppState, Role};
 
-/// The routes this role serves: health and metrics always, the API and settings page unless
+/// The routes this role serves: health, readiness and metrics always, the API and settings page unless
 /// this is a dispatcher-only process.
 pub fn router(state: AppState, role: Role) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics));
     if role != Role::Dispatcher {
         router = router
@@ -55,8 +57,16 @@ pub fn router(state: AppState, role: Role) -> Router {
             .route("/favicon.ico", get(settings::favicon));
     }
     // A panic anywhere below answers 500 with no detail instead of dropping the connection.
+    // Outermost, the request's id, span, completion line and metrics (which see the panic's
+    // 500 too); the route's template is noted from inside the router.
+    let metrics = state.metrics.clone();
     router
+        .route_layer(axum::middleware::from_fn(request::mark_route))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            request::trace,
+        ))
         .with_state(state)
 }
 

@@ -1,8 +1,7 @@
-//! Retention's figures for `/metrics`: rows pruned by table and batches run (counters of this
-//! process), and the tables' rows as the pruner last counted them (gauges, refreshed at its
-//! pace; absent until its first count).
+//! Retention's figures for `/metrics` (rendered by `crate::metrics::scrape`): rows pruned by
+//! table and batches run (counters of this process), and the tables' rows as the pruner last
+//! counted them (gauges, refreshed at its pace; absent until its first count).
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -47,38 +46,8 @@ impl Stats {
         ]
     }
 
-    /// Appends the Prometheus exposition.
-    pub fn render(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "# HELP buildhooks_retention_pruned_rows_total Rows deleted by retention, by table."
-        );
-        let _ = writeln!(out, "# TYPE buildhooks_retention_pruned_rows_total counter");
-        for (table, n) in self.pruned() {
-            let _ = writeln!(
-                out,
-                "buildhooks_retention_pruned_rows_total{{table=\"{table}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP buildhooks_retention_batches_total Retention batches run (one short transaction each)."
-        );
-        let _ = writeln!(out, "# TYPE buildhooks_retention_batches_total counter");
-        let _ = writeln!(
-            out,
-            "buildhooks_retention_batches_total {}",
-            self.batches.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP buildhooks_table_rows Rows of the tables retention prunes, as last counted (an estimate for very large tables)."
-        );
-        let _ = writeln!(out, "# TYPE buildhooks_table_rows gauge");
-        if let Some(rows) = self.rows() {
-            for (table, n) in rows.by_table() {
-                let _ = writeln!(out, "buildhooks_table_rows{{table=\"{table}\"}} {n}");
-            }
-        }
+    /// Batches run so far.
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
     }
 }

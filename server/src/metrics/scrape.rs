@@ -1,0 +1,179 @@
+//! Families read at scrape time into a registry of their own: the outbox (from the database),
+//! failing endpoints (the worst [`TOP_FAILING`] by name, the rest as one aggregate), values that
+//! did not parse, the inbound hooks' counters, brokers, retention and the process.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use buildhooks_schema::clock::now_ms;
+use buildhooks_store::outbox::gauges;
+use buildhooks_store::Db;
+
+use crate::AppState;
+
+/// How many failing endpoints are named by id; the others are summed under
+/// `endpoint_id="other"`, so the family has at most `TOP_FAILING + 1` series.
+pub const TOP_FAILING: u64 = 20;
+
+type Labels = Vec<(&'static str, String)>;
+
+fn gauge_family() -> Family<Labels, Gauge> {
+    Family::default()
+}
+
+fn seconds_family() -> Family<Labels, Gauge<f64, AtomicU64>> {
+    Family::default()
+}
+
+fn age_seconds(oldest_ms: i64, now: i64) -> f64 {
+    (now - oldest_ms).max(0) as f64 / 1000.0
+}
+
+/// The outbox and failing endpoints, from the database.
+pub async fn database(db: &Db, registry: &mut Registry) -> buildhooks_store::Result<()> {
+    let now = now_ms();
+    let (pending, oldest) = gauges::backlog(db).await?;
+    let total: Gauge = Gauge::default();
+    total.set(pending);
+    registry.register(
+        "buildhooks_outbox_pending",
+        "Outbox rows not yet delivered or failed",
+        total,
+    );
+    let age = Gauge::<f64, AtomicU64>::default();
+    age.set(oldest.map(|t| age_seconds(t, now)).unwrap_or(0.0));
+    registry.register(
+        "buildhooks_outbox_oldest_pending_age_seconds",
+        "Age of the oldest pending outbox row",
+        age,
+    );
+
+    let (rows, ages) = (gauge_family(), seconds_family());
+    for w in gauges::waiting(db).await? {
+        let labels: Labels = vec![("state", w.state), ("kind", w.kind.to_lowercase())];
+        rows.get_or_create(&labels).set(w.rows);
+        ages.get_or_create(&labels).set(age_seconds(w.oldest, now));
+    }
+    registry.register(
+        "buildhooks_outbox_rows",
+        "Outbox rows waiting, by state (PENDING, IN_FLIGHT) and endpoint kind",
+        rows,
+    );
+    registry.register(
+        "buildhooks_outbox_oldest_age_seconds",
+        "Age of the oldest waiting outbox row, by state and endpoint kind",
+        ages,
+    );
+
+    let failing = gauges::failing(db, TOP_FAILING).await?;
+    let each = gauge_family();
+    let mut named = 0;
+    for (id, n) in &failing.top {
+        each.get_or_create(&vec![("endpoint_id", id.to_string())])
+            .set(*n);
+        named += n;
+    }
+    if failing.endpoints > failing.top.len() as i64 {
+        each.get_or_create(&vec![("endpoint_id", "other".to_owned())])
+            .set(failing.failures - named);
+    }
+    registry.register(
+        "buildhooks_endpoint_consecutive_failures",
+        "Deliveries failed in a row at each failing endpoint: the 20 worst by id, the rest summed as endpoint_id other",
+        each,
+    );
+    let count: Gauge = Gauge::default();
+    count.set(failing.endpoints);
+    registry.register(
+        "buildhooks_endpoints_failing",
+        "Endpoints in a failing spell (their latest delivery failed)",
+        count,
+    );
+    Ok(())
+}
+
+/// The in-process counters and states kept outside this module.
+pub fn process_state(state: &AppState, registry: &mut Registry) {
+    let unparsable: Family<[(&'static str, &'static str); 1], Counter> = Family::default();
+    unparsable
+        .get_or_create(&[("what", "status")])
+        .inc_by(buildhooks_schema::status::unparsable_statuses());
+    unparsable
+        .get_or_create(&[("what", "event_patterns")])
+        .inc_by(buildhooks_schema::webhook::pattern::unparsable_patterns());
+    registry.register(
+        "buildhooks_unparsable_stored_values",
+        "Stored values that failed to parse (an error each, never a made-up value)",
+        unparsable,
+    );
+
+    let counters = state.store.inbound_counters();
+    let requests: Family<[(&'static str, &'static str); 2], Counter> = Family::default();
+    for (kind, result, n) in counters.requests() {
+        requests
+            .get_or_create(&[("kind", kind), ("result", result)])
+            .inc_by(n);
+    }
+    registry.register(
+        "buildhooks_inbound_requests",
+        "Inbound hook requests to a known source by source kind and result",
+        requests,
+    );
+    let refusals: Family<[(&'static str, &'static str); 1], Counter> = Family::default();
+    for (reason, n) in counters.refusals() {
+        refusals.get_or_create(&[("reason", reason)]).inc_by(n);
+    }
+    registry.register(
+        "buildhooks_inbound_refusals",
+        "Inbound hook requests refused, by reason",
+        refusals,
+    );
+
+    // Brokers not tried yet are left out.
+    let up = gauge_family();
+    for (kind, name, answered) in state.sender.sinks.brokers() {
+        if let Some(answered) = answered {
+            up.get_or_create(&vec![("kind", kind.to_owned()), ("broker", name)])
+                .set(i64::from(answered));
+        }
+    }
+    registry.register(
+        "buildhooks_broker_up",
+        "Whether the broker answered its latest publish (1) or could not be reached (0)",
+        up,
+    );
+
+    let stats = &state.retention;
+    let pruned: Family<[(&'static str, &'static str); 1], Counter> = Family::default();
+    for (table, n) in stats.pruned() {
+        pruned.get_or_create(&[("table", table)]).inc_by(n);
+    }
+    registry.register(
+        "buildhooks_retention_pruned_rows",
+        "Rows deleted by retention, by table",
+        pruned,
+    );
+    let batches: Counter = Counter::default();
+    batches.inc_by(stats.batches());
+    registry.register(
+        "buildhooks_retention_batches",
+        "Retention batches run (one short transaction each)",
+        batches,
+    );
+    let rows = gauge_family();
+    if let Some(counted) = stats.rows() {
+        for (table, n) in counted.by_table() {
+            rows.get_or_create(&vec![("table", table.to_owned())])
+                .set(n);
+        }
+    }
+    registry.register(
+        "buildhooks_table_rows",
+        "Rows of the tables retention prunes, as last counted (an estimate for very large tables)",
+        rows,
+    );
+}
