@@ -28,6 +28,7 @@ mod fairness;
 mod group_commit;
 mod inbound;
 mod nesting;
+mod newcomer;
 mod outage;
 mod outbox;
 mod pagination;

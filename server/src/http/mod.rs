@@ -4,6 +4,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod inbound;
+pub mod root;
 pub mod settings;
 
 use axum::http::{header, StatusCode};
@@ -14,14 +15,17 @@ use serde_json::json;
 
 use crate::{AppState, Role};
 
-/// The routes this role serves: health and metrics always, the API and settings page unless
-/// this is a dispatcher-only process.
+/// The routes this role serves: health, metrics and `/` always, the API and settings page
+/// unless this is a dispatcher-only process; any other path is a plain 404.
 pub fn router(state: AppState, role: Role) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics));
-    if role != Role::Dispatcher {
+    if role == Role::Dispatcher {
+        router = router.route("/", get(root::dispatcher_page));
+    } else {
         router = router
+            .route("/", get(root::page))
             .route("/graphql", get(graphiql::page).post(graphql::execute))
             .route("/graphql/assets/{file}", get(graphiql::asset))
             .route("/graphql/schema.graphql", get(graphiql::schema))
@@ -56,6 +60,7 @@ pub fn router(state: AppState, role: Role) -> Router {
     }
     // A panic anywhere below answers 500 with no detail instead of dropping the connection.
     router
+        .fallback(root::not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         .with_state(state)
 }
