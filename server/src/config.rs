@@ -7,14 +7,12 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::db::Synchronous;
-pub use crate::listen::Listen;
+pub use crate::listen::{Listen, DEFAULT_LISTEN};
 use crate::retention::Span;
 
 /// `BUILDHOOKS_DATABASE_URL`: the embedded database, a file in the working directory, created if
 /// missing.
 pub const DEFAULT_DATABASE_URL: &str = crate::db::DEFAULT_URL;
-/// `BUILDHOOKS_LISTEN`: loopback only, so a first run exposes nothing.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// `BUILDHOOKS_ALLOW_PRIVATE_TARGETS`.
 pub const DEFAULT_ALLOW_PRIVATE_TARGETS: bool = false;
 /// `BUILDHOOKS_DELIVERY_TIMEOUT_MS`.

@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+/// `BUILDHOOKS_LISTEN`: loopback only, so a first run exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
 /// `host:port` as given; checked for its shape when parsed, resolved by [`Listen::bind`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listen(String);
@@ -38,9 +41,9 @@ impl std::fmt::Display for Listen {
 }
 
 impl Default for Listen {
-    /// [`crate::config::DEFAULT_LISTEN`].
+    /// [`DEFAULT_LISTEN`].
     fn default() -> Self {
-        Listen(crate::config::DEFAULT_LISTEN.to_owned())
+        Listen(DEFAULT_LISTEN.to_owned())
     }
 }
 
