@@ -319,3 +319,24 @@ async fn the_root_page_links_what_the_server_serves_and_unknown_paths_are_404() 
     assert!(resp.text().await.expect("body").contains("GET / lists"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_dispatcher_only_process_says_so_at_its_root() {
+    let db = TestDatabase::new().await;
+    let config = crate::utils::database::config(&db.url);
+    let app = TestApp::start(db, config, buildhooks_server::Role::Dispatcher).await;
+    let resp = app.client.get(app.url("/")).send().await.expect("GET /");
+    assert_eq!(resp.status(), 200);
+    let page = resp.text().await.expect("page");
+    assert!(page.contains("serve --role dispatcher"), "{page}");
+    assert!(page.contains("href=\"/healthz\"") && page.contains("href=\"/metrics\""));
+    assert!(!page.contains("href=\"/graphql\""), "{page}");
+    let resp = app
+        .client
+        .get(app.url("/graphql"))
+        .send()
+        .await
+        .expect("GET /graphql");
+    assert_eq!(resp.status(), 404, "no API in this process");
+    app.stop().await;
+}
