@@ -97,10 +97,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve { role: Role::All }) {
         Command::Serve { role } => {
+            // The address first: a wrong one fails at once, before the database's wait.
+            let listener = config.listen.bind().await?;
             let state = AppState::connect(config.clone()).await?;
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", config.listen))?;
             tracing::info!(addr = %listener.local_addr()?, ?role, "buildhooks serving");
             serve(listener, state, role, shutdown_signal()).await
         }

@@ -30,6 +30,13 @@ pub enum Error {
     /// The status machine forbids the change (`INVALID_TRANSITION`).
     #[error("{0}")]
     InvalidTransition(String),
+    /// The transition table forbids this move; the statuses it allows from where the row is
+    /// are in the message and in `extensions.allowedNext` (`INVALID_TRANSITION`).
+    #[error("{message}; allowed next: {}", allowed_list(.allowed_next))]
+    NotAllowed {
+        message: String,
+        allowed_next: Vec<&'static str>,
+    },
     /// The delivery's payload was erased: it cannot be sent again (`ERASED`).
     #[error("{0}")]
     Erased(String),
@@ -51,6 +58,14 @@ pub enum Error {
     Internal(String),
 }
 
+/// `TRIGGERED, ABORTED`, or `none` from a final status.
+fn allowed_list(allowed: &[&str]) -> String {
+    match allowed.is_empty() {
+        true => "none (the status is final)".to_owned(),
+        false => allowed.join(", "),
+    }
+}
+
 /// What a failed test message came to: `HTTP <status>`, else its error code.
 fn answer_of(status: &Option<i32>, error: &Option<String>) -> String {
     match (status, error) {
@@ -67,7 +82,7 @@ impl Error {
             Error::Validation(_) | Error::InvalidField { .. } => "VALIDATION",
             Error::NotFound(_) => "NOT_FOUND",
             Error::Unauthenticated => "UNAUTHENTICATED",
-            Error::InvalidTransition(_) => "INVALID_TRANSITION",
+            Error::InvalidTransition(_) | Error::NotAllowed { .. } => "INVALID_TRANSITION",
             Error::Erased(_) => "ERASED",
             Error::TestMessageFailed { .. } => "TEST_MESSAGE_FAILED",
             Error::Unavailable(_) => UNAVAILABLE,
@@ -112,6 +127,10 @@ impl ErrorExtensions for Error {
             Error::TestMessageFailed { status, error } => (*status, error.clone()),
             _ => (None, None),
         };
+        let allowed_next = match self {
+            Error::NotAllowed { allowed_next, .. } => Some(allowed_next.clone()),
+            _ => None,
+        };
         async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
             ext.set("code", code);
             if let Some(field) = &field {
@@ -122,6 +141,9 @@ impl ErrorExtensions for Error {
             }
             if let Some(error) = &error {
                 ext.set("error", error.as_str());
+            }
+            if let Some(allowed) = &allowed_next {
+                ext.set("allowedNext", allowed.clone());
             }
         })
     }
@@ -184,6 +206,25 @@ mod tests {
             assert_eq!(error.code(), UNAVAILABLE, "{error:?}");
             assert_eq!(error.to_string(), "the database is unavailable; try again");
         }
+    }
+
+    #[test]
+    fn a_forbidden_move_names_the_allowed_ones() {
+        let error = Error::NotAllowed {
+            message: "task 1 cannot go from CREATED to EXECUTING".into(),
+            allowed_next: vec!["TRIGGERED", "ABORTED"],
+        };
+        assert_eq!(error.code(), "INVALID_TRANSITION");
+        assert_eq!(
+            error.to_string(),
+            "task 1 cannot go from CREATED to EXECUTING; allowed next: TRIGGERED, ABORTED"
+        );
+        let extended = error.extend();
+        let ext = extended.extensions.expect("extensions");
+        assert_eq!(
+            ext.get("allowedNext"),
+            Some(&async_graphql::Value::from(vec!["TRIGGERED", "ABORTED"]))
+        );
     }
 
     #[test]

@@ -74,6 +74,15 @@ impl BuildStatus {
         )
     }
 
+    /// The statuses a build may move to from this one (the table's row, in `ALL`'s order).
+    pub fn allowed_next(self) -> Vec<&'static str> {
+        Self::ALL
+            .into_iter()
+            .filter(|to| self.can_become(*to))
+            .map(Self::as_str)
+            .collect()
+    }
+
     /// The build transition table: every change a build may make.
     pub fn can_become(self, to: BuildStatus) -> bool {
         use BuildStatus::*;
@@ -126,6 +135,16 @@ impl TaskStatus {
             self,
             TaskStatus::Aborted | TaskStatus::Failed | TaskStatus::Completed | TaskStatus::Skipped
         )
+    }
+
+    /// The statuses `updateTaskStatus` may move a task to from this one (the table's row, in
+    /// `ALL`'s order).
+    pub fn allowed_next(self) -> Vec<&'static str> {
+        Self::ALL
+            .into_iter()
+            .filter(|to| self.can_become(*to))
+            .map(Self::as_str)
+            .collect()
     }
 
     /// The task transition table: every change `updateTaskStatus` may make.

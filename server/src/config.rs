@@ -2,21 +2,18 @@
 //! Each default is one `DEFAULT_*` constant (the pool's live in `db`, which uses them too), read
 //! by its flag and by [`Config::for_database`].
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
 use crate::db::Synchronous;
+pub use crate::listen::{Listen, DEFAULT_LISTEN};
 use crate::retention::Span;
 pub use crate::telemetry::LogFormat;
 
 /// `BUILDHOOKS_DATABASE_URL`: the embedded database, a file in the working directory, created if
 /// missing.
 pub const DEFAULT_DATABASE_URL: &str = crate::db::DEFAULT_URL;
-/// `BUILDHOOKS_LISTEN`: loopback only, so a first run exposes nothing.
-pub const DEFAULT_LISTEN: SocketAddr =
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 8080));
 /// `BUILDHOOKS_ALLOW_PRIVATE_TARGETS`.
 pub const DEFAULT_ALLOW_PRIVATE_TARGETS: bool = false;
 /// `BUILDHOOKS_DELIVERY_TIMEOUT_MS`.
@@ -69,14 +66,15 @@ pub struct Config {
     )]
     pub database_url: String,
 
-    /// Address the HTTP server listens on.
+    /// Address the HTTP server listens on: `host:port`, the host an IP address or a name
+    /// (`localhost:8080`) resolved at start.
     #[arg(
         long,
         env = "BUILDHOOKS_LISTEN",
-        default_value_t = DEFAULT_LISTEN,
+        default_value = DEFAULT_LISTEN,
         global = true
     )]
-    pub listen: SocketAddr,
+    pub listen: Listen,
 
     /// Allow webhooks to loopback and private networks (development and tests only).
     #[arg(
@@ -378,7 +376,7 @@ impl Config {
     pub fn for_database(database_url: impl Into<String>) -> Self {
         Config {
             database_url: database_url.into(),
-            listen: DEFAULT_LISTEN,
+            listen: Listen::default(),
             allow_private_targets: DEFAULT_ALLOW_PRIVATE_TARGETS,
             delivery_timeout_ms: DEFAULT_DELIVERY_TIMEOUT_MS,
             retry_delay_ms: DEFAULT_RETRY_DELAY_MS,

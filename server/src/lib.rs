@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod demo;
 mod demo_chat;
 pub mod http;
+pub mod listen;
 pub mod metrics;
 pub mod retention;
 pub mod telemetry;

@@ -28,6 +28,7 @@ mod fairness;
 mod group_commit;
 mod inbound;
 mod nesting;
+mod newcomer;
 mod observability;
 mod outage;
 mod outbox;

@@ -67,12 +67,15 @@ pub(crate) async fn set_build_status(
 ) -> Result<build_row::Model> {
     let from = build_status(&build)?;
     if !from.can_become(to) {
-        return Err(Error::InvalidTransition(format!(
-            "build {} cannot go from {} to {}",
-            build.id,
-            from.as_str(),
-            to.as_str()
-        )));
+        return Err(Error::NotAllowed {
+            message: format!(
+                "build {} cannot go from {} to {}",
+                build.id,
+                from.as_str(),
+                to.as_str()
+            ),
+            allowed_next: from.allowed_next(),
+        });
     }
     write_build_status(db, build, from, to, now, out).await
 }

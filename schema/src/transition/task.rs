@@ -80,11 +80,14 @@ pub async fn update_task_status(
         )));
     }
     if !from.can_become(to) {
-        return Err(Error::InvalidTransition(format!(
-            "task {task_id} cannot go from {} to {}",
-            from.as_str(),
-            to.as_str()
-        )));
+        return Err(Error::NotAllowed {
+            message: format!(
+                "task {task_id} cannot go from {} to {}",
+                from.as_str(),
+                to.as_str()
+            ),
+            allowed_next: from.allowed_next(),
+        });
     }
     let task = set_task_status(db, task, to, now, &mut out).await?;
     sync_build_status(db, build, now, &mut out).await?;

@@ -171,6 +171,11 @@ pub enum Mixed {
 const UNREACHABLE: &str =
     "webhooks may not reach a private, loopback, link-local or metadata network";
 
+/// How an operator lets webhooks reach local receivers, named where a URL is refused for its
+/// network (the server's setting; a refusal at send time is the operator's, and names none).
+pub const ALLOW_PRIVATE: &str =
+    "set BUILDHOOKS_ALLOW_PRIVATE_TARGETS=true to allow local receivers (development only)";
+
 /// Why a host was refused, or could not be judged.
 #[derive(Debug, thiserror::Error)]
 pub enum Refused {
@@ -295,7 +300,8 @@ pub async fn check_url(raw: &str, allow_private: bool) -> Result<url::Url, Strin
     match resolve_allowed(host, port, false, Mixed::Refuse).await {
         // A name that does not resolve now is accepted: it is checked again at connect time.
         Ok(_) | Err(Refused::Unresolved { .. }) => Ok(url),
-        Err(refused) => Err(refused.to_string()),
+        Err(refused @ Refused::Invalid { .. }) => Err(refused.to_string()),
+        Err(refused) => Err(format!("{refused}; {ALLOW_PRIVATE}")),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod graphql;
 pub mod health;
 pub mod inbound;
 pub mod request;
+pub mod root;
 pub mod settings;
 
 use axum::http::{header, StatusCode};
@@ -15,15 +16,18 @@ use serde_json::json;
 
 use crate::{AppState, Role};
 
-/// The routes this role serves: health, readiness and metrics always, the API and settings page unless
-/// this is a dispatcher-only process.
+/// The routes this role serves: health, readiness, metrics and `/` always, the API and settings
+/// page unless this is a dispatcher-only process; any other path is a plain 404.
 pub fn router(state: AppState, role: Role) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics));
-    if role != Role::Dispatcher {
+    if role == Role::Dispatcher {
+        router = router.route("/", get(root::dispatcher_page));
+    } else {
         router = router
+            .route("/", get(root::page))
             .route("/graphql", get(graphiql::page).post(graphql::execute))
             .route("/graphql/assets/{file}", get(graphiql::asset))
             .route("/graphql/schema.graphql", get(graphiql::schema))
@@ -62,6 +66,7 @@ pub fn router(state: AppState, role: Role) -> Router {
     let metrics = state.metrics.clone();
     router
         .route_layer(axum::middleware::from_fn(request::mark_route))
+        .fallback(root::not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
         .layer(axum::middleware::from_fn_with_state(
             metrics,

@@ -4,6 +4,9 @@
 //! lost. `Synchronous::Full` syncs every commit to disk before it returns. Every pool waits at most its acquire timeout for a connection, so a
 //! database that is down fails a request within about a second (503 `UNAVAILABLE`) instead of
 //! holding it; only startup waits longer, for a PostgreSQL server that is still starting.
+//! A failure to open names the database and the fix (`hint`).
+
+mod hint;
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -163,9 +166,8 @@ async fn open_with(
                 .await;
             match opened {
                 Err(sqlx::Error::PoolTimedOut) if tries < OPEN_TRIES => tries += 1,
-                other => {
-                    break other.with_context(|| format!("{} cannot be opened", describe(url)))?
-                }
+                Ok(pool) => break pool,
+                Err(error) => return Err(hint::file_error(url, &error)),
             }
         };
         Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
@@ -180,28 +182,30 @@ async fn open_with(
         if index_scans_only {
             options.map_sqlx_postgres_opts(|o| o.options([("enable_seqscan", "off")]));
         }
-        connect_at_startup(options).await
+        connect_at_startup(url, options).await
     }
 }
 
 /// Connects, trying again while the server refuses connections (sqlx retries a refused
-/// connection until the acquire timeout, then reports a timeout) for up to `STARTUP_WAIT`. Any
-/// other error (a wrong password, a missing database) fails at once.
-async fn connect_at_startup(options: PoolOptions) -> anyhow::Result<DatabaseConnection> {
+/// connection until the acquire timeout, then reports a timeout) for up to `STARTUP_WAIT`, and
+/// says so once. Any other error (a wrong password, a missing database) fails at once.
+/// An error names `url` as the operator gave it (without its password).
+async fn connect_at_startup(url: &str, options: PoolOptions) -> anyhow::Result<DatabaseConnection> {
     let started = Instant::now();
+    let mut said = false;
     loop {
         match Database::connect(options.clone()).await {
+            Ok(connected) => return Ok(connected),
             Err(error) if timed_out(&error) && started.elapsed() < STARTUP_WAIT => {
-                tracing::warn!(%error, "the database does not answer yet; trying again");
+                if !said {
+                    said = true;
+                    tracing::warn!(
+                        wait = ?STARTUP_WAIT,
+                        "the database does not answer yet; trying again"
+                    );
+                }
             }
-            connected => {
-                return connected.with_context(|| {
-                    format!(
-                        "cannot connect to the database {}",
-                        without_password(options.get_url())
-                    )
-                })
-            }
+            Err(error) => return Err(hint::server_error(url, &error, started.elapsed()).await),
         }
     }
 }
@@ -252,16 +256,8 @@ pub fn without_loopback_tls(url: &str) -> String {
 /// `the database file <path>` for a SQLite URL, `the database <url>` for any other, without
 /// its password.
 pub fn describe(url: &str) -> String {
-    match url.strip_prefix("sqlite:") {
-        Some(rest) => {
-            let path = rest.strip_prefix("//").unwrap_or(rest);
-            let path = path.split_once('?').map_or(path, |(path, _)| path);
-            let path = match std::path::absolute(path) {
-                Ok(absolute) => absolute.display().to_string(),
-                Err(_) => path.to_owned(),
-            };
-            format!("the database file {path}")
-        }
+    match hint::file_path(url) {
+        Some(path) => format!("the database file {}", path.display()),
         None => format!("the database {}", without_password(url)),
     }
 }
