@@ -61,6 +61,13 @@
       if (d.taskId) parts.push(el('span', { class: 'ref' }, `task ${d.taskId}`));
       return parts.length ? parts : dash();
     }
+    /** The time on one line and the date below it (the date shown first on phones). */
+    function when(ms) {
+      const d = new Date(Number(ms));
+      if (ms == null || Number.isNaN(d.getTime())) return timeEl(ms);
+      return el('time', { datetime: d.toISOString(), title: d.toLocaleString() },
+        el('span', { class: 'when-date' }, d.toLocaleDateString()), d.toLocaleTimeString());
+    }
     const http = (d) => (d.responseStatus ? String(d.responseStatus) : dash());
     const latency = (d) => (d.latencyMs != null ? `${d.latencyMs} ms` : dash());
 
@@ -68,7 +75,7 @@
       const timeId = `delivery-row-${++rowSeq}`;
       const payload = d.payload || {};
       return el('tr', { dataset: { id: d.id } },
-        cell('Time', { class: 'nowrap time-cell', id: timeId }, timeEl(d.timestamp)),
+        cell('Time', { class: 'nowrap time-cell', id: timeId }, when(d.timestamp)),
         cell('Event', { class: 'event-cell mono' }, [payload.event, payload.action].filter(Boolean).join('.')),
         cell('Build / task', { class: 'subject-cell' }, subject(d)),
         cell('Status', { class: 'change-cell' }, change(d)),

@@ -45,6 +45,16 @@ async fn wait_rows(c: &Client, what: &str, ok: impl Fn(&[Value]) -> bool) -> Vec
     }
 }
 
+/// Scrolls the element `css` names into view.
+async fn show(c: &Client, css: &str) {
+    c.execute(
+        "document.querySelector(arguments[0]).scrollIntoView()",
+        vec![json!(css)],
+    )
+    .await
+    .expect("scroll");
+}
+
 async fn select(c: &Client, css: &str, value: &str) {
     c.find(Locator::Css(css))
         .await
@@ -154,6 +164,8 @@ async fn deliveries_view_filters_pages_and_fits_a_phone() {
     );
     wait_text(&c, "#delivery-headers", "content-type").await;
     wait_text(&c, "#delivery-body", "COMPLETED").await;
+    show(&c, "#delivery-attempts").await;
+    screenshot(&c, "deliveries-detail-1280").await;
     c.execute("document.getElementById('delivery-close').click()", vec![])
         .await
         .expect("close");
@@ -196,6 +208,7 @@ async fn deliveries_view_filters_pages_and_fits_a_phone() {
     screenshot(&c, "deliveries-375").await;
     click(&c, "#deliveries-body tr[data-id] .delivery-details").await;
     wait_text(&c, "#delivery-attempts", "r-42").await;
+    show(&c, "#delivery-attempts").await;
     screenshot(&c, "deliveries-detail-375").await;
     c.close().await.expect("close browser");
     app.stop().await;
