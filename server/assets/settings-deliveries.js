@@ -28,6 +28,9 @@
     // The shown page: its cursors and whether more lie on each side.
     let page = { start: null, end: null, older: false, newer: false };
     let rowSeq = 0;
+    // Each load's number: a filter changed while a page loads starts another load, and only the
+    // latest one's answer is shown.
+    let loadSeq = 0;
 
     // ---- filters ----------------------------------------------------------------------------
     function filters() {
@@ -93,7 +96,8 @@
     /** Loads a page: the newest (`where` null), older than the shown one, or newer. */
     async function load(where) {
       const btn = where === 'older' ? $('deliveries-older') : where === 'newer' ? $('deliveries-newer') : $('deliveries-refresh');
-      if (isBusy(btn)) return;
+      if (where && isBusy(btn)) return;
+      const seq = ++loadSeq;
       setBusy(btn, true);
       showAlert('df-error', '');
       $('df-event').removeAttribute('aria-invalid');
@@ -103,6 +107,7 @@
       else vars.last = PAGE;
       try {
         const conn = (await api(Q_PAGE, vars)).ownerInfo.webhookDeliveries;
+        if (seq !== loadSeq) return;
         const edges = conn.edges || [];
         // A page comes oldest first; the table shows the newest on top.
         $('deliveries-body').replaceChildren(...edges.map((e) => row(e.node)).reverse());
@@ -126,11 +131,13 @@
           if (btn.hidden) $('deliveries-refresh').focus();
         } else if (btn === document.activeElement || document.activeElement === $('df-apply')) announce(`Deliveries loaded: ${n}.`);
       } catch (err) {
-        if (err.unauth) return;
+        if (err.unauth || seq !== loadSeq) return;
         const field = (err.errors || []).map((e) => e.extensions && e.extensions.field).find(Boolean);
         if (field === 'event') $('df-event').setAttribute('aria-invalid', 'true');
         showAlert('df-error', `Could not load the deliveries: ${err.message}`);
-      } finally { setBusy(btn, false); }
+      } finally {
+        if (seq === loadSeq) for (const id of ['deliveries-refresh', 'deliveries-older', 'deliveries-newer']) setBusy($(id), false);
+      }
     }
 
     // ---- the detail ---------------------------------------------------------------------------
