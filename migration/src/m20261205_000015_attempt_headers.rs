@@ -3,7 +3,9 @@
 //! most 8 KiB, cookies and credentials left out; see the server's `sink::http`), shown in the
 //! settings page's delivery detail and blanked by `eraseDeliveryPayloads`. Also the index the
 //! deliveries log walks when it is filtered by endpoint (`webhookDeliveries(endpointId:)`):
-//! `(endpoint_id, id)`, read newest first from a cursor like the organization's `(org_id, id)`.
+//! `(org_id, endpoint_id, id)`, read newest first from a cursor like the organization's
+//! `(org_id, id)`. (With `(endpoint_id, id)` SQLite's planner took the organization's index and
+//! read every row of the organization to find one endpoint's.)
 
 use sea_orm_migration::prelude::*;
 
@@ -32,7 +34,8 @@ impl MigrationTrait for Migration {
         .await?;
         m.get_connection()
             .execute_unprepared(
-                "CREATE INDEX ix_webhook_delivery_endpoint ON webhook_delivery (endpoint_id, id)",
+                "CREATE INDEX ix_webhook_delivery_endpoint ON webhook_delivery \
+                 (org_id, endpoint_id, id)",
             )
             .await?;
         Ok(())

@@ -10,7 +10,7 @@ use buildhooks_entity::webhook_delivery;
 use buildhooks_store::outbox::log;
 use sea_orm::ConnectionTrait;
 
-use super::delivery_facts;
+use super::delivery_facts::{self, Facts};
 use super::delivery_filter::FilterArgs;
 use crate::ctx::{db, viewer};
 use crate::error::{Error, Result};
@@ -99,8 +99,6 @@ pub struct WebHookDelivery {
     pub latency_ms: Option<i64>,
     #[graphql(skip)]
     pub row_id: i64,
-    #[graphql(skip)]
-    pub event_row: Option<i64>,
 }
 
 impl WebHookDelivery {
@@ -136,8 +134,19 @@ impl WebHookDelivery {
             new_status: None,
             latency_ms: None,
             row_id: m.id,
-            event_row: m.event_id,
         }
+    }
+
+    /// With its event's build, task and status change, and its latency.
+    fn with_facts(mut self, facts: Option<&Facts>) -> Self {
+        if let Some(f) = facts {
+            self.build_id = f.build_id.map(|b| ID(b.to_string()));
+            self.task_id = f.task_id.map(|t| ID(t.to_string()));
+            self.old_status = f.old_status.clone();
+            self.new_status = f.new_status.clone();
+            self.latency_ms = f.latency_ms;
+        }
+        self
     }
 }
 
@@ -260,13 +269,15 @@ pub(crate) async fn page(
     let filter = filter.check(db, org_id).await?;
     let rows = log::page(db, org_id, &filter, &page.window).await?;
     let platform = platform(db, org_id).await?;
-    let mut conn = page.connection(rows, |m| m.id, |m| WebHookDelivery::from_row(m, &platform));
-    let mut nodes: Vec<WebHookDelivery> = conn.edges.iter().map(|e| e.node.clone()).collect();
-    delivery_facts::attach(db, org_id, &mut nodes).await?;
-    for (edge, node) in conn.edges.iter_mut().zip(nodes) {
-        edge.node = node;
-    }
-    Ok(conn)
+    let facts = delivery_facts::of(db, org_id, &rows).await?;
+    Ok(page.connection(
+        rows,
+        |m| m.id,
+        |m| {
+            let f = facts.get(&m.id);
+            WebHookDelivery::from_row(m, &platform).with_facts(f)
+        },
+    ))
 }
 
 /// `rows` of organization `org_id` as the log shows them, event facts and latency included.
@@ -276,12 +287,14 @@ pub(crate) async fn shown(
     rows: Vec<webhook_delivery::Model>,
     platform: &str,
 ) -> Result<Vec<WebHookDelivery>> {
-    let mut out: Vec<_> = rows
+    let facts = delivery_facts::of(db, org_id, &rows).await?;
+    Ok(rows
         .into_iter()
-        .map(|m| WebHookDelivery::from_row(m, platform))
-        .collect();
-    delivery_facts::attach(db, org_id, &mut out).await?;
-    Ok(out)
+        .map(|m| {
+            let f = facts.get(&m.id);
+            WebHookDelivery::from_row(m, platform).with_facts(f)
+        })
+        .collect())
 }
 
 /// A delivery of `org_id` by its id.
