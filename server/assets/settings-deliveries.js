@@ -71,6 +71,8 @@
       return el('time', { datetime: d.toISOString(), title: d.toLocaleString() },
         el('span', { class: 'when-date' }, d.toLocaleDateString()), d.toLocaleTimeString());
     }
+    /** `kind.action` (`task.updated`, `build.fixed`); a test message is just `ping`. */
+    const eventName = (p) => (p.event === p.action ? p.event : [p.event, p.action].filter(Boolean).join('.'));
     const http = (d) => (d.responseStatus ? String(d.responseStatus) : dash());
     const latency = (d) => (d.latencyMs != null ? `${d.latencyMs} ms` : dash());
 
@@ -79,7 +81,7 @@
       const payload = d.payload || {};
       return el('tr', { dataset: { id: d.id } },
         cell('Time', { class: 'nowrap time-cell', id: timeId }, when(d.timestamp)),
-        cell('Event', { class: 'event-cell mono' }, [payload.event, payload.action].filter(Boolean).join('.')),
+        cell('Event', { class: 'event-cell mono' }, eventName(payload)),
         cell('Build / task', { class: 'subject-cell' }, subject(d)),
         cell('Status', { class: 'change-cell' }, change(d)),
         cell('Endpoint', { class: 'url endpoint-cell' }, d.webhookURL),
@@ -167,7 +169,7 @@
       setText('delivery-detail-title', `Delivery ${d.id}`);
       $('delivery-summary').replaceChildren(
         pair('Time', timeEl(d.timestamp)),
-        pair('Event', [payload.event, payload.action].filter(Boolean).join('.')),
+        pair('Event', eventName(payload)),
         pair('Build / task', subject(d)),
         pair('Status', change(d)),
         pair('Endpoint', el('span', { class: 'url' }, d.webhookURL)),
