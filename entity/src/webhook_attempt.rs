@@ -15,6 +15,9 @@ pub struct Model {
     /// `timeout`, `connect`, `blocked_target`, ... when no HTTP status was received.
     pub error: Option<String>,
     pub response_excerpt: Option<String>,
+    /// The answer's headers as a JSON object (names in lower case, values cut short, at most
+    /// 8 KiB, cookies and credentials left out); `None` without an answer or once erased.
+    pub response_headers: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

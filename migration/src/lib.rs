@@ -15,6 +15,7 @@ mod m20261204_000009_delivery_control;
 mod m20261204_000010_wide_ids;
 mod m20261204_000012_delivery_lookups;
 mod m20261204_000014_delivery_erasure;
+mod m20261205_000015_attempt_headers;
 
 /// Every migration of buildhooks, in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_delivery_lookups::Migration),
             Box::new(m20261204_000010_wide_ids::Migration),
             Box::new(m20261204_000014_delivery_erasure::Migration),
+            Box::new(m20261205_000015_attempt_headers::Migration),
         ]
     }
 }

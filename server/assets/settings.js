@@ -3,10 +3,11 @@
  * Owns: sign-in (token in sessionStorage only), the endpoints list and editor
  * (saveWebHookSettings replaces the whole list), ping / test message with the receiver's
  * answer, payload and chat message previews, the build URL template, the one-time
- * generated-secret reveal, the deliveries log and the delivery detail with redelivery.
+ * generated-secret reveal.
  * What differs per endpoint kind (webhook, chat robots, NATS and AMQP brokers) lives in
  * settings-chat.js, the payload format (DOCUMENTED or CIRRUS) in settings-format.js, the
- * inbound CI sources section in settings-inbound.js.
+ * inbound CI sources section in settings-inbound.js, the deliveries (table, filters, paging,
+ * detail, redelivery) in settings-deliveries.js.
  * Talks only to POST /graphql. Server strings reach the DOM through textContent only;
  * the token and secrets never go into URLs, logs or localStorage.
  */
@@ -35,10 +36,6 @@
     preview: 'query($repositoryId: ID!, $query: String, $payloadFormat: PayloadFormat){ webhookPreview(repositoryId: $repositoryId, query: $query, payloadFormat: $payloadFormat) { body errors } }',
     ping: `mutation($input: WebhookPingInput!){ webhookPing(input: $input) { delivery { id state ${ATTEMPT_FIELDS} } } }`,
     pingPoll: `query($id: String!){ webhookDelivery(id: $id) { id state ${ATTEMPT_FIELDS} } }`,
-    // Oldest first, as in Cirrus: the newest 50 are `last: 50`, older ones `before` the first.
-    deliveries: 'query($uid: ID, $before: String){ ownerInfo(uid: $uid) { webhookDeliveries(last: 50, before: $before) { edges { cursor node { id timestamp state webhookURL attemptCount payload { event action } } } pageInfo { hasPreviousPage startCursor } } } }',
-    delivery: 'query($id: String!){ webhookDelivery(id: $id) { id timestamp state webhookURL attemptCount payload { event action data } requestHeaders { name value } attempts { number at durationMs status error responseExcerpt } } }',
-    redeliver: 'mutation($input: WebhookRedeliverInput!){ webhookRedeliver(input: $input) { delivery { id state } } }',
   };
   // Last segment of extensions.field -> editor control id (its error element is `${id}-error`).
   const FIELD_CONTROLS = {
@@ -50,9 +47,10 @@
   let chat = null; // settings-chat.js, bound at start
   let inbound = null; // settings-inbound.js, bound at start
   let format = null; // settings-format.js, bound at start
+  let deliveries = null; // settings-deliveries.js, bound at start
 
   const state = {
-    uid: '', token: null, owner: null, repos: [], endpoints: [], pings: new Map(), previews: new Map(), cursor: null,
+    uid: '', token: null, owner: null, repos: [], endpoints: [], pings: new Map(), previews: new Map(),
     buildUrlTemplate: null,
     editingId: undefined, // undefined: editor closed; null: adding; otherwise the endpoint's id
     editorOpener: null, saving: false, afterSecret: null,
@@ -191,7 +189,7 @@
       setText('org-name', `${state.owner.name} (${state.owner.platform})`);
       announce(`Signed in to ${state.owner.name}.`);
       $('page-title').focus();
-      await Promise.all([chat.loadBrokers(), loadEndpoints(), loadDeliveries(false), inbound.load()]);
+      await Promise.all([chat.loadBrokers(), loadEndpoints().then(() => deliveries.load()), inbound.load()]);
     } catch (err) {
       try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* ignore */ }
       state.token = null;
@@ -204,7 +202,7 @@
 
   function signOut(message) {
     try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* ignore */ }
-    Object.assign(state, { token: null, owner: null, repos: [], endpoints: [], cursor: null, buildUrlTemplate: null });
+    Object.assign(state, { token: null, owner: null, repos: [], endpoints: [], buildUrlTemplate: null });
     state.pings.clear(); state.previews.clear();
     $('build-url-template').value = '';
     state.pollGen++;
@@ -212,7 +210,7 @@
     closeDialog($('delivery-detail')); closeDialog($('secret-reveal'));
     inbound.reset();
     chat.resetBrokers();
-    $('endpoint-list').replaceChildren(); $('deliveries-body').replaceChildren();
+    $('endpoint-list').replaceChildren(); deliveries.reset();
     showAlert('app-error', '');
     showSignin(message);
     announce(message ? '' : 'Signed out.');
@@ -277,6 +275,7 @@
         el('div', { class: 'chat-preview', 'aria-live': 'polite', hidden: !previewed },
           previewed ? chat.previewView(kind, previewed.p, previewed.failure) : null));
     }));
+    deliveries.syncEndpoints();
   }
 
   const endpointItem = (id) => [...$('endpoint-list').children].find((li) => li.dataset.id === String(id));
@@ -416,7 +415,7 @@
       const r = describeAttempts(d || {});
       setPing(id, r.text, r.kind, r.answer);
       announce(`${what} to ${ep ? chat.targetName(ep) : 'the endpoint'}: ${r.text}.`);
-      loadDeliveries(false);
+      deliveries.load();
     } catch (err) {
       if (!err.unauth) setPing(id, `failed: ${err.message}`, 'error');
     } finally { setBusy(endpointButton(id, 'ep-ping') || btn, false); }
@@ -631,142 +630,6 @@
     if (after && state.token) after();
   }
 
-  // ---- deliveries -------------------------------------------------------------------------------
-  async function loadDeliveries(older) {
-    const olderBtn = $('deliveries-older');
-    const btn = older ? olderBtn : $('deliveries-refresh');
-    if (isBusy(btn)) return;
-    setBusy(btn, true);
-    const body = $('deliveries-body');
-    const firstNew = body.children.length;
-    try {
-      const data = await api(Q.deliveries, { uid: state.uid, before: older ? state.cursor : null });
-      const conn = data.ownerInfo.webhookDeliveries;
-      // The page comes oldest first; the table shows the newest on top.
-      const rows = (conn.edges || []).map((edge) => deliveryRow(edge.node)).reverse();
-      if (older) body.append(...rows); else body.replaceChildren(...rows);
-      state.cursor = conn.pageInfo.startCursor;
-      olderBtn.hidden = !conn.pageInfo.hasPreviousPage;
-      show('deliveries-empty', body.children.length === 0); show('deliveries-wrap', body.children.length > 0);
-      if (older) {
-        announce(`Loaded ${rows.length} older deliveries.`);
-        const next = body.children[firstNew] && body.children[firstNew].querySelector('button');
-        if (olderBtn.hidden) (next || $('deliveries-refresh')).focus();
-      } else if (btn === document.activeElement) announce('Deliveries refreshed.');
-    } catch (err) {
-      if (!err.unauth) showAlert('app-error', `Could not load the deliveries: ${err.message}`);
-    } finally { setBusy(btn, false); }
-  }
-
-  let rowSeq = 0;
-  function deliveryRow(d) {
-    const timeId = `delivery-row-${++rowSeq}`;
-    const payload = d.payload || {};
-    return el('tr', { dataset: { id: d.id } },
-      el('td', { class: 'nowrap', id: timeId }, timeEl(d.timestamp)),
-      el('td', null, payload.event || ''),
-      el('td', null, payload.action || ''),
-      el('td', { class: 'url' }, d.webhookURL),
-      el('td', { class: 'state-cell' }, badge(d.state)),
-      el('td', { class: 'num attempts-cell' }, String(d.attemptCount)),
-      el('td', null, el('button', {
-        type: 'button', class: 'btn small delivery-details', 'aria-describedby': timeId,
-        onclick: (e) => openDelivery(d.id, e.currentTarget),
-      }, 'Details')));
-  }
-  const deliveryTr = (id) => [...$('deliveries-body').children].find((r) => r.dataset.id === String(id));
-
-  // ---- delivery detail ------------------------------------------------------------------------
-  async function openDelivery(id, opener) {
-    state.pollGen++;
-    Object.assign(state, { detailId: id, detail: null, detailOpener: opener });
-    setText('delivery-detail-title', 'Delivery'); setText('delivery-poll-status', '');
-    showAlert('delivery-detail-error', '');
-    show('delivery-content', false); show('delivery-loading', true);
-    setBusy($('delivery-redeliver'), false);
-    const dlg = $('delivery-detail');
-    dlg.setAttribute('aria-busy', 'true');
-    openDialog(dlg, $('delivery-detail-title'));
-    try {
-      const d = (await api(Q.delivery, { id })).webhookDelivery;
-      if (state.detailId !== id) return;
-      if (!d) throw new ApiError('This delivery no longer exists.', [], 200);
-      renderDetail(d);
-    } catch (err) {
-      if (!err.unauth && state.detailId === id) showAlert('delivery-detail-error', `Could not load the delivery: ${err.message}`);
-    } finally {
-      if (state.detailId === id) { show('delivery-loading', false); dlg.removeAttribute('aria-busy'); }
-    }
-  }
-
-  function renderDetail(d) {
-    state.detail = d;
-    const payload = d.payload || {};
-    setText('delivery-detail-title', `Delivery ${d.id}`);
-    $('delivery-summary').replaceChildren(
-      pair('Time', timeEl(d.timestamp)),
-      pair('Event', [payload.event, payload.action].filter(Boolean).join(' · ')),
-      pair('Endpoint', el('span', { class: 'url' }, d.webhookURL)),
-      pair('State', el('span', { id: 'delivery-state' }, badge(d.state))),
-      pair('Attempts', String(d.attemptCount)));
-    $('delivery-headers').replaceChildren(...(d.requestHeaders || []).flatMap((h) => [
-      el('dt', null, `${h.name}:`), el('dd', { class: 'mono' }, h.value)]));
-    setText('delivery-body', pretty(payload.data));
-    const attempts = d.attempts || [];
-    $('delivery-attempts').replaceChildren(...attempts.map((a) => {
-      // A robot's error code fails a 200; a broker's attempt has no HTTP status.
-      const ok = !a.error && (!a.status || (a.status >= 200 && a.status < 300));
-      const result = a.status ? `${a.status}${a.error ? ` (${a.error})` : ''}` : a.error || 'acknowledged';
-      return el('tr', { class: 'attempt-row' },
-        el('td', { class: 'num' }, String(a.number)),
-        el('td', { class: 'nowrap' }, timeEl(a.at)),
-        el('td', null, el('span', { class: `result ${ok ? 'ok' : 'error'}` }, result)),
-        el('td', { class: 'num nowrap' }, `${a.durationMs} ms`),
-        el('td', null, a.responseExcerpt ? el('pre', { class: 'excerpt' }, a.responseExcerpt) : '—'));
-    }));
-    show('delivery-no-attempts', !attempts.length); show('delivery-attempts-wrap', attempts.length > 0);
-    show('delivery-content', true);
-    const tr = deliveryTr(d.id); // keep the log's row in step
-    if (tr) {
-      tr.querySelector('.state-cell').replaceChildren(badge(d.state));
-      tr.querySelector('.attempts-cell').textContent = String(d.attemptCount);
-    }
-  }
-
-  async function redeliver() {
-    const btn = $('delivery-redeliver');
-    const id = state.detailId;
-    if (!id || isBusy(btn)) return;
-    const gen = ++state.pollGen;
-    const before = state.detail ? state.detail.attemptCount : 0;
-    const status = $('delivery-poll-status');
-    setBusy(btn, true);
-    status.textContent = 'Redelivering…';
-    showAlert('delivery-detail-error', '');
-    try {
-      await api(Q.redeliver, { input: { deliveryId: id } });
-      const d = await pollDelivery(Q.delivery, id, () => gen !== state.pollGen,
-        (x) => x.attemptCount > before && !ACTIVE.has(x.state), renderDetail);
-      if (gen !== state.pollGen) return;
-      status.textContent = d ? `Redelivered: ${d.state.toLowerCase()}.`
-        : 'Still in progress after 20 s. Close and reopen this delivery to check again.';
-    } catch (err) {
-      if (err.unauth || gen !== state.pollGen) return;
-      status.textContent = '';
-      showAlert('delivery-detail-error', `Could not redeliver: ${err.message}`);
-    } finally { if (gen === state.pollGen) setBusy(btn, false); }
-  }
-
-  function onDetailClosed() {
-    state.pollGen++; // stops any polling
-    const opener = state.detailOpener;
-    const tr = opener && opener.isConnected ? null : deliveryTr(state.detailId);
-    Object.assign(state, { detailId: null, detail: null, detailOpener: null });
-    if (!state.token) return;
-    if (opener && opener.isConnected) opener.focus();
-    else ((tr && tr.querySelector('button')) || $('deliveries-refresh')).focus();
-  }
-
   // ---- start --------------------------------------------------------------------------------
   function init() {
     const segments = window.location.pathname.split('/').filter(Boolean);
@@ -784,6 +647,10 @@
       $, el, api, state, isBusy, setBusy, errList, stripField, fieldError, setText, show, showAlert, announce, timeEl,
     });
     format = window.buildhooksFormat({ $, el, isChat: chat.isChat, defaultQuery: DEFAULT_QUERY });
+    deliveries = window.buildhooksDeliveries({
+      $, el, api, state, isBusy, setBusy, show, setText, showAlert, announce, timeEl, badge, pretty, pair,
+      openDialog, closeDialog, pollDelivery, ApiError,
+    });
     $('ep-query').value = DEFAULT_QUERY;
     $('signin-form').addEventListener('submit', (e) => {
       e.preventDefault();
@@ -795,8 +662,6 @@
       signout: () => signOut(''), 'add-endpoint': (e) => openEditor(null, e.currentTarget),
       'ep-cancel': () => closeEditor(true), 'ep-preview': onPreview, 'ep-chat-preview': () => chat.onChatPreview(),
       'secret-copy': copySecret, 'secret-done': () => closeDialog($('secret-reveal')),
-      'deliveries-refresh': () => loadDeliveries(false), 'deliveries-older': () => loadDeliveries(true),
-      'delivery-close': () => closeDialog($('delivery-detail')), 'delivery-redeliver': redeliver,
     };
     for (const [id, fn] of Object.entries(clicks)) $(id).addEventListener('click', fn);
     $('endpoint-form').addEventListener('submit', onSave);
@@ -814,7 +679,7 @@
     }
     document.querySelectorAll('input[name="ep-secret-mode"]').forEach((r) => r.addEventListener('change', () => fieldError('ep-secret', '')));
     wireDialog($('secret-reveal'), onSecretClosed);
-    wireDialog($('delivery-detail'), onDetailClosed);
+    wireDialog($('delivery-detail'), () => deliveries.onDetailClosed());
 
     let saved = null;
     try { saved = sessionStorage.getItem(TOKEN_KEY); } catch { saved = null; }

@@ -75,6 +75,7 @@ fn answered_200() -> Outcome {
         status: Some(200),
         error: None,
         excerpt: None,
+        response_headers: None,
         class: webhook::classify(Some(200), None),
         pause: None,
         sink: "webhook",

@@ -278,6 +278,7 @@ async fn a_worker_whose_lease_expired_cannot_overwrite_the_newer_claim() {
         status: Some(status),
         error: None,
         excerpt: None,
+        response_headers: None,
         class: webhook::classify(Some(status), None),
         pause: None,
         sink: "webhook",

@@ -11,6 +11,7 @@ use crate::graph::{BuildConnection, Repository};
 use crate::page::PageArgs;
 use crate::status::BuildStatus;
 use crate::webhook::delivery::{self, DeliveryConnection};
+use crate::webhook::delivery_filter::FilterArgs;
 use crate::webhook::endpoints::{load_settings, WebHookSettings};
 
 /// A page of repositories.
@@ -108,7 +109,11 @@ impl OwnerInfo {
     }
 
     /// Deliveries, oldest first (a Relay connection, as in Cirrus: `last: 50`, the default, is
-    /// the newest 50).
+    /// the newest 50); only one endpoint's (`endpointId`: NOT_FOUND unless it is this
+    /// organization's), in these states (`state`: PENDING, IN_FLIGHT, DELIVERED, FAILED), of
+    /// this event (`event`: a kind such as `task`, or `kind.action` / `kind.status` in lower
+    /// case such as `build.fixed`, `task.failed`).
+    #[allow(clippy::too_many_arguments)]
     async fn webhook_deliveries(
         &self,
         ctx: &Context<'_>,
@@ -116,9 +121,17 @@ impl OwnerInfo {
         after: Option<String>,
         first: Option<i32>,
         last: Option<i32>,
+        endpoint_id: Option<ID>,
+        state: Option<Vec<String>>,
+        event: Option<String>,
     ) -> async_graphql::Result<DeliveryConnection> {
         let args = PageArgs::new(first, after, last, before);
-        async { delivery::page(db(ctx)?, self.org_id, &args).await }
+        let filter = FilterArgs {
+            endpoint_id,
+            state,
+            event,
+        };
+        async { delivery::page(db(ctx)?, self.org_id, &args, &filter).await }
             .await
             .extend()
     }

@@ -1,6 +1,8 @@
 //! The deliveries log: `OwnerInfo.webhookDeliveries(first, after, last, before)` (a Relay
-//! connection, oldest first as in Cirrus: `last: 50` is the newest 50; see `page`) and
-//! `webhookDelivery(id)`, in Cirrus's `WebHookDelivery` shape plus state, URL and every attempt.
+//! connection, oldest first as in Cirrus: `last: 50` is the newest 50; see `page`), filtered by
+//! `endpointId`, `state` and `event` (`delivery_filter`), and `webhookDelivery(id)`, in Cirrus's
+//! `WebHookDelivery` shape plus state, URL, its event's build, task and status change and its
+//! latency (`delivery_facts`), and every attempt with the answer's headers.
 
 use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, Object, ResultExt, SimpleObject, ID};
@@ -8,6 +10,8 @@ use buildhooks_entity::webhook_delivery;
 use buildhooks_store::outbox::log;
 use sea_orm::ConnectionTrait;
 
+use super::delivery_facts::{self, Facts};
+use super::delivery_filter::FilterArgs;
 use crate::ctx::{db, viewer};
 use crate::error::{Error, Result};
 use crate::page::PageArgs;
@@ -44,6 +48,10 @@ pub struct WebHookAttempt {
     /// `timeout`, `connect`, `blocked_target`, ... when no HTTP status was received.
     pub error: Option<String>,
     pub response_excerpt: Option<String>,
+    /// The answer's headers (names in lower case, values cut at 256 bytes, at most 8 KiB in
+    /// all, cookies and credential-like headers left out); null without an answer (a broker,
+    /// a timeout) and once erased.
+    pub response_headers: Option<Vec<HeaderPair>>,
 }
 
 /// A delivery of an event to an endpoint (Cirrus's `WebHookDelivery`, extended).
@@ -74,6 +82,21 @@ pub struct WebHookDelivery {
     pub erased: bool,
     /// When its payload was erased (milliseconds since the epoch).
     pub erased_at: Option<i64>,
+    /// HTTP status of the last attempt; null when none was received (no attempt yet, a
+    /// timeout, a broker).
+    pub response_status: Option<i32>,
+    /// The build of its event; null for a test message or an audit event.
+    pub build_id: Option<ID>,
+    /// The task of its event, for a task event.
+    pub task_id: Option<ID>,
+    /// Its event's status before (null when the event created the build or task).
+    pub old_status: Option<String>,
+    /// Its event's new status (null for a test message).
+    pub new_status: Option<String>,
+    /// Milliseconds from the delivery's creation (in the transaction that committed its event)
+    /// to the end of its first successful attempt (a 2xx, or a broker's acknowledgement); null
+    /// until it succeeds. The last attempt's own duration is `response.duration`.
+    pub latency_ms: Option<i64>,
     #[graphql(skip)]
     pub row_id: i64,
 }
@@ -104,13 +127,31 @@ impl WebHookDelivery {
             next_attempt_at: m.next_attempt_at,
             erased: m.erased_at.is_some(),
             erased_at: m.erased_at,
+            response_status: m.last_status,
+            build_id: m.build_id.map(|b| ID(b.to_string())),
+            task_id: None,
+            old_status: None,
+            new_status: None,
+            latency_ms: None,
             row_id: m.id,
         }
     }
+
+    /// With its event's build, task and status change, and its latency.
+    fn with_facts(mut self, facts: Option<&Facts>) -> Self {
+        if let Some(f) = facts {
+            self.build_id = f.build_id.map(|b| ID(b.to_string()));
+            self.task_id = f.task_id.map(|t| ID(t.to_string()));
+            self.old_status = f.old_status.clone();
+            self.new_status = f.new_status.clone();
+            self.latency_ms = f.latency_ms;
+        }
+        self
+    }
 }
 
-/// One request header.
-#[derive(SimpleObject, Clone)]
+/// One request or response header.
+#[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
 pub struct HeaderPair {
     pub name: String,
     pub value: String,
@@ -182,12 +223,27 @@ impl WebHookDelivery {
                         status: a.status,
                         error: a.error,
                         response_excerpt: a.response_excerpt,
+                        response_headers: a.response_headers.as_deref().map(header_pairs),
                     })
                     .collect(),
             )
         }
         .await
         .extend()
+    }
+}
+
+/// Stored response headers (a JSON object) as pairs, in the stored order.
+fn header_pairs(json: &str) -> Vec<HeaderPair> {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json) {
+        Ok(map) => map
+            .into_iter()
+            .map(|(name, value)| HeaderPair {
+                name,
+                value: value.as_str().unwrap_or_default().to_owned(),
+            })
+            .collect(),
+        Err(_) => Vec::new(),
     }
 }
 
@@ -201,16 +257,44 @@ async fn platform(db: &impl ConnectionTrait, org_id: i32) -> Result<String> {
         .unwrap_or_default())
 }
 
-/// A page of the deliveries of `org_id`, oldest first (`last: 50` is the newest 50).
+/// A page of the deliveries of `org_id` that pass `filter`, oldest first (`last: 50` is the
+/// newest 50). The cursors are ids, so paging back and forth with a filter stays on its rows.
 pub(crate) async fn page(
     db: &impl ConnectionTrait,
     org_id: i32,
     args: &PageArgs,
+    filter: &FilterArgs,
 ) -> Result<DeliveryConnection> {
     let page = args.page(50)?;
-    let rows = log::page(db, org_id, &page.window).await?;
+    let filter = filter.check(db, org_id).await?;
+    let rows = log::page(db, org_id, &filter, &page.window).await?;
     let platform = platform(db, org_id).await?;
-    Ok(page.connection(rows, |m| m.id, |m| WebHookDelivery::from_row(m, &platform)))
+    let facts = delivery_facts::of(db, org_id, &rows).await?;
+    Ok(page.connection(
+        rows,
+        |m| m.id,
+        |m| {
+            let f = facts.get(&m.id);
+            WebHookDelivery::from_row(m, &platform).with_facts(f)
+        },
+    ))
+}
+
+/// `rows` of organization `org_id` as the log shows them, event facts and latency included.
+pub(crate) async fn shown(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    rows: Vec<webhook_delivery::Model>,
+    platform: &str,
+) -> Result<Vec<WebHookDelivery>> {
+    let facts = delivery_facts::of(db, org_id, &rows).await?;
+    Ok(rows
+        .into_iter()
+        .map(|m| {
+            let f = facts.get(&m.id);
+            WebHookDelivery::from_row(m, platform).with_facts(f)
+        })
+        .collect())
 }
 
 /// A delivery of `org_id` by its id.
@@ -218,7 +302,12 @@ pub async fn load(db: &impl ConnectionTrait, org_id: i32, id: &str) -> Result<We
     let row = log::by_uuid(db, org_id, id.trim())
         .await?
         .ok_or(Error::NotFound("webhook delivery"))?;
-    Ok(WebHookDelivery::from_row(row, &platform(db, org_id).await?))
+    let platform = platform(db, org_id).await?;
+    let shown = shown(db, org_id, vec![row], &platform).await?;
+    shown
+        .into_iter()
+        .next()
+        .ok_or(Error::NotFound("webhook delivery"))
 }
 
 #[derive(Default)]

@@ -1,8 +1,8 @@
 //! `eraseDeliveryPayloads(input: {before, repositoryId?})`: erasure on demand (GDPR-style) of
 //! what the organization's finished deliveries sent and received. The bodies, last responses and
-//! attempts' response excerpts of its DELIVERED and FAILED deliveries created before `before`
-//! (of one repository when named) are blanked, page by page in short transactions, and the
-//! deliveries marked erased (`erased: true`); they can no longer be redelivered (`ERASED`).
+//! attempts' response excerpts and headers of its DELIVERED and FAILED deliveries created before
+//! `before` (of one repository when named) are blanked, page by page in short transactions, and
+//! the deliveries marked erased (`erased: true`); they can no longer be redelivered (`ERASED`).
 //! Deliveries still waiting or in flight are left alone, and counted. The first page's
 //! transaction carries the mutation's audit event.
 
@@ -109,10 +109,10 @@ pub struct EraseMutation;
 
 #[Object]
 impl EraseMutation {
-    /// Blanks the payloads (bodies, responses, response excerpts) of the organization's finished
-    /// deliveries created before `before`, of one repository when named; answers how many were
-    /// erased and how many waiting deliveries were left alone. Erased deliveries cannot be
-    /// redelivered.
+    /// Blanks the payloads (bodies, responses, response excerpts and headers) of the
+    /// organization's finished deliveries created before `before`, of one repository when
+    /// named; answers how many were erased and how many waiting deliveries were left alone.
+    /// Erased deliveries cannot be redelivered.
     async fn erase_delivery_payloads(
         &self,
         ctx: &Context<'_>,

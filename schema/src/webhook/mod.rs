@@ -8,6 +8,8 @@ pub mod broker_settings;
 pub mod chat_settings;
 pub mod control;
 pub mod delivery;
+pub mod delivery_facts;
+pub mod delivery_filter;
 pub mod endpoints;
 pub mod erase;
 pub mod format;

@@ -196,6 +196,7 @@ impl WebHookEvent {
                 .await?
                 .map(|o| o.platform)
                 .unwrap_or_default();
+            let shown = super::delivery::shown(db, org_id, deliveries.clone(), &platform).await?;
             let routes = endpoints.iter().map(|endpoint| {
                 let written = deliveries.iter().find(|d| d.endpoint_id == endpoint.id);
                 let (reason, message) = match written {
@@ -219,7 +220,9 @@ impl WebHookEvent {
                     matched: written.is_some(),
                     reason,
                     message,
-                    delivery: written.map(|d| WebHookDelivery::from_row(d.clone(), &platform)),
+                    delivery: written
+                        .and_then(|d| shown.iter().find(|s| s.row_id == d.id))
+                        .cloned(),
                 }
             });
             Ok::<_, Error>(routes.collect())

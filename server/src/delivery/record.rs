@@ -134,6 +134,7 @@ pub async fn record_then_claim(
             status: job.outcome.status,
             error: job.outcome.error_code(),
             response_excerpt: job.outcome.excerpt.as_deref(),
+            response_headers: job.outcome.response_headers.as_deref(),
         })
         .collect();
     let outcomes: Vec<OutcomeRow<'_>> = jobs

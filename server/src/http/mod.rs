@@ -56,6 +56,10 @@ pub fn router(state: AppState, role: Role) -> Router {
                 "/settings/assets/settings-control.js",
                 get(settings::control_script),
             )
+            .route(
+                "/settings/assets/settings-deliveries.js",
+                get(settings::deliveries_script),
+            )
             .route("/settings/assets/settings.css", get(settings::style))
             .route("/settings/{owner_uid}", get(settings::page))
             .route("/favicon.ico", get(settings::favicon));

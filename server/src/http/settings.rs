@@ -13,6 +13,7 @@ const INBOUND_SCRIPT: &str = include_str!("../../assets/settings-inbound.js");
 const FORMAT_SCRIPT: &str = include_str!("../../assets/settings-format.js");
 const SECRETS_SCRIPT: &str = include_str!("../../assets/settings-secrets.js");
 const CONTROL_SCRIPT: &str = include_str!("../../assets/settings-control.js");
+const DELIVERIES_SCRIPT: &str = include_str!("../../assets/settings-deliveries.js");
 const STYLE: &str = include_str!("../../assets/settings.css");
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -65,6 +66,10 @@ pub async fn secrets_script() -> Response {
 
 pub async fn control_script() -> Response {
     asset("text/javascript; charset=utf-8", CONTROL_SCRIPT)
+}
+
+pub async fn deliveries_script() -> Response {
+    asset("text/javascript; charset=utf-8", DELIVERIES_SCRIPT)
 }
 
 pub async fn style() -> Response {

@@ -1,26 +1,117 @@
-//! The deliveries log's reads, and putting a finished delivery back in the outbox (redeliver).
+//! The deliveries log's reads (a page, filtered by endpoint, state and event; the events and
+//! first successes of a page's deliveries, one query each), and putting a finished delivery
+//! back in the outbox (redeliver).
 
-use buildhooks_entity::{webhook_attempt, webhook_delivery};
+use std::collections::HashMap;
+
+use buildhooks_entity::{event, webhook_attempt, webhook_delivery};
+use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 use super::columns::state;
 use crate::{Result, Window};
 
-/// The deliveries of `org_id` in `window` (ids ascending: oldest first), in the order read.
+/// Which of an organization's deliveries the log shows; the default shows all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only this endpoint's (read through `ix_webhook_delivery_endpoint`).
+    pub endpoint_id: Option<i32>,
+    /// Only these states (none: any).
+    pub states: Vec<String>,
+    /// Only this kind (`build`, `task`, `ping`, ...).
+    pub kind: Option<String>,
+    /// With `kind`: only deliveries whose action is this word (`created`, `fixed`, ...) or
+    /// whose event's new status is it in upper case (`failed`: FAILED), as event patterns say.
+    pub word: Option<String>,
+}
+
+/// The deliveries of `org_id` that pass `filter`, in `window` (ids ascending: oldest first),
+/// in the order read.
 pub async fn page(
     db: &impl ConnectionTrait,
     org_id: i32,
+    filter: &Filter,
     window: &Window,
 ) -> Result<Vec<webhook_delivery::Model>> {
-    window
-        .apply(
-            webhook_delivery::Entity::find_in_org(org_id),
-            webhook_delivery::Column::Id,
-        )
+    use webhook_delivery::Column as D;
+    let mut q = webhook_delivery::Entity::find_in_org(org_id);
+    if let Some(endpoint_id) = filter.endpoint_id {
+        q = q.filter(D::EndpointId.eq(endpoint_id));
+    }
+    if !filter.states.is_empty() {
+        q = q.filter(D::State.is_in(filter.states.iter().map(String::as_str)));
+    }
+    if let Some(kind) = &filter.kind {
+        q = q.filter(D::Kind.eq(kind.as_str()));
+        if let Some(word) = &filter.word {
+            let by_status = Query::select()
+                .column(event::Column::Id)
+                .from(event::Entity)
+                .and_where(event::Column::OrgId.eq(org_id))
+                .and_where(event::Column::Kind.eq(kind.as_str()))
+                .and_where(event::Column::NewStatus.eq(word.to_uppercase()))
+                .to_owned();
+            q = q.filter(
+                Condition::any()
+                    .add(D::Action.eq(word.as_str()))
+                    .add(D::EventId.in_subquery(by_status)),
+            );
+        }
+    }
+    window.apply(q, D::Id).all(db).await
+}
+
+/// The events of `org_id` among `ids` (a page's deliveries' events), in one query.
+pub async fn events(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    ids: &[i64],
+) -> Result<Vec<event::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    event::Entity::find_in_org(org_id)
+        .filter(event::Column::Id.is_in(ids.iter().copied()))
         .all(db)
         .await
+}
+
+/// When the first successful attempt of each of `delivery_ids` ended (ms since the epoch), in
+/// one query: an attempt succeeded when it has no error and no status or a 2xx one (a broker
+/// has no status).
+pub async fn first_successes(
+    db: &impl ConnectionTrait,
+    delivery_ids: &[i64],
+) -> Result<HashMap<i64, i64>> {
+    use webhook_attempt::Column as A;
+    if delivery_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(i64, i64, i64)> = webhook_attempt::Entity::find()
+        .select_only()
+        .columns([A::DeliveryId, A::StartedAt, A::DurationMs])
+        .filter(A::DeliveryId.is_in(delivery_ids.iter().copied()))
+        .filter(A::Error.is_null())
+        .filter(
+            Condition::any()
+                .add(A::Status.is_null())
+                .add(A::Status.between(200, 299)),
+        )
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut first: HashMap<i64, i64> = HashMap::new();
+    for (delivery, started, duration) in rows {
+        let ended = started + duration;
+        first
+            .entry(delivery)
+            .and_modify(|e| *e = (*e).min(ended))
+            .or_insert(ended);
+    }
+    Ok(first)
 }
 
 /// The delivery of `org_id` whose delivery id is `uuid`.

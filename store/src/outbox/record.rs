@@ -24,6 +24,8 @@ pub struct AttemptRow<'a> {
     pub status: Option<u16>,
     pub error: Option<&'a str>,
     pub response_excerpt: Option<&'a str>,
+    /// The answer's headers as a JSON object (see the migration `attempt_headers`).
+    pub response_headers: Option<&'a str>,
 }
 
 /// A delivery's state after an attempt, applied if it still holds lease `token`.

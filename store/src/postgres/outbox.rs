@@ -102,10 +102,12 @@ pub(crate) const RELEASE: &str =
 
 /// PostgreSQL: the attempts (`$1`) as a CTE.
 const ATTEMPTS: &str = "INSERT INTO webhook_attempt \
- (delivery_id, number, started_at, duration_ms, status, error, response_excerpt) \
- SELECT delivery_id, number, started_at, duration_ms, status, error, response_excerpt \
+ (delivery_id, number, started_at, duration_ms, status, error, response_excerpt, \
+ response_headers) \
+ SELECT delivery_id, number, started_at, duration_ms, status, error, response_excerpt, \
+ response_headers \
  FROM json_to_recordset($1::json) AS a(delivery_id bigint, number int, started_at bigint, \
- duration_ms bigint, status int, error text, response_excerpt text)";
+ duration_ms bigint, status int, error text, response_excerpt text, response_headers text)";
 /// PostgreSQL: the outcomes (`$2`), returning the ids they changed. The rows are looked up by
 /// `id = ANY(...)`: PostgreSQL guesses that a JSON function returns 100 rows and, with the
 /// statistics of a young or fast-growing table, joined them to a scan of the whole outbox (seen

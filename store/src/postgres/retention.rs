@@ -83,8 +83,9 @@ pub(crate) static ERASE: Text = Text::new(|| {
      AND ($5 IS NULL OR repository_id = $5)
    FOR UPDATE),
  excerpts AS (
-   UPDATE webhook_attempt SET response_excerpt = NULL
-   WHERE delivery_id IN (SELECT id FROM picked) AND response_excerpt IS NOT NULL RETURNING 1),
+   UPDATE webhook_attempt SET response_excerpt = NULL, response_headers = NULL
+   WHERE delivery_id IN (SELECT id FROM picked)
+     AND (response_excerpt IS NOT NULL OR response_headers IS NOT NULL) RETURNING 1),
  erased AS (
    UPDATE webhook_delivery SET body = '', last_response = NULL, erased_at = $6
    WHERE id IN (SELECT id FROM picked) RETURNING 1)

@@ -1,6 +1,6 @@
 //! Erasing payloads on demand (`eraseDeliveryPayloads`): a page of an organization's deliveries
 //! at a time, the finished ones created before a time (optionally of one repository) get an
-//! empty body, no last response, no response excerpts, and `erased_at`. Deliveries still
+//! empty body, no last response, no response excerpts or headers, and `erased_at`. Deliveries still
 //! waiting or in flight are left alone, and counted. The caller owns the transaction (the first
 //! page's carries the mutation's audit event), so a page is one short transaction.
 

@@ -70,9 +70,10 @@ pub(crate) const RELEASE: &str =
 /// was turned back into text for every field, a third of the dispatcher's instructions.
 const INSERT_ATTEMPTS: &str = "WITH a(v) AS MATERIALIZED (SELECT value FROM json_each(?1)) \
  INSERT INTO webhook_attempt \
- (delivery_id, number, started_at, duration_ms, status, error, response_excerpt) \
+ (delivery_id, number, started_at, duration_ms, status, error, response_excerpt, \
+ response_headers) \
  SELECT v ->> 'delivery_id', v ->> 'number', v ->> 'started_at', v ->> 'duration_ms', \
- v ->> 'status', v ->> 'error', v ->> 'response_excerpt' FROM a";
+ v ->> 'status', v ->> 'error', v ->> 'response_excerpt', v ->> 'response_headers' FROM a";
 const APPLY: &str = "WITH o(v) AS MATERIALIZED (SELECT value FROM json_each(?2)) \
  UPDATE webhook_delivery SET state = u.state, \
  attempt_count = u.attempt_count, round_attempts = u.round_attempts, \

@@ -53,10 +53,12 @@ const ERASABLE: &str = "org_id = $1 AND id > $2 AND id <= $3 AND created_at < $4
    AND state IN ('DELIVERED', 'FAILED') AND erased_at IS NULL
    AND ($5 IS NULL OR repository_id = $5)";
 
-/// The attempts' response excerpts of a page's erasable deliveries (before those are erased).
+/// The attempts' response excerpts and headers of a page's erasable deliveries (before those
+/// are erased).
 pub(crate) static ERASE_EXCERPTS: Text = Text::new(|| {
     format!(
-        "UPDATE webhook_attempt SET response_excerpt = NULL WHERE response_excerpt IS NOT NULL
+        "UPDATE webhook_attempt SET response_excerpt = NULL, response_headers = NULL
+   WHERE (response_excerpt IS NOT NULL OR response_headers IS NOT NULL)
    AND delivery_id IN (SELECT id FROM webhook_delivery WHERE {ERASABLE})"
     )
 });

@@ -112,6 +112,7 @@ fn outcome(sink: &'static str, started_at: i64, clock: Instant, published: Publi
         status: None,
         error,
         excerpt,
+        response_headers: None,
         class,
         pause: None,
         sink,

@@ -130,6 +130,7 @@ impl Sink for ChatSink {
             status,
             error,
             excerpt,
+            response_headers: posted.answer.as_ref().ok().and_then(|a| a.stored_headers()),
             class,
             pause,
             sink: self.kind.name(),

@@ -132,6 +132,8 @@ pub struct Outcome {
     pub status: Option<u16>,
     pub error: Option<AttemptError>,
     pub excerpt: Option<String>,
+    /// The answer's headers as stored (`http::Answered::stored_headers`): HTTP sinks only.
+    pub response_headers: Option<String>,
     /// What the sink made of it.
     pub class: Class,
     /// The receiver announced how long to wait before the next send to it (a rate-limit
@@ -150,6 +152,7 @@ impl Outcome {
             status: None,
             error: Some(error),
             excerpt: None,
+            response_headers: None,
             class: Class::Failed,
             pause: None,
             sink: "none",

@@ -123,6 +123,11 @@ pub async fn send_signed(
         ),
         Err(error) => (None, Some(*error), None, None),
     };
+    let response_headers = posted
+        .answer
+        .as_ref()
+        .ok()
+        .and_then(Answered::stored_headers);
     let class = match (classify(status, error), wait) {
         (Class::Retry, Some(wait)) => Class::RetryAfter(wait),
         (class, _) => class,
@@ -133,6 +138,7 @@ pub async fn send_signed(
         status,
         error,
         excerpt,
+        response_headers,
         class,
         pause: None,
         sink: "webhook",
@@ -200,6 +206,7 @@ mod tests {
             status: None,
             error: Some(error),
             excerpt: None,
+            response_headers: None,
             class: classify(None, Some(error)),
             pause: None,
             sink: "webhook",
@@ -207,12 +214,16 @@ mod tests {
     }
 
     fn answer(status: u16, retry_after: Option<&str>) -> Answered {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(v) = retry_after {
+            headers.insert(
+                reqwest::header::RETRY_AFTER,
+                reqwest::header::HeaderValue::from_str(v).expect("value"),
+            );
+        }
         Answered {
             status,
-            headers: retry_after
-                .map(|v| ("retry-after", v.to_owned()))
-                .into_iter()
-                .collect(),
+            headers,
             body: Vec::new(),
         }
     }
