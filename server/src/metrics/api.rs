@@ -1,6 +1,7 @@
 //! Request families: GraphQL operations by root field and outcome with their durations, and
 //! HTTP requests by route template and status class. Labels are bounded: an operation is named
-//! by a root field the schema has (read from its SDL once), else a fixed word; a route is the
+//! by a root field the schema has (read from its SDL once per process, on the first request),
+//! else a fixed word; a route is the
 //! router's template (`/hooks/in/{id}`), never the path.
 
 use std::collections::HashSet;
@@ -37,8 +38,6 @@ fn histogram() -> Histogram {
 
 /// The request families of this process.
 pub struct Requests {
-    /// The schema's root field names (query and mutation), set once the schema is built.
-    roots: OnceLock<HashSet<String>>,
     api: Family<Labels, Counter>,
     api_duration: Family<Labels, Histogram, fn() -> Histogram>,
     http: Family<Labels, Counter>,
@@ -49,7 +48,6 @@ impl Requests {
     /// The families, registered in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
         let this = Requests {
-            roots: OnceLock::new(),
             api: Family::default(),
             api_duration: Family::new_with_constructor(histogram),
             http: Family::default(),
@@ -76,33 +74,6 @@ impl Requests {
             this.http_duration.clone(),
         );
         this
-    }
-
-    /// Learns the schema's root fields from its SDL (only these name an operation).
-    pub fn know_schema(&self, sdl: &str) {
-        let mut roots = HashSet::new();
-        if let Ok(doc) = async_graphql::parser::parse_schema(sdl) {
-            // The root types' names: the `schema { query: ..., mutation: ... }` block, or the
-            // default names when it is left out.
-            let mut root_types: Vec<String> = vec!["Query".into(), "Mutation".into()];
-            for def in &doc.definitions {
-                if let TypeSystemDefinition::Schema(schema) = def {
-                    root_types.extend(schema.node.query.iter().map(|n| n.node.to_string()));
-                    root_types.extend(schema.node.mutation.iter().map(|n| n.node.to_string()));
-                }
-            }
-            for def in &doc.definitions {
-                if let TypeSystemDefinition::Type(ty) = def {
-                    if !root_types.iter().any(|r| *r == ty.node.name.node.as_str()) {
-                        continue;
-                    }
-                    if let TypeKind::Object(object) = &ty.node.kind {
-                        roots.extend(object.fields.iter().map(|f| f.node.name.node.to_string()));
-                    }
-                }
-            }
-        }
-        let _ = self.roots.set(roots);
     }
 
     /// The bounded operation label of `request` (parsed here if it was not yet).
@@ -153,7 +124,7 @@ impl Requests {
     }
 
     fn known(&self, name: &str) -> String {
-        match self.roots.get().is_some_and(|r| r.contains(name)) {
+        match roots().contains(name) {
             true => name.to_owned(),
             false => OTHER.into(),
         }
@@ -194,5 +165,67 @@ impl Requests {
                 ("status", class.to_owned()),
             ])
             .inc();
+    }
+}
+
+/// The schema's root field names (query and mutation). They are fixed when the binary is
+/// built, so they are read once per process, from the public schema's SDL.
+fn roots() -> &'static HashSet<String> {
+    static ROOTS: OnceLock<HashSet<String>> = OnceLock::new();
+    ROOTS.get_or_init(|| root_fields(&buildhooks_schema::sdl()))
+}
+
+/// The fields of the query and mutation types of `sdl`.
+pub fn root_fields(sdl: &str) -> HashSet<String> {
+    let mut roots = HashSet::new();
+    if let Ok(doc) = async_graphql::parser::parse_schema(sdl) {
+        // The root types' names: the `schema { query: ..., mutation: ... }` block, or the
+        // default names when it is left out.
+        let mut root_types: Vec<String> = vec!["Query".into(), "Mutation".into()];
+        for def in &doc.definitions {
+            if let TypeSystemDefinition::Schema(schema) = def {
+                root_types.extend(schema.node.query.iter().map(|n| n.node.to_string()));
+                root_types.extend(schema.node.mutation.iter().map(|n| n.node.to_string()));
+            }
+        }
+        for def in &doc.definitions {
+            if let TypeSystemDefinition::Type(ty) = def {
+                if !root_types.iter().any(|r| *r == ty.node.name.node.as_str()) {
+                    continue;
+                }
+                if let TypeKind::Object(object) = &ty.node.kind {
+                    roots.extend(object.fields.iter().map(|f| f.node.name.node.to_string()));
+                }
+            }
+        }
+    }
+    roots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label(query: &str) -> String {
+        let mut registry = Registry::default();
+        let requests = Requests::register(&mut registry);
+        requests.operation(&mut async_graphql::Request::new(query))
+    }
+
+    #[test]
+    fn an_operation_is_named_by_a_root_field_the_schema_has_and_nothing_else() {
+        assert_eq!(
+            label("mutation { createBuild(input: {}) { build { id } } }"),
+            "createBuild"
+        );
+        assert_eq!(label("{ aFieldNobodyHas }"), OTHER);
+        assert_eq!(label("{ __schema { types { name } } }"), INTROSPECTION);
+        assert_eq!(label("{ ...F } fragment F on Query { __typename }"), OTHER);
+        assert_eq!(label("not graphql"), INVALID);
+        assert_eq!(
+            label("mutation { createBuild(input: {}) { build { id } } createRepository(input: {}) { repository { id } } }"),
+            MULTIPLE
+        );
+        assert!(roots().len() > 10, "{:?}", roots());
     }
 }
