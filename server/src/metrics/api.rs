@@ -1,15 +1,14 @@
 //! Request families: GraphQL operations by root field and outcome with their durations, and
 //! HTTP requests by route template and status class. Labels are bounded: an operation is named
-//! by a root field the schema has (read from its SDL once), else a fixed word; a route is the
+//! by a root field the schema has (read from its SDL once per process, on the first request),
+//! else a fixed word; a route is the
 //! router's template (`/hooks/in/{id}`), never the path.
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use async_graphql::parser::types::{
-    DocumentOperations, OperationDefinition, Selection, TypeKind, TypeSystemDefinition,
-};
+use async_graphql::parser::types::{DocumentOperations, OperationDefinition, Selection};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
@@ -37,8 +36,6 @@ fn histogram() -> Histogram {
 
 /// The request families of this process.
 pub struct Requests {
-    /// The schema's root field names (query and mutation), set once the schema is built.
-    roots: OnceLock<HashSet<String>>,
     api: Family<Labels, Counter>,
     api_duration: Family<Labels, Histogram, fn() -> Histogram>,
     http: Family<Labels, Counter>,
@@ -49,7 +46,6 @@ impl Requests {
     /// The families, registered in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
         let this = Requests {
-            roots: OnceLock::new(),
             api: Family::default(),
             api_duration: Family::new_with_constructor(histogram),
             http: Family::default(),
@@ -76,33 +72,6 @@ impl Requests {
             this.http_duration.clone(),
         );
         this
-    }
-
-    /// Learns the schema's root fields from its SDL (only these name an operation).
-    pub fn know_schema(&self, sdl: &str) {
-        let mut roots = HashSet::new();
-        if let Ok(doc) = async_graphql::parser::parse_schema(sdl) {
-            // The root types' names: the `schema { query: ..., mutation: ... }` block, or the
-            // default names when it is left out.
-            let mut root_types: Vec<String> = vec!["Query".into(), "Mutation".into()];
-            for def in &doc.definitions {
-                if let TypeSystemDefinition::Schema(schema) = def {
-                    root_types.extend(schema.node.query.iter().map(|n| n.node.to_string()));
-                    root_types.extend(schema.node.mutation.iter().map(|n| n.node.to_string()));
-                }
-            }
-            for def in &doc.definitions {
-                if let TypeSystemDefinition::Type(ty) = def {
-                    if !root_types.iter().any(|r| *r == ty.node.name.node.as_str()) {
-                        continue;
-                    }
-                    if let TypeKind::Object(object) = &ty.node.kind {
-                        roots.extend(object.fields.iter().map(|f| f.node.name.node.to_string()));
-                    }
-                }
-            }
-        }
-        let _ = self.roots.set(roots);
     }
 
     /// The bounded operation label of `request` (parsed here if it was not yet).
@@ -153,7 +122,7 @@ impl Requests {
     }
 
     fn known(&self, name: &str) -> String {
-        match self.roots.get().is_some_and(|r| r.contains(name)) {
+        match roots().contains(name) {
             true => name.to_owned(),
             false => OTHER.into(),
         }
@@ -194,5 +163,131 @@ impl Requests {
                 ("status", class.to_owned()),
             ])
             .inc();
+    }
+}
+
+/// The schema's root field names (query and mutation). They are fixed when the binary is
+/// built, so they are read once per process, from the public schema's SDL.
+fn roots() -> &'static HashSet<String> {
+    static ROOTS: OnceLock<HashSet<String>> = OnceLock::new();
+    ROOTS.get_or_init(|| root_fields(&buildhooks_schema::sdl()))
+}
+
+/// The fields of the query and mutation types of `sdl` as async-graphql writes it (one field a
+/// line, one tab in, descriptions in `"""` blocks), read line by line: the GraphQL parser takes
+/// about 30 times as long over the whole schema (the tests check both agree).
+pub fn root_fields(sdl: &str) -> HashSet<String> {
+    // The root types' names: the `schema { query: ..., mutation: ... }` block, else the defaults.
+    let mut root_types = vec!["Query", "Mutation"];
+    let mut in_schema = false;
+    for line in sdl.lines() {
+        match line {
+            "schema {" => in_schema = true,
+            "}" => in_schema = false,
+            _ if in_schema => {
+                if let Some((_, name)) = line.trim().split_once(": ") {
+                    root_types.push(name.trim());
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut roots = HashSet::new();
+    let (mut in_root, mut in_description) = (false, false);
+    for line in sdl.lines() {
+        if let Some(rest) = line.strip_prefix("type ") {
+            let name = rest.split([' ', '{']).next().unwrap_or_default();
+            in_root = root_types.contains(&name);
+            continue;
+        }
+        if line == "}" {
+            in_root = false;
+            continue;
+        }
+        let Some(body) = line.strip_prefix('\t').filter(|_| in_root) else {
+            continue;
+        };
+        if let Some(rest) = body.strip_prefix("\"\"\"") {
+            if !rest.contains("\"\"\"") {
+                in_description = !in_description;
+            }
+            continue;
+        }
+        if in_description || !body.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            continue;
+        }
+        let name: String = body
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        roots.insert(name);
+    }
+    roots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+
+    fn label(query: &str) -> String {
+        let mut registry = Registry::default();
+        let requests = Requests::register(&mut registry);
+        requests.operation(&mut async_graphql::Request::new(query))
+    }
+
+    /// The same by the GraphQL parser.
+    fn parsed_root_fields(sdl: &str) -> HashSet<String> {
+        let mut roots = HashSet::new();
+        if let Ok(doc) = async_graphql::parser::parse_schema(sdl) {
+            // The root types' names: the `schema { query: ..., mutation: ... }` block, or the
+            // default names when it is left out.
+            let mut root_types: Vec<String> = vec!["Query".into(), "Mutation".into()];
+            for def in &doc.definitions {
+                if let TypeSystemDefinition::Schema(schema) = def {
+                    root_types.extend(schema.node.query.iter().map(|n| n.node.to_string()));
+                    root_types.extend(schema.node.mutation.iter().map(|n| n.node.to_string()));
+                }
+            }
+            for def in &doc.definitions {
+                if let TypeSystemDefinition::Type(ty) = def {
+                    if !root_types.iter().any(|r| *r == ty.node.name.node.as_str()) {
+                        continue;
+                    }
+                    if let TypeKind::Object(object) = &ty.node.kind {
+                        roots.extend(object.fields.iter().map(|f| f.node.name.node.to_string()));
+                    }
+                }
+            }
+        }
+        roots
+    }
+
+    #[test]
+    fn the_root_fields_read_line_by_line_are_those_the_parser_finds() {
+        let sdl = buildhooks_schema::sdl();
+        let fields = root_fields(&sdl);
+        assert!(
+            fields.contains("createBuild") && fields.contains("viewer"),
+            "{fields:?}"
+        );
+        assert_eq!(fields, parsed_root_fields(&sdl));
+    }
+
+    #[test]
+    fn an_operation_is_named_by_a_root_field_the_schema_has_and_nothing_else() {
+        assert_eq!(
+            label("mutation { createBuild(input: {}) { build { id } } }"),
+            "createBuild"
+        );
+        assert_eq!(label("{ aFieldNobodyHas }"), OTHER);
+        assert_eq!(label("{ __schema { types { name } } }"), INTROSPECTION);
+        assert_eq!(label("{ ...F } fragment F on Query { __typename }"), OTHER);
+        assert_eq!(label("not graphql"), INVALID);
+        assert_eq!(
+            label("mutation { createBuild(input: {}) { build { id } } createRepository(input: {}) { repository { id } } }"),
+            MULTIPLE
+        );
+        assert!(roots().len() > 10, "{:?}", roots());
     }
 }
