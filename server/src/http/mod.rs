@@ -15,8 +15,8 @@ use serde_json::json;
 
 use crate::{AppState, Role};
 
-/// The routes this role serves: health, readiness and metrics always, the API and settings page unless
-/// this is a dispatcher-only process.
+/// The routes this role serves: health, readiness and metrics always, the API and settings page
+/// unless this is a dispatcher-only process.
 pub fn router(state: AppState, role: Role) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
@@ -56,9 +56,9 @@ pub fn router(state: AppState, role: Role) -> Router {
             .route("/settings/{owner_uid}", get(settings::page))
             .route("/favicon.ico", get(settings::favicon));
     }
-    // A panic anywhere below answers 500 with no detail instead of dropping the connection.
-    // Outermost, the request's id, span, completion line and metrics (which see the panic's
-    // 500 too); the route's template is noted from inside the router.
+    // The route's template is noted from inside the router. A panic anywhere below answers 500
+    // with no detail instead of dropping the connection. Outermost, the request's id, span,
+    // completion line and metrics (which see the panic's 500 too).
     let metrics = state.metrics.clone();
     router
         .route_layer(axum::middleware::from_fn(request::mark_route))
