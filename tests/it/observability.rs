@@ -334,6 +334,7 @@ async fn json_logs_request_ids_and_metrics_of_the_real_binary() {
             l["message"] == "request" && l["span"]["request_id"] == sent
         })
         .await;
+    println!("the request line: {line}");
     assert_eq!(line["method"], "GET", "{line}");
     assert_eq!(line["path"], "/healthz", "{line}");
     assert_eq!(line["route"], "/healthz", "{line}");

@@ -64,9 +64,9 @@ pub fn router(state: AppState, role: Role) -> Router {
             .route("/settings/{owner_uid}", get(settings::page))
             .route("/favicon.ico", get(settings::favicon));
     }
-    // A panic anywhere below answers 500 with no detail instead of dropping the connection.
-    // Outermost, the request's id, span, completion line and metrics (which see the panic's
-    // 500 too); the route's template is noted from inside the router.
+    // The route's template is noted from inside the router. A panic anywhere below answers 500
+    // with no detail instead of dropping the connection. Outermost, the request's id, span,
+    // completion line and metrics (which see the panic's 500 too).
     let metrics = state.metrics.clone();
     router
         .route_layer(axum::middleware::from_fn(request::mark_route))

@@ -82,7 +82,7 @@ pub async fn trace(
             path = %path,
             route = %route,
             status,
-            duration_ms = took.as_secs_f64() * 1000.0,
+            duration_ms = took.as_micros() as f64 / 1000.0,
             "request"
         )
     });
