@@ -189,7 +189,8 @@ fn sample(text: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
-/// `promtool check metrics`, where promtool is installed.
+/// `promtool check metrics`, where promtool is installed (`.ci/run` installs it and sets
+/// `BUILDHOOKS_TEST_REQUIRE_PROMTOOL`, so there a missing promtool fails instead).
 pub(crate) fn promtool_accepts(text: &str) {
     use std::io::Write;
     let Ok(mut child) = std::process::Command::new("promtool")
@@ -199,6 +200,10 @@ pub(crate) fn promtool_accepts(text: &str) {
         .stderr(std::process::Stdio::piped())
         .spawn()
     else {
+        assert!(
+            std::env::var_os("BUILDHOOKS_TEST_REQUIRE_PROMTOOL").is_none(),
+            "promtool is required (BUILDHOOKS_TEST_REQUIRE_PROMTOOL) but not installed"
+        );
         println!("promtool is not installed: the exposition was not checked with it");
         return;
     };
