@@ -85,7 +85,9 @@ fn build_outside_project() -> PathBuf {
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("outside-workspace");
     let project = root.join("project");
     std::fs::create_dir_all(project.join("src")).unwrap();
-    let receiver = Path::new(env!("CARGO_MANIFEST_DIR")).canonicalize().unwrap();
+    let receiver = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .canonicalize()
+        .unwrap();
     let manifest = MANIFEST.replace("RECEIVER", &receiver.display().to_string());
     std::fs::write(project.join("Cargo.toml"), manifest).unwrap();
     std::fs::write(project.join("src/main.rs"), MAIN).unwrap();
@@ -113,7 +115,11 @@ fn run(binary: &Path, secret: &str, body: &str, headers: &[(&str, String)]) -> (
     let output = Command::new(binary)
         .arg(secret)
         .arg(body)
-        .args(headers.iter().map(|(name, value)| format!("{name}={value}")))
+        .args(
+            headers
+                .iter()
+                .map(|(name, value)| format!("{name}={value}")),
+        )
         .output()
         .expect("run the outside binary");
     (
@@ -140,13 +146,19 @@ fn a_project_outside_the_workspace_builds_against_the_crate_and_verifies_deliver
     );
     assert_eq!(
         run(&binary, PLAIN_SECRET, BODY, &[]),
-        (false, "refused: missing x-cirrus-signature header".to_owned())
+        (
+            false,
+            "refused: missing x-cirrus-signature header".to_owned()
+        )
     );
 
     // Standard Webhooks: base64 HMAC-SHA256 over `id.timestamp.body`, keyed with the decoded
     // whsec_ secret, the timestamp within five minutes of now.
     let key = BASE64.decode(&WHSEC["whsec_".len()..]).unwrap();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let standard = |timestamp: u64| {
         let ts = timestamp.to_string();
         let mac = hmac_sha256(&key, &[b"msg-1.", ts.as_bytes(), b".", BODY.as_bytes()]);

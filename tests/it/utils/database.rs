@@ -243,4 +243,54 @@ mod tests {
         );
         assert_eq!(created_secs("other_1700000000_x"), None);
     }
+
+    /// Whether the server holds a database named `name`.
+    async fn exists(server: &str, name: &str) -> bool {
+        use sea_orm::ConnectionTrait;
+        let admin = sea_orm::Database::connect(server).await.expect("connect");
+        let statement = sea_orm::Statement::from_string(
+            admin.get_database_backend(),
+            format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+        );
+        let found = admin.query_one(statement).await.expect("query");
+        let _ = admin.close().await;
+        found.is_some()
+    }
+
+    /// What a test's database leaves behind to look for: its server database's name, or its
+    /// SQLite file's directory.
+    fn trace(db: &TestDatabase) -> String {
+        match (&db._pg, &db._dir) {
+            (Some(pg), _) => pg.name.clone(),
+            (None, Some(dir)) => dir.path().display().to_string(),
+            (None, None) => unreachable!("a test database is a server database or a file"),
+        }
+    }
+
+    async fn gone(trace: &str) -> bool {
+        match postgres_server() {
+            Some(server) => !exists(&server, trace).await,
+            None => !std::path::Path::new(trace).exists(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_test_database_is_dropped_when_its_test_ends_also_by_a_panic() {
+        let db = TestDatabase::new().await;
+        let first = trace(&db);
+        assert!(!gone(&first).await, "made");
+        drop(db);
+        assert!(gone(&first).await, "dropped with its TestDatabase");
+
+        let (tx, rx) = std::sync::mpsc::channel();
+        let failed = tokio::spawn(async move {
+            let db = TestDatabase::new().await;
+            let _ = tx.send(trace(&db));
+            panic!("deliberate: a test that fails while it holds its database");
+        })
+        .await;
+        assert!(failed.is_err_and(|e| e.is_panic()));
+        let second = rx.recv().expect("the failing test's database");
+        assert!(gone(&second).await, "dropped while the failed test unwound");
+    }
 }
