@@ -258,7 +258,7 @@ pub async fn run(
         .as_secs_f64()
         .max(1e-9);
     let commits = commits.lock().map(|c| c.clone()).unwrap_or_default();
-    let mut latencies: Vec<f64> = if args.target.is_none() {
+    let latencies: Vec<f64> = if args.target.is_none() {
         firsts
             .iter()
             .filter_map(|(id, at)| {
@@ -290,7 +290,7 @@ pub async fn run(
     report["seconds"] = json!(stats::round(seconds));
     report["transitions_per_s"] = json!(stats::round(plan.len() as f64 / transitions_done));
     report["deliveries_per_s"] = json!(stats::round(distinct as f64 / seconds));
-    report["latency_ms"] = stats::percentiles(&mut latencies);
+    report["latency_ms"] = stats::percentiles(&latencies);
     report["latency_measured"] = json!(match sink.kind {
         Kind::Webhook => "transition commit -> receiver holds the body",
         Kind::Nats | Kind::Amqp => "transition commit -> the broker's consumer holds the message",

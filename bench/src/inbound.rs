@@ -367,7 +367,7 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
         .as_secs_f64()
         .max(1e-9);
     let (distinct, total) = arrivals.counts();
-    let mut received = match_bodies(first_of_each(bodies.take()), &sent);
+    let received = match_bodies(first_of_each(bodies.take()), &sent);
     let answers = std::mem::take(&mut *answers.lock().map_err(|_| anyhow::anyhow!("answers"))?);
 
     let database = if args.target.is_some() {
@@ -392,7 +392,7 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     report["task_deliveries"] = json!(received.tasks);
     report["build_deliveries"] = json!(received.builds);
     report["deliveries_per_s"] = json!(stats::round(distinct as f64 / seconds));
-    report["latency_ms"] = stats::percentiles(&mut received.latencies);
+    report["latency_ms"] = stats::percentiles(&received.latencies);
     report["latency_measured"] =
         json!("inbound request sent -> receiver holds the task delivery's body");
     report["lost"] = json!(expected.saturating_sub(received.tasks + received.builds));

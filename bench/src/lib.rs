@@ -17,6 +17,7 @@ mod e2e;
 mod hanging;
 mod inbound;
 mod nats;
+mod progress;
 mod raw;
 mod receiver;
 mod render;
@@ -26,13 +27,13 @@ mod sink;
 mod soak;
 pub mod stats;
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use buildhooks_server::config::Config;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
+pub(crate) use progress::Progress;
 use receiver::Arrivals;
 use sink::Sink;
 
@@ -235,39 +236,6 @@ impl BenchDb {
                     .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .await;
             }
-        }
-    }
-}
-
-/// Prints progress on a terminal until dropped.
-pub(crate) struct Progress(Option<tokio::task::JoinHandle<()>>);
-
-impl Progress {
-    pub fn start(label: &'static str, arrivals: Arrivals, expected: usize) -> Self {
-        if !std::io::stderr().is_terminal() {
-            return Progress(None);
-        }
-        Progress(Some(tokio::spawn(async move {
-            loop {
-                let (done, _) = arrivals.counts();
-                let width = 30;
-                let filled = (done * width / expected.max(1)).min(width);
-                eprint!(
-                    "\r{label} [{}{}] {done}/{expected}",
-                    "#".repeat(filled),
-                    " ".repeat(width - filled)
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })))
-    }
-}
-
-impl Drop for Progress {
-    fn drop(&mut self) {
-        if let Some(task) = self.0.take() {
-            task.abort();
-            eprintln!();
         }
     }
 }

@@ -96,7 +96,7 @@ pub async fn run(config: &Config, args: &BenchArgs) -> anyhow::Result<Value> {
     report["deliveries"] = json!(distinct);
     report["seconds"] = json!(stats::round(seconds));
     report["deliveries_per_s"] = json!(stats::round(distinct as f64 / seconds));
-    report["latency_ms"] = stats::percentiles(&mut latencies);
+    report["latency_ms"] = stats::percentiles(&latencies);
     report["latency_measured"] = json!("request sent -> response received");
     report["lost"] = json!(args.events.saturating_sub(distinct));
     report["duplicates"] = json!(total - distinct);

@@ -145,7 +145,7 @@ pub async fn run(
     let (distinct, total) = arrivals.counts();
     let firsts = arrivals.first_arrivals();
     let commits = commits.lock().map(|c| c.clone()).unwrap_or_default();
-    let mut latencies: Vec<f64> = firsts
+    let latencies: Vec<f64> = firsts
         .iter()
         .filter_map(|(id, at)| {
             commits
@@ -161,7 +161,7 @@ pub async fn run(
     report["retention_seconds"] = json!(config.retention().map(|d| d.as_secs()));
     report["deliveries"] = json!(distinct);
     report["deliveries_per_s"] = json!(stats::round(distinct as f64 / sent_for.max(1e-9)));
-    report["latency_ms"] = stats::percentiles(&mut latencies);
+    report["latency_ms"] = stats::percentiles(&latencies);
     report["lost"] = json!(expected.saturating_sub(distinct));
     report["duplicates"] = json!(total - distinct);
     report["api_errors"] = json!(errors.load(Ordering::Relaxed));

@@ -44,6 +44,13 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The README (what each check does, the extractor's answers) is on the crate's page.
+
+// The README's examples are compiled and run as doctests.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub mod cirrus;
 #[cfg(feature = "axum")]

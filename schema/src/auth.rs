@@ -3,13 +3,13 @@
 //! it belongs to, with a short-lived cache of tokens found valid that revocations empty at once
 //! (`TokenCache::forget`).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use buildhooks_entity::organization;
 use buildhooks_store::{orgs, tokens};
+use quick_cache::sync::{Cache, EntryAction, EntryResult};
 use rand::RngCore;
 use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
@@ -118,89 +118,93 @@ async fn lookup(db: &impl ConnectionTrait, token_hash: &str) -> Result<Viewer> {
 /// the database by hand stops working within this time. Unknown tokens are never cached: each
 /// one is looked up.
 pub const TOKEN_TTL: Duration = Duration::from_secs(5);
-/// Most tokens remembered; the cache is emptied when full.
+/// Most tokens remembered (a full cache evicts those least likely to be used again).
 const TOKEN_CACHE_LIMIT: usize = 10_000;
 /// A token's last use is noted at most this often by one instance (the database refuses it more
 /// often across instances: `tokens::note_use`).
 const USE_NOTED_EVERY: Duration = Duration::from_millis(tokens::USE_NOTED_EVERY_MS as u64);
 
 /// Tokens found valid in the last `TOKEN_TTL`, by hash: one lookup fewer per API request.
-#[derive(Default)]
 pub struct TokenCache {
-    valid: Mutex<Valid>,
+    valid: Cache<String, (Viewer, Instant)>,
+    /// Counts forgets: a lookup that began before one does not cache what it read (it may
+    /// have read a token just revoked). Held while a forget removes and while a lookup inserts,
+    /// so the two never interleave.
+    forgets: Mutex<u64>,
     /// When this instance last noted each token's use, by token id.
-    noted: Mutex<HashMap<i32, Instant>>,
+    noted: Cache<i32, Instant>,
 }
 
-#[derive(Default)]
-struct Valid {
-    by_hash: HashMap<String, (Viewer, Instant)>,
-    /// Counts forgets: a lookup that began before one does not cache what it read (it may
-    /// have read a token just revoked).
-    forgets: u64,
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache {
+            valid: Cache::new(TOKEN_CACHE_LIMIT),
+            forgets: Mutex::new(0),
+            noted: Cache::new(TOKEN_CACHE_LIMIT),
+        }
+    }
 }
 
 impl TokenCache {
+    /// The forget counter; it holds no invariant a panic could break, so a poisoned lock is
+    /// still good.
+    fn forgets(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.forgets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// As `authenticate`, answering from the cache while the entry is fresh.
     pub async fn authenticate(&self, db: &impl ConnectionTrait, token: &str) -> Result<Viewer> {
         let hash = hash_token(token.trim());
         let now = Instant::now();
-        let forgets = match self.valid.lock() {
-            Ok(valid) => {
-                if let Some((viewer, at)) = valid.by_hash.get(&hash) {
-                    if now.duration_since(*at) < TOKEN_TTL {
-                        return Ok(*viewer);
-                    }
-                }
-                valid.forgets
+        let forgets = *self.forgets();
+        if let Some((viewer, at)) = self.valid.get(&hash) {
+            if now.duration_since(at) < TOKEN_TTL {
+                return Ok(viewer);
             }
-            Err(_) => u64::MAX,
-        };
+        }
         let viewer = lookup(db, &hash).await?;
-        if let Ok(mut valid) = self.valid.lock() {
-            if valid.forgets == forgets {
-                if valid.by_hash.len() >= TOKEN_CACHE_LIMIT {
-                    valid.by_hash.clear();
-                }
-                valid.by_hash.insert(hash, (viewer, now));
-            }
+        let current = self.forgets();
+        if *current == forgets {
+            self.valid.insert(hash, (viewer, now));
         }
         Ok(viewer)
     }
 
     /// Stops trusting the token whose hash is `token_hash` (it was revoked).
     pub fn forget(&self, token_hash: &str) {
-        if let Ok(mut valid) = self.valid.lock() {
-            valid.by_hash.remove(token_hash);
-            valid.forgets += 1;
-        }
+        let mut forgets = self.forgets();
+        *forgets += 1;
+        self.valid.remove(token_hash);
     }
 
     /// Stops trusting every cached token (revocations may have been missed).
     pub fn forget_all(&self) {
-        if let Ok(mut valid) = self.valid.lock() {
-            valid.by_hash.clear();
-            valid.forgets += 1;
-        }
+        let mut forgets = self.forgets();
+        *forgets += 1;
+        self.valid.clear();
     }
 
     /// Whether token `id`'s use at `now` should be noted: true at most once per
-    /// `USE_NOTED_EVERY` per token.
+    /// `USE_NOTED_EVERY` per token. Checked and updated under the entry's lock, so of
+    /// concurrent requests with one token, one notes its use.
     pub fn use_to_note(&self, id: i32, now: Instant) -> bool {
-        let Ok(mut noted) = self.noted.lock() else {
-            return false;
-        };
-        if noted
-            .get(&id)
-            .is_some_and(|at| now.duration_since(*at) < USE_NOTED_EVERY)
-        {
-            return false;
+        let result = self.noted.entry(&id, Some(Duration::ZERO), |_, at| {
+            if now.duration_since(*at) < USE_NOTED_EVERY {
+                return EntryAction::Retain(false);
+            }
+            *at = now;
+            EntryAction::Retain(true)
+        });
+        match result {
+            EntryResult::Retained(note) => note,
+            EntryResult::Vacant(guard) => {
+                // Err only when the entry was dropped meanwhile: this request still notes.
+                let _ = guard.insert(now);
+                true
+            }
+            // Another request is noting this token's use right now.
+            _ => false,
         }
-        if noted.len() >= TOKEN_CACHE_LIMIT {
-            noted.clear();
-        }
-        noted.insert(id, now);
-        true
     }
 }
 
@@ -225,5 +229,21 @@ mod tests {
         assert!(!cache.use_to_note(1, t0 + Duration::from_secs(59)));
         assert!(cache.use_to_note(2, t0 + Duration::from_secs(59)));
         assert!(cache.use_to_note(1, t0 + Duration::from_secs(61)));
+    }
+
+    #[test]
+    fn a_forget_empties_what_a_lookup_begun_before_it_would_keep() {
+        let cache = TokenCache::default();
+        let viewer = Viewer::org(7);
+        let now = Instant::now();
+        cache.valid.insert("h".to_owned(), (viewer, now));
+        cache.forget("h");
+        assert_eq!(cache.valid.get("h"), None);
+        assert_eq!(*cache.forgets(), 1);
+        cache.valid.insert("a".to_owned(), (viewer, now));
+        cache.valid.insert("b".to_owned(), (viewer, now));
+        cache.forget_all();
+        assert!(cache.valid.is_empty());
+        assert_eq!(*cache.forgets(), 2);
     }
 }

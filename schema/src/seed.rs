@@ -1,14 +1,14 @@
 //! Rows a payload render takes from memory instead of reading them again: the build and task rows
 //! the writing transaction itself just wrote (current by construction), and organization and
 //! repository rows, which are insert-only (no mutation renames or deletes them), kept per store
-//! in a bounded cache. Resolvers look here first and read the database for anything else.
+//! in a bounded cache (`quick_cache`). Resolvers look here first and read the database for anything else.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use async_graphql::Context;
 use buildhooks_entity::{build, organization, repository, task, webhook_endpoint};
 use buildhooks_store::orgs;
+use quick_cache::sync::Cache;
 use sea_orm::ConnectionTrait;
 
 use crate::error::Result;
@@ -121,28 +121,23 @@ pub(crate) fn repository(ctx: &Context<'_>, org_id: i32, id: i32) -> Option<repo
     seed(ctx)?.repository(org_id, id).cloned()
 }
 
-/// Entries kept per table before the cache starts over.
+/// Entries kept per table (a full table's cache evicts the rows least likely to be read again).
 const CACHE_LIMIT: usize = 10_000;
 
 /// Organization and repository rows of one database. Both tables are insert-only but for an
 /// organization's `build_url_template`, which the settings change: never read that column from
 /// this cache. If a rename or delete mutation is ever added, it must clear this cache.
-#[derive(Default)]
 pub struct RowCache {
-    organizations: RwLock<HashMap<i32, organization::Model>>,
-    repositories: RwLock<HashMap<i32, repository::Model>>,
+    organizations: Cache<i32, organization::Model>,
+    repositories: Cache<i32, repository::Model>,
 }
 
-fn get<T: Clone>(map: &RwLock<HashMap<i32, T>>, id: i32) -> Option<T> {
-    map.read().ok()?.get(&id).cloned()
-}
-
-fn keep<T>(map: &RwLock<HashMap<i32, T>>, id: i32, row: T) {
-    if let Ok(mut map) = map.write() {
-        if map.len() >= CACHE_LIMIT {
-            map.clear();
+impl Default for RowCache {
+    fn default() -> Self {
+        RowCache {
+            organizations: Cache::new(CACHE_LIMIT),
+            repositories: Cache::new(CACHE_LIMIT),
         }
-        map.insert(id, row);
     }
 }
 
@@ -153,12 +148,12 @@ impl RowCache {
         db: &impl ConnectionTrait,
         id: i32,
     ) -> Result<Option<organization::Model>> {
-        if let Some(row) = get(&self.organizations, id) {
+        if let Some(row) = self.organizations.get(&id) {
             return Ok(Some(row));
         }
         let row = orgs::org(db, id).await?;
         if let Some(row) = &row {
-            keep(&self.organizations, id, row.clone());
+            self.organizations.insert(id, row.clone());
         }
         Ok(row)
     }
@@ -170,12 +165,12 @@ impl RowCache {
         org_id: i32,
         id: i32,
     ) -> Result<Option<repository::Model>> {
-        if let Some(row) = get(&self.repositories, id) {
+        if let Some(row) = self.repositories.get(&id) {
             return Ok((row.org_id == org_id).then_some(row));
         }
         let row = orgs::repo(db, org_id, id).await?;
         if let Some(row) = &row {
-            keep(&self.repositories, id, row.clone());
+            self.repositories.insert(id, row.clone());
         }
         Ok(row)
     }

@@ -8,11 +8,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use backoff::backoff::Backoff;
 use buildhooks_entity::webhook_delivery;
 use buildhooks_schema::clock::now_ms;
 use buildhooks_store::outbox::{self, state, AttemptRow, OutcomeRow};
 use buildhooks_store::Db;
+use rand::Rng;
 
 pub use buildhooks_store::outbox::{Claimed, Next};
 
@@ -25,15 +25,18 @@ pub const ATTEMPTS_PER_ROUND: i32 = 2;
 /// not count towards a round); the next one counts as a failed attempt like any other.
 pub const MAX_RATE_LIMITED: i32 = 8;
 
-/// The delay before the retry: `base` jittered by +/-20% (the `backoff` crate's randomisation).
+/// How far a retry's delay is moved either way, as a fraction of it.
+const JITTER: f64 = 0.2;
+
+/// The delay before the retry: `base` jittered by +/-20%, uniformly, so receivers that failed
+/// together are not all retried in the same instant.
 pub fn retry_delay(base: Duration) -> Duration {
-    let mut policy = backoff::ExponentialBackoffBuilder::new()
-        .with_initial_interval(base)
-        .with_randomization_factor(0.2)
-        .with_multiplier(1.0)
-        .with_max_elapsed_time(None)
-        .build();
-    policy.next_backoff().unwrap_or(base)
+    jittered(base, rand::thread_rng().gen_range(-1.0..=1.0))
+}
+
+/// `base` moved by `unit` (in -1..=1) times `JITTER` of itself.
+fn jittered(base: Duration, unit: f64) -> Duration {
+    base.mul_f64(1.0 + JITTER * unit.clamp(-1.0, 1.0))
 }
 
 /// What happened to the delivery after this attempt.
@@ -199,4 +202,30 @@ fn applied_verdicts(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jitter_stays_within_twenty_percent_either_way() {
+        let base = Duration::from_millis(1_000);
+        let near =
+            |d: Duration, ms: u64| d.abs_diff(Duration::from_millis(ms)) < Duration::from_micros(1);
+        assert!(near(jittered(base, -1.0), 800));
+        assert!(near(jittered(base, 0.0), 1_000));
+        assert!(near(jittered(base, 1.0), 1_200));
+        assert!(near(jittered(base, 7.0), 1_200), "clamped");
+        let delays: Vec<f64> = (0..1_000)
+            .map(|_| retry_delay(base).as_secs_f64())
+            .collect();
+        assert!(delays.iter().all(|d| (0.799_999..=1.200_001).contains(d)));
+        let below = delays.iter().filter(|d| **d < 1.0).count();
+        assert!(
+            (300..700).contains(&below),
+            "both ways, evenly: {below} of 1000 below"
+        );
+        assert_eq!(retry_delay(Duration::ZERO), Duration::ZERO);
+    }
 }

@@ -8,16 +8,17 @@
 //! it opens as itself (and is sealed at the next start).
 //!
 //! Opening sits on the delivery path (each attempt opens its endpoint's secret), so opened
-//! values are kept in a small cache by (purpose, sealed text): a hit is one hash and one lock.
+//! values are kept in a small `quick_cache` by (purpose, sealed text): a hit is one hash and one
+//! shard's read lock.
 //! Errors name a key id at most, never a secret or a ciphertext.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 
 /// What every sealed value starts with.
@@ -26,7 +27,7 @@ pub const SEALED_PREFIX: &str = "sealed:";
 /// The length of an operator key, in bytes.
 pub const KEY_BYTES: usize = 32;
 
-/// Opened values kept per purpose; a map is emptied when it would grow past this.
+/// Opened values kept per purpose (a full cache evicts those least likely to be opened again).
 const CACHE_ENTRIES: usize = 4096;
 
 const NONCE_BYTES: usize = 24;
@@ -93,8 +94,8 @@ struct Key {
 struct Inner {
     /// The sealing key first, then the older ones.
     keys: Vec<Key>,
-    /// Opened values by sealed text, one map per purpose (looked up by `&str`, no allocation).
-    cache: Mutex<[HashMap<String, Arc<str>>; Purpose::ALL.len()]>,
+    /// Opened values by sealed text, one cache per purpose (looked up by `&str`, no allocation).
+    cache: [Cache<String, Arc<str>>; Purpose::ALL.len()],
 }
 
 /// The operator's keys and the cache of opened values; cheap to clone.
@@ -177,7 +178,7 @@ impl Vault {
         Vault {
             inner: Arc::new(Inner {
                 keys: unique,
-                cache: Mutex::new(Default::default()),
+                cache: std::array::from_fn(|_| Cache::new(CACHE_ENTRIES)),
             }),
         }
     }
@@ -241,13 +242,7 @@ impl Vault {
             return Ok(hit);
         }
         let opened: Arc<str> = Arc::from(self.open_uncached(purpose, stored)?);
-        if let Ok(mut cache) = self.inner.cache.lock() {
-            let map = &mut cache[purpose.index()];
-            if map.len() >= CACHE_ENTRIES {
-                map.clear();
-            }
-            map.insert(stored.to_owned(), opened.clone());
-        }
+        self.inner.cache[purpose.index()].insert(stored.to_owned(), opened.clone());
         Ok(opened)
     }
 
@@ -279,9 +274,7 @@ impl Vault {
     }
 
     fn cached(&self, purpose: Purpose, stored: &str) -> Option<Arc<str>> {
-        self.inner.cache.lock().ok()?[purpose.index()]
-            .get(stored)
-            .cloned()
+        self.inner.cache[purpose.index()].get(stored)
     }
 
     fn open_uncached(&self, purpose: Purpose, stored: &str) -> Result<String, SecretError> {
