@@ -3,8 +3,10 @@
 //! rows written first, then the dispatcher alone drains them) and `e2e` (transitions through the
 //! GraphQL HTTP API, latency from the transition's commit to the receiver holding the body),
 //! `render` (the rendering path alone) and `inbound` (signed GitHub `workflow_job` requests to an
-//! inbound source, latency from the request's send to the receiver holding the task delivery).
-//! Everything runs in-process on a fresh database unless `--target` names a running server.
+//! inbound source, latency from the request's send to the receiver holding the task delivery),
+//! and `api` (`api/`: the server and the receiver as processes of their own, this process the
+//! load generator, as users load it). The other modes run everything in-process on a fresh
+//! database unless `--target` names a running server.
 //! `--kind nats|amqp` makes `dispatch` and `e2e` deliver to a broker (a JetStream stream or a
 //! RabbitMQ queue made for the run, see `sink`) instead of the HTTP receiver, and measures the
 //! webhook figure in the same invocation beside it.
@@ -12,6 +14,7 @@
 //! API (`AppState`, `run`, `db`, `delivery`), and the `buildhooks` binary offers it as `bench`.
 
 mod amqp;
+mod api;
 mod dispatch;
 mod e2e;
 mod hanging;
@@ -47,6 +50,12 @@ pub enum Mode {
     Render,
     /// Signed GitHub `workflow_job` requests to an inbound source at saturation.
     Inbound,
+    /// The call users make, as they load it: the server as its own process, this process the
+    /// load generator over HTTP (`--call`), a third process receiving the deliveries.
+    Api,
+    /// The receiver process of `--mode api` (started by it).
+    #[value(hide = true)]
+    ApiReceiver,
 }
 
 impl Mode {
@@ -57,6 +66,8 @@ impl Mode {
             Mode::E2e => "e2e",
             Mode::Render => "render",
             Mode::Inbound => "inbound",
+            Mode::Api => "api",
+            Mode::ApiReceiver => "api-receiver",
         }
     }
 }
@@ -150,6 +161,11 @@ pub struct BenchArgs {
     /// see retention hold them).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// api: the call each request makes (`create-build`: one build with one task, its endpoint
+    /// selecting `build.created`; `update-task-status`: a task made before the clock starts
+    /// moved to TRIGGERED, its endpoint selecting `task.triggered`). One call, one delivery.
+    #[arg(long, value_enum, default_value_t = api::Call::CreateBuild)]
+    pub call: api::Call,
 }
 
 /// `600`, `600s` or `10m`.
@@ -260,6 +276,9 @@ pub(crate) async fn wait_for(arrivals: &Arrivals, n: usize, timeout: Duration) {
 /// Runs the benchmark (`--runs` times) and prints its JSON; fails when deliveries were lost or
 /// duplicated, or (inbound) a request was refused or a delivery matched nothing.
 pub async fn run(config: Config, args: BenchArgs) -> anyhow::Result<()> {
+    if args.mode == Mode::ApiReceiver {
+        return api::receive::serve().await;
+    }
     if args.kind != Kind::Webhook {
         if !matches!(args.mode, Mode::Dispatch | Mode::E2e) {
             anyhow::bail!(
@@ -328,6 +347,18 @@ async fn run_once(config: &Config, args: &BenchArgs, index: u32) -> anyhow::Resu
             };
             compare_to_webhook(report, webhook)
         }
+        Mode::Api => {
+            let db = BenchDb::create(config).await?;
+            let result = api::run(config, args, &db).await;
+            db.drop_database().await;
+            let mut report = result?;
+            report["database"] = json!(match args.target {
+                Some(_) => "target",
+                None => db_label(config),
+            });
+            report
+        }
+        Mode::ApiReceiver => anyhow::bail!("--mode api-receiver is started by --mode api"),
         Mode::Render | Mode::Inbound => {
             let db = BenchDb::create(config).await?;
             let result = match args.mode {
@@ -390,6 +421,14 @@ fn compare_to_webhook(mut report: Value, webhook: Value) -> Value {
     });
     report["webhook"] = webhook;
     report
+}
+
+/// The database a fresh run's label names.
+fn db_label(config: &Config) -> &'static str {
+    match config.database_url.starts_with("postgres") {
+        true => "postgresql",
+        false => "sqlite",
+    }
 }
 
 /// The fields every mode reports.

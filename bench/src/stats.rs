@@ -47,7 +47,7 @@ pub fn round(x: f64) -> f64 {
 
 /// CPU time spent by every process of the machine so far, in seconds (user, nice, system, irq,
 /// softirq, steal of all cores), or `None` where `/proc/stat` is unreadable.
-fn machine_cpu_seconds() -> Option<f64> {
+pub(crate) fn machine_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().find(|l| l.starts_with("cpu "))?;
     let fields: Vec<u64> = line
@@ -70,7 +70,7 @@ fn process_cpu_seconds() -> Option<f64> {
 }
 
 /// utime + stime of a `/proc/<pid>/stat` line, in seconds (USER_HZ is 100 on Linux).
-fn cpu_of_stat(stat: &str) -> Option<f64> {
+pub(crate) fn cpu_of_stat(stat: &str) -> Option<f64> {
     // The command name may hold spaces and parentheses: fields are counted after its last `)`.
     let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the line: the 12th and 13th after the name.
@@ -126,7 +126,11 @@ impl CpuUsed {
 
 /// (current, peak) resident set size of this process in MB.
 pub fn rss_mb() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_in(&std::fs::read_to_string("/proc/self/status").unwrap_or_default())
+}
+
+/// (current, peak) resident set size in MB from a `/proc/<pid>/status` text.
+pub(crate) fn rss_in(status: &str) -> (f64, f64) {
     let field = |name: &str| {
         status
             .lines()

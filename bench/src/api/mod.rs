@@ -1,0 +1,300 @@
+//! `--mode api`: the call users make, measured as they load it. The server runs as its own
+//! process (`buildhooks serve` on the run's fresh database, or the running server `--target`
+//! names), this process is the load generator (GraphQL over HTTP: `createBuild` with one task, or
+//! `updateTaskStatus`; closed loop or open loop, see `load`), and a third process receives the
+//! deliveries (`receive`). Reports deliveries/s, send -> receipt, ack -> receipt and send -> ack
+//! percentiles, and the machine's CPU per 1,000 deliveries split by process (server, database,
+//! client, receiver, the rest); fails on a lost, duplicated or unexpected delivery or a failed
+//! call.
+
+mod load;
+mod procs;
+pub mod receive;
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use buildhooks_server::api_client::Api;
+use buildhooks_server::config::{Config, SecretKey};
+use serde_json::{json, Value};
+
+pub use load::Call;
+use load::{Sent, Target};
+use procs::Proc;
+use receive::{now_ns, Remote};
+
+use crate::{base_report, stats, BenchArgs, BenchDb, Mode};
+
+/// How long the run waits for the next delivery before it counts the rest as lost.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// The CPU seconds each process had used at one moment.
+struct CpuSnapshot {
+    machine: Option<f64>,
+    client: Option<f64>,
+    server: Option<f64>,
+    receiver: Option<f64>,
+    database: f64,
+}
+
+impl CpuSnapshot {
+    fn take(server: Option<u32>, receiver: u32) -> Self {
+        CpuSnapshot {
+            machine: stats::machine_cpu_seconds(),
+            client: procs::cpu_of(std::process::id()),
+            server: server.and_then(procs::cpu_of),
+            receiver: procs::cpu_of(receiver),
+            database: procs::database_cpu(),
+        }
+    }
+
+    /// CPU seconds per 1,000 `units` between `self` and `end`, by process.
+    fn report(&self, end: &CpuSnapshot, units: usize) -> Value {
+        let per_1000 = |s: f64| stats::round(s * 1000.0 / units.max(1) as f64);
+        let delta = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| (b - a).max(0.0));
+        let machine = delta(self.machine, end.machine);
+        let client = delta(self.client, end.client);
+        let server = delta(self.server, end.server);
+        let receiver = delta(self.receiver, end.receiver);
+        let database = (end.database - self.database).max(0.0);
+        let known =
+            client.unwrap_or(0.0) + server.unwrap_or(0.0) + receiver.unwrap_or(0.0) + database;
+        json!({
+            "machine": machine.map(per_1000),
+            "server": server.map(per_1000),
+            "database": per_1000(database),
+            "client": client.map(per_1000),
+            "receiver": receiver.map(per_1000),
+            "rest": machine.map(|m| per_1000((m - known).max(0.0))),
+        })
+    }
+}
+
+/// One `--mode api` run on `db` (unused with `--target`).
+pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Result<Value> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(4096)
+        .build()?;
+    let log = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
+    let mut receiver = Proc::spawn(
+        &["bench", "--mode", "api-receiver"],
+        &[("RUST_LOG", log.clone())],
+        Stdio::piped(),
+    )?;
+    let remote = Remote::new(receiver.first_line().await?, client.clone());
+    let (api, mut server) = match &args.target {
+        Some(target) => {
+            let token = args.token.clone().context("--target needs --token")?;
+            let url = format!("{}/graphql", target.trim_end_matches('/'));
+            (
+                Api {
+                    client: client.clone(),
+                    url,
+                    token,
+                },
+                None,
+            )
+        }
+        None => {
+            let (api, server) = start_server(config, db, &client, log).await?;
+            (api, Some(server))
+        }
+    };
+    let result = measure(args, &api, &remote, server.as_mut(), receiver.pid).await;
+    if let Some(server) = server {
+        server.stop(Duration::from_secs(10)).await;
+    }
+    receiver.stop(Duration::from_secs(2)).await;
+    result
+}
+
+/// Makes the organization and starts `buildhooks serve` on `db`; returns its API client.
+async fn start_server(
+    config: &Config,
+    db: &BenchDb,
+    client: &reqwest::Client,
+    log: String,
+) -> anyhow::Result<(Api, Proc)> {
+    let key = match &config.secret_key {
+        Some(key) => key.0.clone(),
+        None => SecretKey::generate().0,
+    };
+    let port = procs::free_port()?;
+    let env = [
+        ("BUILDHOOKS_DATABASE_URL", db.url.clone()),
+        ("BUILDHOOKS_ALLOW_PRIVATE_TARGETS", "true".to_owned()),
+        ("BUILDHOOKS_SECRET_KEY", key),
+        ("BUILDHOOKS_LISTEN", format!("127.0.0.1:{port}")),
+        ("RUST_LOG", log),
+    ];
+    let org: Value =
+        serde_json::from_str(&procs::output(&["org", "create", "bench"], &env).await?)?;
+    let token = org["token"]
+        .as_str()
+        .context("org create printed no token")?
+        .to_owned();
+    let mut server = Proc::spawn(&["serve"], &env, Stdio::null())?;
+    let base = format!("http://127.0.0.1:{port}");
+    procs::wait_ready(client, &format!("{base}/readyz"), &mut server).await?;
+    let api = Api {
+        client: client.clone(),
+        url: format!("{base}/graphql"),
+        token,
+    };
+    Ok((api, server))
+}
+
+/// The repository and the endpoint, the load, and the report.
+async fn measure(
+    args: &BenchArgs,
+    api: &Api,
+    remote: &Remote,
+    mut server: Option<&mut Proc>,
+    receiver: u32,
+) -> anyhow::Result<Value> {
+    let uid = api.call("{ ownerInfo { uid } }", json!({})).await?["ownerInfo"]["uid"]
+        .as_str()
+        .context("uid")?
+        .to_owned();
+    let name = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let repository = api
+        .call(
+            "mutation($n: String!) { createRepository(input: {name: $n}) { repository { id } } }",
+            json!({ "n": name }),
+        )
+        .await?["createRepository"]["repository"]["id"]
+        .as_str()
+        .context("repository")?
+        .to_owned();
+    let endpoint = json!({
+        "webhookURL": format!("{}/hook", remote.url),
+        "events": [args.call.event()],
+        "repositoryId": repository,
+        "secretToken": "bench-secret",
+        "maxInFlight": 64,
+    });
+    api.call(
+        "mutation($i: SaveWebHookSettingsInput!) { saveWebHookSettings(input: $i) { settings { ownerUid } } }",
+        json!({ "i": { "ownerUid": uid, "deliveryEndpoints": [endpoint] } }),
+    )
+    .await?;
+    let target = Arc::new(Target {
+        client: api.client.clone(),
+        url: api.url.clone(),
+        token: api.token.clone(),
+        call: args.call,
+        repository,
+    });
+    let tasks = Arc::new(match args.call {
+        Call::CreateBuild => Vec::new(),
+        Call::UpdateTaskStatus => load::tasks(&target, args.events).await?,
+    });
+    let server_pid = server.as_ref().map(|s| s.pid);
+    let before = CpuSnapshot::take(server_pid, receiver);
+    let start_ns = now_ns();
+    let sent = match args.rate {
+        Some(rate) => load::open(target, tasks, args.events, rate).await,
+        None => load::closed(target, tasks, args.events, args.concurrency).await,
+    };
+    let expected = sent.iter().filter(|s| !s.subject.is_empty()).count();
+    wait_for(remote, expected, &mut server).await?;
+    let after = CpuSnapshot::take(server_pid, receiver);
+    let arrivals = remote.arrivals().await?;
+    let mut report = base_report(Mode::Api, "", args.events);
+    report["call"] = json!(args.call.name());
+    match args.rate {
+        Some(rate) => report["offered_rate"] = json!(rate),
+        None => report["concurrency"] = json!(args.concurrency),
+    }
+    let delivered = figures(&mut report, &sent, &arrivals, start_ns);
+    report["cpu_s_per_1000"] = before.report(&after, delivered);
+    report["machine_cpu_s_per_1000"] = report["cpu_s_per_1000"]["machine"].clone();
+    if let Some(pid) = server_pid {
+        let (rss, peak) = procs::rss_of(pid);
+        report["server_rss_mb"] = json!(rss);
+        report["server_peak_rss_mb"] = json!(peak);
+    }
+    report["receiver_rss_mb"] = json!(procs::rss_of(receiver).0);
+    Ok(report)
+}
+
+/// Waits until `n` distinct deliveries arrived, or [`PATIENCE`] without progress.
+async fn wait_for(remote: &Remote, n: usize, server: &mut Option<&mut Proc>) -> anyhow::Result<()> {
+    let mut last = (0, tokio::time::Instant::now());
+    loop {
+        let (distinct, _) = remote.counts().await?;
+        if distinct >= n {
+            return Ok(());
+        }
+        if let Some(server) = server.as_mut() {
+            server.check_alive("server")?;
+        }
+        if distinct != last.0 {
+            last = (distinct, tokio::time::Instant::now());
+        } else if last.1.elapsed() > PATIENCE {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Rates, latencies, lost, duplicated and unexpected deliveries into `report`; returns the
+/// number of distinct deliveries.
+fn figures(
+    report: &mut Value,
+    sent: &[Sent],
+    arrivals: &[receive::Arrival],
+    start_ns: u64,
+) -> usize {
+    let mut first: HashMap<&str, u64> = HashMap::with_capacity(arrivals.len());
+    let mut ids = std::collections::HashSet::with_capacity(arrivals.len());
+    for (subject, id, at) in arrivals {
+        ids.insert(id.as_str());
+        let entry = first.entry(subject.as_str()).or_insert(*at);
+        *entry = (*entry).min(*at);
+    }
+    let ms = |ns: i128| ns as f64 / 1e6;
+    let (mut send_to_receipt, mut ack_to_receipt, mut send_to_ack) = (vec![], vec![], vec![]);
+    let (mut lost, mut failed, mut before_ack) = (0usize, 0usize, 0usize);
+    let mut subjects = std::collections::HashSet::with_capacity(sent.len());
+    for call in sent {
+        send_to_ack.push(ms(i128::from(call.acked_ns) - i128::from(call.sent_ns)));
+        if call.subject.is_empty() {
+            failed += 1;
+            continue;
+        }
+        subjects.insert(call.subject.as_str());
+        let Some(at) = first.get(call.subject.as_str()) else {
+            lost += 1;
+            continue;
+        };
+        send_to_receipt.push(ms(i128::from(*at) - i128::from(call.sent_ns)));
+        let after_ack = i128::from(*at) - i128::from(call.acked_ns);
+        before_ack += usize::from(after_ack < 0);
+        ack_to_receipt.push(ms(after_ack.max(0)));
+    }
+    let unexpected = first.keys().filter(|s| !subjects.contains(*s)).count();
+    let last_arrival = arrivals.iter().map(|a| a.2).max().unwrap_or(start_ns);
+    let last_ack = sent.iter().map(|s| s.acked_ns).max().unwrap_or(start_ns);
+    let seconds = (last_arrival.max(last_ack) - start_ns) as f64 / 1e9;
+    let calls_seconds = (last_ack - start_ns) as f64 / 1e9;
+    let distinct = ids.len();
+    report["calls"] = json!(sent.len());
+    report["deliveries"] = json!(distinct);
+    report["seconds"] = json!(stats::round(seconds));
+    report["calls_per_s"] = json!(stats::round(sent.len() as f64 / calls_seconds.max(1e-9)));
+    report["deliveries_per_s"] = json!(stats::round(distinct as f64 / seconds.max(1e-9)));
+    report["send_to_receipt_ms"] = stats::percentiles(&send_to_receipt);
+    report["ack_to_receipt_ms"] = stats::percentiles(&ack_to_receipt);
+    report["send_to_ack_ms"] = stats::percentiles(&send_to_ack);
+    report["received_before_ack"] = json!(before_ack);
+    report["lost"] = json!(lost);
+    report["duplicates"] = json!(arrivals.len() - distinct);
+    report["unexpected_deliveries"] = json!(unexpected);
+    report["request_errors"] = json!(failed);
+    distinct
+}
