@@ -2,9 +2,7 @@
 //! lookup.
 
 use buildhooks_entity::webhook_endpoint;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::Result;
 
@@ -32,12 +30,9 @@ pub async fn of_org(
     org_id: i32,
     enabled_only: bool,
 ) -> Result<Vec<webhook_endpoint::Model>> {
-    let mut q = webhook_endpoint::Entity::find_in_org(org_id)
-        .filter(webhook_endpoint::Column::Deleted.eq(false));
-    if enabled_only {
-        q = q.filter(webhook_endpoint::Column::Enabled.eq(true));
-    }
-    q.order_by_asc(webhook_endpoint::Column::Position)
+    let statement = crate::built::endpoints(db.get_database_backend(), org_id, enabled_only);
+    webhook_endpoint::Entity::find()
+        .from_raw_sql(statement)
         .all(db)
         .await
 }

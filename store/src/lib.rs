@@ -8,6 +8,7 @@
 //! and `LISTEN`). Which one runs is fixed when the pool is opened (`connect`); the rest of the
 //! code never asks. Errors are sea-orm's `DbErr` (`DbErr::Custom` for this crate's own).
 
+mod built;
 pub mod clock;
 pub mod connect;
 pub mod control;

@@ -46,8 +46,9 @@ pub async fn repo(
     org_id: i32,
     id: i32,
 ) -> Result<Option<repository::Model>> {
-    repository::Entity::find_in_org(org_id)
-        .filter(repository::Column::Id.eq(id))
+    let statement = crate::built::repo(db.get_database_backend(), org_id, id);
+    repository::Entity::find()
+        .from_raw_sql(statement)
         .one(db)
         .await
 }

@@ -121,7 +121,7 @@ pub async fn insert_build(
     db: &impl ConnectionTrait,
     row: build::ActiveModel,
 ) -> Result<build::Model> {
-    row.insert(db).await
+    crate::built::insert(db, row).await
 }
 
 /// The first task of a build, if it has any.
@@ -153,7 +153,7 @@ pub async fn latest_tasks(
 
 /// Writes a new task (or a new run of one).
 pub async fn insert_task(db: &impl ConnectionTrait, row: task::ActiveModel) -> Result<task::Model> {
-    row.insert(db).await
+    crate::built::insert(db, row).await
 }
 
 /// Writes a task run's attributes (a JSON object, or NULL for none).

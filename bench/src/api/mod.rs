@@ -84,6 +84,7 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
         &["bench", "--mode", "api-receiver"],
         &[("RUST_LOG", log.clone())],
         Stdio::piped(),
+        None,
     )?;
     let remote = Remote::new(receiver.first_line().await?, client.clone());
     let (api, mut server) = match &args.target {
@@ -106,7 +107,7 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
     };
     let result = measure(args, &api, &remote, server.as_mut(), receiver.pid).await;
     if let Some(server) = server {
-        server.stop(Duration::from_secs(10)).await;
+        server.stop(Duration::from_secs(30)).await;
     }
     receiver.stop(Duration::from_secs(2)).await;
     result
@@ -137,7 +138,9 @@ async fn start_server(
         .as_str()
         .context("org create printed no token")?
         .to_owned();
-    let mut server = Proc::spawn(&["serve"], &env, Stdio::null())?;
+    // `BUILDHOOKS_BENCH_SERVER_WRAPPER="valgrind --tool=callgrind"` profiles the server alone.
+    let wrapper = std::env::var("BUILDHOOKS_BENCH_SERVER_WRAPPER").ok();
+    let mut server = Proc::spawn(&["serve"], &env, Stdio::null(), wrapper.as_deref())?;
     let base = format!("http://127.0.0.1:{port}");
     procs::wait_ready(client, &format!("{base}/readyz"), &mut server).await?;
     let api = Api {

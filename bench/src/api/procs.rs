@@ -17,10 +17,24 @@ pub(crate) struct Proc {
 }
 
 impl Proc {
-    /// `buildhooks <args>` (this binary) with `env` added to this process's environment.
-    pub fn spawn(args: &[&str], env: &[(&str, String)], stdout: Stdio) -> anyhow::Result<Self> {
+    /// `buildhooks <args>` (this binary) with `env` added to this process's environment, run
+    /// under `wrapper` when given (a command line, such as `valgrind --tool=callgrind`).
+    pub fn spawn(
+        args: &[&str],
+        env: &[(&str, String)],
+        stdout: Stdio,
+        wrapper: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("the benchmark's own binary")?;
-        let mut command = Command::new(exe);
+        let mut words = wrapper.unwrap_or("").split_whitespace();
+        let mut command = match words.next() {
+            Some(program) => {
+                let mut command = Command::new(program);
+                command.args(words).arg(exe);
+                command
+            }
+            None => Command::new(exe),
+        };
         command
             .args(args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
