@@ -71,12 +71,17 @@ fn process_cpu_seconds() -> Option<f64> {
 
 /// utime + stime of a `/proc/<pid>/stat` line, in seconds (USER_HZ is 100 on Linux).
 pub(crate) fn cpu_of_stat(stat: &str) -> Option<f64> {
+    user_system_of_stat(stat).map(|(user, system)| user + system)
+}
+
+/// (utime, stime) of a `/proc/<pid>/stat` line, in seconds.
+pub(crate) fn user_system_of_stat(stat: &str) -> Option<(f64, f64)> {
     // The command name may hold spaces and parentheses: fields are counted after its last `)`.
     let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the line: the 12th and 13th after the name.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) as f64 / 100.0)
+    Some((utime as f64 / 100.0, stime as f64 / 100.0))
 }
 
 /// The start of a measured window of CPU time: the whole machine's (every process, the database

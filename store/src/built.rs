@@ -89,8 +89,7 @@ where
     <A::Entity as EntityTrait>::Model: FromQueryResult,
 {
     let statement = insert_statement(row, db.get_database_backend());
-    <A::Entity as EntityTrait>::find()
-        .from_raw_sql(statement)
+    <A::Entity as EntityTrait>::Model::find_by_statement(statement)
         .one(db)
         .await?
         .ok_or_else(|| sea_orm::DbErr::RecordNotInserted)

@@ -2,7 +2,9 @@
 //! lookup.
 
 use buildhooks_entity::webhook_endpoint;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, Set,
+};
 
 use crate::Result;
 
@@ -31,8 +33,9 @@ pub async fn of_org(
     enabled_only: bool,
 ) -> Result<Vec<webhook_endpoint::Model>> {
     let statement = crate::built::endpoints(db.get_database_backend(), org_id, enabled_only);
-    webhook_endpoint::Entity::find()
-        .from_raw_sql(statement)
+    // The rows straight from the statement: `Entity::find()` would build a select of every
+    // column first, only to be replaced.
+    webhook_endpoint::Model::find_by_statement(statement)
         .all(db)
         .await
 }

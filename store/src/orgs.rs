@@ -2,7 +2,8 @@
 
 use buildhooks_entity::{organization, repository};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, Set,
 };
 
 use crate::{Result, Window};
@@ -47,8 +48,7 @@ pub async fn repo(
     id: i32,
 ) -> Result<Option<repository::Model>> {
     let statement = crate::built::repo(db.get_database_backend(), org_id, id);
-    repository::Entity::find()
-        .from_raw_sql(statement)
+    repository::Model::find_by_statement(statement)
         .one(db)
         .await
 }

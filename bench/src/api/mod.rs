@@ -36,6 +36,8 @@ struct CpuSnapshot {
     machine: Option<f64>,
     client: Option<f64>,
     server: Option<f64>,
+    /// The server's time in the kernel (system calls: sockets, the database file, wake-ups).
+    server_system: Option<f64>,
     receiver: Option<f64>,
     database: f64,
 }
@@ -46,6 +48,7 @@ impl CpuSnapshot {
             machine: stats::machine_cpu_seconds(),
             client: procs::cpu_of(std::process::id()),
             server: server.and_then(procs::cpu_of),
+            server_system: server.and_then(procs::system_cpu_of),
             receiver: procs::cpu_of(receiver),
             database: procs::database_cpu(),
         }
@@ -58,6 +61,7 @@ impl CpuSnapshot {
         let machine = delta(self.machine, end.machine);
         let client = delta(self.client, end.client);
         let server = delta(self.server, end.server);
+        let server_system = delta(self.server_system, end.server_system);
         let receiver = delta(self.receiver, end.receiver);
         let database = (end.database - self.database).max(0.0);
         let known =
@@ -65,6 +69,7 @@ impl CpuSnapshot {
         json!({
             "machine": machine.map(per_1000),
             "server": server.map(per_1000),
+            "server_in_kernel": server_system.map(per_1000),
             "database": per_1000(database),
             "client": client.map(per_1000),
             "receiver": receiver.map(per_1000),

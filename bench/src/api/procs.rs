@@ -133,6 +133,12 @@ pub fn cpu_of(pid: u32) -> Option<f64> {
     crate::stats::cpu_of_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// The kernel's part (stime) of process `pid`'s CPU seconds.
+pub fn system_cpu_of(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    crate::stats::user_system_of_stat(&stat).map(|(_, system)| system)
+}
+
 /// CPU seconds of every process whose command name is `postgres` (the server's backends and
 /// helpers): the database's share on PostgreSQL, 0 on SQLite (which runs inside the server).
 pub fn database_cpu() -> f64 {
