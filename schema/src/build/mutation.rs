@@ -155,7 +155,9 @@ impl BuildMutation {
                     input.notifications,
                 )?,
             };
-            let w = store(ctx)?.begin_write().await?;
+            let store = store(ctx)?;
+            transition::check_new_build(store.conn(), store.rows(), org_id, &new).await?;
+            let w = store.begin_write().await?;
             let (build, changes) = transition::create_build(w.txn(), org_id, new).await?;
             commit_with_events(ctx, w, org_id, changes).await?;
             Ok::<_, crate::error::Error>(RepositoryCreateBuildPayload {
