@@ -103,12 +103,16 @@ impl Target {
     }
 }
 
-/// Makes `n` tasks for `updateTaskStatus` (untimed), in builds of up to 50.
+/// Makes `n` tasks for `updateTaskStatus` (untimed), in builds of up to 50, listed round-robin
+/// over the builds: concurrent calls move tasks of different builds, as concurrent CI agents do
+/// (a transition locks its build).
 pub(crate) async fn tasks(target: &Target, n: usize) -> anyhow::Result<Vec<String>> {
     const QUERY: &str = "mutation($i: RepositoryCreateBuildInput!) { createBuild(input: $i) { build { tasks { id } } } }";
-    let mut ids = Vec::with_capacity(n);
-    while ids.len() < n {
-        let tasks: Vec<Value> = (0..(n - ids.len()).min(50))
+    let mut builds: Vec<Vec<String>> = Vec::new();
+    let mut made = 0;
+    while made < n {
+        let mut ids = Vec::new();
+        let tasks: Vec<Value> = (0..(n - made).min(50))
             .map(|i| json!({ "name": format!("task-{i}") }))
             .collect();
         let body = json!({ "query": QUERY, "variables": { "i": {
@@ -128,8 +132,13 @@ pub(crate) async fn tasks(target: &Target, n: usize) -> anyhow::Result<Vec<Strin
         {
             ids.push(task["id"].as_str().context("task id")?.to_owned());
         }
+        made += ids.len();
+        builds.push(ids);
     }
-    Ok(ids)
+    let longest = builds.iter().map(Vec::len).max().unwrap_or(0);
+    Ok((0..longest)
+        .flat_map(|i| builds.iter().filter_map(move |b| b.get(i).cloned()))
+        .collect())
 }
 
 /// Sends `n` calls with `concurrency` callers, each call after the previous one's answer.
