@@ -78,8 +78,8 @@ fn check(new: &NewBuild) -> Result<()> {
 }
 
 /// Checks a new build's input and that its repository belongs to `org_id`: read from `rows`
-/// (repositories are insert-only) or through the pool, before the write transaction, so the
-/// write holds SQLite's gate for one statement less.
+/// (repositories are insert-only) or through the pool, before the write transaction: one
+/// statement less inside it, where writers may wait for each other.
 pub async fn check_new_build(
     db: &impl ConnectionTrait,
     rows: &crate::seed::RowCache,
