@@ -347,16 +347,12 @@ async fn run_once(config: &Config, args: &BenchArgs, index: u32) -> anyhow::Resu
             };
             compare_to_webhook(report, webhook)
         }
+        Mode::Api if args.target.is_some() => api::run(config, args, None).await?,
         Mode::Api => {
             let db = BenchDb::create(config).await?;
-            let result = api::run(config, args, &db).await;
+            let result = api::run(config, args, Some(&db)).await;
             db.drop_database().await;
-            let mut report = result?;
-            report["database"] = json!(match args.target {
-                Some(_) => "target",
-                None => db_label(config),
-            });
-            report
+            result?
         }
         Mode::ApiReceiver => anyhow::bail!("--mode api-receiver is started by --mode api"),
         Mode::Render | Mode::Inbound => {
@@ -421,14 +417,6 @@ fn compare_to_webhook(mut report: Value, webhook: Value) -> Value {
     });
     report["webhook"] = webhook;
     report
-}
-
-/// The database a fresh run's label names.
-fn db_label(config: &Config) -> &'static str {
-    match config.database_url.starts_with("postgres") {
-        true => "postgresql",
-        false => "sqlite",
-    }
 }
 
 /// The fields every mode reports.

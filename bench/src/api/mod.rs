@@ -78,8 +78,8 @@ impl CpuSnapshot {
     }
 }
 
-/// One `--mode api` run on `db` (unused with `--target`).
-pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Result<Value> {
+/// One `--mode api` run: on `db` with a server of its own, or (`db` none) against `--target`.
+pub async fn run(config: &Config, args: &BenchArgs, db: Option<&BenchDb>) -> anyhow::Result<Value> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(4096)
@@ -92,8 +92,8 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
         None,
     )?;
     let remote = Remote::new(receiver.first_line().await?, client.clone());
-    let (api, mut server) = match &args.target {
-        Some(target) => {
+    let (api, mut server) = match (db, &args.target) {
+        (None, Some(target)) => {
             let token = args.token.clone().context("--target needs --token")?;
             let url = format!("{}/graphql", target.trim_end_matches('/'));
             (
@@ -105,12 +105,14 @@ pub async fn run(config: &Config, args: &BenchArgs, db: &BenchDb) -> anyhow::Res
                 None,
             )
         }
-        None => {
+        (Some(db), _) => {
             let (api, server) = start_server(config, db, &client, log).await?;
             (api, Some(server))
         }
+        (None, None) => anyhow::bail!("--mode api needs a database or --target"),
     };
-    let result = measure(args, &api, &remote, server.as_mut(), receiver.pid).await;
+    let database = db.map_or("target", |db| db.label);
+    let result = measure(args, database, &api, &remote, server.as_mut(), receiver.pid).await;
     if let Some(server) = server {
         server.stop(Duration::from_secs(30)).await;
     }
@@ -159,6 +161,7 @@ async fn start_server(
 /// The repository and the endpoint, the load, and the report.
 async fn measure(
     args: &BenchArgs,
+    database: &str,
     api: &Api,
     remote: &Remote,
     mut server: Option<&mut Proc>,
@@ -212,7 +215,7 @@ async fn measure(
     wait_for(remote, expected, &mut server).await?;
     let after = CpuSnapshot::take(server_pid, receiver);
     let arrivals = remote.arrivals().await?;
-    let mut report = base_report(Mode::Api, "", args.events);
+    let mut report = base_report(Mode::Api, database, args.events);
     report["call"] = json!(args.call.name());
     match args.rate {
         Some(rate) => report["offered_rate"] = json!(rate),
