@@ -16,6 +16,7 @@ use sea_orm::{
     FromQueryResult, Iterable, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement, Value,
 };
 
+use crate::text::Text;
 use crate::Result;
 
 /// Texts of inserts by (entity, backend, columns the row sets).
@@ -95,30 +96,6 @@ where
         .ok_or_else(|| sea_orm::DbErr::RecordNotInserted)
 }
 
-/// A select's text kept per backend.
-struct Kept {
-    sqlite: OnceLock<String>,
-    postgres: OnceLock<String>,
-}
-
-impl Kept {
-    const fn new() -> Self {
-        Kept {
-            sqlite: OnceLock::new(),
-            postgres: OnceLock::new(),
-        }
-    }
-
-    /// The text for `backend`, from `build`'s statement the first time.
-    fn get(&self, backend: DbBackend, build: impl FnOnce() -> Statement) -> &str {
-        let cell = match backend {
-            DbBackend::Sqlite => &self.sqlite,
-            _ => &self.postgres,
-        };
-        cell.get_or_init(|| build().sql)
-    }
-}
-
 /// sea-query's select of the endpoints of `org_id` (enabled ones only, or all undeleted).
 fn build_endpoints(backend: DbBackend, org_id: i32, enabled_only: bool) -> Statement {
     let mut q = webhook_endpoint::Entity::find_in_org(org_id)
@@ -132,15 +109,15 @@ fn build_endpoints(backend: DbBackend, org_id: i32, enabled_only: bool) -> State
 
 /// The statement of [`crate::endpoints::of_org`].
 pub(crate) fn endpoints(backend: DbBackend, org_id: i32, enabled_only: bool) -> Statement {
-    static ALL: Kept = Kept::new();
-    static ENABLED: Kept = Kept::new();
-    let kept = if enabled_only { &ENABLED } else { &ALL };
-    let sql = kept.get(backend, || build_endpoints(backend, org_id, enabled_only));
+    // The values do not change the text: it is built with placeholders for them.
+    static ALL: Text = Text::per_backend(|backend| build_endpoints(backend, 0, false).sql);
+    static ENABLED: Text = Text::per_backend(|backend| build_endpoints(backend, 0, true).sql);
+    let text = if enabled_only { &ENABLED } else { &ALL };
     let mut values = vec![Value::from(org_id), Value::from(false)];
     if enabled_only {
         values.push(Value::from(true));
     }
-    Statement::from_sql_and_values(backend, sql, values)
+    text.with(backend, values)
 }
 
 /// sea-query's select of repository `id` of `org_id`.
@@ -153,10 +130,11 @@ fn build_repo(backend: DbBackend, org_id: i32, id: i32) -> Statement {
 
 /// The statement of [`crate::orgs::repo`].
 pub(crate) fn repo(backend: DbBackend, org_id: i32, id: i32) -> Statement {
-    static REPO: Kept = Kept::new();
-    let sql = REPO.get(backend, || build_repo(backend, org_id, id));
-    let values = vec![Value::from(org_id), Value::from(id), Value::from(1u64)];
-    Statement::from_sql_and_values(backend, sql, values)
+    static REPO: Text = Text::per_backend(|backend| build_repo(backend, 0, 0).sql);
+    REPO.with(
+        backend,
+        [Value::from(org_id), Value::from(id), Value::from(1u64)],
+    )
 }
 
 #[cfg(test)]
@@ -171,7 +149,7 @@ mod tests {
     fn kept_selects_are_what_sea_query_builds() {
         for backend in BACKENDS {
             for enabled in [false, true] {
-                // The first call keeps the text of other values: the second must still match.
+                // The text was kept from other values: it must still match.
                 let _ = endpoints(backend, 1, enabled);
                 assert_eq!(
                     endpoints(backend, 42, enabled),

@@ -11,16 +11,34 @@ use sea_orm::{ConnectionTrait, DbBackend, IdenStatic, Iterable, Statement, Value
 
 /// A statement text, made once and kept for each backend.
 pub struct Text {
-    make: fn() -> String,
+    make: Make,
     postgres: OnceLock<String>,
     sqlite: OnceLock<String>,
+}
+
+/// How a [`Text`] is made.
+enum Make {
+    /// Once with `$n` placeholders; SQLite's by replacing `$` with `?`.
+    Numbered(fn() -> String),
+    /// For each backend on its own (a text sea-query builds, kept as built).
+    PerBackend(fn(DbBackend) -> String),
 }
 
 impl Text {
     /// `make` returns the text with `$1`, `$2`, ... placeholders.
     pub const fn new(make: fn() -> String) -> Self {
         Text {
-            make,
+            make: Make::Numbered(make),
+            postgres: OnceLock::new(),
+            sqlite: OnceLock::new(),
+        }
+    }
+
+    /// `make` returns the text for the backend it is given, placeholders as that backend takes
+    /// them.
+    pub const fn per_backend(make: fn(DbBackend) -> String) -> Self {
+        Text {
+            make: Make::PerBackend(make),
             postgres: OnceLock::new(),
             sqlite: OnceLock::new(),
         }
@@ -28,9 +46,14 @@ impl Text {
 
     /// The text for `backend`.
     pub fn get(&self, backend: DbBackend) -> &str {
+        let made = |backend| match self.make {
+            Make::Numbered(make) if backend == DbBackend::Sqlite => make().replace('$', "?"),
+            Make::Numbered(make) => make(),
+            Make::PerBackend(make) => make(backend),
+        };
         match backend {
-            DbBackend::Sqlite => self.sqlite.get_or_init(|| (self.make)().replace('$', "?")),
-            _ => self.postgres.get_or_init(self.make),
+            DbBackend::Sqlite => self.sqlite.get_or_init(|| made(DbBackend::Sqlite)),
+            _ => self.postgres.get_or_init(|| made(DbBackend::Postgres)),
         }
     }
 
