@@ -20,6 +20,7 @@ pub mod events;
 mod handle;
 pub mod inbound;
 mod moves;
+pub mod new_build;
 pub mod orgs;
 pub mod outbox;
 mod postgres;

@@ -30,6 +30,7 @@ mod fairness;
 mod group_commit;
 mod inbound;
 mod nesting;
+mod new_build;
 mod newcomer;
 mod observability;
 mod outage;

@@ -7,10 +7,12 @@ use async_graphql::{Context, InputObject, Object, ResultExt, SimpleObject, ID};
 use crate::attributes::{
     BuildAttributes, BuildUserInput, GivenTask, Notification, TaskAttributes, TaskTriggerType,
 };
+use crate::clock::now_ms;
 use crate::ctx::{parse_id, store, viewer};
 use crate::error::Error;
 use crate::graph::{Build, Task};
 use crate::transition::{self, NewBuild, NewTask};
+use crate::webhook::new_build;
 use crate::webhook::outbox::commit_with_events;
 
 #[derive(InputObject)]
@@ -157,9 +159,16 @@ impl BuildMutation {
             };
             let store = store(ctx)?;
             transition::check_new_build(store.conn(), store.rows(), org_id, &new).await?;
-            let w = store.begin_write().await?;
-            let (build, changes) = transition::create_build(w.txn(), org_id, new).await?;
-            commit_with_events(ctx, w, org_id, changes).await?;
+            let (build, tasks) = transition::new_rows(org_id, new, now_ms())?;
+            let build = match new_build::create(ctx, org_id, &build, &tasks).await? {
+                Some(written) => written,
+                None => {
+                    let w = store.begin_write().await?;
+                    let (build, changes) = transition::insert_new(w.txn(), build, tasks).await?;
+                    commit_with_events(ctx, w, org_id, changes).await?;
+                    build
+                }
+            };
             Ok::<_, crate::error::Error>(RepositoryCreateBuildPayload {
                 build: build.into(),
                 client_mutation_id: input.client_mutation_id,

@@ -93,20 +93,20 @@ pub async fn check_new_build(
     Ok(())
 }
 
-/// Creates a build in CREATED (or NEEDS_APPROVAL) with its tasks in CREATED; `new` passed
-/// [`check_new_build`] (the build's foreign key holds the repository to existing).
-pub async fn create_build(
-    db: &impl ConnectionTrait,
+/// The rows of a new build in CREATED (or NEEDS_APPROVAL) and its tasks in CREATED, every
+/// column but the ids set (a task's `build_id` is set when the build's id is known); `new`
+/// passed [`check_new_build`].
+pub fn new_rows(
     org_id: i32,
     new: NewBuild,
-) -> Result<(build_row::Model, Changes)> {
-    let now = now_ms();
+    now: i64,
+) -> Result<(build_row::ActiveModel, Vec<task_row::ActiveModel>)> {
     let status = if new.needs_approval {
         BuildStatus::NeedsApproval
     } else {
         BuildStatus::Created
     };
-    let row = build_row::ActiveModel {
+    let build = build_row::ActiveModel {
         org_id: Set(org_id),
         repository_id: Set(new.repository_id),
         name: Set(new.name),
@@ -124,21 +124,14 @@ pub async fn create_build(
         attributes: Set(attributes::store(&new.attributes)),
         ..Default::default()
     };
-    let build = runs::insert_build(db, row).await?;
-    let mut out = Changes::default();
-    out.events.push(EventDraft::created(
-        EventKind::Build,
-        status.as_str(),
-        (build.repository_id, build.id, None),
-    ));
-    out.seed.put_build(build.clone());
+    let mut tasks = Vec::with_capacity(new.tasks.len());
     for t in new.tasks {
         let labels =
             serde_json::to_string(&t.labels).map_err(|e| Error::Internal(e.to_string()))?;
-        let row = task_row::ActiveModel {
+        tasks.push(task_row::ActiveModel {
             org_id: Set(org_id),
-            build_id: Set(build.id),
-            repository_id: Set(build.repository_id),
+            build_id: Set(0),
+            repository_id: Set(new.repository_id),
             name: Set(t.name),
             name_alias: Set(t.name_alias),
             status: Set(TaskStatus::Created.as_str().to_owned()),
@@ -154,16 +147,60 @@ pub async fn create_build(
             final_status_timestamp: Set(None),
             attributes: Set(attributes::store(&t.attributes)),
             ..Default::default()
-        };
-        let task = runs::insert_task(db, row).await?;
-        out.seed.put_task(task.clone());
+        });
+    }
+    Ok((build, tasks))
+}
+
+/// Creates a build in CREATED (or NEEDS_APPROVAL) with its tasks in CREATED in `db`; `new`
+/// passed [`check_new_build`] (the build's foreign key holds the repository to existing).
+pub async fn create_build(
+    db: &impl ConnectionTrait,
+    org_id: i32,
+    new: NewBuild,
+) -> Result<(build_row::Model, Changes)> {
+    let (build, tasks) = new_rows(org_id, new, now_ms())?;
+    insert_new(db, build, tasks).await
+}
+
+/// Writes the rows of [`new_rows`]: the build, then its tasks with its id.
+pub async fn insert_new(
+    db: &impl ConnectionTrait,
+    build: build_row::ActiveModel,
+    tasks: Vec<task_row::ActiveModel>,
+) -> Result<(build_row::Model, Changes)> {
+    let build = runs::insert_build(db, build).await?;
+    let mut written = Vec::with_capacity(tasks.len());
+    for mut task in tasks {
+        task.build_id = Set(build.id);
+        written.push(runs::insert_task(db, task).await?);
+    }
+    Ok((build.clone(), created(build, written)))
+}
+
+/// What creating `build` with `tasks` changed: its event, then each task's, and the rows for
+/// the payloads.
+pub fn created(build: build_row::Model, tasks: Vec<task_row::Model>) -> Changes {
+    let status = match build.status == BuildStatus::NeedsApproval.as_str() {
+        true => BuildStatus::NeedsApproval,
+        false => BuildStatus::Created,
+    };
+    let mut out = Changes::default();
+    out.events.push(EventDraft::created(
+        EventKind::Build,
+        status.as_str(),
+        (build.repository_id, build.id, None),
+    ));
+    for task in tasks {
         out.events.push(EventDraft::created(
             EventKind::Task,
             TaskStatus::Created.as_str(),
             (task.repository_id, task.build_id, Some(task.id)),
         ));
+        out.seed.put_task(task);
     }
-    Ok((build, out))
+    out.seed.put_build(build);
+    out
 }
 
 /// NEEDS_APPROVAL -> TRIGGERED, and every waiting task of the build to TRIGGERED.

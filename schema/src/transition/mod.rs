@@ -5,7 +5,10 @@
 mod build;
 mod task;
 
-pub use build::{approve, check_new_build, create_build, retrigger, NewBuild, NewTask};
+pub use build::{
+    approve, check_new_build, create_build, created, insert_new, new_rows, retrigger, NewBuild,
+    NewTask,
+};
 pub use task::{batch_abort, rerun, trigger, update_task_status};
 
 /// What a transition did: its events, in order, and the build and task rows as it left them,

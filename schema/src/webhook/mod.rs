@@ -15,6 +15,7 @@ pub mod erase;
 pub mod format;
 pub mod kinds;
 pub mod message;
+pub mod new_build;
 pub mod order;
 pub mod outbox;
 pub mod pattern;

@@ -25,6 +25,39 @@ use crate::PayloadSchema;
 
 pub use buildhooks_store::outbox::state;
 
+/// Where a transition's outbox rows are being prepared: in its open write transaction, or
+/// before anything is written (a new build written at once, `new_build`).
+#[derive(Clone, Copy)]
+pub(crate) enum Reader<'a, 'w> {
+    /// Reads and payload queries run in the transaction and see its uncommitted rows.
+    Txn(&'a WriteTxn<'w>),
+    /// Reads go through the pool; a payload the schema would have to render (its query reads
+    /// the rows, which are not written yet) makes [`prepare`] answer `None`.
+    Pool,
+}
+
+/// A transition's events (and audit event) and their outbox rows, ready to write, and the
+/// endpoints they go to.
+pub(crate) struct Prepared {
+    pub events: Vec<NewEvent<'static>>,
+    pub rows: Vec<NewDelivery>,
+    pub endpoints: Vec<webhook_endpoint::Model>,
+    /// Tell other instances that rows are there to claim.
+    pub notify: bool,
+    /// The rows' creation time.
+    pub now: i64,
+}
+
+impl Prepared {
+    /// The endpoints that got a row of `written`.
+    pub fn used(self, written: &[webhook_delivery::Model]) -> Vec<webhook_endpoint::Model> {
+        self.endpoints
+            .into_iter()
+            .filter(|e| written.iter().any(|d| d.endpoint_id == e.id))
+            .collect()
+    }
+}
+
 /// Writes the events of `changes` (and its audit event) and their outbox rows in `w`, leased
 /// with `lease` (token, until) when given, PENDING otherwise; returns the rows written. Its seed
 /// holds the rows the transition left, which the payload renders take instead of reading them
@@ -37,6 +70,37 @@ pub async fn publish(
     changes: Changes,
     lease: Option<&Lease>,
 ) -> Result<(Vec<webhook_delivery::Model>, Vec<webhook_endpoint::Model>)> {
+    let mut prepared = prepare(store, Reader::Txn(w), schema, org_id, changes, lease)
+        .await?
+        .ok_or_else(|| Error::Internal("a transaction's rows were not prepared".into()))?;
+    let rows = std::mem::take(&mut prepared.rows);
+    let written = buildhooks_store::outbox::write(
+        w.txn(),
+        org_id,
+        prepared.now,
+        &prepared.events,
+        rows,
+        prepared.notify,
+    )
+    .await?;
+    let used = prepared.used(&written);
+    Ok((written, used))
+}
+
+/// The events of `changes` (and its audit event) and their outbox rows, leased with `lease`
+/// when given; `None` when `reader` is the pool and a payload needs the schema.
+pub(crate) async fn prepare(
+    store: &Store,
+    reader: Reader<'_, '_>,
+    schema: &PayloadSchema,
+    org_id: i32,
+    changes: Changes,
+    lease: Option<&Lease>,
+) -> Result<Option<Prepared>> {
+    let db = match reader {
+        Reader::Txn(w) => w.handle(),
+        Reader::Pool => store.handle(),
+    };
     let Changes {
         events,
         mut seed,
@@ -45,7 +109,7 @@ pub async fn publish(
     let (events, audit) = (events.as_slice(), audit.as_ref());
     let endpoints = match seed.take_endpoints() {
         Some(read_with_the_transition) => read_with_the_transition,
-        None => buildhooks_store::endpoints::of_org(w.txn(), org_id, true).await?,
+        None => buildhooks_store::endpoints::of_org(&db, org_id, true).await?,
     };
     // An endpoint whose stored patterns fail the save's checks (a row written by hand, or before
     // a rule existed) gets nothing, and says so: logged and counted, never read as "none".
@@ -74,23 +138,23 @@ pub async fn publish(
             .collect(),
     };
     if !auditors.is_empty() {
-        if let Some(org) = store.rows().organization(w.txn(), org_id).await? {
+        if let Some(org) = store.rows().organization(&db, org_id).await? {
             seed.put_organization(org);
         }
     }
     let audit_repository = match (audit.and_then(|a| a.repository_id), auditors.is_empty()) {
-        (Some(id), false) => store.rows().repository(w.txn(), org_id, id).await?,
+        (Some(id), false) => store.rows().repository(&db, org_id, id).await?,
         _ => None,
     };
     if !endpoints.is_empty() && !events.is_empty() {
-        if let Some(org) = store.rows().organization(w.txn(), org_id).await? {
+        if let Some(org) = store.rows().organization(&db, org_id).await? {
             seed.put_organization(org);
         }
         let mut repositories: Vec<i32> = events.iter().map(|e| e.repository_id).collect();
         repositories.sort_unstable();
         repositories.dedup();
         for id in repositories {
-            if let Some(repository) = store.rows().repository(w.txn(), org_id, id).await? {
+            if let Some(repository) = store.rows().repository(&db, org_id, id).await? {
                 seed.put_repository(repository);
             }
         }
@@ -98,7 +162,7 @@ pub async fn publish(
     // Read from the database, not the row cache: the template changes with the settings (and
     // another instance may have changed it).
     let link_template = match endpoints.iter().any(|(e, _)| kinds::is_chat(&e.kind)) {
-        true => buildhooks_store::orgs::org(w.txn(), org_id)
+        true => buildhooks_store::orgs::org(&db, org_id)
             .await?
             .and_then(|o| o.build_url_template),
         false => None,
@@ -118,7 +182,7 @@ pub async fn publish(
             let mut builds: Vec<i32> = events.iter().map(|e| e.build_id).collect();
             builds.sort_unstable();
             builds.dedup();
-            buildhooks_store::outbox::turns::unfinished(w.txn(), &ordered, &builds).await?
+            buildhooks_store::outbox::turns::unfinished(&db, &ordered, &builds).await?
         }
     };
     for (position, event) in events.iter().enumerate() {
@@ -150,6 +214,9 @@ pub async fn publish(
             let body = match bodies.get(&(query, format)) {
                 Some(body) => body.clone(),
                 None => {
+                    let Reader::Txn(w) = reader else {
+                        return Ok(None);
+                    };
                     let data =
                         render::render_data(schema, w.handle(), seed.clone(), org_id, query, event)
                             .await;
@@ -194,7 +261,7 @@ pub async fn publish(
             });
         }
     }
-    let mut events: Vec<NewEvent<'_>> = events.iter().map(EventDraft::to_new).collect();
+    let mut events: Vec<NewEvent<'static>> = events.iter().map(EventDraft::to_new).collect();
     if let (Some(audit), false) = (audit, auditors.is_empty()) {
         let owner = seed.organization(org_id);
         let repository = audit_repository.as_ref().zip(owner);
@@ -232,14 +299,14 @@ pub async fn publish(
     // wake the others (rows without a free share here are claimed when a slot frees, or by
     // another instance's next look at the outbox).
     let notify = lease.is_none();
-    let written =
-        buildhooks_store::outbox::write(w.txn(), org_id, now, &events, rows, notify).await?;
-    let used: Vec<webhook_endpoint::Model> = endpoints
-        .into_iter()
-        .map(|(e, _)| e)
-        .filter(|e| written.iter().any(|d| d.endpoint_id == e.id))
-        .collect();
-    Ok((written, used))
+    let endpoints = endpoints.into_iter().map(|(e, _)| e).collect();
+    Ok(Some(Prepared {
+        events,
+        rows,
+        endpoints,
+        notify,
+        now,
+    }))
 }
 
 /// Publishes `events` in `w`, commits, and wakes the dispatcher when rows were written.
@@ -326,37 +393,48 @@ pub async fn commit_changes(
     // its commit still gets its deliveries sent at once (not after its lease expires).
     let store = store.clone();
     Ok(w.commit_then(Box::new(move || {
-        let ids: Vec<String> = written.iter().map(|d| d.uuid.clone()).collect();
-        store.hooks().committed(&ids);
-        match lease {
-            // Leased rows go to the dispatcher; rows written PENDING for want of a free share
-            // are claimed when their endpoint's or organization's slot frees.
-            Some(lease) => {
-                // A paced robot's rows are claimed: look now. So is a row waiting for its
-                // build's earlier row: that one may have been recorded before this commit.
-                let waits = |id: i32| {
-                    endpoints.iter().any(|e| {
-                        e.id == id
-                            && (kinds::is_chat(&e.kind)
-                                || e.ordering == EndpointOrdering::PerBuild.stored())
-                    })
-                };
-                let waiting = written
-                    .iter()
-                    .any(|d| d.lease_token.is_none() && waits(d.endpoint_id));
-                let leased: Vec<_> = written
-                    .into_iter()
-                    .filter(|d| d.lease_token.is_some())
-                    .collect();
-                if !leased.is_empty() {
-                    store.hand_off(leased, lease.token, endpoints);
-                }
-                if waiting {
-                    store.wake_dispatcher();
-                }
-            }
-            None => store.wake_dispatcher(),
-        }
+        committed(&store, written, endpoints, lease)
     }))
     .await?)
+}
+
+/// After a commit that wrote `written`: tells the hooks, and hands the leased rows to the
+/// dispatcher (or wakes it).
+pub(crate) fn committed(
+    store: &Store,
+    written: Vec<webhook_delivery::Model>,
+    endpoints: Vec<webhook_endpoint::Model>,
+    lease: Option<Lease>,
+) {
+    let ids: Vec<String> = written.iter().map(|d| d.uuid.clone()).collect();
+    store.hooks().committed(&ids);
+    match lease {
+        // Leased rows go to the dispatcher; rows written PENDING for want of a free share are
+        // claimed when their endpoint's or organization's slot frees.
+        Some(lease) => {
+            // A paced robot's rows are claimed: look now. So is a row waiting for its build's
+            // earlier row: that one may have been recorded before this commit.
+            let waits = |id: i32| {
+                endpoints.iter().any(|e| {
+                    e.id == id
+                        && (kinds::is_chat(&e.kind)
+                            || e.ordering == EndpointOrdering::PerBuild.stored())
+                })
+            };
+            let waiting = written
+                .iter()
+                .any(|d| d.lease_token.is_none() && waits(d.endpoint_id));
+            let leased: Vec<_> = written
+                .into_iter()
+                .filter(|d| d.lease_token.is_some())
+                .collect();
+            if !leased.is_empty() {
+                store.hand_off(leased, lease.token, endpoints);
+            }
+            if waiting {
+                store.wake_dispatcher();
+            }
+        }
+        None => store.wake_dispatcher(),
+    }
 }

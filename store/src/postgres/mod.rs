@@ -3,6 +3,7 @@
 //! other instances' commits.
 
 pub(crate) mod listen;
+pub(crate) mod new_build;
 pub(crate) mod outbox;
 pub(crate) mod outbox_insert;
 pub(crate) mod retention;

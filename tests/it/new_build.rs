@@ -1,0 +1,175 @@
+//! `createBuild` as it is written on every database: the build, its tasks, their events and the
+//! outbox rows together or not at all, payloads carrying the ids the rows got, and a stored
+//! query that reads the new rows seeing them (on PostgreSQL the common case is written in one
+//! statement after its ids were drawn, and such a query takes the write-transaction path).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use buildhooks_entity::{build, event, task, webhook_delivery};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use serde_json::json;
+
+use crate::utils::{error_code, save_endpoints, settled_deliveries, Receiver, TestApp};
+
+const CREATE: &str = "mutation($i: RepositoryCreateBuildInput!) {
+  createBuild(input: $i) { build { id status tasks { id name status } } } }";
+
+#[tokio::test]
+async fn a_new_build_is_written_with_its_events_and_rows_or_not_at_all() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(vec![]).await;
+    let saved = save_endpoints(
+        &app,
+        &app.org,
+        json!([{ "webhookURL": receiver.url(), "events": ["build.created", "task.created"] }]),
+    )
+    .await;
+    assert!(saved.get("errors").is_none(), "{saved}");
+    let repo = app.create_repository("at-once").await;
+    let org_id: i32 = app.org.uid.parse().expect("uid");
+    let conn = app.state.store.conn();
+    let counts = || async {
+        (
+            build::Entity::find()
+                .filter(build::Column::OrgId.eq(org_id))
+                .count(conn)
+                .await
+                .expect("builds"),
+            task::Entity::find()
+                .filter(task::Column::OrgId.eq(org_id))
+                .count(conn)
+                .await
+                .expect("tasks"),
+            event::Entity::find()
+                .filter(event::Column::OrgId.eq(org_id))
+                .count(conn)
+                .await
+                .expect("events"),
+            webhook_delivery::Entity::find()
+                .filter(webhook_delivery::Column::OrgId.eq(org_id))
+                .count(conn)
+                .await
+                .expect("rows"),
+        )
+    };
+    let input = json!({ "i": { "repositoryId": repo, "branch": "main",
+        "tasks": [{ "name": "lint" }, { "name": "test" }] } });
+
+    // Failed after its rows were made, before they were written: nothing is left.
+    let before = counts().await;
+    app.faults.fail_after_outbox.store(true, Ordering::SeqCst);
+    let failed = app.gql(CREATE, input.clone()).await;
+    app.faults.fail_after_outbox.store(false, Ordering::SeqCst);
+    assert_eq!(error_code(&failed), Some("INTERNAL"), "{failed}");
+    assert_eq!(counts().await, before, "a failed createBuild left rows");
+
+    let data = app.ok(CREATE, input).await;
+    let made = &data["createBuild"]["build"];
+    assert_eq!(made["status"], "CREATED");
+    let build_id = made["id"].as_str().expect("build id").to_owned();
+    let task_ids: Vec<String> = made["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["id"].as_str().expect("task id").to_owned())
+        .collect();
+    assert_eq!(made["tasks"][0]["name"], "lint");
+    assert_eq!(made["tasks"][1]["status"], "CREATED");
+    assert_eq!(
+        counts().await,
+        (before.0 + 1, before.1 + 2, before.2 + 3, before.3 + 3)
+    );
+
+    // The events in order, each naming the rows; each outbox row names its own event.
+    let events = event::Entity::find()
+        .filter(event::Column::OrgId.eq(org_id))
+        .order_by_asc(event::Column::Id)
+        .all(conn)
+        .await
+        .expect("events");
+    let ours: Vec<_> = events
+        .iter()
+        .filter(|e| e.build_id.to_string() == build_id)
+        .collect();
+    let named: Vec<(String, Option<String>)> = ours
+        .iter()
+        .map(|e| (e.kind.clone(), e.task_id.map(|t| t.to_string())))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("build".to_owned(), None),
+            ("task".to_owned(), Some(task_ids[0].clone())),
+            ("task".to_owned(), Some(task_ids[1].clone())),
+        ]
+    );
+    let rows = webhook_delivery::Entity::find()
+        .filter(webhook_delivery::Column::OrgId.eq(org_id))
+        .all(conn)
+        .await
+        .expect("rows");
+    for row in &rows {
+        let event = ours
+            .iter()
+            .find(|e| Some(e.id) == row.event_id)
+            .expect("a row of another event");
+        assert_eq!(row.kind, event.kind);
+        assert_eq!(row.build_id.map(|b| b.to_string()), Some(build_id.clone()));
+    }
+
+    // The payloads carry the ids the rows got.
+    let got = receiver.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 3);
+    let mut task_payloads: Vec<String> = Vec::new();
+    for hit in &got {
+        let body = hit.json();
+        assert_eq!(body["data"]["build"]["id"], build_id.as_str(), "{body}");
+        match hit.header("x-cirrus-event").as_deref() {
+            Some("task") => task_payloads.push(
+                body["data"]["task"]["id"]
+                    .as_str()
+                    .expect("task id")
+                    .to_owned(),
+            ),
+            other => assert_eq!(other, Some("build")),
+        }
+    }
+    task_payloads.sort();
+    let mut expected = task_ids.clone();
+    expected.sort();
+    assert_eq!(task_payloads, expected);
+    settled_deliveries(&app, 3).await;
+}
+
+#[tokio::test]
+async fn a_stored_query_reading_the_new_build_sees_its_tasks() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(vec![]).await;
+    let query = "query($buildId: ID!) { build(id: $buildId) { id tasks { id name } } }";
+    let saved = save_endpoints(
+        &app,
+        &app.org,
+        json!([{ "webhookURL": receiver.url(), "events": ["build.created"], "query": query }]),
+    )
+    .await;
+    assert!(saved.get("errors").is_none(), "{saved}");
+    let repo = app.create_repository("read-back").await;
+    let (build_id, task_ids) = app
+        .create_build(&repo, &[("a", false), ("b", true)], false)
+        .await;
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1);
+    let body = got[0].json();
+    assert_eq!(body["data"]["build"]["id"], build_id.as_str(), "{body}");
+    let listed: Vec<&str> = body["data"]["build"]["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| t["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(
+        listed,
+        task_ids.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+}
