@@ -7,4 +7,5 @@ pub(crate) mod new_build;
 pub(crate) mod outbox;
 pub(crate) mod outbox_insert;
 pub(crate) mod retention;
+pub(crate) mod rows_values;
 pub(crate) mod task_move;

@@ -2,8 +2,9 @@
 //! task, the endpoints, the events with their outbox rows, COMMIT). The first draws the build's
 //! and tasks' ids from their sequences beside the organization's endpoints, before anything is
 //! written; the payloads are rendered with those ids; the second writes the build, its tasks,
-//! its events and their outbox rows, atomic on its own. Both texts are fixed (rows go in as JSON
-//! read with the tables' own row types), so each is prepared once per connection.
+//! its events and their outbox rows, atomic on its own, with plain parameters (`rows_values`,
+//! a text per shape) or, past their limit, JSON documents (one text). Each text is prepared once
+//! per connection.
 
 use std::sync::LazyLock;
 
@@ -13,6 +14,7 @@ use sea_orm::{
 };
 
 use super::outbox_insert::{events_and_rows_ctes, events_and_rows_params, to_json};
+use super::rows_values::{push_events_and_rows, push_values, text, Shape};
 use crate::outbox::columns::as_written;
 use crate::Result;
 
@@ -115,18 +117,32 @@ pub(crate) async fn write(
     events: Vec<event::ActiveModel>,
     rows: Vec<(usize, webhook_delivery::ActiveModel)>,
 ) -> Result<Vec<webhook_delivery::Model>> {
-    let [events, rows_json] = events_and_rows_params(&events, &rows);
-    let builds = serde_json::Value::from(vec![to_json(build, None)]).to_string();
-    let tasks: Vec<serde_json::Value> = tasks.iter().map(|t| to_json(t, None)).collect();
-    let tasks = serde_json::Value::from(tasks).to_string();
-    let values: Vec<Value> = vec![events, rows_json, builds.into(), tasks.into()];
-    let returned = db
-        .query_all(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            WRITE.as_str(),
-            values,
-        ))
-        .await?;
+    let shape = Shape {
+        build: Some(tasks.len()),
+        events: events.len(),
+        rows: rows.len(),
+    };
+    let statement = if shape.fits() {
+        let mut values = Vec::with_capacity(shape.params());
+        push_values(&mut values, build, true, None)?;
+        for task in tasks {
+            push_values(&mut values, task, true, None)?;
+        }
+        push_events_and_rows(&mut values, &events, &rows)?;
+        Statement::from_sql_and_values(db.get_database_backend(), &*text(shape), values)
+    } else {
+        let [events, rows_json] = events_and_rows_params(&events, &rows);
+        let builds = serde_json::Value::from(vec![to_json(build, None)]).to_string();
+        let tasks: Vec<serde_json::Value> = tasks.iter().map(|t| to_json(t, None)).collect();
+        let tasks = serde_json::Value::from(tasks).to_string();
+        let values: Vec<Value> = vec![events, rows_json, builds.into(), tasks.into()];
+        Statement::from_sql_and_values(db.get_database_backend(), WRITE.as_str(), values)
+    };
+    if rows.is_empty() {
+        db.execute(statement).await?;
+        return Ok(Vec::new());
+    }
+    let returned = db.query_all(statement).await?;
     as_written(rows.into_iter().map(|(_, row)| row).collect(), &returned)
 }
 

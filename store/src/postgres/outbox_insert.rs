@@ -1,7 +1,7 @@
-//! PostgreSQL: a transition's events and their outbox rows in one statement instead of two. Both
-//! go in as JSON documents read with the tables' own row types (`jsonb_populate_recordset`), so
-//! the statement text never changes and is prepared once per connection; each outbox row names
-//! its event by position, and the statement swaps in the id the event got.
+//! PostgreSQL: a transition's events and their outbox rows in one statement instead of two, with
+//! plain parameters (`rows_values`) or, past that form's parameter limit, as JSON documents read
+//! with the tables' own row types (`jsonb_populate_recordset`, one text for every size); each
+//! outbox row names its event by position, and the statement swaps in the id the event got.
 
 use std::sync::LazyLock;
 
@@ -11,6 +11,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue, ConnectionTrait, EntityTrait, IdenStatic, Iterable, Statement,
 };
 
+use super::rows_values::{push_events_and_rows, text, Shape};
 use crate::outbox::columns::{as_written, delivery_columns, RETURNED};
 use crate::Result;
 
@@ -39,17 +40,23 @@ fn statement_text() -> String {
     format!("WITH {}", events_and_rows_ctes())
 }
 
-/// The statement after its `WITH`: the events (`$1`) as a CTE, then the outbox rows' insert
-/// (`$2`), so that other CTEs can go before them (`new_build`).
-pub(crate) fn events_and_rows_ctes() -> String {
-    let columns = delivery_columns();
-    let values: Vec<String> = columns
+/// The outbox columns as the insert selects them: each from the new rows `d`, but `event_id`
+/// from `numbered` (the id of the event at the row's position).
+pub(crate) fn selected_from_d() -> String {
+    delivery_columns()
         .iter()
         .map(|c| match c.as_str() {
             "event_id" => "numbered.id".to_owned(),
             c => format!("d.{c}"),
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The statement after its `WITH`: the events (`$1`) as a CTE, then the outbox rows' insert
+/// (`$2`), so that other CTEs can go before them (`new_build`).
+pub(crate) fn events_and_rows_ctes() -> String {
+    let columns = delivery_columns();
     // Ids of one INSERT are drawn in the order of its rows: numbering them by id gives each
     // event's position back.
     format!(
@@ -65,7 +72,7 @@ pub(crate) fn events_and_rows_ctes() -> String {
          RETURNING {returned}",
         returned = RETURNED,
         columns = columns.join(", "),
-        values = values.join(", "),
+        values = selected_from_d(),
     )
 }
 
@@ -98,11 +105,22 @@ pub(crate) async fn insert_events_and_rows(
     events: Vec<event::ActiveModel>,
     rows: Vec<(usize, webhook_delivery::ActiveModel)>,
 ) -> Result<Vec<webhook_delivery::Model>> {
-    let stmt = Statement::from_sql_and_values(
-        txn.get_database_backend(),
-        STATEMENT.as_str(),
-        events_and_rows_params(&events, &rows),
-    );
+    let shape = Shape {
+        build: None,
+        events: events.len(),
+        rows: rows.len(),
+    };
+    let stmt = if shape.fits() && !rows.is_empty() {
+        let mut values = Vec::with_capacity(shape.params());
+        push_events_and_rows(&mut values, &events, &rows)?;
+        Statement::from_sql_and_values(txn.get_database_backend(), &*text(shape), values)
+    } else {
+        Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            STATEMENT.as_str(),
+            events_and_rows_params(&events, &rows),
+        )
+    };
     let returned = txn.query_all(stmt).await?;
     as_written(rows.into_iter().map(|(_, row)| row).collect(), &returned)
 }

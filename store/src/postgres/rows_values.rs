@@ -1,0 +1,240 @@
+//! PostgreSQL: a transition's events and their outbox rows (and a new build with its tasks, see
+//! `new_build`) in one statement with plain parameters: `VALUES` lists, one statement text per
+//! shape (how many rows of each table), kept and prepared once per connection. The JSON form
+//! (`outbox_insert`, one text for every shape) spent about 130,000 instructions per `createBuild`
+//! making and escaping its documents (callgrind; the payload is escaped again inside a JSON
+//! string) where binding values copies them. The JSON form stays for statements past
+//! [`MAX_PARAMS`] (PostgreSQL takes at most 65,535 parameters).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use buildhooks_entity::{build, event, task, webhook_delivery};
+use sea_orm::{ActiveModelTrait, ActiveValue, DbErr, EntityTrait, IdenStatic, Iterable, Value};
+
+use super::outbox_insert::selected_from_d;
+use crate::outbox::columns::{delivery_columns, RETURNED};
+use crate::Result;
+
+/// The most parameters a statement of this form takes; a larger write uses the JSON form.
+pub(crate) const MAX_PARAMS: usize = 30_000;
+/// The most shapes whose texts are kept; others are built for each call.
+const MAX_SHAPES: usize = 256;
+
+/// How many rows of each table a statement writes.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub(crate) struct Shape {
+    /// A new build (one row) and this many tasks, before the events.
+    pub build: Option<usize>,
+    pub events: usize,
+    pub rows: usize,
+}
+
+fn width<E: EntityTrait>(with_id: bool) -> usize {
+    E::Column::iter()
+        .filter(|c| with_id || c.as_str() != "id")
+        .count()
+}
+
+impl Shape {
+    /// The statement's parameters.
+    pub fn params(&self) -> usize {
+        let (builds, tasks) = match self.build {
+            Some(tasks) => (1, tasks),
+            None => (0, 0),
+        };
+        builds * width::<build::Entity>(true)
+            + tasks * width::<task::Entity>(true)
+            + self.events * width::<event::Entity>(false)
+            + self.rows * width::<webhook_delivery::Entity>(false)
+    }
+
+    /// Whether this form writes it: some events (the statement starts with them), and not too
+    /// many parameters.
+    pub fn fits(&self) -> bool {
+        self.events > 0 && self.params() <= MAX_PARAMS
+    }
+}
+
+/// The statement text for `shape`, kept for the most common shapes.
+pub(crate) fn text(shape: Shape) -> Arc<str> {
+    static TEXTS: OnceLock<Mutex<HashMap<Shape, Arc<str>>>> = OnceLock::new();
+    let texts = TEXTS.get_or_init(Mutex::default);
+    if let Some(text) = texts.lock().ok().and_then(|t| t.get(&shape).cloned()) {
+        return text;
+    }
+    let text: Arc<str> = build_text(shape).into();
+    if let Ok(mut texts) = texts.lock() {
+        if texts.len() < MAX_SHAPES {
+            texts.insert(shape, text.clone());
+        }
+    }
+    text
+}
+
+/// `rows` parenthesised lists of `width` placeholders, numbered on from `n`.
+fn placeholders(sql: &mut String, n: &mut usize, rows: usize, width: usize) {
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..width {
+            *n += 1;
+            let _ = write!(sql, "{}${}", if column > 0 { ", " } else { "" }, n);
+        }
+        sql.push(')');
+    }
+}
+
+fn names<E: EntityTrait>(with_id: bool) -> String {
+    E::Column::iter()
+        .map(|c| c.as_str().to_owned())
+        .filter(|c| with_id || c != "id")
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn build_text(shape: Shape) -> String {
+    let mut sql = String::from("WITH ");
+    let mut n = 0;
+    if let Some(tasks) = shape.build {
+        let _ = write!(
+            sql,
+            "b AS (INSERT INTO build ({}) VALUES ",
+            names::<build::Entity>(true)
+        );
+        placeholders(&mut sql, &mut n, 1, width::<build::Entity>(true));
+        sql.push_str("), ");
+        if tasks > 0 {
+            let _ = write!(
+                sql,
+                "t AS (INSERT INTO task ({}) VALUES ",
+                names::<task::Entity>(true)
+            );
+            placeholders(&mut sql, &mut n, tasks, width::<task::Entity>(true));
+            sql.push_str("), ");
+        }
+    }
+    // Ids of one INSERT are drawn in the order of its rows: numbering them by id gives each
+    // event's position back.
+    let _ = write!(
+        sql,
+        "ev AS (INSERT INTO event ({}) VALUES ",
+        names::<event::Entity>(false)
+    );
+    placeholders(
+        &mut sql,
+        &mut n,
+        shape.events,
+        width::<event::Entity>(false),
+    );
+    sql.push_str(
+        " RETURNING id), numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM ev) ",
+    );
+    if shape.rows == 0 {
+        sql.push_str("SELECT count(*) FROM numbered");
+        return sql;
+    }
+    let columns = delivery_columns();
+    let _ = write!(
+        sql,
+        "INSERT INTO webhook_delivery ({}) SELECT {} FROM (VALUES ",
+        columns.join(", "),
+        selected_from_d()
+    );
+    placeholders(&mut sql, &mut n, shape.rows, columns.len());
+    let _ = write!(
+        sql,
+        ") AS d ({}) JOIN numbered ON numbered.n = d.event_id RETURNING {RETURNED}",
+        columns.join(", ")
+    );
+    sql
+}
+
+/// Appends the values `row` sets, in column order, leaving out `id` unless `with_id`; a column
+/// named as `swap`'s first is given its second instead.
+pub(crate) fn push_values<A: ActiveModelTrait>(
+    out: &mut Vec<Value>,
+    row: &A,
+    with_id: bool,
+    swap: Option<(&str, Value)>,
+) -> Result<()> {
+    let mut swap = swap;
+    for column in <A::Entity as EntityTrait>::Column::iter() {
+        let name = column.as_str();
+        if !with_id && name == "id" {
+            continue;
+        }
+        if swap.as_ref().is_some_and(|(swapped, _)| *swapped == name) {
+            if let Some((_, value)) = swap.take() {
+                out.push(value);
+            }
+            continue;
+        }
+        match row.get(column) {
+            ActiveValue::Set(value) | ActiveValue::Unchanged(value) => out.push(value),
+            ActiveValue::NotSet => {
+                return Err(DbErr::Custom(format!("column {name} not set")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The values of events and their rows (each row's `event_id` the 1-based position of its
+/// event), after `out`'s.
+pub(crate) fn push_events_and_rows(
+    out: &mut Vec<Value>,
+    events: &[event::ActiveModel],
+    rows: &[(usize, webhook_delivery::ActiveModel)],
+) -> Result<()> {
+    for event in events {
+        push_values(out, event, false, None)?;
+    }
+    for (position, row) in rows {
+        let position = Value::from(*position as i64 + 1);
+        push_values(out, row, false, Some(("event_id", position)))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shape_numbers_every_parameter_once_in_order() {
+        let shape = Shape {
+            build: Some(2),
+            events: 3,
+            rows: 2,
+        };
+        let sql = build_text(shape);
+        let last = shape.params();
+        assert!(sql.contains(&format!("${last})")));
+        assert!(!sql.contains(&format!("${}", last + 1)));
+        assert_eq!(sql.matches("INSERT INTO").count(), 4);
+        assert!(sql.ends_with(&format!("RETURNING {RETURNED}")));
+        let plain = build_text(Shape {
+            build: None,
+            events: 1,
+            rows: 1,
+        });
+        assert!(plain.starts_with("WITH ev AS (INSERT INTO event (org_id,"));
+        assert!(!plain.contains("INSERT INTO build"));
+    }
+
+    #[test]
+    fn the_values_follow_the_column_order_with_the_event_position_swapped_in() {
+        let row = webhook_delivery::ActiveModel {
+            id: ActiveValue::NotSet,
+            uuid: ActiveValue::Set("u".into()),
+            org_id: ActiveValue::Set(1),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        let failed = push_values(&mut out, &row, false, Some(("event_id", Value::from(2i64))));
+        assert!(failed.is_err(), "unset columns are refused");
+        assert_eq!(out[0], Value::from("u".to_owned()));
+        assert_eq!(out[2], Value::from(2i64), "org_id, then event_id swapped");
+    }
+}
