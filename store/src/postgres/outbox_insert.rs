@@ -11,7 +11,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue, ConnectionTrait, EntityTrait, IdenStatic, Iterable, Statement,
 };
 
-use super::rows_values::{push_events_and_rows, text, Shape};
+use super::rows_values::{push_events_and_rows, selected_from_d, text, Shape};
 use crate::outbox::columns::{as_written, delivery_columns, RETURNED};
 use crate::Result;
 
@@ -38,19 +38,6 @@ static STATEMENT: LazyLock<String> = LazyLock::new(statement_text);
 
 fn statement_text() -> String {
     format!("WITH {}", events_and_rows_ctes())
-}
-
-/// The outbox columns as the insert selects them: each from the new rows `d`, but `event_id`
-/// from `numbered` (the id of the event at the row's position).
-pub(crate) fn selected_from_d() -> String {
-    delivery_columns()
-        .iter()
-        .map(|c| match c.as_str() {
-            "event_id" => "numbered.id".to_owned(),
-            c => format!("d.{c}"),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The statement after its `WITH`: the events (`$1`) as a CTE, then the outbox rows' insert

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use buildhooks_entity::{build, event, task, webhook_delivery};
 use sea_orm::{ActiveModelTrait, ActiveValue, DbErr, EntityTrait, IdenStatic, Iterable, Value};
 
-use super::outbox_insert::selected_from_d;
 use crate::outbox::columns::{delivery_columns, RETURNED};
 use crate::Result;
 
@@ -148,6 +147,19 @@ fn build_text(shape: Shape) -> String {
         columns.join(", ")
     );
     sql
+}
+
+/// The outbox columns as the insert selects them: each from the new rows `d`, but `event_id`
+/// from `numbered` (the id of the event at the row's position).
+pub(crate) fn selected_from_d() -> String {
+    delivery_columns()
+        .iter()
+        .map(|c| match c.as_str() {
+            "event_id" => "numbered.id".to_owned(),
+            c => format!("d.{c}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Appends the values `row` sets, in column order, leaving out `id` unless `with_id`; a column
