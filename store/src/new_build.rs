@@ -29,8 +29,14 @@ pub async fn draw(db: &Db, org_id: i32, tasks: usize) -> Result<Option<Drawn>> {
     }
 }
 
+/// Whether a new build with `tasks` tasks, `events` events and `rows` outbox rows can be
+/// written by [`write`]; a larger one goes through a write transaction.
+pub fn fits(tasks: usize, events: usize, rows: usize) -> bool {
+    postgres::new_build::fit(tasks, events, rows)
+}
+
 /// Writes a build and its tasks (every column set, their ids from [`draw`]) with `events` and
-/// their outbox `rows`, atomically; returns the rows written. `notify`: tell other instances
+/// their outbox `rows` (which [`fits`] allowed), atomically; returns the rows written. `notify`: tell other instances
 /// that rows are there to claim.
 #[allow(clippy::too_many_arguments)]
 pub async fn write(

@@ -88,6 +88,22 @@ pub fn columns<C: IdenStatic + Iterable>() -> String {
         .join(", ")
 }
 
+/// `rows` parenthesised, comma-separated lists of `width` placeholders (`mark` and a number),
+/// numbered on from `n`.
+pub(crate) fn placeholders(sql: &mut String, mark: &str, n: &mut usize, rows: usize, width: usize) {
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..width {
+            *n += 1;
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "{mark}{n}");
+        }
+        sql.push(')');
+    }
+}
+
 /// `INSERT INTO table (columns) VALUES (...), ... RETURNING returning` for `rows` rows of
 /// `width` values each, numbered in row order.
 pub(crate) fn insert_rows(
@@ -106,17 +122,7 @@ pub(crate) fn insert_rows(
         "$"
     };
     let mut n = 0;
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..width {
-            n += 1;
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            let _ = write!(sql, "{mark}{n}");
-        }
-        sql.push(')');
-    }
+    placeholders(&mut sql, mark, &mut n, rows, width);
     sql.push_str(" RETURNING ");
     sql.push_str(returning);
     sql

@@ -1,9 +1,10 @@
 //! `createBuild` written at once where the store can (see `buildhooks_store::new_build`): the
 //! build's and tasks' ids are drawn beside the organization's endpoints, the payloads rendered
 //! with them, and the build, its tasks, events and outbox rows written in one atomic statement,
-//! with no write transaction held open while the payloads are made. Where the store cannot, or a
-//! payload needs the schema (a stored query reads the rows, which are not written yet), the
-//! caller writes the build in a write transaction as every other transition does.
+//! with no write transaction held open while the payloads are made. Where the store cannot, a
+//! payload needs the schema (a stored query reads the rows, which are not written yet), or the
+//! rows are too many for one statement, the caller writes the build in a write transaction as
+//! every other transition does.
 
 use async_graphql::Context;
 use buildhooks_entity::{build, task};
@@ -11,7 +12,7 @@ use sea_orm::{Set, TryIntoModel};
 use tokio::sync::oneshot;
 
 use super::audit::Audit;
-use super::outbox::{committed, prepare, Reader};
+use super::outbox::{committed, prepare, wants_audit, Reader};
 use crate::clock::now_ms;
 use crate::ctx::store;
 use crate::error::{Error, Result};
@@ -52,12 +53,7 @@ pub(crate) async fn create(
         .map(|t| t.clone().try_into_model())
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let mut changes = transition::created(model.clone(), task_models);
-    // As `commit_mutation` does: the audit event only when an endpoint selects it.
-    if drawn
-        .endpoints
-        .iter()
-        .any(|e| e.events.contains("audit_event"))
-    {
+    if wants_audit(&drawn.endpoints) {
         changes.audit = Some(Audit::of(ctx, Some(model.repository_id)));
     }
     changes.seed.put_endpoints(drawn.endpoints);
@@ -66,6 +62,9 @@ pub(crate) async fn create(
     let Some(mut prepared) = prepared else {
         return Ok(None);
     };
+    if !buildhooks_store::new_build::fits(tasks.len(), prepared.events.len(), prepared.rows.len()) {
+        return Ok(None);
+    }
     store.hooks().before_commit()?;
     // The write and the hand-off run in a task of their own: a request dropped meanwhile (its
     // client went away) still gets its deliveries sent at once, not after their lease expires.

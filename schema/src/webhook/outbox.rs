@@ -342,14 +342,15 @@ async fn commit_mutation(
         let endpoints = buildhooks_store::endpoints::of_org(w.txn(), org_id, true).await?;
         changes.seed.put_endpoints(endpoints);
     }
-    let wanted = changes
-        .seed
-        .endpoints()
-        .is_some_and(|endpoints| endpoints.iter().any(|e| e.events.contains("audit_event")));
-    if wanted {
+    if changes.seed.endpoints().is_some_and(wants_audit) {
         changes.audit = Some(Audit::of(ctx, repository));
     }
     commit_changes(store(ctx)?, schema, w, org_id, changes).await
+}
+
+/// Whether one of `endpoints` selects audit events: only then is a mutation's audit event made.
+pub(crate) fn wants_audit(endpoints: &[webhook_endpoint::Model]) -> bool {
+    endpoints.iter().any(|e| e.events.contains("audit_event"))
 }
 
 /// Commits a mutation that changed no build or task, with its audit event (about

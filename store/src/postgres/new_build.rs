@@ -3,17 +3,14 @@
 //! and tasks' ids from their sequences beside the organization's endpoints, before anything is
 //! written; the payloads are rendered with those ids; the second writes the build, its tasks,
 //! its events and their outbox rows, atomic on its own, with plain parameters (`rows_values`,
-//! a text per shape) or, past their limit, JSON documents (one text). Each text is prepared once
-//! per connection.
+//! a text per shape, prepared once per connection). A build too large for one statement's
+//! parameters goes through a write transaction.
 
 use std::sync::LazyLock;
 
 use buildhooks_entity::{build, event, task, webhook_delivery, webhook_endpoint};
-use sea_orm::{
-    ConnectionTrait, DbErr, EntityTrait, FromQueryResult, IdenStatic, Iterable, Statement, Value,
-};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement, Value};
 
-use super::outbox_insert::{events_and_rows_ctes, events_and_rows_params, to_json};
 use super::rows_values::{push_events_and_rows, push_values, text, Shape};
 use crate::outbox::columns::as_written;
 use crate::Result;
@@ -26,30 +23,40 @@ pub struct Drawn {
     pub endpoints: Vec<webhook_endpoint::Model>,
 }
 
-/// The sequences are the ones the tables' `serial` ids were made with (named once, when the
-/// statement is prepared, not looked up per call as `pg_get_serial_sequence` would: that read
-/// the catalog on every call and cost more than the round trips saved).
-/// `$2` how many task ids, `$3` to `$5` the endpoints' select (organization, not deleted,
-/// enabled); `$1` is the organization too, kept so that the parameters stay in one order. One row when the organization has no endpoint (its
-/// endpoint columns NULL), else one per endpoint, in position order.
+/// `$1` how many task ids, `$2` to `$4` the endpoints' select (organization, not deleted,
+/// enabled). One row when the organization has no endpoint (its endpoint columns NULL), else
+/// one per endpoint, in position order. The sequences are the ones the tables' `serial` ids were
+/// made with, named once when the statement is prepared (`pg_get_serial_sequence` read the
+/// catalog on every call and made the database slower than the round trips it saved).
 static DRAW: LazyLock<String> = LazyLock::new(|| {
     let endpoints = crate::built::endpoints(sea_orm::DbBackend::Postgres, 0, true).sql;
-    // The endpoints' select with its parameters after the first two.
-    let endpoints = crate::text::renumber(&endpoints, '$', 3);
+    // The endpoints' select with its parameters after the first.
+    let endpoints = crate::text::renumber(&endpoints, '$', 2);
     format!(
         "SELECT ids.drawn_build_id, ids.drawn_task_ids, e.* FROM \
          (SELECT nextval('build_id_seq'::regclass)::int AS drawn_build_id, \
            (SELECT json_agg(nextval('task_id_seq'::regclass)::int) \
-             FROM generate_series(1, $2::int)) AS drawn_task_ids) AS ids \
+             FROM generate_series(1, $1::int)) AS drawn_task_ids) AS ids \
          LEFT JOIN ({endpoints}) AS e ON true ORDER BY e.\"position\""
     )
 });
+
+/// Whether a new build with `tasks` tasks, `events` events and `rows` outbox rows is written in
+/// one statement (its parameters within PostgreSQL's limit); a larger one goes through a write
+/// transaction.
+pub(crate) fn fit(tasks: usize, events: usize, rows: usize) -> bool {
+    Shape {
+        build: Some(tasks),
+        events,
+        rows,
+    }
+    .fits()
+}
 
 /// Draws the ids of a build with `tasks` tasks and reads `org_id`'s enabled endpoints, in one
 /// statement.
 pub(crate) async fn draw(db: &impl ConnectionTrait, org_id: i32, tasks: usize) -> Result<Drawn> {
     let values: Vec<Value> = vec![
-        org_id.into(),
         (tasks as i32).into(),
         org_id.into(),
         false.into(),
@@ -85,31 +92,9 @@ pub(crate) async fn draw(db: &impl ConnectionTrait, org_id: i32, tasks: usize) -
     })
 }
 
-/// Every column of `E`, in table order.
-fn columns<E: EntityTrait>() -> String {
-    E::Column::iter()
-        .map(|c| c.as_str().to_owned())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The build (`$3`, one row) and its tasks (`$4`) before the events (`$1`) and outbox rows
-/// (`$2`). Sub-statements of one statement see the same snapshot; the tasks' foreign key to the
-/// build is checked at its end, when the build is there.
-static WRITE: LazyLock<String> = LazyLock::new(|| {
-    let (build, task) = (columns::<build::Entity>(), columns::<task::Entity>());
-    format!(
-        "WITH b AS (INSERT INTO build ({build}) SELECT {build} \
-           FROM jsonb_populate_recordset(NULL::build, $3::jsonb) RETURNING id), \
-         t AS (INSERT INTO task ({task}) SELECT {task} \
-           FROM jsonb_populate_recordset(NULL::task, $4::jsonb) RETURNING id), {}",
-        events_and_rows_ctes()
-    )
-});
-
 /// Writes a new build and its tasks (every column set, ids drawn by [`draw`]) with its `events`
 /// and outbox `rows` (each with the 0-based position of its event), in one statement; returns
-/// the rows written.
+/// the rows written. The caller checked that they [`fit`].
 pub(crate) async fn write(
     db: &impl ConnectionTrait,
     build: &build::ActiveModel,
@@ -122,22 +107,19 @@ pub(crate) async fn write(
         events: events.len(),
         rows: rows.len(),
     };
-    let statement = if shape.fits() {
-        let mut values = Vec::with_capacity(shape.params());
-        push_values(&mut values, build, true, None)?;
-        for task in tasks {
-            push_values(&mut values, task, true, None)?;
-        }
-        push_events_and_rows(&mut values, &events, &rows)?;
-        Statement::from_sql_and_values(db.get_database_backend(), &*text(shape), values)
-    } else {
-        let [events, rows_json] = events_and_rows_params(&events, &rows);
-        let builds = serde_json::Value::from(vec![to_json(build, None)]).to_string();
-        let tasks: Vec<serde_json::Value> = tasks.iter().map(|t| to_json(t, None)).collect();
-        let tasks = serde_json::Value::from(tasks).to_string();
-        let values: Vec<Value> = vec![events, rows_json, builds.into(), tasks.into()];
-        Statement::from_sql_and_values(db.get_database_backend(), WRITE.as_str(), values)
-    };
+    if !shape.fits() {
+        return Err(DbErr::Custom(format!(
+            "a new build too large to write at once: {shape:?}"
+        )));
+    }
+    let mut values = Vec::with_capacity(shape.params());
+    push_values(&mut values, build, true, None)?;
+    for task in tasks {
+        push_values(&mut values, task, true, None)?;
+    }
+    push_events_and_rows(&mut values, &events, &rows)?;
+    let statement =
+        Statement::from_sql_and_values(db.get_database_backend(), &*text(shape), values);
     if rows.is_empty() {
         db.execute(statement).await?;
         return Ok(Vec::new());
@@ -151,22 +133,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_write_names_every_build_and_task_column_and_keeps_the_outbox_statement() {
-        let sql = WRITE.as_str();
-        assert!(sql.contains(&format!(
-            "INSERT INTO build ({})",
-            columns::<build::Entity>()
-        )));
-        assert!(sql.contains(&format!("INSERT INTO task ({})", columns::<task::Entity>())));
-        assert!(columns::<build::Entity>().starts_with("id, "));
-        assert!(sql.contains("INSERT INTO webhook_delivery"));
-        assert_eq!(sql.matches("WITH ").count(), 1);
-    }
-
-    #[test]
     fn the_draw_numbers_the_endpoints_parameters_after_its_own() {
         let sql = DRAW.as_str();
-        assert!(sql.contains("$3") && sql.contains("$4") && sql.contains("$5"));
-        assert!(!sql.contains("$6"));
+        assert!(sql.contains("$2") && sql.contains("$3") && sql.contains("$4"));
+        assert!(!sql.contains("$5"));
     }
 }

@@ -15,21 +15,16 @@ use super::rows_values::{push_events_and_rows, selected_from_d, text, Shape};
 use crate::outbox::columns::{as_written, delivery_columns, RETURNED};
 use crate::Result;
 
-/// The values an active model sets, by column name, with `key` (when given) set to the 1-based
-/// `position` of the event the row is or belongs to.
-pub(crate) fn to_json<A: ActiveModelTrait>(
-    row: &A,
-    key: Option<(&str, usize)>,
-) -> serde_json::Value {
+/// The values an active model sets, by column name, with `key` set to the 1-based `position`
+/// of the event the row is or belongs to.
+fn to_json<A: ActiveModelTrait>(row: &A, key: &str, position: usize) -> serde_json::Value {
     let mut map = serde_json::Map::new();
     for column in <A::Entity as EntityTrait>::Column::iter() {
         if let ActiveValue::Set(value) | ActiveValue::Unchanged(value) = row.get(column) {
             map.insert(column.as_str().to_owned(), sea_value_to_json_value(&value));
         }
     }
-    if let Some((key, position)) = key {
-        map.insert(key.to_owned(), (position + 1).into());
-    }
+    map.insert(key.to_owned(), (position + 1).into());
     map.into()
 }
 
@@ -37,17 +32,11 @@ pub(crate) fn to_json<A: ActiveModelTrait>(
 static STATEMENT: LazyLock<String> = LazyLock::new(statement_text);
 
 fn statement_text() -> String {
-    format!("WITH {}", events_and_rows_ctes())
-}
-
-/// The statement after its `WITH`: the events (`$1`) as a CTE, then the outbox rows' insert
-/// (`$2`), so that other CTEs can go before them (`new_build`).
-pub(crate) fn events_and_rows_ctes() -> String {
     let columns = delivery_columns();
     // Ids of one INSERT are drawn in the order of its rows: numbering them by id gives each
     // event's position back.
     format!(
-        "ev AS (INSERT INTO event (org_id, repository_id, build_id, task_id, kind, action, \
+        "WITH ev AS (INSERT INTO event (org_id, repository_id, build_id, task_id, kind, action, \
            old_status, new_status, created_at) \
          SELECT org_id, repository_id, build_id, task_id, kind, action, old_status, new_status, \
            created_at FROM jsonb_populate_recordset(NULL::event, $1::jsonb) ORDER BY id \
@@ -63,21 +52,20 @@ pub(crate) fn events_and_rows_ctes() -> String {
     )
 }
 
-/// The statement's first two parameters: `events` and `rows` as JSON documents. An event's
-/// `id` only orders the insert; a row's `event_id` (its event's position) is swapped for the
-/// real id.
-pub(crate) fn events_and_rows_params(
+/// The statement's two parameters: `events` and `rows` as JSON documents. An event's `id` only
+/// orders the insert; a row's `event_id` (its event's position) is swapped for the real id.
+fn events_and_rows_params(
     events: &[event::ActiveModel],
     rows: &[(usize, webhook_delivery::ActiveModel)],
 ) -> [sea_orm::Value; 2] {
     let events: Vec<serde_json::Value> = events
         .iter()
         .enumerate()
-        .map(|(position, e)| to_json(e, Some(("id", position))))
+        .map(|(position, e)| to_json(e, "id", position))
         .collect();
     let rows: Vec<serde_json::Value> = rows
         .iter()
-        .map(|(position, row)| to_json(row, Some(("event_id", *position))))
+        .map(|(position, row)| to_json(row, "event_id", *position))
         .collect();
     [
         serde_json::Value::from(events).to_string().into(),

@@ -14,6 +14,7 @@ use buildhooks_entity::{build, event, task, webhook_delivery};
 use sea_orm::{ActiveModelTrait, ActiveValue, DbErr, EntityTrait, IdenStatic, Iterable, Value};
 
 use crate::outbox::columns::{delivery_columns, RETURNED};
+use crate::text::columns;
 use crate::Result;
 
 /// The most parameters a statement of this form takes; a larger write uses the JSON form.
@@ -72,24 +73,18 @@ pub(crate) fn text(shape: Shape) -> Arc<str> {
     text
 }
 
-/// `rows` parenthesised lists of `width` placeholders, numbered on from `n`.
-fn placeholders(sql: &mut String, n: &mut usize, rows: usize, width: usize) {
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..width {
-            *n += 1;
-            let _ = write!(sql, "{}${}", if column > 0 { ", " } else { "" }, n);
-        }
-        sql.push(')');
-    }
-}
-
-fn names<E: EntityTrait>(with_id: bool) -> String {
+/// Every column of `E` but `id`, comma-separated, in the entity's order.
+fn but_id<E: EntityTrait>() -> String {
     E::Column::iter()
         .map(|c| c.as_str().to_owned())
-        .filter(|c| with_id || c != "id")
+        .filter(|c| c != "id")
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Placeholders numbered on from `n` (`text::placeholders` with PostgreSQL's mark).
+fn placeholders(sql: &mut String, n: &mut usize, rows: usize, width: usize) {
+    crate::text::placeholders(sql, "$", n, rows, width);
 }
 
 fn build_text(shape: Shape) -> String {
@@ -99,7 +94,7 @@ fn build_text(shape: Shape) -> String {
         let _ = write!(
             sql,
             "b AS (INSERT INTO build ({}) VALUES ",
-            names::<build::Entity>(true)
+            columns::<build::Column>()
         );
         placeholders(&mut sql, &mut n, 1, width::<build::Entity>(true));
         sql.push_str("), ");
@@ -107,7 +102,7 @@ fn build_text(shape: Shape) -> String {
             let _ = write!(
                 sql,
                 "t AS (INSERT INTO task ({}) VALUES ",
-                names::<task::Entity>(true)
+                columns::<task::Column>()
             );
             placeholders(&mut sql, &mut n, tasks, width::<task::Entity>(true));
             sql.push_str("), ");
@@ -118,7 +113,7 @@ fn build_text(shape: Shape) -> String {
     let _ = write!(
         sql,
         "ev AS (INSERT INTO event ({}) VALUES ",
-        names::<event::Entity>(false)
+        but_id::<event::Entity>()
     );
     placeholders(
         &mut sql,
