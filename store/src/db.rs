@@ -7,6 +7,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::dialect::Dialect;
 use crate::handle::DbHandle;
+use crate::sqlite::batch::Batches;
 use crate::sqlite::gate::{self, WriteGate};
 use crate::Result;
 
@@ -20,6 +21,8 @@ pub struct Db {
     writer: Option<DatabaseConnection>,
     /// SQLite's single-writer gate with group commit (PostgreSQL: none).
     write_gate: Option<Arc<WriteGate>>,
+    /// SQLite: writes that are statements alone, sent together.
+    batches: Option<Arc<Batches>>,
     dialect: Dialect,
 }
 
@@ -32,6 +35,7 @@ impl Db {
             conn,
             writer: None,
             write_gate,
+            batches: (dialect == Dialect::Sqlite).then(Arc::default),
             dialect,
         }
     }
@@ -62,6 +66,13 @@ impl Db {
 
     pub(crate) fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// SQLite: the queue of writes sent together.
+    pub(crate) fn batches(&self) -> Result<&Arc<Batches>> {
+        self.batches
+            .as_ref()
+            .ok_or_else(|| sea_orm::DbErr::Custom("writes are batched only on SQLite".into()))
     }
 
     fn write_conn(&self) -> &DatabaseConnection {

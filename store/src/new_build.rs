@@ -1,31 +1,34 @@
-//! A new build written at once where the database allows it (PostgreSQL, `postgres::new_build`):
-//! its ids drawn beside the organization's endpoints before anything is written, then the build,
-//! its tasks, its events and their outbox rows in one statement, atomic on its own: two round
-//! trips where a write transaction takes six. On SQLite [`draw`] answers `None` and the caller
-//! writes through a write transaction (its writers share one gate, whose group commit already
-//! saves the commits).
+//! A new build written at once: its ids drawn and the organization's endpoints read before
+//! anything is written, then the build, its tasks, its events and their outbox rows together.
+//! PostgreSQL (`postgres::new_build`): two statements where a write transaction takes six round
+//! trips, the second atomic on its own. SQLite (`sqlite::new_build`): ids from blocks this
+//! process reserved, and one round trip inside the write gate where a write transaction holds
+//! the gate for seven with the payloads rendered in between.
 
-use buildhooks_entity::{build, task, webhook_delivery};
-use sea_orm::{ConnectionTrait, DbErr};
-
-pub use crate::postgres::new_build::Drawn;
+use buildhooks_entity::{build, task, webhook_delivery, webhook_endpoint};
+use sea_orm::ConnectionTrait;
 
 use crate::dialect::Dialect;
 use crate::events::NewEvent;
 use crate::outbox::columns::new_row;
 use crate::outbox::NewDelivery;
 use crate::postgres::listen::NOTIFY_CHANNEL;
-use crate::{postgres, Db, Result};
+use crate::{postgres, sqlite, Db, Result};
+
+/// The ids drawn for a new build and its tasks, and the organization's enabled endpoints as
+/// read then.
+pub struct Drawn {
+    pub build_id: i32,
+    pub task_ids: Vec<i32>,
+    pub endpoints: Vec<webhook_endpoint::Model>,
+}
 
 /// The ids of a new build with `tasks` tasks and `org_id`'s enabled endpoints (in position
-/// order), read before anything is written; `None` where a new build is written in a write
-/// transaction instead.
-pub async fn draw(db: &Db, org_id: i32, tasks: usize) -> Result<Option<Drawn>> {
+/// order), read before anything is written.
+pub async fn draw(db: &Db, org_id: i32, tasks: usize) -> Result<Drawn> {
     match db.dialect() {
-        Dialect::Postgres => Ok(Some(
-            postgres::new_build::draw(db.conn(), org_id, tasks).await?,
-        )),
-        Dialect::Sqlite => Ok(None),
+        Dialect::Postgres => postgres::new_build::draw(db.conn(), org_id, tasks).await,
+        Dialect::Sqlite => sqlite::new_build::draw(db, org_id, tasks).await,
     }
 }
 
@@ -36,8 +39,8 @@ pub fn fits(tasks: usize, events: usize, rows: usize) -> bool {
 }
 
 /// Writes a build and its tasks (every column set, their ids from [`draw`]) with `events` and
-/// their outbox `rows` (which [`fits`] allowed), atomically; returns the rows written. `notify`: tell other instances
-/// that rows are there to claim.
+/// their outbox `rows` (which [`fits`] allowed), atomically; returns the rows written, once
+/// durable. `notify`: tell other instances that rows are there to claim.
 #[allow(clippy::too_many_arguments)]
 pub async fn write(
     db: &Db,
@@ -49,16 +52,15 @@ pub async fn write(
     rows: Vec<NewDelivery>,
     notify: bool,
 ) -> Result<Vec<webhook_delivery::Model>> {
-    if db.dialect() != Dialect::Postgres {
-        return Err(DbErr::Custom(
-            "a new build is written at once only where its ids were drawn".into(),
-        ));
-    }
     let rows: Vec<_> = rows
         .into_iter()
         .map(|r| (r.event, new_row(r, now)))
         .collect();
     let drafts = events.iter().map(|e| e.row(org_id, now)).collect();
+    if db.dialect() == Dialect::Sqlite {
+        // Every writer of the file is in this process: the dispatcher is handed its rows.
+        return sqlite::new_build::write(db, build, tasks, drafts, rows).await;
+    }
     let written = postgres::new_build::write(db.conn(), build, tasks, drafts, rows).await?;
     if notify && !written.is_empty() {
         // After the commit: the rows are there to claim. A failure here loses no row (other

@@ -1,7 +1,9 @@
 //! `createBuild` as it is written on every database: the build, its tasks, their events and the
 //! outbox rows together or not at all, payloads carrying the ids the rows got, and a stored
-//! query that reads the new rows seeing them (on PostgreSQL the common case is written in one
-//! statement after its ids were drawn, and such a query takes the write-transaction path).
+//! query that reads the new rows seeing them (the common case is written at once after its ids
+//! were drawn, and such a query takes the write-transaction path), build ids in creation order
+//! whichever path wrote them, and concurrent new builds (sent together on SQLite) each with its
+//! own events and rows.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -15,17 +17,23 @@ use crate::utils::{error_code, save_endpoints, settled_deliveries, Receiver, Tes
 const CREATE: &str = "mutation($i: RepositoryCreateBuildInput!) {
   createBuild(input: $i) { build { id status tasks { id name status } } } }";
 
-#[tokio::test]
-async fn a_new_build_is_written_with_its_events_and_rows_or_not_at_all() {
-    let app = TestApp::spawn().await;
+/// A receiver of the organization's one endpoint, which takes builds' and tasks' creation.
+async fn created_events_receiver(app: &TestApp) -> Receiver {
     let receiver = Receiver::start(vec![]).await;
     let saved = save_endpoints(
-        &app,
+        app,
         &app.org,
         json!([{ "webhookURL": receiver.url(), "events": ["build.created", "task.created"] }]),
     )
     .await;
     assert!(saved.get("errors").is_none(), "{saved}");
+    receiver
+}
+
+#[tokio::test]
+async fn a_new_build_is_written_with_its_events_and_rows_or_not_at_all() {
+    let app = TestApp::spawn().await;
+    let receiver = created_events_receiver(&app).await;
     let repo = app.create_repository("at-once").await;
     let org_id: i32 = app.org.uid.parse().expect("uid");
     let conn = app.state.store.conn();
@@ -172,4 +180,86 @@ async fn a_stored_query_reading_the_new_build_sees_its_tasks() {
         listed,
         task_ids.iter().map(String::as_str).collect::<Vec<_>>()
     );
+}
+
+#[tokio::test]
+async fn builds_keep_the_order_they_were_created_in_on_either_path() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(vec![]).await;
+    let repo = app.create_repository("in-order").await;
+    let plain = json!([{ "webhookURL": receiver.url(), "events": ["build.created"] }]);
+    // A stored query that reads the new rows: that build goes through a write transaction.
+    let query = "query($buildId: ID!) { build(id: $buildId) { id } }";
+    let reading =
+        json!([{ "webhookURL": receiver.url(), "events": ["build.created"], "query": query }]);
+    let mut ids = Vec::new();
+    for endpoints in [&plain, &reading, &plain] {
+        let saved = save_endpoints(&app, &app.org, endpoints.clone()).await;
+        assert!(saved.get("errors").is_none(), "{saved}");
+        let (build_id, _) = app.create_build(&repo, &[("t", false)], false).await;
+        ids.push(build_id.parse::<i64>().expect("numeric id"));
+    }
+    assert!(
+        ids[0] < ids[1] && ids[1] < ids[2],
+        "ids out of creation order: {ids:?}"
+    );
+    receiver.wait_for(3, Duration::from_secs(10)).await;
+    settled_deliveries(&app, 3).await;
+}
+
+#[tokio::test]
+async fn concurrent_new_builds_each_get_their_own_events_and_rows() {
+    let app = TestApp::spawn().await;
+    let receiver = created_events_receiver(&app).await;
+    let repo = app.create_repository("together").await;
+    let calls = (0..24).map(|i| {
+        let input = json!({ "i": { "repositoryId": repo, "branch": format!("b{i}"),
+            "tasks": [{ "name": format!("t{i}") }] } });
+        let app = &app;
+        async move { app.ok(CREATE, input).await }
+    });
+    let made = futures::future::join_all(calls).await;
+    let mut builds: Vec<String> = made
+        .iter()
+        .map(|d| {
+            d["createBuild"]["build"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        })
+        .collect();
+    builds.sort();
+    builds.dedup();
+    assert_eq!(builds.len(), 24, "every call got a build of its own");
+    let org_id: i32 = app.org.uid.parse().expect("uid");
+    let conn = app.state.store.conn();
+    let events = event::Entity::find()
+        .filter(event::Column::OrgId.eq(org_id))
+        .all(conn)
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 48);
+    let rows = webhook_delivery::Entity::find()
+        .filter(webhook_delivery::Column::OrgId.eq(org_id))
+        .all(conn)
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 48);
+    for row in &rows {
+        let event = events
+            .iter()
+            .find(|e| Some(e.id) == row.event_id)
+            .expect("each row names an event");
+        assert_eq!(
+            Some(event.build_id),
+            row.build_id,
+            "a row named another build's event"
+        );
+        assert_eq!(event.kind, row.kind);
+    }
+    assert_eq!(
+        receiver.wait_for(48, Duration::from_secs(20)).await.len(),
+        48
+    );
+    settled_deliveries(&app, 48).await;
 }

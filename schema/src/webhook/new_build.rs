@@ -31,10 +31,7 @@ pub(crate) async fn create(
     let schema = ctx
         .data_opt::<PayloadSchema>()
         .ok_or_else(|| Error::Internal("no payload schema in context".into()))?;
-    let Some(drawn) = buildhooks_store::new_build::draw(store.db(), org_id, tasks.len()).await?
-    else {
-        return Ok(None);
-    };
+    let drawn = buildhooks_store::new_build::draw(store.db(), org_id, tasks.len()).await?;
     let mut build = build.clone();
     build.id = Set(drawn.build_id);
     let tasks: Vec<task::ActiveModel> = tasks

@@ -9,19 +9,13 @@
 use std::sync::LazyLock;
 
 use buildhooks_entity::{build, event, task, webhook_delivery, webhook_endpoint};
+
+pub(crate) use crate::new_build::Drawn;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement, Value};
 
-use super::rows_values::{push_events_and_rows, push_values, text, Shape};
+use super::rows_values::{push_build, push_events_and_rows, text, Shape};
 use crate::outbox::columns::as_written;
 use crate::Result;
-
-/// The ids drawn for a new build and its tasks, and the organization's enabled endpoints as
-/// read then.
-pub struct Drawn {
-    pub build_id: i32,
-    pub task_ids: Vec<i32>,
-    pub endpoints: Vec<webhook_endpoint::Model>,
-}
 
 /// `$1` how many task ids, `$2` to `$4` the endpoints' select (organization, not deleted,
 /// enabled). One row when the organization has no endpoint (its endpoint columns NULL), else
@@ -45,12 +39,7 @@ static DRAW: LazyLock<String> = LazyLock::new(|| {
 /// one statement (its parameters within PostgreSQL's limit); a larger one goes through a write
 /// transaction.
 pub(crate) fn fit(tasks: usize, events: usize, rows: usize) -> bool {
-    Shape {
-        build: Some(tasks),
-        events,
-        rows,
-    }
-    .fits()
+    Shape::new_build(tasks, events, rows).fits()
 }
 
 /// Draws the ids of a build with `tasks` tasks and reads `org_id`'s enabled endpoints, in one
@@ -102,21 +91,14 @@ pub(crate) async fn write(
     events: Vec<event::ActiveModel>,
     rows: Vec<(usize, webhook_delivery::ActiveModel)>,
 ) -> Result<Vec<webhook_delivery::Model>> {
-    let shape = Shape {
-        build: Some(tasks.len()),
-        events: events.len(),
-        rows: rows.len(),
-    };
+    let shape = Shape::new_build(tasks.len(), events.len(), rows.len());
     if !shape.fits() {
         return Err(DbErr::Custom(format!(
             "a new build too large to write at once: {shape:?}"
         )));
     }
     let mut values = Vec::with_capacity(shape.params());
-    push_values(&mut values, build, true, None)?;
-    for task in tasks {
-        push_values(&mut values, task, true, None)?;
-    }
+    push_build(&mut values, build, tasks)?;
     push_events_and_rows(&mut values, &events, &rows)?;
     let statement =
         Statement::from_sql_and_values(db.get_database_backend(), &*text(shape), values);

@@ -38,6 +38,15 @@ fn width<E: EntityTrait>(with_id: bool) -> usize {
 }
 
 impl Shape {
+    /// A new build with `tasks` tasks, `events` events and `rows` outbox rows.
+    pub fn new_build(tasks: usize, events: usize, rows: usize) -> Self {
+        Shape {
+            build: Some(tasks),
+            events,
+            rows,
+        }
+    }
+
     /// The statement's parameters.
     pub fn params(&self) -> usize {
         let (builds, tasks) = match self.build {
@@ -57,20 +66,47 @@ impl Shape {
     }
 }
 
-/// The statement text for `shape`, kept for the most common shapes.
-pub(crate) fn text(shape: Shape) -> Arc<str> {
-    static TEXTS: OnceLock<Mutex<HashMap<Shape, Arc<str>>>> = OnceLock::new();
-    let texts = TEXTS.get_or_init(Mutex::default);
-    if let Some(text) = texts.lock().ok().and_then(|t| t.get(&shape).cloned()) {
-        return text;
+/// Statement texts kept per shape, for the most common shapes (at most `MAX_SHAPES`).
+pub(crate) struct Texts(OnceLock<Mutex<HashMap<Shape, Arc<str>>>>);
+
+impl Texts {
+    pub(crate) const fn new() -> Self {
+        Texts(OnceLock::new())
     }
-    let text: Arc<str> = build_text(shape).into();
-    if let Ok(mut texts) = texts.lock() {
-        if texts.len() < MAX_SHAPES {
-            texts.insert(shape, text.clone());
+
+    /// The text for `shape`, made by `make` the first time.
+    pub(crate) fn get(&self, shape: Shape, make: fn(Shape) -> String) -> Arc<str> {
+        let texts = self.0.get_or_init(Mutex::default);
+        if let Some(text) = texts.lock().ok().and_then(|t| t.get(&shape).cloned()) {
+            return text;
         }
+        let text: Arc<str> = make(shape).into();
+        if let Ok(mut texts) = texts.lock() {
+            if texts.len() < MAX_SHAPES {
+                texts.insert(shape, text.clone());
+            }
+        }
+        text
     }
-    text
+}
+
+/// The statement text for `shape`.
+pub(crate) fn text(shape: Shape) -> Arc<str> {
+    static TEXTS: Texts = Texts::new();
+    TEXTS.get(shape, build_text)
+}
+
+/// Appends the values of a new build and its tasks, every column (ids drawn), in column order.
+pub(crate) fn push_build(
+    out: &mut Vec<Value>,
+    build: &build::ActiveModel,
+    tasks: &[task::ActiveModel],
+) -> Result<()> {
+    push_values(out, build, true, None)?;
+    for task in tasks {
+        push_values(out, task, true, None)?;
+    }
+    Ok(())
 }
 
 /// Every column of `E` but `id`, comma-separated, in the entity's order.

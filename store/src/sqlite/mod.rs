@@ -1,5 +1,9 @@
-//! SQLite: the single-writer gate with group commit, and the statement texts only SQLite runs.
+//! SQLite: the single-writer gate with group commit, ids drawn before a write, and the statement
+//! texts only SQLite runs.
 
+pub(crate) mod batch;
 pub(crate) mod gate;
+pub(crate) mod ids;
+pub(crate) mod new_build;
 pub(crate) mod outbox;
 pub(crate) mod retention;

@@ -1,0 +1,196 @@
+//! SQLite: writes that are statements alone (a new build: its ids drawn, its payloads rendered
+//! before) sent together. Whoever finds no batch running starts one in a task of its own (a
+//! dropped request never strands the others'); it takes the write gate once for every write
+//! queued meanwhile and sends their statements as one round trip to SQLite's thread, then tells
+//! each its rows once the group's commit is durable, and goes on while writes are queued.
+//!
+//! Measured before (temporary counters in the write gate, `bench --mode api`, 16 in flight):
+//! each write held the gate about 0.5 ms, mostly waiting for a busy runtime to run it again after
+//! each of its round trips, and the gate was held 90% of the time with a third of the CPU idle.
+//!
+//! If a batch fails, nothing of it is kept (its savepoint is undone) and each write is run
+//! again on its own, so only the write at fault gets the error. A write may ask not to wait for
+//! the commit (drawing ids: see `ids`).
+
+use std::sync::{Arc, Mutex};
+
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, Statement, Value};
+use tokio::sync::oneshot;
+
+use crate::{Db, Result};
+
+/// Most writes sent in one round trip.
+const MAX_BATCH: usize = 32;
+
+/// The queued writes, and whether a batch is running.
+#[derive(Default)]
+pub(crate) struct Batches {
+    queue: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    running: bool,
+}
+
+/// One write: its statements (`;`-separated, plain `?` parameters), how many rows they
+/// return, and whether its caller waits for the commit.
+struct Job {
+    sql: Arc<str>,
+    values: Vec<Value>,
+    returns: usize,
+    durable: bool,
+    told: oneshot::Sender<Result<Vec<QueryResult>>>,
+}
+
+impl Batches {
+    /// Runs `sql` with `values` in a write transaction, with other writes queued meanwhile;
+    /// returns its `returns` rows once they are durable, or (not `durable`) once they are
+    /// written, the commit to follow.
+    pub(crate) async fn write(
+        self: &Arc<Self>,
+        db: &Db,
+        sql: Arc<str>,
+        values: Vec<Value>,
+        returns: usize,
+        durable: bool,
+    ) -> Result<Vec<QueryResult>> {
+        let (told, answer) = oneshot::channel();
+        let start = {
+            let mut queue = self
+                .queue
+                .lock()
+                .map_err(|_| DbErr::Custom("the write queue is poisoned".into()))?;
+            queue.jobs.push(Job {
+                sql,
+                values,
+                returns,
+                durable,
+                told,
+            });
+            !std::mem::replace(&mut queue.running, true)
+        };
+        if start {
+            let batches = self.clone();
+            let db = db.clone();
+            tokio::spawn(async move { batches.run(&db).await });
+        }
+        answer
+            .await
+            .map_err(|_| DbErr::Custom("the write stopped".into()))?
+    }
+
+    /// Runs batches until the queue is empty.
+    async fn run(&self, db: &Db) {
+        loop {
+            let jobs = match self.queue.lock() {
+                Ok(mut queue) if queue.jobs.is_empty() => {
+                    queue.running = false;
+                    return;
+                }
+                Ok(mut queue) => take_alike(&mut queue.jobs),
+                // Every waiting writer is told by its dropped sender.
+                Err(_) => return,
+            };
+            run_batch(db, jobs).await;
+        }
+    }
+}
+
+/// The oldest job and the next ones with the same statements, as many as the largest power of
+/// two up to `MAX_BATCH` allows; the others stay queued, in order. A batch's text is its jobs'
+/// texts joined, and SQLite's thread keeps the statements it prepared by text (a hundred per
+/// connection): batches of one kind and few sizes keep that cache small; mixed ones prepared a
+/// new text nearly every time.
+fn take_alike(jobs: &mut Vec<Job>) -> Vec<Job> {
+    let first = jobs[0].sql.clone();
+    let alike = jobs.iter().filter(|j| j.sql == first).count();
+    let mut n = 1;
+    while n * 2 <= alike.min(MAX_BATCH) {
+        n *= 2;
+    }
+    let mut taken = Vec::with_capacity(n);
+    let mut kept = Vec::with_capacity(jobs.len() - n);
+    for job in jobs.drain(..) {
+        if taken.len() < n && job.sql == first {
+            taken.push(job);
+        } else {
+            kept.push(job);
+        }
+    }
+    *jobs = kept;
+    taken
+}
+
+/// Runs `jobs` in one round trip, or one by one if that fails.
+async fn run_batch(db: &Db, jobs: Vec<Job>) {
+    let jobs = match jobs.len() {
+        1 => jobs,
+        _ => {
+            let sql = jobs.iter().map(|j| &*j.sql).collect::<Vec<_>>().join("; ");
+            let values = jobs.iter().flat_map(|j| j.values.iter().cloned()).collect();
+            match run(db, sql, values, jobs).await {
+                Ok(()) => return,
+                // Undone: each is run again alone, and the one at fault gets the error.
+                Err((error, jobs)) => {
+                    tracing::debug!(%error, "a batch of writes failed; running them alone");
+                    jobs
+                }
+            }
+        }
+    };
+    for job in jobs {
+        let (sql, values) = (job.sql.to_string(), job.values.clone());
+        if let Err((error, mut job)) = run(db, sql, values, vec![job]).await {
+            if let Some(job) = job.pop() {
+                let _ = job.told.send(Err(error));
+            }
+        }
+    }
+}
+
+/// Runs `sql` (the statements of `jobs`) in a write transaction through the gate and tells each
+/// job its rows: at once if it asked for no durability, else once the commit is durable. The
+/// jobs come back with the error if nothing was told yet (the statements failed, or returned a
+/// wrong number of rows).
+async fn run(
+    db: &Db,
+    sql: String,
+    values: Vec<Value>,
+    jobs: Vec<Job>,
+) -> std::result::Result<(), (DbErr, Vec<Job>)> {
+    let w = match db.begin_write().await {
+        Ok(w) => w,
+        Err(error) => return Err((error, jobs)),
+    };
+    let statement = Statement::from_sql_and_values(w.txn().get_database_backend(), sql, values);
+    // Dropped on an error: the savepoint is undone, the group goes on.
+    let rows = match w.txn().query_all(statement).await {
+        Ok(rows) => rows,
+        Err(error) => return Err((error, jobs)),
+    };
+    if rows.len() != jobs.iter().map(|j| j.returns).sum::<usize>() {
+        let error = DbErr::Custom("a write returned a wrong number of rows".into());
+        return Err((error, jobs));
+    }
+    let mut rows = rows.into_iter();
+    let mut durable = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let mine: Vec<QueryResult> = rows.by_ref().take(job.returns).collect();
+        match job.durable {
+            true => durable.push((job.told, mine)),
+            false => {
+                let _ = job.told.send(Ok(mine));
+            }
+        }
+    }
+    let committed = w.commit().await;
+    for (told, mine) in durable {
+        let _ = told.send(match &committed {
+            Ok(()) => Ok(mine),
+            Err(error) => Err(DbErr::Custom(error.to_string())),
+        });
+    }
+    Ok(())
+}
