@@ -1,9 +1,10 @@
 //! A new build written at once: its ids drawn and the organization's endpoints read before
 //! anything is written, then the build, its tasks, its events and their outbox rows together.
 //! PostgreSQL (`postgres::new_build`): two statements where a write transaction takes six round
-//! trips, the second atomic on its own. SQLite (`sqlite::new_build`): ids from blocks this
-//! process reserved, and one round trip inside the write gate where a write transaction holds
-//! the gate for seven with the payloads rendered in between.
+//! trips, the second atomic on its own. SQLite (`sqlite::new_build`): ids drawn by moving the
+//! tables' `sqlite_sequence` entries up, then one multi-statement write sent with others in a
+//! batch through the write gate, where a write transaction holds the gate for seven round trips
+//! with the payloads rendered in between.
 
 use buildhooks_entity::{build, task, webhook_delivery, webhook_endpoint};
 use sea_orm::ConnectionTrait;
