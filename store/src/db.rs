@@ -9,6 +9,7 @@ use crate::dialect::Dialect;
 use crate::handle::DbHandle;
 use crate::sqlite::batch::Batches;
 use crate::sqlite::gate::{self, WriteGate};
+use crate::sqlite::gate_times::GateTimesNow;
 use crate::Result;
 
 pub use crate::sqlite::gate::{AfterCommit, WriteTxn};
@@ -108,6 +109,11 @@ impl Db {
             Some(gate) => gate::begin(gate, self.write_conn(), priority).await,
             None => gate::begin_plain(&self.conn).await,
         }
+    }
+
+    /// SQLite: what the write gate has spent its time on since the database was opened.
+    pub fn write_gate_times(&self) -> Option<GateTimesNow> {
+        self.write_gate.as_ref().map(|gate| gate.times.now())
     }
 
     /// Answers when the database does (`SELECT 1`): the health check.

@@ -292,6 +292,24 @@ async fn json_logs_request_ids_and_metrics_of_the_real_binary() {
     at_least("process_open_fds", 3.0);
     at_least("process_threads", 1.0);
     at_least("process_start_time_seconds", 1.6e9);
+    // SQLite's write gate: the builds were written through it, the dispatcher recorded through
+    // it; PostgreSQL has none.
+    let gate = "buildhooks_write_gate_held_seconds_total{writer=\"ordinary\"}";
+    if db.url.starts_with("sqlite:") {
+        assert!(sample(&text, gate) > Some(0.0), "{text}");
+        at_least(
+            "buildhooks_write_gate_turns_total{writer=\"priority\"}",
+            1.0,
+        );
+        at_least("buildhooks_write_gate_commits_total", 2.0);
+        assert!(
+            sample(&text, "buildhooks_write_gate_commit_seconds_total") > Some(0.0),
+            "{text}"
+        );
+        at_least("buildhooks_write_gate_waited_seconds_total", 0.0);
+    } else {
+        assert_eq!(sample(&text, gate), None, "{text}");
+    }
     // The endpoint's spell ended with the success (written off the recorder's loop too).
     let deadline = Instant::now() + Duration::from_secs(10);
     let text = loop {

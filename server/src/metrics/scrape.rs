@@ -147,6 +147,8 @@ pub fn process_state(state: &AppState, registry: &mut Registry) {
         up,
     );
 
+    write_gate(state.store.db(), registry);
+
     let stats = &state.retention;
     let pruned: Family<[(&'static str, &'static str); 1], Counter> = Family::default();
     for (table, n) in stats.pruned() {
@@ -175,5 +177,56 @@ pub fn process_state(state: &AppState, registry: &mut Registry) {
         "buildhooks_table_rows",
         "Rows of the tables retention prunes, as last counted (an estimate for very large tables)",
         rows,
+    );
+}
+
+/// The database's single-writer gate (absent where the database takes concurrent writers): held
+/// close to 100% of the time while the CPU is partly idle, it is what bounds writes; its commits'
+/// share tells whether the disk is the limit.
+fn write_gate(db: &Db, registry: &mut Registry) {
+    let Some(times) = db.write_gate_times() else {
+        return;
+    };
+    let held: Family<[(&'static str, &'static str); 1], Counter<f64, AtomicU64>> =
+        Family::default();
+    let turns: Family<[(&'static str, &'static str); 1], Counter> = Family::default();
+    for (writer, s, n) in [
+        ("ordinary", times.held_ordinary_s, times.turns_ordinary),
+        ("priority", times.held_priority_s, times.turns_priority),
+    ] {
+        held.get_or_create(&[("writer", writer)]).inc_by(s);
+        turns.get_or_create(&[("writer", writer)]).inc_by(n);
+    }
+    registry.register(
+        "buildhooks_write_gate_held_seconds",
+        "Time the single-writer gate was held, by writer kind (priority: the dispatcher's)",
+        held,
+    );
+    registry.register(
+        "buildhooks_write_gate_turns",
+        "Turns taken at the single-writer gate, by writer kind",
+        turns,
+    );
+    let counter = |s: f64| {
+        let c: Counter<f64, AtomicU64> = Counter::default();
+        c.inc_by(s);
+        c
+    };
+    registry.register(
+        "buildhooks_write_gate_waited_seconds",
+        "Time writers spent waiting for the single-writer gate, summed over writers",
+        counter(times.waited_s),
+    );
+    registry.register(
+        "buildhooks_write_gate_commit_seconds",
+        "Time the gate's group commits took (the gate held meanwhile)",
+        counter(times.committing_s),
+    );
+    let commits: Counter = Counter::default();
+    commits.inc_by(times.commits);
+    registry.register(
+        "buildhooks_write_gate_commits",
+        "Group commits at the single-writer gate (each for one or more writers)",
+        commits,
     );
 }

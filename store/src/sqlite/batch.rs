@@ -194,3 +194,73 @@ async fn run(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sea_orm::{ConnectionTrait, Value};
+
+    use crate::connect::{connect, file_url, ConnectOptions};
+
+    /// A write that joins another writer's group and fails after one of its statements ran:
+    /// its savepoint is undone, the group's other work is kept and committed, and the write
+    /// alone gets the error; the gate counted the turns and commits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_failing_in_a_group_is_undone_alone() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = connect(
+            &file_url(&dir.path().join("b.db")),
+            &ConnectOptions::default(),
+        )
+        .await
+        .expect("db");
+        db.conn()
+            .execute_unprepared("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+            .await
+            .expect("table");
+        // A writer holds the gate with k = 1 written, so the write joins its group.
+        let first = db.begin_write().await.expect("writer");
+        first
+            .txn()
+            .execute_unprepared("INSERT INTO t (k) VALUES (1)")
+            .await
+            .expect("k = 1");
+        let write = |sql: &'static str, keys: Vec<i64>| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let values = keys.into_iter().map(Value::from).collect();
+                let batches = db.batches().expect("sqlite").clone();
+                batches.write(&db, sql.into(), values, 0, true).await
+            })
+        };
+        // k = 4 is written, then k = 1 fails on the key.
+        let failing = write(
+            "INSERT INTO t (k) VALUES (?); INSERT INTO t (k) VALUES (?)",
+            vec![4, 1],
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        first.commit().await.expect("the first writer's commit");
+        let failed = failing.await.expect("task");
+        assert!(failed.is_err(), "{failed:?}");
+        let after = write("INSERT INTO t (k) VALUES (?)", vec![2]).await;
+        assert!(after.expect("task").is_ok());
+        let rows = db
+            .conn()
+            .query_all(sea_orm::Statement::from_string(
+                db.conn().get_database_backend(),
+                "SELECT k FROM t ORDER BY k",
+            ))
+            .await
+            .expect("rows");
+        let keys: Vec<i64> = rows
+            .iter()
+            .map(|r| r.try_get_by_index(0).expect("k"))
+            .collect();
+        assert_eq!(keys, [1, 2]);
+        let times = db.write_gate_times().expect("sqlite");
+        assert!(times.turns_ordinary >= 3, "{times:?}");
+        assert!(times.commits >= 2 && times.committing_s > 0.0, "{times:?}");
+        assert!(times.held_ordinary_s > 0.0, "{times:?}");
+    }
+}

@@ -17,11 +17,12 @@ use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
-use tokio::sync::{oneshot, Mutex, MutexGuard, OwnedMutexGuard};
+use tokio::sync::{oneshot, Mutex, MutexGuard};
 
 use sea_orm::DbErr;
 
 use crate::handle::DbHandle;
+use crate::sqlite::gate_times::{GateTimes, Held};
 use crate::Result;
 
 const SAVEPOINT: &str = "SAVEPOINT buildhooks_writer";
@@ -45,6 +46,8 @@ pub(crate) struct WriteGate {
     waiting: AtomicUsize,
     /// The open transaction of the current group, between two members.
     parked: SyncMutex<Option<Group>>,
+    /// What the gate spends its time on (`/metrics`).
+    pub(crate) times: Arc<GateTimes>,
 }
 
 /// An open transaction shared by consecutive writers, and the members waiting for its commit.
@@ -66,10 +69,11 @@ struct Member {
 
 impl Group {
     /// Commits the group and tells every member whether it is durable.
-    async fn commit(self) -> bool {
+    async fn commit(self, times: &GateTimes) -> bool {
         let Group { outer, members, .. } = self;
+        let started = Instant::now();
         let ok = match Arc::try_unwrap(outer) {
-            Ok(outer) => match outer.commit().await {
+            Ok(outer) => match outer.commit().await.inspect(|_| times.committed(started)) {
                 Ok(()) => true,
                 Err(e) => {
                     tracing::error!(error = %e, members = members.len(), "group commit failed");
@@ -118,7 +122,7 @@ impl Drop for Waiting {
                 let _writer = gate.writer.clone().lock_owned().await;
                 let parked = gate.parked.lock().ok().and_then(|mut p| p.take());
                 if let Some(group) = parked {
-                    group.commit().await;
+                    group.commit(&gate.times).await;
                 }
             });
         }
@@ -129,7 +133,7 @@ impl Drop for Waiting {
 struct Turn {
     gate: Arc<WriteGate>,
     group: Group,
-    writer: OwnedMutexGuard<()>,
+    writer: Held,
     /// Whether this writer runs in a savepoint: not when it opened the group, whose
     /// transaction then holds nothing but its own work.
     savepoint: bool,
@@ -154,7 +158,7 @@ impl Turn {
                 return;
             }
         }
-        group.commit().await;
+        group.commit(&gate.times).await;
         drop(writer);
     }
 
@@ -201,13 +205,19 @@ pub(crate) async fn begin<'a>(
     conn: &DatabaseConnection,
     priority: bool,
 ) -> Result<WriteTxn<'a>> {
+    let asked = Instant::now();
     let waiting = Waiting::new(gate);
     let queue = if priority {
         None
     } else {
         Some(gate.queue.lock().await)
     };
-    let writer = gate.writer.clone().lock_owned().await;
+    let writer = Held::new(
+        gate.writer.clone().lock_owned().await,
+        priority,
+        &gate.times,
+    );
+    gate.times.waited(asked);
     waiting.arrived();
     let parked = gate.parked.lock().ok().and_then(|mut p| p.take());
     let savepoint = parked.is_some();
@@ -275,8 +285,9 @@ pub(crate) async fn begin_background<'a>(
     // A group parked for a writer that is gone: committed first, so this one stands alone.
     let parked = gate.parked.lock().ok().and_then(|mut p| p.take());
     if let Some(group) = parked {
-        group.commit().await;
+        group.commit(&gate.times).await;
     }
+    let writer = Held::new(writer, false, &gate.times);
     let conn = conn.clone();
     let outer = tokio::spawn(async move { conn.begin().await })
         .await

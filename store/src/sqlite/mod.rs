@@ -3,6 +3,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod gate;
+pub(crate) mod gate_times;
 pub(crate) mod ids;
 pub(crate) mod new_build;
 pub(crate) mod outbox;
