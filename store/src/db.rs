@@ -1,5 +1,5 @@
-//! The application's database: the pool, SQLite's one writer connection and its write gate,
-//! chosen once when the pool is opened. Every write transaction starts here.
+//! The application's database: the pool, SQLite's one writer connection, its write gate and its
+//! checkpointer, chosen once when the pool is opened. Every write transaction starts here.
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use crate::dialect::Dialect;
 use crate::handle::DbHandle;
 use crate::sqlite::batch::Batches;
+use crate::sqlite::checkpoint::{Checkpointer, CheckpointsNow};
 use crate::sqlite::gate::{self, WriteGate};
 use crate::sqlite::gate_times::GateTimesNow;
 use crate::Result;
@@ -24,6 +25,8 @@ pub struct Db {
     write_gate: Option<Arc<WriteGate>>,
     /// SQLite: writes that are statements alone, sent together.
     batches: Option<Arc<Batches>>,
+    /// SQLite: the WAL's checkpoints off the writer, stopped with the last clone.
+    checkpointer: Option<Arc<Checkpointer>>,
     dialect: Dialect,
 }
 
@@ -37,6 +40,7 @@ impl Db {
             writer: None,
             write_gate,
             batches: (dialect == Dialect::Sqlite).then(Arc::default),
+            checkpointer: None,
             dialect,
         }
     }
@@ -52,6 +56,12 @@ impl Db {
     /// The same database with write transactions on `writer` (SQLite: a one-connection pool).
     pub(crate) fn with_writer(mut self, writer: DatabaseConnection) -> Db {
         self.writer = Some(writer);
+        self
+    }
+
+    /// The same database with its WAL checkpointed by `checkpointer` (SQLite).
+    pub(crate) fn with_checkpointer(mut self, checkpointer: Checkpointer) -> Db {
+        self.checkpointer = Some(Arc::new(checkpointer));
         self
     }
 
@@ -114,6 +124,11 @@ impl Db {
     /// SQLite: what the write gate has spent its time on since the database was opened.
     pub fn write_gate_times(&self) -> Option<GateTimesNow> {
         self.write_gate.as_ref().map(|gate| gate.times.now())
+    }
+
+    /// SQLite: what the WAL's checkpointer has done since the database was opened.
+    pub fn checkpoints(&self) -> Option<CheckpointsNow> {
+        self.checkpointer.as_ref().map(|c| c.counts.now())
     }
 
     /// Answers when the database does (`SELECT 1`): the health check.

@@ -41,6 +41,7 @@ pub use db::{AfterCommit, Db, WriteTxn};
 pub use errors::{is_unavailable, is_unique_violation};
 pub use handle::DbHandle;
 pub use sea_orm::DbErr;
+pub use sqlite::checkpoint::CheckpointsNow;
 pub use sqlite::gate_times::GateTimesNow;
 pub use window::Window;
 

@@ -55,7 +55,7 @@ pub async fn write(
 ) -> Result<Vec<webhook_delivery::Model>> {
     let rows: Vec<_> = rows
         .into_iter()
-        .map(|r| (r.event, new_row(r, now)))
+        .map(|r| (r.event, new_row(r, now, db.dialect())))
         .collect();
     let drafts = events.iter().map(|e| e.row(org_id, now)).collect();
     if db.dialect() == Dialect::Sqlite {

@@ -293,7 +293,7 @@ async fn json_logs_request_ids_and_metrics_of_the_real_binary() {
     at_least("process_threads", 1.0);
     at_least("process_start_time_seconds", 1.6e9);
     // SQLite's write gate: the builds were written through it, the dispatcher recorded through
-    // it; PostgreSQL has none.
+    // it; PostgreSQL has none (nor a checkpointer of ours).
     let gate = "buildhooks_write_gate_held_seconds_total{writer=\"ordinary\"}";
     if db.url.starts_with("sqlite:") {
         assert!(sample(&text, gate) > Some(0.0), "{text}");
@@ -307,8 +307,14 @@ async fn json_logs_request_ids_and_metrics_of_the_real_binary() {
             "{text}"
         );
         at_least("buildhooks_write_gate_waited_seconds_total", 0.0);
+        // The WAL's checkpointer runs beside the writer from the start.
+        at_least("buildhooks_checkpoint_runs_total", 1.0);
+        at_least("buildhooks_checkpoint_pages_total", 0.0);
+        at_least("buildhooks_checkpoint_seconds_total", 0.0);
+        at_least("buildhooks_checkpoint_wal_pages", 0.0);
     } else {
         assert_eq!(sample(&text, gate), None, "{text}");
+        assert_eq!(sample(&text, "buildhooks_checkpoint_runs_total"), None);
     }
     // The endpoint's spell ended with the success (written off the recorder's loop too).
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -1,6 +1,7 @@
 //! Families read at scrape time into a registry of their own: the outbox (from the database),
 //! failing endpoints (the worst [`TOP_FAILING`] by name, the rest as one aggregate), values that
-//! did not parse, the inbound hooks' counters, brokers, retention and the process.
+//! did not parse, the inbound hooks' counters, brokers, retention, the write gate, the WAL's
+//! checkpoints and the process.
 
 use std::sync::atomic::AtomicU64;
 
@@ -148,6 +149,7 @@ pub fn process_state(state: &AppState, registry: &mut Registry) {
     );
 
     write_gate(state.store.db(), registry);
+    checkpoints(state.store.db(), registry);
 
     let stats = &state.retention;
     let pruned: Family<[(&'static str, &'static str); 1], Counter> = Family::default();
@@ -228,5 +230,41 @@ fn write_gate(db: &Db, registry: &mut Registry) {
         "buildhooks_write_gate_commits",
         "Group commits at the single-writer gate (each for one or more writers)",
         commits,
+    );
+}
+
+/// The checkpointer that copies the write-ahead log back into the database file beside the
+/// writer (absent where the database does it itself): the WAL's size should stay small.
+fn checkpoints(db: &Db, registry: &mut Registry) {
+    let Some(now) = db.checkpoints() else {
+        return;
+    };
+    let runs: Counter = Counter::default();
+    runs.inc_by(now.runs);
+    registry.register(
+        "buildhooks_checkpoint_runs",
+        "Checkpoints of the write-ahead log run beside the writer",
+        runs,
+    );
+    let pages: Counter = Counter::default();
+    pages.inc_by(now.pages);
+    registry.register(
+        "buildhooks_checkpoint_pages",
+        "Pages copied from the write-ahead log into the database file",
+        pages,
+    );
+    let seconds: Counter<f64, AtomicU64> = Counter::default();
+    seconds.inc_by(now.seconds);
+    registry.register(
+        "buildhooks_checkpoint_seconds",
+        "Time spent checkpointing, file syncs included",
+        seconds,
+    );
+    let wal: Gauge = Gauge::default();
+    wal.set(i64::try_from(now.wal_pages).unwrap_or(i64::MAX));
+    registry.register(
+        "buildhooks_checkpoint_wal_pages",
+        "Pages in the write-ahead log after the last checkpoint",
+        wal,
     );
 }

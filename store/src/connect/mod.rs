@@ -19,6 +19,7 @@ use sea_orm::{
 };
 
 use crate::dialect::Dialect;
+use crate::sqlite::checkpoint;
 use crate::Db;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::ConnectOptions as _;
@@ -140,37 +141,8 @@ async fn open_with(
 ) -> anyhow::Result<DatabaseConnection> {
     let (max_connections, acquire_timeout) = (options.pool, options.acquire_timeout);
     if url.starts_with("sqlite:") {
-        let options = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("invalid SQLite database URL {url:?}"))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(match options.synchronous {
-                Synchronous::Normal => SqliteSynchronous::Normal,
-                Synchronous::Full => SqliteSynchronous::Full,
-            })
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            .disable_statement_logging();
-        // No ping before each use: a connection to a local file does not go stale, and the ping
-        // is one more round trip to SQLite's worker thread per transaction.
-        // Opening the first connection (creating the file, switching to WAL) can outlast the
-        // acquire timeout on a loaded machine; that timeout is for requests (answer 503 fast),
-        // so opening tries again a few times before it gives up.
-        let mut tries = 1;
-        let pool = loop {
-            let opened = SqlitePoolOptions::new()
-                .max_connections(max_connections.clamp(1, 8))
-                .acquire_timeout(acquire_timeout)
-                .test_before_acquire(false)
-                .connect_with(options.clone())
-                .await;
-            match opened {
-                Err(sqlx::Error::PoolTimedOut) if tries < OPEN_TRIES => tries += 1,
-                Ok(pool) => break pool,
-                Err(error) => return Err(hint::file_error(url, &error)),
-            }
-        };
-        Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+        let sqlite = sqlite_options(url, options)?;
+        sqlite_pool(url, sqlite, max_connections.clamp(1, 8), acquire_timeout).await
     } else {
         let mut options = PoolOptions::new(without_loopback_tls(url));
         options
@@ -184,6 +156,51 @@ async fn open_with(
         }
         connect_at_startup(url, options).await
     }
+}
+
+/// An SQLite database's connection options: WAL mode, the configured durability, a busy
+/// timeout, foreign keys enforced.
+fn sqlite_options(url: &str, options: &ConnectOptions) -> anyhow::Result<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str(url)
+        .with_context(|| format!("invalid SQLite database URL {url:?}"))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match options.synchronous {
+            Synchronous::Normal => SqliteSynchronous::Normal,
+            Synchronous::Full => SqliteSynchronous::Full,
+        })
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+        .disable_statement_logging())
+}
+
+/// A pool of `max_connections` SQLite connections opened with `options`.
+async fn sqlite_pool(
+    url: &str,
+    options: SqliteConnectOptions,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> anyhow::Result<DatabaseConnection> {
+    // No ping before each use: a connection to a local file does not go stale, and the ping
+    // is one more round trip to SQLite's worker thread per transaction.
+    // Opening the first connection (creating the file, switching to WAL) can outlast the
+    // acquire timeout on a loaded machine; that timeout is for requests (answer 503 fast),
+    // so opening tries again a few times before it gives up.
+    let mut tries = 1;
+    let pool = loop {
+        let opened = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(acquire_timeout)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await;
+        match opened {
+            Err(sqlx::Error::PoolTimedOut) if tries < OPEN_TRIES => tries += 1,
+            Ok(pool) => break pool,
+            Err(error) => return Err(hint::file_error(url, &error)),
+        }
+    };
+    Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
 }
 
 /// Connects, trying again while the server refuses connections (sqlx retries a refused
@@ -306,12 +323,19 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> anyhow::Result<Db> 
     let db = Db::new(conn);
     if db.dialect() == Dialect::Sqlite {
         // One connection for every write transaction: its page cache stays warm, where a pool
-        // connection that another one wrote behind would re-read the pages it changed.
-        let writer = ConnectOptions {
-            pool: 1,
-            ..*options
-        };
-        return Ok(db.with_writer(open_with(url, &writer, false).await?));
+        // connection that another one wrote behind would re-read the pages it changed. Its
+        // commits checkpoint the WAL only when the checkpointer falls behind (see
+        // `sqlite::checkpoint`), which has a connection of its own.
+        let base = sqlite_options(url, options)?;
+        let writer = base.clone().pragma(
+            "wal_autocheckpoint",
+            checkpoint::WRITER_AUTOCHECKPOINT.to_string(),
+        );
+        let writer = sqlite_pool(url, writer, 1, options.acquire_timeout).await?;
+        let own = sqlite_pool(url, base, 1, options.acquire_timeout).await?;
+        return Ok(db
+            .with_writer(writer)
+            .with_checkpointer(checkpoint::spawn(own)));
     }
     Ok(db)
 }

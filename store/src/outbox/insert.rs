@@ -33,7 +33,7 @@ pub async fn write(
     let dialect = Dialect::of(db);
     let rows: Vec<(usize, webhook_delivery::ActiveModel)> = rows
         .into_iter()
-        .map(|r| (r.event, new_row(r, now)))
+        .map(|r| (r.event, new_row(r, now, dialect)))
         .collect();
     let written = match dialect {
         Dialect::Postgres => {
@@ -96,7 +96,7 @@ pub async fn insert_one(
     new: NewDelivery,
     now: i64,
 ) -> Result<webhook_delivery::Model> {
-    let mut written = insert(db, vec![new_row(new, now)]).await?;
+    let mut written = insert(db, vec![new_row(new, now, Dialect::of(db))]).await?;
     written
         .pop()
         .ok_or_else(|| DbErr::Custom("the outbox row was not written".into()))

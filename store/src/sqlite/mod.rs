@@ -1,7 +1,8 @@
-//! SQLite: the single-writer gate with group commit, ids drawn before a write, and the statement
-//! texts only SQLite runs.
+//! SQLite: the single-writer gate with group commit, ids drawn before a write, WAL checkpoints
+//! off the writer, and the statement texts only SQLite runs.
 
 pub(crate) mod batch;
+pub(crate) mod checkpoint;
 pub(crate) mod gate;
 pub(crate) mod gate_times;
 pub(crate) mod ids;
