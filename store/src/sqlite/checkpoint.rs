@@ -46,7 +46,8 @@ pub(crate) struct Counts {
 pub struct CheckpointsNow {
     /// Checkpoints run (those that found nothing to copy included).
     pub runs: u64,
-    /// Pages copied from the WAL into the database file.
+    /// Pages copied from the WAL into the database file, as seen at its runs (what the writer's
+    /// fallback copied just before a run included).
     pub pages: u64,
     /// Time spent checkpointing, syncs included (beside the writer, not in its way).
     pub seconds: f64,
@@ -56,6 +57,17 @@ pub struct CheckpointsNow {
 }
 
 impl Counts {
+    /// Counts a checkpoint begun at `started` that copied `copied` pages and left a WAL of `wal`.
+    fn ran(&self, started: Instant, copied: i64, wal: i64) {
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        self.nanos.fetch_add(took, Ordering::Relaxed);
+        self.pages
+            .fetch_add(u64::try_from(copied).unwrap_or(0), Ordering::Relaxed);
+        self.wal
+            .store(u64::try_from(wal).unwrap_or(0), Ordering::Relaxed);
+    }
+
     pub(crate) fn now(&self) -> CheckpointsNow {
         CheckpointsNow {
             runs: self.runs.load(Ordering::Relaxed),
@@ -73,27 +85,32 @@ pub(crate) fn spawn(own: DatabaseConnection) -> Checkpointer {
     let kept = counts.clone();
     tokio::spawn(async move {
         let mut last = Progress::default();
+        let mut failing = false;
         loop {
             let started = Instant::now();
             let pause = match checkpoint(&own).await {
-                Ok(now) => {
+                Ok(Some(now)) => {
+                    if failing {
+                        failing = false;
+                        tracing::info!("WAL checkpoints run again");
+                    }
                     let copied = last.copied_until(now);
                     last = now;
-                    let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                    counts.runs.fetch_add(1, Ordering::Relaxed);
-                    counts.nanos.fetch_add(took, Ordering::Relaxed);
-                    counts
-                        .pages
-                        .fetch_add(copied.max(0) as u64, Ordering::Relaxed);
-                    counts.wal.store(now.wal.max(0) as u64, Ordering::Relaxed);
+                    counts.ran(started, copied, now.wal);
                     if copied >= BUSY_PAGES {
                         Duration::ZERO
                     } else {
                         PAUSE
                     }
                 }
+                // The writer's own checkpoint was running.
+                Ok(None) => PAUSE,
                 Err(error) => {
-                    tracing::warn!(error = %error, "WAL checkpoint failed");
+                    // Said once per spell: a read-only or vanished file fails every time.
+                    if !failing {
+                        failing = true;
+                        tracing::warn!(error = %error, "WAL checkpoint failed; the writer's own checkpoint remains");
+                    }
                     PAUSE
                 }
             };
@@ -128,24 +145,22 @@ impl Progress {
     }
 }
 
-/// One PASSIVE checkpoint: copies what no reader still needs, waits for no one.
-async fn checkpoint(own: &DatabaseConnection) -> Result<Progress, sea_orm::DbErr> {
+/// One PASSIVE checkpoint: copies what no reader still needs, waits for no one. `None` when
+/// another checkpoint (the writer's) was running.
+async fn checkpoint(own: &DatabaseConnection) -> Result<Option<Progress>, sea_orm::DbErr> {
     let row = own
         .query_one(Statement::from_string(
             DatabaseBackend::Sqlite,
             "PRAGMA wal_checkpoint(PASSIVE)",
         ))
         .await?;
-    // (busy, log, checkpointed): -1 pages when another checkpoint was running.
+    // (busy, log, checkpointed); -1 pages when another checkpoint was running.
     let Some(row) = row else {
-        return Ok(Progress::default());
+        return Ok(None);
     };
     let wal: i64 = row.try_get_by_index(1)?;
     let copied: i64 = row.try_get_by_index(2)?;
-    Ok(Progress {
-        wal: wal.max(0),
-        copied: copied.max(0),
-    })
+    Ok((wal >= 0 && copied >= 0).then_some(Progress { wal, copied }))
 }
 
 #[cfg(test)]
