@@ -22,6 +22,20 @@ pub const TOP_FAILING: u64 = 20;
 
 type Labels = Vec<(&'static str, String)>;
 
+/// A counter read at scrape time: `n` so far.
+fn count(n: u64) -> Counter {
+    let c = Counter::default();
+    c.inc_by(n);
+    c
+}
+
+/// A counter of seconds read at scrape time: `s` so far.
+fn seconds(s: f64) -> Counter<f64, AtomicU64> {
+    let c = Counter::default();
+    c.inc_by(s);
+    c
+}
+
 fn gauge_family() -> Family<Labels, Gauge> {
     Family::default()
 }
@@ -161,12 +175,10 @@ pub fn process_state(state: &AppState, registry: &mut Registry) {
         "Rows deleted by retention, by table",
         pruned,
     );
-    let batches: Counter = Counter::default();
-    batches.inc_by(stats.batches());
     registry.register(
         "buildhooks_retention_batches",
         "Retention batches run (one short transaction each)",
-        batches,
+        count(stats.batches()),
     );
     let rows = gauge_family();
     if let Some(counted) = stats.rows() {
@@ -209,27 +221,20 @@ fn write_gate(db: &Db, registry: &mut Registry) {
         "Turns taken at the single-writer gate, by writer kind",
         turns,
     );
-    let counter = |s: f64| {
-        let c: Counter<f64, AtomicU64> = Counter::default();
-        c.inc_by(s);
-        c
-    };
     registry.register(
         "buildhooks_write_gate_waited_seconds",
         "Time writers spent waiting for the single-writer gate, summed over writers",
-        counter(times.waited_s),
+        seconds(times.waited_s),
     );
     registry.register(
         "buildhooks_write_gate_commit_seconds",
         "Time the gate's group commits took (the gate held meanwhile)",
-        counter(times.committing_s),
+        seconds(times.committing_s),
     );
-    let commits: Counter = Counter::default();
-    commits.inc_by(times.commits);
     registry.register(
         "buildhooks_write_gate_commits",
         "Group commits at the single-writer gate (each for one or more writers)",
-        commits,
+        count(times.commits),
     );
 }
 
@@ -239,26 +244,20 @@ fn checkpoints(db: &Db, registry: &mut Registry) {
     let Some(now) = db.checkpoints() else {
         return;
     };
-    let runs: Counter = Counter::default();
-    runs.inc_by(now.runs);
     registry.register(
         "buildhooks_checkpoint_runs",
         "Checkpoints of the write-ahead log run beside the writer",
-        runs,
+        count(now.runs),
     );
-    let pages: Counter = Counter::default();
-    pages.inc_by(now.pages);
     registry.register(
         "buildhooks_checkpoint_pages",
         "Pages copied from the write-ahead log into the database file",
-        pages,
+        count(now.pages),
     );
-    let seconds: Counter<f64, AtomicU64> = Counter::default();
-    seconds.inc_by(now.seconds);
     registry.register(
         "buildhooks_checkpoint_seconds",
         "Time spent checkpointing, file syncs included",
-        seconds,
+        seconds(now.seconds),
     );
     let wal: Gauge = Gauge::default();
     wal.set(i64::try_from(now.wal_pages).unwrap_or(i64::MAX));

@@ -138,7 +138,7 @@ impl Progress {
     /// Pages copied between `self` and the later `now` (the WAL may have restarted meanwhile).
     fn copied_until(self, now: Progress) -> i64 {
         if now.wal < self.wal || now.copied < self.copied {
-            now.copied.max(0)
+            now.copied
         } else {
             now.copied - self.copied
         }
