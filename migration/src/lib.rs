@@ -16,6 +16,7 @@ mod m20261204_000010_wide_ids;
 mod m20261204_000012_delivery_lookups;
 mod m20261204_000014_delivery_erasure;
 mod m20261205_000015_attempt_headers;
+mod m20261205_000016_org_copies_unchecked;
 
 /// Every migration of buildhooks, in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_wide_ids::Migration),
             Box::new(m20261204_000014_delivery_erasure::Migration),
             Box::new(m20261205_000015_attempt_headers::Migration),
+            Box::new(m20261205_000016_org_copies_unchecked::Migration),
         ]
     }
 }

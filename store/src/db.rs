@@ -25,6 +25,10 @@ pub struct Db {
     write_gate: Option<Arc<WriteGate>>,
     /// SQLite: writes that are statements alone, sent together.
     batches: Option<Arc<Batches>>,
+    /// PostgreSQL: concurrent calls' new builds, written together.
+    new_builds: Option<Arc<crate::postgres::batch::Batches>>,
+    /// PostgreSQL: concurrent calls' ids and endpoints for new builds, drawn together.
+    draws: Option<Arc<crate::postgres::draws::Draws>>,
     /// SQLite: the WAL's checkpoints off the writer, stopped with the last clone.
     checkpointer: Option<Arc<Checkpointer>>,
     dialect: Dialect,
@@ -40,6 +44,8 @@ impl Db {
             writer: None,
             write_gate,
             batches: (dialect == Dialect::Sqlite).then(Arc::default),
+            new_builds: (dialect == Dialect::Postgres).then(Arc::default),
+            draws: (dialect == Dialect::Postgres).then(Arc::default),
             checkpointer: None,
             dialect,
         }
@@ -86,6 +92,20 @@ impl Db {
             .ok_or_else(|| sea_orm::DbErr::Custom("writes are batched only on SQLite".into()))
     }
 
+    /// PostgreSQL: the queue of new builds written together.
+    pub(crate) fn new_builds(&self) -> Result<&Arc<crate::postgres::batch::Batches>> {
+        self.new_builds.as_ref().ok_or_else(|| {
+            sea_orm::DbErr::Custom("new builds are batched only on PostgreSQL".into())
+        })
+    }
+
+    /// PostgreSQL: the queue of new builds' draws.
+    pub(crate) fn draws(&self) -> Result<&Arc<crate::postgres::draws::Draws>> {
+        self.draws
+            .as_ref()
+            .ok_or_else(|| sea_orm::DbErr::Custom("draws are batched only on PostgreSQL".into()))
+    }
+
     fn write_conn(&self) -> &DatabaseConnection {
         self.writer.as_ref().unwrap_or(&self.conn)
     }
@@ -124,6 +144,11 @@ impl Db {
     /// SQLite: what the write gate has spent its time on since the database was opened.
     pub fn write_gate_times(&self) -> Option<GateTimesNow> {
         self.write_gate.as_ref().map(|gate| gate.times.now())
+    }
+
+    /// PostgreSQL: how many statements wrote how many new builds (calls written together).
+    pub fn new_builds_written(&self) -> Option<crate::postgres::batch::NewBuildsNow> {
+        self.new_builds.as_ref().map(|b| b.now())
     }
 
     /// SQLite: what the WAL's checkpointer has done since the database was opened.

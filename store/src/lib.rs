@@ -40,6 +40,7 @@ pub use connect::{connect, ConnectOptions, Synchronous};
 pub use db::{AfterCommit, Db, WriteTxn};
 pub use errors::{is_unavailable, is_unique_violation};
 pub use handle::DbHandle;
+pub use postgres::batch::NewBuildsNow;
 pub use sea_orm::DbErr;
 pub use sqlite::checkpoint::CheckpointsNow;
 pub use sqlite::gate_times::GateTimesNow;

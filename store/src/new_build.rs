@@ -1,7 +1,8 @@
 //! A new build written at once: its ids drawn and the organization's endpoints read before
 //! anything is written, then the build, its tasks, its events and their outbox rows together.
-//! PostgreSQL (`postgres::new_build`): two statements where a write transaction takes six round
-//! trips, the second atomic on its own. SQLite (`sqlite::new_build`): ids drawn by moving the
+//! PostgreSQL: two statements where a write transaction takes six round trips, the second atomic
+//! on its own; each sent with the other calls' queued meanwhile (`postgres::draws` the ids and
+//! endpoints, `postgres::batch` the write). SQLite (`sqlite::new_build`): ids drawn by moving the
 //! tables' `sqlite_sequence` entries up, then one multi-statement write sent with others in a
 //! batch through the write gate, where a write transaction holds the gate for seven round trips
 //! with the payloads rendered in between.
@@ -28,7 +29,7 @@ pub struct Drawn {
 /// order), read before anything is written.
 pub async fn draw(db: &Db, org_id: i32, tasks: usize) -> Result<Drawn> {
     match db.dialect() {
-        Dialect::Postgres => postgres::new_build::draw(db.conn(), org_id, tasks).await,
+        Dialect::Postgres => db.draws()?.draw(db, org_id, tasks).await,
         Dialect::Sqlite => sqlite::new_build::draw(db, org_id, tasks).await,
     }
 }
@@ -36,7 +37,7 @@ pub async fn draw(db: &Db, org_id: i32, tasks: usize) -> Result<Drawn> {
 /// Whether a new build with `tasks` tasks, `events` events and `rows` outbox rows can be
 /// written by [`write`]; a larger one goes through a write transaction.
 pub fn fits(tasks: usize, events: usize, rows: usize) -> bool {
-    postgres::new_build::fit(tasks, events, rows)
+    postgres::batch::fits(tasks, events, rows)
 }
 
 /// Writes a build and its tasks (every column set, their ids from [`draw`]) with `events` and
@@ -62,7 +63,13 @@ pub async fn write(
         // Every writer of the file is in this process: the dispatcher is handed its rows.
         return sqlite::new_build::write(db, build, tasks, drafts, rows).await;
     }
-    let written = postgres::new_build::write(db.conn(), build, tasks, drafts, rows).await?;
+    let write = postgres::batch::NewBuild {
+        build: build.clone(),
+        tasks: tasks.to_vec(),
+        events: drafts,
+        rows,
+    };
+    let written = db.new_builds()?.write(db, write).await?;
     if notify && !written.is_empty() {
         // After the commit: the rows are there to claim. A failure here loses no row (other
         // instances look at the outbox on their own schedule), so the call still succeeds.

@@ -2,8 +2,8 @@
 //! outbox rows together or not at all, payloads carrying the ids the rows got, and a stored
 //! query that reads the new rows seeing them (the common case is written at once after its ids
 //! were drawn, and such a query takes the write-transaction path), build ids in creation order
-//! whichever path wrote them, and concurrent new builds (sent together on SQLite) each with its
-//! own events and rows.
+//! whichever path wrote them, and concurrent new builds (sent together on both databases) each
+//! with its own events and rows.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -212,6 +212,7 @@ async fn concurrent_new_builds_each_get_their_own_events_and_rows() {
     let app = TestApp::spawn().await;
     let receiver = created_events_receiver(&app).await;
     let repo = app.create_repository("together").await;
+    let written_before = app.state.store.db().new_builds_written();
     let calls = (0..24).map(|i| {
         let input = json!({ "i": { "repositoryId": repo, "branch": format!("b{i}"),
             "tasks": [{ "name": format!("t{i}") }] } });
@@ -231,6 +232,12 @@ async fn concurrent_new_builds_each_get_their_own_events_and_rows() {
     builds.sort();
     builds.dedup();
     assert_eq!(builds.len(), 24, "every call got a build of its own");
+    // PostgreSQL: every build counted once, in at most as many statements.
+    let written_after = app.state.store.db().new_builds_written();
+    if let (Some(before), Some(after)) = (written_before, written_after) {
+        assert_eq!(after.builds - before.builds, 24);
+        assert!(after.statements - before.statements <= 24);
+    }
     let org_id: i32 = app.org.uid.parse().expect("uid");
     let conn = app.state.store.conn();
     let events = event::Entity::find()
@@ -262,4 +269,99 @@ async fn concurrent_new_builds_each_get_their_own_events_and_rows() {
         48
     );
     settled_deliveries(&app, 48).await;
+}
+
+/// PostgreSQL: a trigger the test installs in its own database fails the build on branch
+/// `poison` and holds those on `slow*` for a second, so that the calls sent meanwhile queue and
+/// are written together.
+const GUARD: &str = "CREATE FUNCTION test_build_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.branch = 'poison' THEN RAISE EXCEPTION 'poisoned build'; END IF;
+  IF NEW.branch LIKE 'slow%' THEN PERFORM pg_sleep(1); END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER test_build_guard BEFORE INSERT ON build FOR EACH ROW
+  EXECUTE FUNCTION test_build_guard()";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_that_fails_in_a_batch_fails_alone() {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn().await;
+    if !app.db.is_postgres() {
+        println!("skipped on SQLite: PostgreSQL's batches of new builds; set BUILDHOOKS_TEST_DATABASE_URL (.ci/run does); SQLite's are tested in store/src/sqlite/batch.rs");
+        return;
+    }
+    let receiver = created_events_receiver(&app).await;
+    let repo = app.create_repository("poisoned").await;
+    app.state
+        .store
+        .conn()
+        .execute_unprepared(GUARD)
+        .await
+        .expect("guard");
+    let db = app.state.store.db();
+    let before = db.new_builds_written().expect("counted on PostgreSQL");
+    let call = |branch: String| {
+        let input = json!({ "i": { "repositoryId": repo, "branch": branch,
+            "tasks": [{ "name": "t" }] } });
+        let app = &app;
+        async move { app.gql(CREATE, input).await }
+    };
+    // Both runners held by a slow build each (sent apart, so each is written alone); the next
+    // calls queue behind them.
+    let slow = futures::future::join_all((0..2).map(|i| async move {
+        tokio::time::sleep(Duration::from_millis(150 * i)).await;
+        call(format!("slow{i}")).await
+    }));
+    let queued = async {
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        let branches = (0..8).map(|i| match i {
+            5 => "poison".to_owned(),
+            i => format!("b{i}"),
+        });
+        futures::future::join_all(branches.map(call)).await
+    };
+    let (slow, queued) = tokio::join!(slow, queued);
+    for answer in slow.iter().chain(&queued) {
+        let branch_failed = error_code(answer).is_some();
+        assert_eq!(
+            branch_failed,
+            std::ptr::eq(answer, &queued[5]),
+            "only the poisoned call fails: {answer}"
+        );
+    }
+    assert_eq!(error_code(&queued[5]), Some("INTERNAL"), "{}", queued[5]);
+    assert!(
+        !queued[5].to_string().contains("poisoned"),
+        "the database's text is not shown: {}",
+        queued[5]
+    );
+    let after = db.new_builds_written().expect("counted");
+    assert_eq!(
+        after.builds - before.builds,
+        9,
+        "every call but the poisoned one"
+    );
+    assert_eq!(
+        after.failed_batches - before.failed_batches,
+        1,
+        "the queued calls were written together, that batch failed and was written again alone"
+    );
+    let org_id: i32 = app.org.uid.parse().expect("uid");
+    let branches: Vec<String> = build::Entity::find()
+        .filter(build::Column::OrgId.eq(org_id))
+        .all(app.state.store.conn())
+        .await
+        .expect("builds")
+        .into_iter()
+        .map(|b| b.branch)
+        .collect();
+    assert_eq!(branches.len(), 9);
+    assert!(!branches.iter().any(|b| b == "poison"));
+    // Each written build's two events were delivered: nothing of the poisoned one.
+    assert_eq!(
+        receiver.wait_for(18, Duration::from_secs(20)).await.len(),
+        18
+    );
+    settled_deliveries(&app, 18).await;
 }

@@ -312,9 +312,18 @@ async fn json_logs_request_ids_and_metrics_of_the_real_binary() {
         at_least("buildhooks_checkpoint_pages_total", 0.0);
         at_least("buildhooks_checkpoint_seconds_total", 0.0);
         at_least("buildhooks_checkpoint_wal_pages", 0.0);
+        assert_eq!(sample(&text, "buildhooks_new_build_builds_total"), None);
     } else {
         assert_eq!(sample(&text, gate), None, "{text}");
         assert_eq!(sample(&text, "buildhooks_checkpoint_runs_total"), None);
+        // PostgreSQL writes concurrent calls' new builds together: at most one statement each.
+        at_least("buildhooks_new_build_builds_total", 2.0);
+        at_least("buildhooks_new_build_statements_total", 1.0);
+        assert!(
+            sample(&text, "buildhooks_new_build_statements_total")
+                <= sample(&text, "buildhooks_new_build_builds_total"),
+            "{text}"
+        );
     }
     // The endpoint's spell ended with the success (written off the recorder's loop too).
     let deadline = Instant::now() + Duration::from_secs(10);

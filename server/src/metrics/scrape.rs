@@ -164,6 +164,7 @@ pub fn process_state(state: &AppState, registry: &mut Registry) {
 
     write_gate(state.store.db(), registry);
     checkpoints(state.store.db(), registry);
+    new_builds(state.store.db(), registry);
 
     let stats = &state.retention;
     let pruned: Family<[(&'static str, &'static str); 1], Counter> = Family::default();
@@ -265,5 +266,28 @@ fn checkpoints(db: &Db, registry: &mut Registry) {
         "buildhooks_checkpoint_wal_pages",
         "Pages in the write-ahead log after the last checkpoint",
         wal,
+    );
+}
+
+/// New builds of concurrent calls written together (absent where one writer takes them in
+/// turns anyway): builds per statement is the batches' mean size.
+fn new_builds(db: &Db, registry: &mut Registry) {
+    let Some(now) = db.new_builds_written() else {
+        return;
+    };
+    registry.register(
+        "buildhooks_new_build_statements",
+        "Statements that wrote new builds (one call's, or several calls' together)",
+        count(now.statements),
+    );
+    registry.register(
+        "buildhooks_new_build_builds",
+        "New builds written by those statements",
+        count(now.builds),
+    );
+    registry.register(
+        "buildhooks_new_build_batches_failed",
+        "Statements of several calls' builds that failed, each call then written alone",
+        count(now.failed_batches),
     );
 }

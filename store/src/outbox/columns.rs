@@ -104,13 +104,12 @@ pub(crate) fn delivery_columns() -> Vec<String> {
 /// What an outbox insert returns: the generated id and the event id, found by the row's uuid.
 pub(crate) const RETURNED: &str = "id, uuid, event_id";
 
-/// The rows as written: each with the id and event id its uuid came back with (`RETURNED`), so
-/// the rows are not read back column by column.
-pub(crate) fn as_written(
-    rows: Vec<webhook_delivery::ActiveModel>,
-    returned: &[QueryResult],
-) -> Result<Vec<webhook_delivery::Model>> {
-    let ids: HashMap<String, (i64, Option<i64>)> = returned
+/// The ids outbox rows came back with (`RETURNED`), by uuid: (id, event id).
+pub(crate) type ReturnedIds = HashMap<String, (i64, Option<i64>)>;
+
+/// The ids in `returned` (`RETURNED` rows), by uuid.
+pub(crate) fn returned_ids(returned: &[QueryResult]) -> Result<ReturnedIds> {
+    returned
         .iter()
         .map(|r| {
             Ok((
@@ -118,7 +117,23 @@ pub(crate) fn as_written(
                 (r.try_get_by_index(0)?, r.try_get_by_index(2)?),
             ))
         })
-        .collect::<Result<_>>()?;
+        .collect()
+}
+
+/// The rows as written: each with the id and event id its uuid came back with (`RETURNED`), so
+/// the rows are not read back column by column.
+pub(crate) fn as_written(
+    rows: Vec<webhook_delivery::ActiveModel>,
+    returned: &[QueryResult],
+) -> Result<Vec<webhook_delivery::Model>> {
+    with_ids(rows, &returned_ids(returned)?)
+}
+
+/// The rows with the ids found for their uuids in `ids`.
+pub(crate) fn with_ids(
+    rows: Vec<webhook_delivery::ActiveModel>,
+    ids: &ReturnedIds,
+) -> Result<Vec<webhook_delivery::Model>> {
     rows.into_iter()
         .map(|mut row| {
             let (id, event_id) = ids

@@ -2,10 +2,12 @@
 //! one statement, a task move in one statement, the claim and record cycles), and `LISTEN` for
 //! other instances' commits.
 
+pub(crate) mod batch;
+pub(crate) mod draws;
 pub(crate) mod listen;
-pub(crate) mod new_build;
 pub(crate) mod outbox;
 pub(crate) mod outbox_insert;
+pub(crate) mod queue;
 pub(crate) mod retention;
 pub(crate) mod rows_values;
 pub(crate) mod task_move;

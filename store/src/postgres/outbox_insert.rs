@@ -80,11 +80,7 @@ pub(crate) async fn insert_events_and_rows(
     events: Vec<event::ActiveModel>,
     rows: Vec<(usize, webhook_delivery::ActiveModel)>,
 ) -> Result<Vec<webhook_delivery::Model>> {
-    let shape = Shape {
-        build: None,
-        events: events.len(),
-        rows: rows.len(),
-    };
+    let shape = Shape::events_only(events.len(), rows.len());
     let stmt = if shape.fits() && !rows.is_empty() {
         let mut values = Vec::with_capacity(shape.params());
         push_events_and_rows(&mut values, &events, &rows)?;

@@ -25,8 +25,10 @@ const MAX_SHAPES: usize = 256;
 /// How many rows of each table a statement writes.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub(crate) struct Shape {
-    /// A new build (one row) and this many tasks, before the events.
+    /// New builds (`builds` rows) and this many tasks in all, before the events.
     pub build: Option<usize>,
+    /// How many builds when `build` is set (PostgreSQL writes several calls' builds at once).
+    pub builds: usize,
     pub events: usize,
     pub rows: usize,
 }
@@ -40,8 +42,24 @@ fn width<E: EntityTrait>(with_id: bool) -> usize {
 impl Shape {
     /// A new build with `tasks` tasks, `events` events and `rows` outbox rows.
     pub fn new_build(tasks: usize, events: usize, rows: usize) -> Self {
+        Self::new_builds(1, tasks, events, rows)
+    }
+
+    /// `builds` new builds with `tasks` tasks, `events` events and `rows` outbox rows in all.
+    pub fn new_builds(builds: usize, tasks: usize, events: usize, rows: usize) -> Self {
         Shape {
             build: Some(tasks),
+            builds,
+            events,
+            rows,
+        }
+    }
+
+    /// Events and outbox rows only (a transition).
+    pub fn events_only(events: usize, rows: usize) -> Self {
+        Shape {
+            build: None,
+            builds: 0,
             events,
             rows,
         }
@@ -50,7 +68,7 @@ impl Shape {
     /// The statement's parameters.
     pub fn params(&self) -> usize {
         let (builds, tasks) = match self.build {
-            Some(tasks) => (1, tasks),
+            Some(tasks) => (self.builds, tasks),
             None => (0, 0),
         };
         builds * width::<build::Entity>(true)
@@ -132,7 +150,7 @@ fn build_text(shape: Shape) -> String {
             "b AS (INSERT INTO build ({}) VALUES ",
             columns::<build::Column>()
         );
-        placeholders(&mut sql, &mut n, 1, width::<build::Entity>(true));
+        placeholders(&mut sql, &mut n, shape.builds, width::<build::Entity>(true));
         sql.push_str("), ");
         if tasks > 0 {
             let _ = write!(
@@ -246,22 +264,14 @@ mod tests {
 
     #[test]
     fn a_shape_numbers_every_parameter_once_in_order() {
-        let shape = Shape {
-            build: Some(2),
-            events: 3,
-            rows: 2,
-        };
+        let shape = Shape::new_builds(2, 3, 4, 2);
         let sql = build_text(shape);
         let last = shape.params();
         assert!(sql.contains(&format!("${last})")));
         assert!(!sql.contains(&format!("${}", last + 1)));
         assert_eq!(sql.matches("INSERT INTO").count(), 4);
         assert!(sql.ends_with(&format!("RETURNING {RETURNED}")));
-        let plain = build_text(Shape {
-            build: None,
-            events: 1,
-            rows: 1,
-        });
+        let plain = build_text(Shape::events_only(1, 1));
         assert!(plain.starts_with("WITH ev AS (INSERT INTO event (org_id,"));
         assert!(!plain.contains("INSERT INTO build"));
     }

@@ -1,4 +1,4 @@
-//! SQLite: a new build drawn and written as on PostgreSQL (see `postgres::new_build`), so the
+//! SQLite: a new build drawn and written as on PostgreSQL (see `crate::new_build`), so the
 //! single-writer gate is not held while its payloads are rendered. The build's and tasks' ids
 //! are drawn (`ids`) and the endpoints read from a reader connection first; then the build, its
 //! tasks, its events and their outbox rows are statements alone, sent with other writes in one
