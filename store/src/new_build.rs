@@ -48,8 +48,8 @@ pub async fn write(
     db: &Db,
     org_id: i32,
     now: i64,
-    build: &build::ActiveModel,
-    tasks: &[task::ActiveModel],
+    build: build::ActiveModel,
+    tasks: Vec<task::ActiveModel>,
     events: &[NewEvent<'_>],
     rows: Vec<NewDelivery>,
     notify: bool,
@@ -61,11 +61,11 @@ pub async fn write(
     let drafts = events.iter().map(|e| e.row(org_id, now)).collect();
     if db.dialect() == Dialect::Sqlite {
         // Every writer of the file is in this process: the dispatcher is handed its rows.
-        return sqlite::new_build::write(db, build, tasks, drafts, rows).await;
+        return sqlite::new_build::write(db, &build, &tasks, drafts, rows).await;
     }
     let write = postgres::batch::NewBuild {
-        build: build.clone(),
-        tasks: tasks.to_vec(),
+        build,
+        tasks,
         events: drafts,
         rows,
     };
