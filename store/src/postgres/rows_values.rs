@@ -25,10 +25,10 @@ const MAX_SHAPES: usize = 256;
 /// How many rows of each table a statement writes.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub(crate) struct Shape {
-    /// New builds (`builds` rows) and this many tasks in all, before the events.
-    pub build: Option<usize>,
-    /// How many builds when `build` is set (PostgreSQL writes several calls' builds at once).
+    /// New builds (none for a transition; PostgreSQL writes several calls' builds at once) and
+    /// their tasks in all, before the events.
     pub builds: usize,
+    pub tasks: usize,
     pub events: usize,
     pub rows: usize,
 }
@@ -48,8 +48,8 @@ impl Shape {
     /// `builds` new builds with `tasks` tasks, `events` events and `rows` outbox rows in all.
     pub fn new_builds(builds: usize, tasks: usize, events: usize, rows: usize) -> Self {
         Shape {
-            build: Some(tasks),
             builds,
+            tasks,
             events,
             rows,
         }
@@ -58,8 +58,8 @@ impl Shape {
     /// Events and outbox rows only (a transition).
     pub fn events_only(events: usize, rows: usize) -> Self {
         Shape {
-            build: None,
             builds: 0,
+            tasks: 0,
             events,
             rows,
         }
@@ -67,12 +67,8 @@ impl Shape {
 
     /// The statement's parameters.
     pub fn params(&self) -> usize {
-        let (builds, tasks) = match self.build {
-            Some(tasks) => (self.builds, tasks),
-            None => (0, 0),
-        };
-        builds * width::<build::Entity>(true)
-            + tasks * width::<task::Entity>(true)
+        self.builds * width::<build::Entity>(true)
+            + self.tasks * width::<task::Entity>(true)
             + self.events * width::<event::Entity>(false)
             + self.rows * width::<webhook_delivery::Entity>(false)
     }
@@ -144,7 +140,7 @@ fn placeholders(sql: &mut String, n: &mut usize, rows: usize, width: usize) {
 fn build_text(shape: Shape) -> String {
     let mut sql = String::from("WITH ");
     let mut n = 0;
-    if let Some(tasks) = shape.build {
+    if shape.builds > 0 {
         let _ = write!(
             sql,
             "b AS (INSERT INTO build ({}) VALUES ",
@@ -152,13 +148,13 @@ fn build_text(shape: Shape) -> String {
         );
         placeholders(&mut sql, &mut n, shape.builds, width::<build::Entity>(true));
         sql.push_str("), ");
-        if tasks > 0 {
+        if shape.tasks > 0 {
             let _ = write!(
                 sql,
                 "t AS (INSERT INTO task ({}) VALUES ",
                 columns::<task::Column>()
             );
-            placeholders(&mut sql, &mut n, tasks, width::<task::Entity>(true));
+            placeholders(&mut sql, &mut n, shape.tasks, width::<task::Entity>(true));
             sql.push_str("), ");
         }
     }

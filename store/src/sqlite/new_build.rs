@@ -87,7 +87,7 @@ fn build_text(shape: Shape) -> String {
         let _ = write!(sql, "INSERT INTO {table} ({cols}) VALUES ");
         sql.push_str(&vec![row(width); rows].join(", "));
     };
-    if let Some(tasks) = shape.build {
+    if shape.builds > 0 {
         insert(
             &mut sql,
             "build",
@@ -96,12 +96,12 @@ fn build_text(shape: Shape) -> String {
             build::Column::iter().count(),
         );
         sql.push_str("; ");
-        if tasks > 0 {
+        if shape.tasks > 0 {
             insert(
                 &mut sql,
                 "task",
                 columns::<task::Column>(),
-                tasks,
+                shape.tasks,
                 task::Column::iter().count(),
             );
             sql.push_str("; ");
