@@ -166,6 +166,12 @@ pub struct BenchArgs {
     /// moved to TRIGGERED, its endpoint selecting `task.triggered`). One call, one delivery.
     #[arg(long, value_enum, default_value_t = api::Call::CreateBuild)]
     pub call: api::Call,
+    /// api: calls sent as the measured ones are (same rate or concurrency) before the clock
+    /// starts, their deliveries awaited and checked (lost or duplicated ones fail the run) but
+    /// not timed: a fresh server's first calls open its connections and fill its caches.
+    /// `--warmup 0` measures from the first call.
+    #[arg(long, default_value_t = 250)]
+    pub warmup: usize,
 }
 
 /// `600`, `600s` or `10m`.

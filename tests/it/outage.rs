@@ -227,3 +227,48 @@ async fn a_database_outage_answers_503_at_once_and_loses_no_delivery() {
     );
     app.stop().await;
 }
+
+/// A pooled connection PostgreSQL closed while it sat idle (a restart, an operator's
+/// `pg_terminate_backend`) is pinged before its next use, found dead and replaced: the next
+/// requests all succeed. (A connection in use within the last half second is not pinged: sqlx
+/// pinged it when it went back to the pool.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_closed_while_idle_are_replaced_before_use() {
+    use sea_orm::ConnectionTrait;
+    if !on_postgres() {
+        return;
+    }
+    let db = TestDatabase::new().await;
+    let url = db.url.clone();
+    let config = crate::utils::database::config(&db.url);
+    let app = TestApp::start(db, config, Role::All).await;
+    let create =
+        "mutation($n: String!) { createRepository(input: {name: $n}) { repository { id } } }";
+    let app = &app;
+    let made = |i: usize| async move {
+        let name = json!({ "n": format!("r{i}") });
+        let (status, body, _) = timed_gql(app, &app.org.token, create, name).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("errors").is_none(), "{body}");
+        let id = &body["data"]["createRepository"]["repository"]["id"];
+        assert!(id.is_string(), "{body}");
+    };
+    for i in 0..4 {
+        made(i).await;
+    }
+    let admin = sea_orm::Database::connect(&url).await.expect("connect");
+    let killed = admin
+        .query_all(sea_orm::Statement::from_string(
+            admin.get_database_backend(),
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        ))
+        .await
+        .expect("terminate");
+    let _ = admin.close().await;
+    assert!(!killed.is_empty(), "the server had no connection to close");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    for i in 4..12 {
+        made(i).await;
+    }
+}

@@ -45,11 +45,13 @@ const CREATE: &str =
 const UPDATE: &str = "mutation($t: ID!) { updateTaskStatus(input: {taskId: $t, status: TRIGGERED}) { clientMutationId } }";
 
 /// One call as sent: what its delivery will be about (the build's or the task's id; "" when the
-/// call failed), when it was sent (open loop: when it was due) and answered, in ns since the
-/// epoch.
+/// call failed), when it was sent (open loop: when it was due), began to go out and was
+/// answered, in ns since the epoch.
 pub(crate) struct Sent {
     pub subject: String,
     pub sent_ns: u64,
+    /// When the request began to go out (open loop: its due time plus the client's own delay).
+    pub started_ns: u64,
     pub acked_ns: u64,
 }
 
@@ -165,6 +167,7 @@ pub(crate) async fn closed(
                     sent.push(Sent {
                         subject,
                         sent_ns,
+                        started_ns: sent_ns,
                         acked_ns: now_ns(),
                     });
                 }
@@ -179,37 +182,50 @@ pub(crate) async fn closed(
 }
 
 /// Sends `n` calls at `rate` per second, each at its due time whatever the earlier ones do;
-/// a call's `sent_ns` is its due time.
+/// a call's `sent_ns` is its due time. A thread of its own keeps the times: it builds call i's
+/// body, sleeps until i is due (`nanosleep`: tens of microseconds late, where the runtime's
+/// timer wheel fires up to a millisecond late, which the latencies would count against the
+/// server) and hands the call to the runtime. Nothing runs ahead of its time, so the client
+/// does not burst at the start.
 pub(crate) async fn open(
     target: Arc<Target>,
     tasks: Arc<Vec<String>>,
     n: usize,
     rate: u32,
 ) -> Vec<Sent> {
-    let start = tokio::time::Instant::now() + Duration::from_millis(10);
-    let start_ns = now_ns() + 10_000_000;
+    let runtime = tokio::runtime::Handle::current();
+    let (calls, mut spawned) = tokio::sync::mpsc::unbounded_channel();
     let interval = 1e9 / f64::from(rate.max(1));
-    let calls: Vec<_> = (0..n)
-        .map(|i| {
-            let (target, tasks) = (target.clone(), tasks.clone());
+    let timer = std::thread::spawn(move || {
+        let start = std::time::Instant::now() + Duration::from_millis(10);
+        let start_ns = now_ns() + 10_000_000;
+        for i in 0..n {
             let offset = (i as f64 * interval) as u64;
-            tokio::spawn(async move {
-                let body = target.body(&tasks, i);
-                tokio::time::sleep_until(start + Duration::from_nanos(offset)).await;
+            let body = target.body(&tasks, i);
+            let due = start + Duration::from_nanos(offset);
+            std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+            let (target, tasks) = (target.clone(), tasks.clone());
+            let call = runtime.spawn(async move {
+                let started_ns = now_ns();
                 let subject = target.send(body, tasks.get(i).map(String::as_str)).await;
                 Sent {
                     subject,
                     sent_ns: start_ns + offset,
+                    started_ns,
                     acked_ns: now_ns(),
                 }
-            })
-        })
-        .collect();
+            });
+            if calls.send(call).is_err() {
+                return;
+            }
+        }
+    });
     let mut all = Vec::with_capacity(n);
-    for call in calls {
+    while let Some(call) = spawned.recv().await {
         if let Ok(sent) = call.await {
             all.push(sent);
         }
     }
+    let _ = timer.join();
     all
 }

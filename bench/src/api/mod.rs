@@ -7,11 +7,11 @@
 //! client, receiver, the rest); fails on a lost, duplicated or unexpected delivery or a failed
 //! call.
 
+mod figures;
 mod load;
 mod procs;
 pub mod receive;
 
-use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +22,7 @@ use buildhooks_server::config::{Config, SecretKey};
 use serde_json::{json, Value};
 
 pub use load::Call;
-use load::{Sent, Target};
+use load::Target;
 use procs::Proc;
 use receive::{now_ns, Remote};
 
@@ -200,19 +200,29 @@ async fn measure(
         call: args.call,
         repository,
     });
-    let tasks = Arc::new(match args.call {
+    let mut tasks = match args.call {
         Call::CreateBuild => Vec::new(),
-        Call::UpdateTaskStatus => load::tasks(&target, args.events).await?,
-    });
+        Call::UpdateTaskStatus => load::tasks(&target, args.warmup + args.events).await?,
+    };
+    let measured = Arc::new(tasks.split_off(tasks.len().min(args.warmup)));
+    let load = |tasks: Arc<Vec<String>>, n: usize| {
+        let target = target.clone();
+        async move {
+            match args.rate {
+                Some(rate) => load::open(target, tasks, n, rate).await,
+                None => load::closed(target, tasks, n, args.concurrency).await,
+            }
+        }
+    };
+    let warmup = load(Arc::new(tasks), args.warmup).await;
+    let warm = warmup.iter().filter(|s| !s.subject.is_empty()).count();
+    wait_for(remote, warm, &mut server).await?;
     let server_pid = server.as_ref().map(|s| s.pid);
     let before = CpuSnapshot::take(server_pid, receiver);
     let start_ns = now_ns();
-    let sent = match args.rate {
-        Some(rate) => load::open(target, tasks, args.events, rate).await,
-        None => load::closed(target, tasks, args.events, args.concurrency).await,
-    };
+    let sent = load(measured, args.events).await;
     let expected = sent.iter().filter(|s| !s.subject.is_empty()).count();
-    wait_for(remote, expected, &mut server).await?;
+    wait_for(remote, warm + expected, &mut server).await?;
     let after = CpuSnapshot::take(server_pid, receiver);
     let arrivals = remote.arrivals().await?;
     let mut report = base_report(Mode::Api, database, args.events);
@@ -221,7 +231,8 @@ async fn measure(
         Some(rate) => report["offered_rate"] = json!(rate),
         None => report["concurrency"] = json!(args.concurrency),
     }
-    let delivered = figures(&mut report, &sent, &arrivals, start_ns);
+    report["warmup_calls"] = json!(warmup.len());
+    let delivered = figures::figures(&mut report, &sent, &warmup, &arrivals, start_ns);
     report["cpu_s_per_1000"] = before.report(&after, delivered);
     report["machine_cpu_s_per_1000"] = report["cpu_s_per_1000"]["machine"].clone();
     if let Some(pid) = server_pid {
@@ -251,61 +262,4 @@ async fn wait_for(remote: &Remote, n: usize, server: &mut Option<&mut Proc>) -> 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Rates, latencies, lost, duplicated and unexpected deliveries into `report`; returns the
-/// number of distinct deliveries.
-fn figures(
-    report: &mut Value,
-    sent: &[Sent],
-    arrivals: &[receive::Arrival],
-    start_ns: u64,
-) -> usize {
-    let mut first: HashMap<&str, u64> = HashMap::with_capacity(arrivals.len());
-    let mut ids = std::collections::HashSet::with_capacity(arrivals.len());
-    for (subject, id, at) in arrivals {
-        ids.insert(id.as_str());
-        let entry = first.entry(subject.as_str()).or_insert(*at);
-        *entry = (*entry).min(*at);
-    }
-    let ms = |ns: i128| ns as f64 / 1e6;
-    let (mut send_to_receipt, mut ack_to_receipt, mut send_to_ack) = (vec![], vec![], vec![]);
-    let (mut lost, mut failed, mut before_ack) = (0usize, 0usize, 0usize);
-    let mut subjects = std::collections::HashSet::with_capacity(sent.len());
-    for call in sent {
-        send_to_ack.push(ms(i128::from(call.acked_ns) - i128::from(call.sent_ns)));
-        if call.subject.is_empty() {
-            failed += 1;
-            continue;
-        }
-        subjects.insert(call.subject.as_str());
-        let Some(at) = first.get(call.subject.as_str()) else {
-            lost += 1;
-            continue;
-        };
-        send_to_receipt.push(ms(i128::from(*at) - i128::from(call.sent_ns)));
-        let after_ack = i128::from(*at) - i128::from(call.acked_ns);
-        before_ack += usize::from(after_ack < 0);
-        ack_to_receipt.push(ms(after_ack.max(0)));
-    }
-    let unexpected = first.keys().filter(|s| !subjects.contains(*s)).count();
-    let last_arrival = arrivals.iter().map(|a| a.2).max().unwrap_or(start_ns);
-    let last_ack = sent.iter().map(|s| s.acked_ns).max().unwrap_or(start_ns);
-    let seconds = (last_arrival.max(last_ack) - start_ns) as f64 / 1e9;
-    let calls_seconds = (last_ack - start_ns) as f64 / 1e9;
-    let distinct = ids.len();
-    report["calls"] = json!(sent.len());
-    report["deliveries"] = json!(distinct);
-    report["seconds"] = json!(stats::round(seconds));
-    report["calls_per_s"] = json!(stats::round(sent.len() as f64 / calls_seconds.max(1e-9)));
-    report["deliveries_per_s"] = json!(stats::round(distinct as f64 / seconds.max(1e-9)));
-    report["send_to_receipt_ms"] = stats::percentiles(&send_to_receipt);
-    report["ack_to_receipt_ms"] = stats::percentiles(&ack_to_receipt);
-    report["send_to_ack_ms"] = stats::percentiles(&send_to_ack);
-    report["received_before_ack"] = json!(before_ack);
-    report["lost"] = json!(lost);
-    report["duplicates"] = json!(arrivals.len() - distinct);
-    report["unexpected_deliveries"] = json!(unexpected);
-    report["request_errors"] = json!(failed);
-    distinct
 }

@@ -14,15 +14,16 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use buildhooks_migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnAcquireErr, ConnectOptions as PoolOptions, Database, DatabaseConnection, DbErr, RuntimeErr,
+    ConnAcquireErr, DatabaseConnection, DbErr, RuntimeErr, SqlxPostgresConnector,
     SqlxSqliteConnector,
 };
 
 use crate::dialect::Dialect;
 use crate::sqlite::checkpoint;
 use crate::Db;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::ConnectOptions as _;
+use sqlx::{ConnectOptions as _, Connection as _};
 
 /// The embedded default: a database file in the working directory, created when missing.
 pub const DEFAULT_URL: &str = "sqlite://buildhooks.db?mode=rwc";
@@ -144,19 +145,40 @@ async fn open_with(
         let sqlite = sqlite_options(url, options)?;
         sqlite_pool(url, sqlite, max_connections.clamp(1, 8), acquire_timeout).await
     } else {
-        let mut options = PoolOptions::new(without_loopback_tls(url));
-        options
+        let mut connect = match PgConnectOptions::from_str(&without_loopback_tls(url)) {
+            Ok(connect) => connect.disable_statement_logging(),
+            Err(error) => {
+                let error = DbErr::Conn(RuntimeErr::SqlxError(error));
+                return Err(hint::server_error(url, &error, Duration::ZERO).await);
+            }
+        };
+        if index_scans_only {
+            connect = connect.options([("enable_seqscan", "off")]);
+        }
+        let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(1)
             // sqlx bounds the whole acquire, opening a connection included, by this.
             .acquire_timeout(acquire_timeout)
-            .sqlx_logging(false);
-        if index_scans_only {
-            options.map_sqlx_postgres_opts(|o| o.options([("enable_seqscan", "off")]));
-        }
-        connect_at_startup(url, options).await
+            // sqlx pings a connection when it goes back to the pool; pinging it again when it
+            // is taken out costs every statement one more round trip to the server. Only a
+            // connection idle for a while is pinged (HikariCP's "alive bypass window").
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_WHEN_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            });
+        connect_at_startup(url, pool, connect).await
     }
 }
+
+/// A pooled PostgreSQL connection idle at least this long is pinged before it is used (one
+/// busy within it was pinged when it went back to the pool).
+const PING_WHEN_IDLE: Duration = Duration::from_millis(500);
 
 /// An SQLite database's connection options: WAL mode, the configured durability, a busy
 /// timeout, foreign keys enforced.
@@ -207,13 +229,17 @@ async fn sqlite_pool(
 /// connection until the acquire timeout, then reports a timeout) for up to `STARTUP_WAIT`, and
 /// says so once. Any other error (a wrong password, a missing database) fails at once.
 /// An error names `url` as the operator gave it (without its password).
-async fn connect_at_startup(url: &str, options: PoolOptions) -> anyhow::Result<DatabaseConnection> {
+async fn connect_at_startup(
+    url: &str,
+    pool: PgPoolOptions,
+    connect: PgConnectOptions,
+) -> anyhow::Result<DatabaseConnection> {
     let started = Instant::now();
     let mut said = false;
     loop {
-        match Database::connect(options.clone()).await {
-            Ok(connected) => return Ok(connected),
-            Err(error) if timed_out(&error) && started.elapsed() < STARTUP_WAIT => {
+        match pool.clone().connect_with(connect.clone()).await {
+            Ok(pool) => return Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool)),
+            Err(sqlx::Error::PoolTimedOut) if started.elapsed() < STARTUP_WAIT => {
                 if !said {
                     said = true;
                     tracing::warn!(
@@ -222,7 +248,10 @@ async fn connect_at_startup(url: &str, options: PoolOptions) -> anyhow::Result<D
                     );
                 }
             }
-            Err(error) => return Err(hint::server_error(url, &error, started.elapsed()).await),
+            Err(error) => {
+                let error = DbErr::Conn(RuntimeErr::SqlxError(error));
+                return Err(hint::server_error(url, &error, started.elapsed()).await);
+            }
         }
     }
 }
