@@ -180,6 +180,13 @@ async fn open_with(
 /// busy within it was pinged when it went back to the pool).
 const PING_WHEN_IDLE: Duration = Duration::from_millis(500);
 
+/// Results (rows and each statement's outcome) SQLite's thread may hand over before the caller
+/// takes them (sqlx's default 50). A batch of new builds returns about 100: with 50 the thread
+/// stopped mid-batch, holding the write gate, until the runtime ran the caller again. Measured
+/// (`/metrics` write gate, 8,000 calls at 64 in flight): 1.64-1.67 ms held per batch of about 14
+/// builds against 1.92-2.02 ms with 50.
+const ROW_BUFFER: usize = 1024;
+
 /// An SQLite database's connection options: WAL mode, the configured durability, a busy
 /// timeout, foreign keys enforced.
 fn sqlite_options(url: &str, options: &ConnectOptions) -> anyhow::Result<SqliteConnectOptions> {
@@ -193,6 +200,7 @@ fn sqlite_options(url: &str, options: &ConnectOptions) -> anyhow::Result<SqliteC
         })
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true)
+        .row_buffer_size(ROW_BUFFER)
         .disable_statement_logging())
 }
 

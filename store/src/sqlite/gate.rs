@@ -2,8 +2,9 @@
 //! transaction that reads and then writes fails with SQLITE_BUSY when another writer commits in
 //! between, so writers of one process queue here. While writers are waiting, the one leaving the
 //! gate does not commit: it parks its open transaction, and the next writer runs inside it, in its
-//! own SAVEPOINT; the last writer of the group commits once for all of them, and each member's
-//! `commit` returns only when that commit is durable. A member that fails rolls back to its
+//! own SAVEPOINT (left open, nested under the earlier members': releasing it would cost the
+//! gate one more round trip to SQLite's thread per writer); the last writer of the group commits
+//! once for all of them, and each member's `commit` returns only when that commit is durable. A member that fails rolls back to its
 //! savepoint and leaves the others' work intact; if the group's commit fails, every member gets the
 //! error. One commit per group instead of one per writer halves the cost of a small transaction.
 //!
@@ -25,9 +26,17 @@ use crate::handle::DbHandle;
 use crate::sqlite::gate_times::{GateTimes, Held};
 use crate::Result;
 
-const SAVEPOINT: &str = "SAVEPOINT buildhooks_writer";
-const RELEASE: &str = "RELEASE SAVEPOINT buildhooks_writer";
-const UNDO: &str = "ROLLBACK TO SAVEPOINT buildhooks_writer";
+/// The savepoint of a group's `n`th member. Each member's has its own name: the earlier
+/// members' stay open beneath it, so undoing a savepoint this member never made must fail
+/// instead of rolling back to (and losing) the member before.
+fn savepoint_of(n: usize) -> String {
+    format!("SAVEPOINT buildhooks_writer_{n}")
+}
+
+/// Undoes and closes the `n`th member's savepoint.
+fn undo_of(n: usize) -> String {
+    format!("ROLLBACK TO SAVEPOINT buildhooks_writer_{n}; RELEASE SAVEPOINT buildhooks_writer_{n}")
+}
 
 /// Most writers committed together.
 const MAX_GROUP: usize = 64;
@@ -134,32 +143,41 @@ struct Turn {
     gate: Arc<WriteGate>,
     group: Group,
     writer: Held,
-    /// Whether this writer runs in a savepoint: not when it opened the group, whose
+    /// This writer's savepoint (its place in the group): none when it opened the group, whose
     /// transaction then holds nothing but its own work.
-    savepoint: bool,
+    savepoint: Option<usize>,
 }
 
 impl Turn {
     /// Ends this writer's turn: parks the group for a waiting writer, or commits it.
     async fn end(self) {
-        let Turn {
-            gate,
-            group,
-            writer,
-            ..
-        } = self;
-        if gate.waiting.load(Ordering::SeqCst) > 0
-            && group.members.len() < MAX_GROUP
-            && group.opened.elapsed() < MAX_GROUP_AGE
+        if let Some(turn) = self.park() {
+            let Turn {
+                gate,
+                group,
+                writer,
+                ..
+            } = turn;
+            group.commit(&gate.times).await;
+            drop(writer);
+        }
+    }
+
+    /// Parks the group for a waiting writer and gives the gate up; returns the turn when the
+    /// group is to be committed instead (nobody waits, or it is full or old).
+    fn park(self) -> Option<Turn> {
+        if self.gate.waiting.load(Ordering::SeqCst) > 0
+            && self.group.members.len() < MAX_GROUP
+            && self.group.opened.elapsed() < MAX_GROUP_AGE
         {
-            if let Ok(mut parked) = gate.parked.lock() {
+            if let Ok(mut parked) = self.gate.parked.lock() {
+                let Turn { group, writer, .. } = self;
                 *parked = Some(group);
                 drop(writer);
-                return;
+                return None;
             }
         }
-        group.commit(&gate.times).await;
-        drop(writer);
+        Some(self)
     }
 
     /// Ends the turn of a writer that stopped without committing, in a task of its own: its
@@ -169,15 +187,14 @@ impl Turn {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        if !self.savepoint {
+        let Some(n) = self.savepoint else {
             // The group holds only this writer's work: dropped, it is rolled back.
             drop(self);
             return;
-        }
+        };
         rt.spawn(async move {
             let outer = self.group.outer.clone();
-            let undone = outer.execute_unprepared(UNDO).await.is_ok()
-                && outer.execute_unprepared(RELEASE).await.is_ok();
+            let undone = outer.execute_unprepared(&undo_of(n)).await.is_ok();
             drop(outer);
             if undone || !wrote {
                 self.end().await;
@@ -220,7 +237,7 @@ pub(crate) async fn begin<'a>(
     gate.times.waited(asked);
     waiting.arrived();
     let parked = gate.parked.lock().ok().and_then(|mut p| p.take());
-    let savepoint = parked.is_some();
+    let savepoint = parked.as_ref().map(|group| group.members.len());
     let group = match parked {
         Some(group) => group,
         None => {
@@ -243,8 +260,8 @@ pub(crate) async fn begin<'a>(
         writer,
         savepoint,
     }));
-    if savepoint {
-        outer.execute_unprepared(SAVEPOINT).await?;
+    if let Some(n) = savepoint {
+        outer.execute_unprepared(&savepoint_of(n)).await?;
     }
     Ok(WriteTxn {
         txn: Some(outer),
@@ -303,7 +320,7 @@ pub(crate) async fn begin_background<'a>(
                 opened: Instant::now(),
             },
             writer,
-            savepoint: false,
+            savepoint: None,
         }),
         queue: Some(queue),
     })
@@ -376,24 +393,14 @@ impl WriteTxn<'_> {
         }
         drop(txn);
         let (tx, rx) = oneshot::channel();
-        tokio::spawn(async move {
-            let mut turn = turn;
-            let outer = turn.group.outer.clone();
-            let released = match turn.savepoint {
-                true => outer.execute_unprepared(RELEASE).await.map(|_| ()),
-                false => Ok(()),
-            };
-            drop(outer);
-            match released {
-                Ok(_) => {
-                    turn.group.members.push(Member { told: tx, after });
-                    turn.end().await;
-                }
-                // Its writes would stay in the group: the whole group is rolled back (dropped),
-                // and every member told so.
-                Err(e) => tracing::error!(error = %e, "cannot release a savepoint"),
-            }
-        });
+        // The savepoint stays open (nested under the earlier members'): the group's commit
+        // commits them all, and no RELEASE costs the gate a round trip to SQLite's thread.
+        let mut turn = turn;
+        turn.group.members.push(Member { told: tx, after });
+        // Parked at once for the next writer; a commit runs in a task of its own.
+        if let Some(turn) = turn.park() {
+            tokio::spawn(turn.end());
+        }
         // The next ordinary writer may start while this one waits for the group's commit.
         drop(self.queue.take());
         match rx.await {
