@@ -4,9 +4,9 @@
 //! gate does not commit: it parks its open transaction, and the next writer runs inside it, in its
 //! own SAVEPOINT (left open, nested under the earlier members': releasing it would cost the
 //! gate one more round trip to SQLite's thread per writer); the last writer of the group commits
-//! once for all of them, and each member's `commit` returns only when that commit is durable. A member that fails rolls back to its
-//! savepoint and leaves the others' work intact; if the group's commit fails, every member gets the
-//! error. One commit per group instead of one per writer halves the cost of a small transaction.
+//! once for all of them, and each member's `commit` returns only when that commit is durable. A
+//! member that fails rolls back to its savepoint and leaves the others' work intact; if the
+//! group's commit fails, every member gets the error. One commit per group instead of one per writer halves the cost of a small transaction.
 //!
 //! Savepoints are plain statements on the group's one transaction (sqlx's own nesting counts
 //! depth in its worker and goes wrong when a caller is dropped mid-statement), and every step that
