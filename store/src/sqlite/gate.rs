@@ -6,12 +6,15 @@
 //! gate one more round trip to SQLite's thread per writer); the last writer of the group commits
 //! once for all of them, and each member's `commit` returns only when that commit is durable. A
 //! member that fails rolls back to its savepoint and leaves the others' work intact; if the
-//! group's commit fails, every member gets the error. One commit per group instead of one per writer halves the cost of a small transaction.
+//! group's commit fails, every member gets the error. One commit per group instead of one per
+//! writer halves the cost of a small transaction.
 //!
 //! Savepoints are plain statements on the group's one transaction (sqlx's own nesting counts
-//! depth in its worker and goes wrong when a caller is dropped mid-statement), and every step that
-//! decides a group's fate (release, rollback, commit) runs in a task of its own, so a request
-//! dropped mid-way (its client went away) never drops a group holding other writers' work.
+//! depth in its worker and goes wrong when a caller is dropped mid-statement), each member's
+//! named by its place in the group. Every step that decides a group's fate with a statement (a
+//! member's undo, the commit) runs in a task of its own, so a request dropped mid-way (its client
+//! went away) never drops a group holding other writers' work; parking the group for the next
+//! writer is no statement and happens at once.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as SyncMutex};
