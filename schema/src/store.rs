@@ -41,6 +41,10 @@ pub struct Lease {
     pub token: String,
     pub until: i64,
     pub room: RoomCheck,
+    /// Whether a full endpoint or organization gave a slot back since the lease was made: a row
+    /// written PENDING for want of a share may then have missed the claim that slot started
+    /// (it ran before the row's commit), so the commit wakes the dispatcher to claim it.
+    pub freed_since: Arc<dyn Fn() -> bool + Send + Sync>,
 }
 
 impl Lease {

@@ -411,7 +411,8 @@ pub(crate) fn committed(
     store.hooks().committed(&ids);
     match lease {
         // Leased rows go to the dispatcher; rows written PENDING for want of a free share are
-        // claimed when their endpoint's or organization's slot frees.
+        // claimed when their endpoint's or organization's slot frees, or now if one freed
+        // since the lease was made (its claim ran before this commit and missed them).
         Some(lease) => {
             // A paced robot's rows are claimed: look now. So is a row waiting for its build's
             // earlier row: that one may have been recorded before this commit.
@@ -422,9 +423,9 @@ pub(crate) fn committed(
                             || e.ordering == EndpointOrdering::PerBuild.stored())
                 })
             };
-            let waiting = written
-                .iter()
-                .any(|d| d.lease_token.is_none() && waits(d.endpoint_id));
+            let unleased = written.iter().filter(|d| d.lease_token.is_none());
+            let waiting = unleased.clone().any(|d| waits(d.endpoint_id))
+                || (unleased.count() > 0 && (lease.freed_since)());
             let leased: Vec<_> = written
                 .into_iter()
                 .filter(|d| d.lease_token.is_some())

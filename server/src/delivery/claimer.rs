@@ -19,9 +19,10 @@ pub const MAX_IDLE: Duration = Duration::from_millis(1000);
 /// What a look at the outbox found.
 pub enum Looked {
     /// Rows claimed (and put in the dispatcher's inbox); `full` when the claim took all it asked
-    /// for (more may be due now).
+    /// for (more may be due now); `frees`: [`Shares::frees`] before its filter was read.
     Claimed {
         full: bool,
+        frees: u64,
     },
     /// How long until the next claimable row is due (at most `MAX_IDLE`).
     Due(Duration),
@@ -50,6 +51,7 @@ impl Claimer {
     ) {
         let (sender, shares, inbox) = (sender.clone(), shares.clone(), inbox.clone());
         self.spawn(async move {
+            let frees = shares.frees();
             let filter = shares.claim_filter();
             match buildhooks_store::outbox::claim_fair(&sender.db, limit as u64, lease_ms, &filter)
                 .await
@@ -60,7 +62,7 @@ impl Claimer {
                         // In the inbox before the loop hears of the claim: it starts them first.
                         let _ = inbox.send(Batch::claimed(rows, token, None, Vec::new()));
                     }
-                    Looked::Claimed { full }
+                    Looked::Claimed { full, frees }
                 }
                 Err(error) => Looked::Failed(error.into()),
             }

@@ -170,18 +170,24 @@ pub async fn run(
         tokio::select! {
             Some(batch) = inbox_rx.recv() => start_deliveries(&sender, &mut lanes, batch).await,
             looked = claimer.done(), if claimer.busy() => match looked {
-                Looked::Claimed { full } => {
+                Looked::Claimed { full, frees } => {
                     if claim_failures > 0 {
                         tracing::info!(failures = claim_failures, "claiming again");
                         claim_failures = 0;
                     }
-                    shared.claimable.store(full || woken, Ordering::SeqCst);
+                    // A share freed since the claim's filter was read counts as a wake-up.
+                    let again = if full || woken {
+                        shared.claimable.store(true, Ordering::SeqCst);
+                        true
+                    } else {
+                        lanes.shares.settle(&shared.claimable, frees)
+                    };
                     // The claimed rows are in the inbox already: started now, they hold their
                     // shares before the next-due look below.
                     while let Ok(batch) = inbox_rx.try_recv() {
                         start_deliveries(&sender, &mut lanes, batch).await;
                     }
-                    if full || woken {
+                    if again {
                         // More may be due now.
                         should_claim = true;
                         next_claim_at = tokio::time::Instant::now();

@@ -8,6 +8,7 @@
 //! (`pause`), so its waiting rows are not claimed only to be put back.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -49,6 +50,9 @@ struct Counts {
 pub struct Shares {
     counts: Mutex<Counts>,
     org_cap: usize,
+    /// Slots given back by a full endpoint or organization so far: a claim that came back short
+    /// says nothing of the rows such a slot let in after its filter was read.
+    frees: AtomicU64,
 }
 
 /// An endpoint's cap from its row (`None`: the endpoint was removed; its attempt is refused at
@@ -62,6 +66,7 @@ impl Shares {
         Shares {
             counts: Mutex::default(),
             org_cap: org_cap.max(1),
+            frees: AtomicU64::new(0),
         }
     }
 
@@ -113,7 +118,30 @@ impl Shares {
                 counts.orgs.remove(&org);
             }
         }
+        if was_full {
+            self.frees.fetch_add(1, AtomicOrdering::SeqCst);
+        }
         was_full
+    }
+
+    /// How many slots full endpoints and organizations have given back so far: read before a
+    /// claim's filter (for [`Shares::settle`]) or a lease's room checks.
+    pub fn frees(&self) -> u64 {
+        self.frees.load(AtomicOrdering::SeqCst)
+    }
+
+    /// After a claim that came back short (its filter read after `frees` was): clears
+    /// `claimable`, unless a full endpoint or organization gave a slot back since, whose rows
+    /// the claim could not see; returns whether due rows may still be waiting. Cleared first and
+    /// checked after, so a slot given back meanwhile (which sets `claimable` after counting
+    /// itself) is never overwritten.
+    pub fn settle(&self, claimable: &AtomicBool, frees: u64) -> bool {
+        claimable.store(false, AtomicOrdering::SeqCst);
+        if self.frees() != frees {
+            claimable.store(true, AtomicOrdering::SeqCst);
+            return true;
+        }
+        false
     }
 
     /// Leaves endpoint `id` out of claims until `until` (ms since the epoch): its next send
@@ -185,6 +213,30 @@ impl Shares {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_claim_leaves_rows_claimable_when_a_full_share_freed_after_its_filter() {
+        let shares = Shares::new(8);
+        let claimable = AtomicBool::new(true);
+        assert!(shares.try_take(1, 10, 1));
+        // A claim reads its filter (endpoint 10 full) and comes back short; nothing freed.
+        let frees = shares.frees();
+        assert!(!shares.settle(&claimable, frees));
+        assert!(!claimable.load(AtomicOrdering::SeqCst));
+        // The next claim reads its filter; endpoint 10's attempt ends before the claim returns:
+        // its rows were left out of the claim, so they stay claimable.
+        claimable.store(true, AtomicOrdering::SeqCst);
+        let frees = shares.frees();
+        assert!(shares.give_back(1, 10), "endpoint 10 was full");
+        assert!(shares.settle(&claimable, frees));
+        assert!(claimable.load(AtomicOrdering::SeqCst));
+        // A slot of an endpoint that was not full changes nothing.
+        assert!(shares.try_take(1, 11, 2));
+        let frees = shares.frees();
+        assert!(!shares.give_back(1, 11));
+        assert!(!shares.settle(&claimable, frees));
+        assert!(!claimable.load(AtomicOrdering::SeqCst));
+    }
 
     #[test]
     fn endpoint_and_org_caps() {

@@ -73,11 +73,13 @@ impl Outlet for Handoff {
         {
             return None;
         }
-        let shares = self.shares.clone();
+        let (shares, frees) = (self.shares.clone(), self.shares.frees());
+        let since = self.shares.clone();
         Some(Lease {
             token: uuid::Uuid::new_v4().to_string(),
             until: now + self.lease_ms,
             room: Arc::new(move |org, endpoint| shares.has_room(org, endpoint)),
+            freed_since: Arc::new(move || since.frees() != frees),
         })
     }
 

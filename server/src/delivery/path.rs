@@ -278,6 +278,7 @@ pub async fn record_and_refill(
         }
     }
 
+    let frees = shared.shares.frees();
     let filter = if limit > 0 {
         shared.shares.claim_filter()
     } else {
@@ -328,7 +329,7 @@ pub async fn record_and_refill(
             if let Some(claimed) = claimed {
                 let n = claimed.rows.len();
                 if n < limit {
-                    shared.claimable.store(false, Ordering::SeqCst);
+                    shared.shares.settle(&shared.claimable, frees);
                 }
                 if n > 0 {
                     let given = permits.split_off(permits.len() - n);
