@@ -25,6 +25,8 @@ pub struct Db {
     write_gate: Option<Arc<WriteGate>>,
     /// SQLite: writes that are statements alone, sent together.
     batches: Option<Arc<Batches>>,
+    /// SQLite: concurrent calls' new ids, drawn together.
+    id_draws: Option<Arc<crate::sqlite::ids::IdDraws>>,
     /// PostgreSQL: concurrent calls' new builds, written together.
     new_builds: Option<Arc<crate::postgres::batch::Batches>>,
     /// PostgreSQL: concurrent calls' ids and endpoints for new builds, drawn together.
@@ -44,6 +46,7 @@ impl Db {
             writer: None,
             write_gate,
             batches: (dialect == Dialect::Sqlite).then(Arc::default),
+            id_draws: (dialect == Dialect::Sqlite).then(Arc::default),
             new_builds: (dialect == Dialect::Postgres).then(Arc::default),
             draws: (dialect == Dialect::Postgres).then(Arc::default),
             checkpointer: None,
@@ -90,6 +93,13 @@ impl Db {
         self.batches
             .as_ref()
             .ok_or_else(|| sea_orm::DbErr::Custom("writes are batched only on SQLite".into()))
+    }
+
+    /// SQLite: the queue of new ids drawn together.
+    pub(crate) fn id_draws(&self) -> Result<&Arc<crate::sqlite::ids::IdDraws>> {
+        self.id_draws
+            .as_ref()
+            .ok_or_else(|| sea_orm::DbErr::Custom("ids are drawn this way only on SQLite".into()))
     }
 
     /// PostgreSQL: the queue of new builds written together.

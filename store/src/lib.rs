@@ -24,6 +24,7 @@ pub mod new_build;
 pub mod orgs;
 pub mod outbox;
 mod postgres;
+mod queue;
 pub mod readiness;
 pub mod replay;
 pub mod retention;

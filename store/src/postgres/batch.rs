@@ -18,9 +18,9 @@ use buildhooks_entity::{build, event, task, webhook_delivery};
 use sea_orm::{ConnectionTrait, QueryResult, Statement, Value};
 use tokio::sync::oneshot;
 
-use super::queue::Queue;
 use super::rows_values::{push_values, text, Shape};
 use crate::outbox::columns::{returned_ids, with_ids, ReturnedIds};
+use crate::queue::Queue;
 use crate::{Db, Result};
 
 /// Most calls written in one statement.

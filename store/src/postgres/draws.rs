@@ -10,8 +10,8 @@ use buildhooks_entity::webhook_endpoint;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, QueryResult, Statement, Value};
 use tokio::sync::oneshot;
 
-use super::queue::Queue;
 pub(crate) use crate::new_build::Drawn;
+use crate::queue::{tell_each, Queue};
 use crate::{Db, Result};
 
 /// Most calls drawn for in one statement.
@@ -84,38 +84,10 @@ impl Draws {
 
     async fn run(&self, db: &Db) {
         let mut runner = self.queue.runner();
-        while let Some(jobs) = runner.next(|jobs| {
-            let n = jobs.len().min(MAX_BATCH);
-            jobs.drain(..n).collect()
-        }) {
-            send(db, jobs).await;
+        while let Some(jobs) = runner.next_up_to(MAX_BATCH) {
+            let asked: Vec<(i32, usize)> = jobs.iter().map(|j| (j.org_id, j.tasks)).collect();
+            tell_each(jobs, draw(db, &asked).await, |job| job.told);
         }
-    }
-}
-
-/// Draws for `jobs` in one statement and tells each its ids and endpoints.
-async fn send(db: &Db, jobs: Vec<Job>) {
-    let asked: Vec<(i32, usize)> = jobs.iter().map(|j| (j.org_id, j.tasks)).collect();
-    match draw(db, &asked).await {
-        Ok(drawn) => {
-            for (job, drawn) in jobs.into_iter().zip(drawn) {
-                let _ = job.told.send(Ok(drawn));
-            }
-        }
-        Err(error) => {
-            for job in jobs {
-                let _ = job.told.send(Err(copy_of(&error)));
-            }
-        }
-    }
-}
-
-/// An error for each call of a failed draw, of the same kind where callers tell kinds apart:
-/// the database out of reach stays that (a `503`, worth a retry), any other is internal.
-fn copy_of(error: &DbErr) -> DbErr {
-    match crate::is_unavailable(error) {
-        true => DbErr::Conn(sea_orm::RuntimeErr::Internal(error.to_string())),
-        false => DbErr::Custom(error.to_string()),
     }
 }
 
@@ -196,13 +168,5 @@ mod tests {
             lateral("SELECT * FROM t WHERE org_id = $1 AND deleted = $2 AND enabled = $3"),
             "SELECT * FROM t WHERE org_id = r.org_id AND deleted = false AND enabled = true"
         );
-    }
-
-    #[test]
-    fn each_call_of_a_failed_draw_gets_an_error_of_the_same_kind() {
-        let away = DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout);
-        assert!(crate::is_unavailable(&copy_of(&away)));
-        let failed = DbErr::Custom("bad".into());
-        assert!(!crate::is_unavailable(&copy_of(&failed)));
     }
 }

@@ -7,7 +7,6 @@ pub(crate) mod draws;
 pub(crate) mod listen;
 pub(crate) mod outbox;
 pub(crate) mod outbox_insert;
-pub(crate) mod queue;
 pub(crate) mod retention;
 pub(crate) mod rows_values;
 pub(crate) mod task_move;

@@ -10,7 +10,8 @@
 //!
 //! If a batch fails, nothing of it is kept (its savepoint is undone) and each write is run
 //! again on its own, so only the write at fault gets the error. A write may ask not to wait for
-//! the commit (drawing ids: see `ids`).
+//! the commit (drawing ids: see `ids`); such a write rides along with a batch of another kind
+//! instead of taking a turn of the gate of its own.
 
 use std::sync::{Arc, Mutex};
 
@@ -98,27 +99,38 @@ impl Batches {
     }
 }
 
-/// The oldest job and the next ones with the same statements, as many as the largest power of
-/// two up to `MAX_BATCH` allows; the others stay queued, in order. A batch's text is its jobs'
+/// The oldest job that waits for its commit and the next ones with the same statements (the
+/// oldest job when none waits), as many as the largest power of two up to `MAX_BATCH` allows,
+/// and one job of another kind that does not wait for its commit (drawing ids), riding along:
+/// a turn of the gate fewer. The others stay queued, in order. A batch's text is its jobs'
 /// texts joined, and SQLite's thread keeps the statements it prepared by text (a hundred per
 /// connection): batches of one kind and few sizes keep that cache small; mixed ones prepared a
 /// new text nearly every time.
 fn take_alike(jobs: &mut Vec<Job>) -> Vec<Job> {
-    let first = jobs[0].sql.clone();
+    let first = jobs
+        .iter()
+        .find(|j| j.durable)
+        .unwrap_or(&jobs[0])
+        .sql
+        .clone();
     let alike = jobs.iter().filter(|j| j.sql == first).count();
     let mut n = 1;
     while n * 2 <= alike.min(MAX_BATCH) {
         n *= 2;
     }
-    let mut taken = Vec::with_capacity(n);
-    let mut kept = Vec::with_capacity(jobs.len() - n);
+    let mut taken = Vec::with_capacity(n + 1);
+    let mut rider = None;
+    let mut kept = Vec::with_capacity(jobs.len().saturating_sub(n));
     for job in jobs.drain(..) {
         if taken.len() < n && job.sql == first {
             taken.push(job);
+        } else if rider.is_none() && !job.durable && job.sql != first {
+            rider = Some(job);
         } else {
             kept.push(job);
         }
     }
+    taken.extend(rider);
     *jobs = kept;
     taken
 }
@@ -202,6 +214,38 @@ mod tests {
     use sea_orm::{ConnectionTrait, Value};
 
     use crate::connect::{connect, file_url, ConnectOptions};
+
+    fn job(sql: &str, durable: bool) -> super::Job {
+        super::Job {
+            sql: sql.into(),
+            values: Vec::new(),
+            returns: 0,
+            durable,
+            told: tokio::sync::oneshot::channel().0,
+        }
+    }
+
+    /// Writes of the oldest waiting kind go together, a power of two of them, with one write
+    /// of another kind that does not wait for its commit; the rest stay queued in order.
+    #[test]
+    fn a_draw_rides_along_with_a_batch_of_writes() {
+        let mut jobs = vec![
+            job("D", false),
+            job("W", true),
+            job("X", true),
+            job("W", true),
+            job("W", true),
+            job("D", false),
+        ];
+        let taken = super::take_alike(&mut jobs);
+        let texts =
+            |jobs: &[super::Job]| jobs.iter().map(|j| j.sql.to_string()).collect::<Vec<_>>();
+        assert_eq!(texts(&taken), ["W", "W", "D"]);
+        assert_eq!(texts(&jobs), ["X", "W", "D"]);
+        // Only writes that do not wait: the oldest's kind goes, one of another kind rides.
+        let mut draws = vec![job("D", false), job("D", false), job("E", false)];
+        assert_eq!(texts(&super::take_alike(&mut draws)), ["D", "D", "E"]);
+    }
 
     /// A write that joins another writer's group and fails after one of its statements ran:
     /// its savepoint is undone, the group's other work is kept and committed, and the write

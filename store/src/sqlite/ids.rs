@@ -7,6 +7,12 @@
 //! `runs::latest_build` and `runs::previous_finished` rely on), as a sequence's do. Ids drawn
 //! for a write that then fails are skipped (gaps, as rollbacks leave anyway).
 //!
+//! The calls queued meanwhile draw together (`IdDraws`): one write moves each entry up by all
+//! their ids, which are shared out in the calls' order, and it rides along with the next batch
+//! of new builds (`batch`). Measured before (each call's draw four statements of its own, draws
+//! batched apart from the builds): draws held the write gate about a sixth of the time at
+//! saturation; after, 8% fewer instructions per `createBuild` (README, Benchmark).
+//!
 //! The draw does not wait for its commit (the group's, shared with other writers): nothing is
 //! written with the ids before then, since the build's own write comes after it through the
 //! same gate. Should that commit fail, the ids may be drawn again, and the second build written
@@ -15,11 +21,16 @@
 use std::sync::{Arc, LazyLock};
 
 use sea_orm::{DbErr, Value};
+use tokio::sync::oneshot;
 
+use crate::queue::{tell_each, Queue};
 use crate::{Db, Result};
 
+/// Most calls drawn for in one write.
+const MAX_CALLS: usize = 256;
+
 /// Creates the tables' entries if they have none (a table that never had a row), then moves
-/// them up by one build and `?1` tasks, returning the new values: the last ids drawn.
+/// them up by the first parameter's builds and the second's tasks, returning the new values: the last ids drawn.
 static DRAW: LazyLock<Arc<str>> = LazyLock::new(|| {
     let ensure = |table: &str| {
         format!(
@@ -29,7 +40,7 @@ static DRAW: LazyLock<Arc<str>> = LazyLock::new(|| {
         )
     };
     format!(
-        "{}; {}; UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'build' RETURNING seq; \
+        "{}; {}; UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'build' RETURNING seq; \
          UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'task' RETURNING seq",
         ensure("build"),
         ensure("task")
@@ -37,20 +48,101 @@ static DRAW: LazyLock<Arc<str>> = LazyLock::new(|| {
     .into()
 });
 
-/// Draws the ids of a new build and of its `tasks` tasks.
+/// The queued draws, one runner at a time (the draws go through the one write gate anyway).
+pub(crate) struct IdDraws {
+    queue: Queue<Job>,
+}
+
+impl Default for IdDraws {
+    fn default() -> Self {
+        IdDraws {
+            queue: Queue::with_runners(1),
+        }
+    }
+}
+
+/// A call's draw: its tasks, and where its ids go.
+struct Job {
+    tasks: usize,
+    told: oneshot::Sender<Result<(i32, Vec<i32>)>>,
+}
+
+/// Draws the ids of a new build and of its `tasks` tasks, with other calls' queued meanwhile.
 pub(crate) async fn draw(db: &Db, tasks: usize) -> Result<(i32, Vec<i32>)> {
+    let draws = db.id_draws()?;
+    let (told, answer) = oneshot::channel();
+    draws
+        .queue
+        .call(Job { tasks, told }, answer, || {
+            let draws = draws.clone();
+            let db = db.clone();
+            tokio::spawn(async move { draws.run(&db).await });
+        })
+        .await
+}
+
+impl IdDraws {
+    /// Draws for the queued calls, each write for as many as `MAX_CALLS`.
+    async fn run(&self, db: &Db) {
+        let mut runner = self.queue.runner();
+        while let Some(jobs) = runner.next_up_to(MAX_CALLS) {
+            let tasks: Vec<usize> = jobs.iter().map(|j| j.tasks).collect();
+            tell_each(jobs, draw_for(db, &tasks).await, |job| job.told);
+        }
+    }
+}
+
+/// Draws a build id and `tasks[i]` task ids for each call `i`, in order, in one write.
+async fn draw_for(db: &Db, tasks: &[usize]) -> Result<Vec<(i32, Vec<i32>)>> {
+    let all_tasks: usize = tasks.iter().sum();
+    let values = vec![
+        Value::from(tasks.len() as i64),
+        Value::from(all_tasks as i64),
+    ];
     let rows = db
         .batches()?
-        .write(db, DRAW.clone(), vec![Value::from(tasks as i64)], 2, false)
+        .write(db, DRAW.clone(), values, 2, false)
         .await?;
-    let last = |i: usize| -> Result<i32> {
-        let seq: i64 = rows
-            .get(i)
+    let last = |i: usize| -> Result<i64> {
+        rows.get(i)
             .ok_or_else(|| DbErr::Custom("no ids were drawn".into()))?
-            .try_get_by_index(0)?;
-        i32::try_from(seq).map_err(|_| DbErr::Custom("ids of 32 bits ran out".into()))
+            .try_get_by_index(0)
     };
-    let (build, last_task) = (last(0)?, last(1)?);
-    let first_task = last_task - tasks as i32 + 1;
-    Ok((build, (first_task..=last_task).collect()))
+    share_out(last(0)?, last(1)?, tasks)
+}
+
+/// The ids of each call, given the last build and task ids drawn for all of `tasks`.
+fn share_out(last_build: i64, last_task: i64, tasks: &[usize]) -> Result<Vec<(i32, Vec<i32>)>> {
+    let ran_out = || DbErr::Custom("ids of 32 bits ran out".into());
+    let id = |n: i64| i32::try_from(n).map_err(|_| ran_out());
+    id(last_build)?;
+    id(last_task)?;
+    let first_build = last_build - tasks.len() as i64 + 1;
+    let mut task = last_task - tasks.iter().sum::<usize>() as i64 + 1;
+    let mut drawn = Vec::with_capacity(tasks.len());
+    for (build, &n) in (first_build..).zip(tasks) {
+        let ids = (task..task + n as i64).map(id).collect::<Result<_>>()?;
+        drawn.push((id(build)?, ids));
+        task += n as i64;
+    }
+    Ok(drawn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_drawn_together_are_shared_out_in_order() {
+        let drawn = share_out(12, 105, &[2, 0, 3]).expect("ids");
+        assert_eq!(
+            drawn,
+            vec![
+                (10, vec![101, 102]),
+                (11, vec![]),
+                (12, vec![103, 104, 105])
+            ]
+        );
+        assert!(share_out(i64::from(i32::MAX) + 1, 5, &[1]).is_err());
+    }
 }

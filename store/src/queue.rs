@@ -1,12 +1,12 @@
-//! PostgreSQL: the queue that the batched statements (`batch`: new builds, `draws`: their ids
-//! and endpoints) share. Calls push their job; at most [`RUNNERS`] runners, each a task of its
-//! own on a pool connection of its own, take what is queued and send it as one statement. Below
-//! saturation a call finds a runner free and is sent at once, alone; under load the calls that
-//! arrive while the runners are busy go together in the next statement. (Sending a call alone
-//! from its own task when nothing is queued, to save the hop to a runner and back, was measured
-//! and not kept: the p50 at an offered 500/s did not move, and at saturation fewer calls went
-//! together: 2,189-2,352 against 2,332-2,447 deliveries/s, 0.71-0.77 against 0.69-0.70 CPU s per
-//! 1,000.)
+//! The queue that calls' statements sent together share (PostgreSQL's `batch`: new builds,
+//! `draws`: their ids and endpoints; SQLite's `ids`: new ids, with one runner). Calls push their
+//! job; at most [`RUNNERS`] runners (by default), each a task of its own, take what is queued and
+//! send it as one statement. Below saturation a call finds a runner free and is sent at once,
+//! alone; under load the calls that arrive while the runners are busy go together in the next
+//! statement. (Sending a call alone from its own task when nothing is queued, to save the hop to
+//! a runner and back, was measured on PostgreSQL and not kept: the p50 at an offered 500/s did
+//! not move, and at saturation fewer calls went together: 2,189-2,352 against 2,332-2,447
+//! deliveries/s, 0.71-0.77 against 0.69-0.70 CPU s per 1,000.)
 
 use std::sync::Mutex;
 
@@ -25,6 +25,8 @@ pub(crate) const RUNNERS: usize = 2;
 /// Queued jobs and how many runners are sending.
 pub(crate) struct Queue<J> {
     state: Mutex<State<J>>,
+    /// Most runners at once.
+    runners: usize,
 }
 
 struct State<J> {
@@ -34,16 +36,22 @@ struct State<J> {
 
 impl<J> Default for Queue<J> {
     fn default() -> Self {
+        Queue::with_runners(RUNNERS)
+    }
+}
+
+impl<J> Queue<J> {
+    /// A queue sent by at most `runners` runners at once.
+    pub(crate) fn with_runners(runners: usize) -> Self {
         Queue {
             state: Mutex::new(State {
                 jobs: Vec::new(),
                 running: 0,
             }),
+            runners,
         }
     }
-}
 
-impl<J> Queue<J> {
     /// Queues `job` (which answers on `answer`'s sender), calls `start` when a runner is to be
     /// started (it spawns one), and waits for the answer.
     pub(crate) async fn call<T>(
@@ -61,12 +69,12 @@ impl<J> Queue<J> {
             .map_err(|_| DbErr::Custom("a queued statement stopped".into()))?
     }
 
-    /// Queues `job`; true when the caller is to start a runner (fewer than [`RUNNERS`] run).
+    /// Queues `job`; true when the caller is to start a runner (fewer than its most run).
     /// `None` when the queue is poisoned (a runner panicked holding it).
     pub(crate) fn push(&self, job: J) -> Option<bool> {
         let mut state = self.state.lock().ok()?;
         state.jobs.push(job);
-        let start = state.running < RUNNERS;
+        let start = state.running < self.runners;
         state.running += usize::from(start);
         Some(start)
     }
@@ -112,6 +120,44 @@ impl<J> Runner<'_, J> {
         }
         Some(take(&mut state.jobs))
     }
+
+    /// The oldest `most` jobs at most (see [`Runner::next`]).
+    pub(crate) fn next_up_to(&mut self, most: usize) -> Option<Vec<J>> {
+        self.next(|jobs| {
+            let n = jobs.len().min(most);
+            jobs.drain(..n).collect()
+        })
+    }
+}
+
+/// Tells each of `jobs` (through the sender `told` takes from it) its answer, in order, or a
+/// copy of the error they all failed with.
+pub(crate) fn tell_each<J, T>(
+    jobs: Vec<J>,
+    answers: Result<Vec<T>>,
+    told: impl Fn(J) -> oneshot::Sender<Result<T>>,
+) {
+    match answers {
+        Ok(answers) => {
+            for (job, answer) in jobs.into_iter().zip(answers) {
+                let _ = told(job).send(Ok(answer));
+            }
+        }
+        Err(error) => {
+            for job in jobs {
+                let _ = told(job).send(Err(copy_of(&error)));
+            }
+        }
+    }
+}
+
+/// An error for each call of a failed statement, of the same kind where callers tell kinds
+/// apart: the database out of reach stays that (a `503`, worth a retry), any other is internal.
+pub(crate) fn copy_of(error: &DbErr) -> DbErr {
+    match crate::is_unavailable(error) {
+        true => DbErr::Conn(sea_orm::RuntimeErr::Internal(error.to_string())),
+        false => DbErr::Custom(error.to_string()),
+    }
 }
 
 impl<J> Drop for Runner<'_, J> {
@@ -125,6 +171,14 @@ impl<J> Drop for Runner<'_, J> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_call_of_a_failed_statement_gets_an_error_of_the_same_kind() {
+        let away = DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout);
+        assert!(crate::is_unavailable(&copy_of(&away)));
+        let failed = DbErr::Custom("bad".into());
+        assert!(!crate::is_unavailable(&copy_of(&failed)));
+    }
 
     #[test]
     fn runners_start_up_to_the_limit_and_stop_when_the_queue_is_empty() {
