@@ -29,7 +29,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_graphql::Request;
-use buildhooks_migration::{Migrator, MigratorTrait};
 use buildhooks_schema::bounded::{self, Limits, Refused};
 use buildhooks_schema::error::normalize_response;
 use buildhooks_schema::event::{EventDraft, EventKind};
@@ -76,15 +75,14 @@ impl Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = buildhooks_store::connect::file_url(&dir.path().join("fuzz.db"));
         let (store, viewer) = rt.block_on(async {
-            let conn = sea_orm::Database::connect(&url).await.expect("connect");
-            Migrator::up(&conn, None).await.expect("migrate");
-            let (org, _) = auth::create_organization(&conn, "fuzz", "github")
+            let options = buildhooks_store::connect::ConnectOptions::default();
+            let db = buildhooks_store::connect::connect(&url, &options)
+                .await
+                .expect("connect");
+            let (org, _) = auth::create_organization(db.conn(), "fuzz", "github")
                 .await
                 .expect("organization");
-            (
-                Store::new(buildhooks_store::Db::new(conn)),
-                Viewer::org(org.id),
-            )
+            (Store::new(db), Viewer::org(org.id))
         });
         let payload = build_payload_schema(&store);
         let db = DbHandle::Conn(store.conn().clone());

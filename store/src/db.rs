@@ -11,6 +11,7 @@ use crate::sqlite::batch::Batches;
 use crate::sqlite::checkpoint::{Checkpointer, CheckpointsNow};
 use crate::sqlite::gate::{self, WriteGate};
 use crate::sqlite::gate_times::GateTimesNow;
+use crate::sqlite::own_writer::OwnWriter;
 use crate::Result;
 
 pub use crate::sqlite::gate::{AfterCommit, WriteTxn};
@@ -33,6 +34,8 @@ pub struct Db {
     draws: Option<Arc<crate::postgres::draws::Draws>>,
     /// SQLite: the WAL's checkpoints off the writer, stopped with the last clone.
     checkpointer: Option<Arc<Checkpointer>>,
+    /// SQLite: the writer thread that runs batches of writes, stopped with the last clone.
+    own_writer: Option<Arc<OwnWriter>>,
     dialect: Dialect,
 }
 
@@ -50,6 +53,7 @@ impl Db {
             new_builds: (dialect == Dialect::Postgres).then(Arc::default),
             draws: (dialect == Dialect::Postgres).then(Arc::default),
             checkpointer: None,
+            own_writer: None,
             dialect,
         }
     }
@@ -74,6 +78,12 @@ impl Db {
         self
     }
 
+    /// The same database with its batches of writes run by `writer` (SQLite).
+    pub(crate) fn with_own_writer(mut self, writer: OwnWriter) -> Db {
+        self.own_writer = Some(Arc::new(writer));
+        self
+    }
+
     /// The pool.
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
@@ -93,6 +103,16 @@ impl Db {
         self.batches
             .as_ref()
             .ok_or_else(|| sea_orm::DbErr::Custom("writes are batched only on SQLite".into()))
+    }
+
+    /// SQLite: the writer thread that runs batches of writes (opened by `connect`).
+    pub(crate) fn own_writer(&self) -> Option<&OwnWriter> {
+        self.own_writer.as_deref()
+    }
+
+    /// SQLite: the write gate.
+    pub(crate) fn write_gate(&self) -> Option<&Arc<WriteGate>> {
+        self.write_gate.as_ref()
     }
 
     /// SQLite: the queue of new ids drawn together.
@@ -126,9 +146,10 @@ impl Db {
         self.begin(false).await
     }
 
-    /// Starts a write transaction ahead of the queue of ordinary writers (the dispatcher's short
-    /// claim and record transactions): on SQLite it waits for at most the one writer holding the
-    /// gate, so the outbox drains even while the API saturates the database.
+    /// Starts a write transaction ahead of the queue of ordinary writers (the dispatcher's
+    /// pacing and digest leases): on SQLite it waits for at most the one writer holding the
+    /// gate. (The dispatcher's claims and records go in SQLite's batches, `sqlite::batch`, each
+    /// batch taking every write queued by its turn.)
     pub async fn begin_write_priority(&self) -> Result<WriteTxn<'_>> {
         self.begin(true).await
     }

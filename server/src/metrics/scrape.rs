@@ -214,7 +214,7 @@ fn write_gate(db: &Db, registry: &mut Registry) {
     }
     registry.register(
         "buildhooks_write_gate_held_seconds",
-        "Time the single-writer gate was held, by writer kind (priority: the dispatcher's)",
+        "Time the single-writer gate was held, by writer kind (priority: the dispatcher's pacing)",
         held,
     );
     registry.register(

@@ -20,6 +20,7 @@ use sea_orm::{
 
 use crate::dialect::Dialect;
 use crate::sqlite::checkpoint;
+use crate::sqlite::own_writer::{self, OwnWriter};
 use crate::Db;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -370,8 +371,21 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> anyhow::Result<Db> 
         );
         let writer = sqlite_pool(url, writer, 1, options.acquire_timeout).await?;
         let own = sqlite_pool(url, base, 1, options.acquire_timeout).await?;
+        let path = hint::file_path(url)
+            .filter(|path| path.is_file())
+            .with_context(|| format!("{url:?} names no SQLite database file"))?;
+        let settings = own_writer::Settings {
+            synchronous: match options.synchronous {
+                Synchronous::Normal => "NORMAL",
+                Synchronous::Full => "FULL",
+            },
+            wal_autocheckpoint: checkpoint::WRITER_AUTOCHECKPOINT,
+        };
+        let thread = OwnWriter::open(&path, &settings)
+            .with_context(|| format!("cannot open {} for writing", path.display()))?;
         return Ok(db
             .with_writer(writer)
+            .with_own_writer(thread)
             .with_checkpointer(checkpoint::spawn(own)));
     }
     Ok(db)

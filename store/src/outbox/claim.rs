@@ -5,7 +5,7 @@
 //! dispatcher's free room are described in `postgres::outbox`.
 
 use buildhooks_entity::webhook_delivery;
-use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
 
 use crate::clock::now_ms;
 use crate::dialect::Dialect;
@@ -55,15 +55,9 @@ pub async fn release(db: &Db, ids: &[i64], token: &str) -> Result<()> {
             Ok(())
         }
         Dialect::Sqlite => {
-            let w = db.begin_write_priority().await?;
-            w.txn()
-                .execute(Statement::from_sql_and_values(
-                    db.dialect().backend(),
-                    sqlite::outbox::RELEASE,
-                    values,
-                ))
-                .await?;
-            w.commit().await
+            let batches = db.batches()?;
+            batches.query(db, &sqlite::outbox::RELEASE, values).await?;
+            Ok(())
         }
     }
 }
@@ -101,25 +95,21 @@ pub async fn claim_fair(
             .collect::<Result<_>>()?;
         return Ok((rows, token));
     }
-    let w = db.begin_write_priority().await?;
-    let rows = claim_sqlite(w.txn(), values).await?;
-    w.commit().await?;
-    Ok((rows, token))
+    Ok((claim_sqlite(db, values).await?, token))
 }
 
-/// SQLite: the claim, in a write transaction the caller commits.
+/// SQLite: the claim, a write of the next batch (`sqlite::batch`).
 pub(crate) async fn claim_sqlite(
-    txn: &impl ConnectionTrait,
+    db: &Db,
     values: Vec<Value>,
 ) -> Result<Vec<webhook_delivery::Model>> {
-    webhook_delivery::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(
-            txn.get_database_backend(),
-            sqlite::outbox::CLAIM.as_str(),
-            values,
-        ))
-        .all(txn)
-        .await
+    let rows = db
+        .batches()?
+        .query(db, &sqlite::outbox::CLAIM, values)
+        .await?;
+    rows.iter()
+        .map(|row| webhook_delivery::Model::from_query_result(row, ""))
+        .collect()
 }
 
 /// The claim's parameters (`?1` to `?5`) and the fresh lease token.

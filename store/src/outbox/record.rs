@@ -107,10 +107,7 @@ pub async fn record(
             Some(next) => cycle_postgres(db, batch, next).await,
         };
     }
-    let w = db.begin_write_priority().await?;
-    let written = cycle_sqlite(w.txn(), outcomes.is_empty(), batch, next).await?;
-    w.commit().await?;
-    Ok(written)
+    cycle_sqlite(db, outcomes.is_empty(), batch, next).await
 }
 
 /// PostgreSQL: the attempts, the outcomes and the claim as one statement, atomic on its own.
@@ -153,11 +150,11 @@ async fn cycle_postgres(
     Ok((applied, Some(claimed)))
 }
 
-/// SQLite: the attempts, the outcomes, the claim and the claimed rows' endpoints as one
-/// multi-statement round trip. The outcomes come back as `applied_id` rows, the endpoints with
-/// their `e_` columns, between them the claimed rows.
+/// SQLite: the attempts, the outcomes, the claim and the claimed rows' endpoints as one write
+/// of the next batch (`sqlite::batch`). The outcomes come back as `applied_id` rows, the
+/// endpoints with their `e_` columns, between them the claimed rows.
 async fn cycle_sqlite(
-    db: &impl ConnectionTrait,
+    db: &Db,
     nothing_to_record: bool,
     batch: [Value; 2],
     next: Option<Next<'_>>,
@@ -181,20 +178,11 @@ async fn cycle_sqlite(
         Some(n) => {
             let (claim, token) = params(n.limit, n.lease_ms, n.filter);
             values.extend(claim);
-            (
-                sqlite::outbox::RECORD_AND_CLAIM.as_str(),
-                Some(Claimed::new(token)),
-            )
+            (&sqlite::outbox::RECORD_AND_CLAIM, Some(Claimed::new(token)))
         }
-        None => (sqlite::outbox::RECORD.as_str(), None),
+        None => (&sqlite::outbox::RECORD, None),
     };
-    let rows = db
-        .query_all(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            sql,
-            values,
-        ))
-        .await?;
+    let rows = db.batches()?.query(db, sql, values).await?;
     let mut applied = HashSet::new();
     // sea-orm reads a column a row does not have as NULL: each kind has its own non-null column.
     for row in &rows {

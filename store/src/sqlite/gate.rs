@@ -9,6 +9,9 @@
 //! group's commit fails, every member gets the error. One commit per group instead of one per
 //! writer halves the cost of a small transaction.
 //!
+//! Batches of writes that are statements alone (`batch`) take the gate alone instead
+//! (`hold_alone`) and run on SQLite's writer thread of our own (`own_writer`), one call each.
+//!
 //! Savepoints are plain statements on the group's one transaction (sqlx's own nesting counts
 //! depth in its worker and goes wrong when a caller is dropped mid-statement), each member's
 //! named by its place in the group. Every step that decides a group's fate with a statement (a
@@ -48,8 +51,9 @@ const MAX_GROUP: usize = 64;
 const MAX_GROUP_AGE: Duration = Duration::from_millis(5);
 
 /// The gate, in two stages: ordinary writers queue on `queue` and then take `writer`; priority
-/// writers (the dispatcher's short claim and record transactions) take `writer` directly, so at
-/// most one ordinary writer is ever ahead of them.
+/// writers (the dispatcher's pacing and digest leases; its claims and records go in the writer
+/// thread's batches) take `writer` directly, so at most one ordinary writer is ever ahead of
+/// them.
 #[derive(Default)]
 pub(crate) struct WriteGate {
     queue: Mutex<()>,
@@ -420,5 +424,30 @@ impl Drop for WriteTxn<'_> {
         if let Some(turn) = self.turn.take() {
             turn.abandon(true);
         }
+    }
+}
+
+/// The gate held by one writer alone whose transaction runs elsewhere (SQLite's writer thread,
+/// `own_writer`): no group is opened, joined or parked. A group parked for a writer behind this
+/// one is committed first, so that the writer thread finds the database free.
+pub(crate) struct Alone<'a> {
+    _queue: MutexGuard<'a, ()>,
+    _writer: Held,
+}
+
+/// Takes the gate alone, in the ordinary writers' queue. This writer is not counted as
+/// waiting: the writer ahead of it commits its group instead of parking it.
+pub(crate) async fn hold_alone(gate: &Arc<WriteGate>) -> Alone<'_> {
+    let asked = Instant::now();
+    let queue = gate.queue.lock().await;
+    let writer = Held::new(gate.writer.clone().lock_owned().await, false, &gate.times);
+    gate.times.waited(asked);
+    let parked = gate.parked.lock().ok().and_then(|mut p| p.take());
+    if let Some(group) = parked {
+        group.commit(&gate.times).await;
+    }
+    Alone {
+        _queue: queue,
+        _writer: writer,
     }
 }

@@ -51,7 +51,12 @@ impl GateTimes {
     }
 
     pub(crate) fn committed(&self, since: Instant) {
-        self.committing.fetch_add(nanos(since.elapsed()), Relaxed);
+        self.commit_took(since.elapsed());
+    }
+
+    /// A commit that took `took` (SQLite's writer thread timed it).
+    pub(crate) fn commit_took(&self, took: Duration) {
+        self.committing.fetch_add(nanos(took), Relaxed);
         self.commits.fetch_add(1, Relaxed);
     }
 

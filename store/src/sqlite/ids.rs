@@ -8,15 +8,14 @@
 //! for a write that then fails are skipped (gaps, as rollbacks leave anyway).
 //!
 //! The calls queued meanwhile draw together (`IdDraws`): one write moves each entry up by all
-//! their ids, which are shared out in the calls' order, and it rides along with the next batch
-//! of new builds (`batch`). Measured before (each call's draw four statements of its own, draws
-//! batched apart from the builds): draws held the write gate about a sixth of the time at
-//! saturation; after, 8% fewer instructions per `createBuild` (README, Benchmark).
+//! their ids, which are shared out in the calls' order, and it goes with the next batch of
+//! writes (`batch`: new builds among them) to SQLite's writer thread. Measured before (each
+//! call's draw four statements of its own, draws batched apart from the builds): draws held the
+//! write gate about a sixth of the time at saturation; after, 8% fewer instructions per
+//! `createBuild` (README, Benchmark).
 //!
-//! The draw does not wait for its commit (the group's, shared with other writers): nothing is
-//! written with the ids before then, since the build's own write comes after it through the
-//! same gate. Should that commit fail, the ids may be drawn again, and the second build written
-//! with them fails on the table's key: an error, never a row overwritten.
+//! A draw is told its ids once its batch committed, so nothing is ever written with ids whose
+//! draw was not durable.
 
 use std::sync::{Arc, LazyLock};
 
@@ -101,12 +100,15 @@ async fn draw_for(db: &Db, tasks: &[usize]) -> Result<Vec<(i32, Vec<i32>)>> {
     ];
     let rows = db
         .batches()?
-        .write(db, DRAW.clone(), values, 2, false)
+        .write(db, DRAW.clone(), values, Some(2))
         .await?;
     let last = |i: usize| -> Result<i64> {
-        rows.get(i)
-            .ok_or_else(|| DbErr::Custom("no ids were drawn".into()))?
-            .try_get_by_index(0)
+        let row = rows.get(i);
+        let drawn = row.map(|row| crate::sqlite::own_writer::int(row, 0));
+        drawn
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| DbErr::Custom("no ids were drawn".into()))
     };
     share_out(last(0)?, last(1)?, tasks)
 }

@@ -13,11 +13,12 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use buildhooks_entity::{build, event, task, webhook_delivery};
-use sea_orm::{IdenStatic, Iterable, Value};
+use sea_orm::{DbErr, IdenStatic, Iterable, Value};
 
 use crate::new_build::Drawn;
-use crate::outbox::columns::{as_written, delivery_columns, RETURNED};
+use crate::outbox::columns::{delivery_columns, with_ids, ReturnedIds, RETURNED};
 use crate::postgres::rows_values::{push_build, push_values, Shape, Texts};
+use crate::sqlite::own_writer::{self, Row};
 use crate::text::columns;
 use crate::{Db, Result};
 
@@ -56,12 +57,30 @@ pub(crate) async fn write(
     }
     let returned = db
         .batches()?
-        .write(db, text(shape), values, rows.len(), true)
+        .write(db, text(shape), values, Some(rows.len()))
         .await?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    as_written(rows.into_iter().map(|(_, row)| row).collect(), &returned)
+    with_ids(
+        rows.into_iter().map(|(_, row)| row).collect(),
+        &ids(&returned)?,
+    )
+}
+
+/// The ids the outbox rows came back with (`RETURNED`: id, uuid, event id), by uuid.
+fn ids(returned: &[Row]) -> Result<ReturnedIds> {
+    returned
+        .iter()
+        .map(|r| {
+            let id = own_writer::int(r, 0)?;
+            let id = id.ok_or_else(|| DbErr::Custom("an outbox row has no id".into()))?;
+            Ok((
+                own_writer::text(r, 1)?.to_owned(),
+                (id, own_writer::int(r, 2)?),
+            ))
+        })
+        .collect()
 }
 
 /// The statements' text for `shape`.

@@ -1,8 +1,8 @@
 //! SQLite's outbox statements: the claim, the next due time, giving rows back, and the record
-//! cycle (attempts, outcomes and the next claim as one multi-statement round trip), each run in
-//! a write transaction through the gate.
+//! cycle (attempts, outcomes and the next claim as one multi-statement text), the writes each
+//! run by SQLite's writer thread in the next batch (`batch`).
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use buildhooks_entity::webhook_endpoint;
 
@@ -10,8 +10,8 @@ use crate::outbox::turns::IN_TURN;
 use crate::text::{aliased, renumber};
 
 /// The claim (see `postgres::outbox` for what it takes), parameters `?1` to `?5`.
-pub(crate) static CLAIM: LazyLock<String> =
-    LazyLock::new(|| CLAIM_TEXT.replace("{in_turn}", IN_TURN));
+pub(crate) static CLAIM: LazyLock<Arc<str>> =
+    LazyLock::new(|| CLAIM_TEXT.replace("{in_turn}", IN_TURN).into());
 const CLAIM_TEXT: &str = "UPDATE webhook_delivery SET state = 'IN_FLIGHT', lease_until = ?1,
    lease_token = ?2, updated_at = ?3
  WHERE id IN (
@@ -61,9 +61,11 @@ const NEXT_DUE_TEXT: &str = "SELECT MIN(due) AS due FROM (
      AND org_id NOT IN (SELECT value FROM json_each(?1, '$.o'))) AS t";
 
 /// Gives leased rows (`?2`, a JSON array of ids) of lease `?1` back to the outbox.
-pub(crate) const RELEASE: &str =
-    "UPDATE webhook_delivery SET state = 'PENDING', lease_until = NULL, \
-             lease_token = NULL WHERE lease_token = ?1 AND id IN (SELECT value FROM json_each(?2))";
+pub(crate) static RELEASE: LazyLock<Arc<str>> = LazyLock::new(|| {
+    "UPDATE webhook_delivery SET state = 'PENDING', lease_until = NULL, lease_token = NULL \
+     WHERE lease_token = ?1 AND id IN (SELECT value FROM json_each(?2))"
+        .into()
+});
 
 /// SQLite: the attempts, then the outcomes, in the caller's transaction. Each batch element is
 /// taken out of its JSON array once (`MATERIALIZED`): read field by field from `json_each`, it
@@ -90,9 +92,9 @@ const APPLY: &str = "WITH o(v) AS MATERIALIZED (SELECT value FROM json_each(?2))
 
 /// SQLite: attempts and outcomes (`?1`, `?2`) as one multi-statement text, one round trip to
 /// SQLite's thread; with the claim appended (`?3` on), the whole cycle is one.
-pub(crate) static RECORD: LazyLock<String> =
-    LazyLock::new(|| format!("{INSERT_ATTEMPTS};\n{APPLY}"));
-pub(crate) static RECORD_AND_CLAIM: LazyLock<String> = LazyLock::new(|| {
+pub(crate) static RECORD: LazyLock<Arc<str>> =
+    LazyLock::new(|| format!("{INSERT_ATTEMPTS};\n{APPLY}").into());
+pub(crate) static RECORD_AND_CLAIM: LazyLock<Arc<str>> = LazyLock::new(|| {
     // The claimed rows' endpoints: found through the in-flight rows holding this lease token
     // (`?4`), a walk of the in-flight index.
     format!(
@@ -102,4 +104,5 @@ pub(crate) static RECORD_AND_CLAIM: LazyLock<String> = LazyLock::new(|| {
         claim_from(3),
         aliased::<webhook_endpoint::Column>("e", "e_").join(", ")
     )
+    .into()
 });

@@ -1,0 +1,343 @@
+//! SQLite: the writer thread of our own, which runs each batch of writes (`batch`) and its
+//! commit as one call. Through sqlx, each statement of a turn of the write gate (begin,
+//! savepoint, the statements, commit) was a hand-off from the runtime to sqlx's SQLite thread
+//! and back, about 250 µs each on a busy 2-core host of which SQLite computed 100, and the gate
+//! was held while the hand-offs waited for a core: the bound on writes, with CPU left idle
+//! (README, Benchmark). Here a batch is one message to the thread and one answer back.
+//!
+//! The thread has its own connection to the database file (`rusqlite`, on the same bundled
+//! SQLite library as sqlx), opened with the pool's settings. It writes only while its caller
+//! holds the write gate alone (`gate::hold_alone`), so it never races sqlx's writer. Each write runs in a
+//! savepoint of the batch's transaction: a write that fails (or returns a wrong number of rows)
+//! is undone alone and gets its error; the others commit together. Statements are prepared once
+//! per text and kept (each statement of a write on its own, never a batch's join).
+
+use std::path::Path;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use rusqlite::types::{ToSqlOutput, Value as Cell, ValueRef};
+use rusqlite::{CachedStatement, Connection, OpenFlags};
+use sea_orm::{DbErr, RuntimeErr, Value};
+use tokio::sync::oneshot;
+
+use crate::Result;
+
+/// A row a statement returned: its columns' names (shared by the statement's rows) and values,
+/// as SQLite gave them.
+#[derive(Debug)]
+pub(crate) struct Row {
+    pub(crate) names: Arc<[String]>,
+    pub(crate) cells: Vec<Cell>,
+}
+
+/// Prepared statements kept: a new build's four per shape, the draw's four, a few shapes.
+const CACHED_STATEMENTS: usize = 256;
+
+/// One write of a batch: its statements (`;`-separated; no `;` inside a literal), their plain
+/// or numbered parameters (numbered ones counted from each statement's first), and how many
+/// rows they return (`None`: any number).
+pub(crate) struct Write {
+    pub(crate) sql: Arc<str>,
+    pub(crate) values: Vec<Value>,
+    pub(crate) returns: Option<usize>,
+}
+
+/// What a batch came to: each write's rows (or its error), once the batch's commit is durable,
+/// and how long the commit took.
+pub(crate) struct Done {
+    pub(crate) writes: Vec<std::result::Result<Vec<Row>, DbErr>>,
+    pub(crate) commit_took: Duration,
+}
+
+struct Work {
+    writes: Vec<Write>,
+    told: oneshot::Sender<Result<Done>>,
+}
+
+/// The writer thread; it ends when the last handle is dropped (with the last `Db` clone).
+pub(crate) struct OwnWriter {
+    work: mpsc::Sender<Work>,
+}
+
+/// The connection's settings, as the pool's (`connect::sqlite_options`).
+pub(crate) struct Settings {
+    pub(crate) synchronous: &'static str,
+    pub(crate) wal_autocheckpoint: u32,
+}
+
+impl OwnWriter {
+    /// Opens the database file at `path` (it exists: migrations ran) and starts the thread.
+    pub(crate) fn open(path: &Path, settings: &Settings) -> anyhow::Result<OwnWriter> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "synchronous", settings.synchronous)?;
+        conn.pragma_update(None, "wal_autocheckpoint", settings.wal_autocheckpoint)?;
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        anyhow::ensure!(
+            mode.eq_ignore_ascii_case("wal"),
+            "the database is not in WAL mode"
+        );
+        conn.set_prepared_statement_cache_capacity(CACHED_STATEMENTS);
+        let (work, inbox) = mpsc::channel::<Work>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || {
+                for Work { writes, told } in inbox {
+                    let _ = told.send(run(&conn, writes));
+                }
+            })?;
+        Ok(OwnWriter { work })
+    }
+
+    /// Runs `writes` in one transaction; the caller holds the write gate alone meanwhile.
+    pub(crate) async fn run(&self, writes: Vec<Write>) -> Result<Done> {
+        let (told, answer) = oneshot::channel();
+        self.work
+            .send(Work { writes, told })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// The writer thread is gone or was never opened: like a database out of reach (`503`).
+pub(crate) fn stopped() -> DbErr {
+    DbErr::Conn(RuntimeErr::Internal(
+        "SQLite's writer thread stopped".into(),
+    ))
+}
+
+fn failed(error: rusqlite::Error) -> DbErr {
+    DbErr::Exec(RuntimeErr::Internal(format!("SQLite: {error}")))
+}
+
+fn exec(conn: &Connection, sql: &str) -> std::result::Result<(), DbErr> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.raw_execute())
+        .map(|_| ())
+        .map_err(failed)
+}
+
+/// The batch in one transaction, each write in a savepoint of its own. Any failure outside
+/// a write (the savepoints, the commit) rolls the whole batch back.
+fn run(conn: &Connection, writes: Vec<Write>) -> Result<Done> {
+    exec(conn, "BEGIN IMMEDIATE")?;
+    let done = writes
+        .iter()
+        .map(|write| in_savepoint(conn, write))
+        .collect::<std::result::Result<Vec<_>, DbErr>>();
+    let started = Instant::now();
+    let committed = done.and_then(|done| exec(conn, "COMMIT").map(|()| done));
+    match committed {
+        Ok(writes) => Ok(Done {
+            writes,
+            commit_took: started.elapsed(),
+        }),
+        Err(error) => {
+            let _ = exec(conn, "ROLLBACK");
+            Err(error)
+        }
+    }
+}
+
+/// One write in a savepoint: undone alone if it fails or returns a wrong number of rows (its
+/// error is its outcome); `Err` only when the savepoint itself fails.
+fn in_savepoint(
+    conn: &Connection,
+    write: &Write,
+) -> std::result::Result<std::result::Result<Vec<Row>, DbErr>, DbErr> {
+    exec(conn, "SAVEPOINT buildhooks_own")?;
+    let rows = statements(conn, write).and_then(|rows| match write.returns {
+        Some(n) if n != rows.len() => Err(DbErr::Custom(
+            "a write returned a wrong number of rows".into(),
+        )),
+        _ => Ok(rows),
+    });
+    if rows.is_err() {
+        exec(conn, "ROLLBACK TO buildhooks_own")?;
+    }
+    exec(conn, "RELEASE buildhooks_own")?;
+    Ok(rows)
+}
+
+/// Runs one write's statements; returns the rows they return. A statement's plain `?`
+/// parameters take the write's values in order, its numbered ones (`?N`) the `N`th value
+/// (numbered across the write's statements, as sqlx binds a multi-statement text).
+fn statements(conn: &Connection, write: &Write) -> std::result::Result<Vec<Row>, DbErr> {
+    let mut plain = write.values.iter();
+    let mut numbered = false;
+    let mut rows = Vec::with_capacity(write.returns.unwrap_or(0));
+    for sql in write.sql.split(';').filter(|s| !s.trim().is_empty()) {
+        let mut statement: CachedStatement<'_> = conn.prepare_cached(sql).map_err(failed)?;
+        let count = statement.parameter_count();
+        let named = (1..=count).any(|i| statement.parameter_name(i).is_some());
+        numbered |= named;
+        for i in 1..=count {
+            let value = match statement.parameter_name(i) {
+                Some(name) => name
+                    .strip_prefix('?')
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .and_then(|n| write.values.get(n.checked_sub(1)?)),
+                // A gap in the numbers of a numbered statement: nothing to bind.
+                None if named => continue,
+                None => plain.next(),
+            };
+            let value = value.ok_or_else(|| {
+                DbErr::Custom("a write has fewer values than its parameters".into())
+            })?;
+            statement
+                .raw_bind_parameter(i, bound(value)?)
+                .map_err(failed)?;
+        }
+        let width = statement.column_count();
+        let names: Arc<[String]> = match width {
+            0 => Arc::new([]),
+            _ => statement
+                .column_names()
+                .into_iter()
+                .map(String::from)
+                .collect(),
+        };
+        let mut returned = statement.raw_query();
+        while let Some(row) = returned.next().map_err(failed)? {
+            let cells = (0..width).map(|i| row.get_ref(i).map(Cell::from));
+            rows.push(Row {
+                names: names.clone(),
+                cells: cells.collect::<rusqlite::Result<_>>().map_err(failed)?,
+            });
+        }
+    }
+    match numbered || plain.next().is_none() {
+        true => Ok(rows),
+        false => Err(DbErr::Custom(
+            "a write has more values than parameters".into(),
+        )),
+    }
+}
+
+/// A value as SQLite stores it, as sqlx binds it: booleans and integers as integers, text as
+/// text, JSON as its text.
+fn bound(value: &Value) -> std::result::Result<ToSqlOutput<'_>, DbErr> {
+    use ValueRef::{Integer, Null, Real};
+    let int = |n: Option<i64>| ToSqlOutput::Borrowed(n.map_or(Null, Integer));
+    Ok(match value {
+        Value::Bool(b) => int(b.map(i64::from)),
+        Value::TinyInt(n) => int(n.map(i64::from)),
+        Value::SmallInt(n) => int(n.map(i64::from)),
+        Value::Int(n) => int(n.map(i64::from)),
+        Value::BigInt(n) => int(*n),
+        Value::TinyUnsigned(n) => int(n.map(i64::from)),
+        Value::SmallUnsigned(n) => int(n.map(i64::from)),
+        Value::Unsigned(n) => int(n.map(i64::from)),
+        Value::BigUnsigned(n) => match n {
+            Some(n) => int(Some(i64::try_from(*n).map_err(|_| {
+                DbErr::Custom("an unsigned value does not fit SQLite's integers".into())
+            })?)),
+            None => int(None),
+        },
+        Value::Float(x) => ToSqlOutput::Borrowed(x.map_or(Null, |x| Real(f64::from(x)))),
+        Value::Double(x) => ToSqlOutput::Borrowed(x.map_or(Null, Real)),
+        Value::String(s) => {
+            ToSqlOutput::Borrowed(s.as_deref().map_or(Null, |s| ValueRef::Text(s.as_bytes())))
+        }
+        Value::Bytes(b) => ToSqlOutput::Borrowed(b.as_deref().map_or(Null, |b| ValueRef::Blob(b))),
+        Value::Json(j) => match j {
+            Some(j) => ToSqlOutput::Owned(Cell::Text(j.to_string())),
+            None => ToSqlOutput::Borrowed(Null),
+        },
+        _ => {
+            return Err(DbErr::Custom(
+                "a value of this type is not written by SQLite's writer thread".into(),
+            ))
+        }
+    })
+}
+
+/// The integer in column `i` of `row` (`None` for NULL).
+pub(crate) fn int(row: &Row, i: usize) -> Result<Option<i64>> {
+    match row.cells.get(i) {
+        Some(Cell::Integer(n)) => Ok(Some(*n)),
+        Some(Cell::Null) => Ok(None),
+        _ => Err(DbErr::Custom(format!("column {i} is not an integer"))),
+    }
+}
+
+/// The text in column `i` of `row`.
+pub(crate) fn text(row: &Row, i: usize) -> Result<&str> {
+    match row.cells.get(i) {
+        Some(Cell::Text(s)) => Ok(s),
+        _ => Err(DbErr::Custom(format!("column {i} is not text"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(sql: &str, values: Vec<Value>, returns: Option<usize>) -> Write {
+        Write {
+            sql: sql.into(),
+            values,
+            returns,
+        }
+    }
+
+    /// Plain parameters take the values in order across statements, numbered ones by number
+    /// (gaps left unbound); a write returning a wrong number of rows is undone alone.
+    #[test]
+    fn writes_bind_their_values_and_fail_alone() {
+        let conn = Connection::open_in_memory().expect("conn");
+        conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+            .expect("table");
+        let done =
+            run(
+                &conn,
+                vec![
+                write(
+                    "INSERT INTO t VALUES (?, ?); INSERT INTO t VALUES (?, ?) RETURNING k, v",
+                    vec![1.into(), "a".into(), 2.into(), Value::String(None)],
+                    Some(1),
+                ),
+                write(
+                    "INSERT INTO t (k) VALUES (?1); UPDATE t SET v = ?2 WHERE k = 2 RETURNING v",
+                    vec![3.into(), "b".into()],
+                    None,
+                ),
+                write("INSERT INTO t (k) VALUES (?) RETURNING k", vec![4.into()], Some(2)),
+                write("INSERT INTO t (k) VALUES (?)", vec![5.into(), 6.into()], None),
+            ],
+            )
+            .expect("committed");
+        let outcomes: Vec<_> = done
+            .writes
+            .iter()
+            .map(|w| w.as_ref().map(Vec::len))
+            .collect();
+        assert!(
+            matches!(outcomes[..], [Ok(1), Ok(1), Err(_), Err(_)]),
+            "{outcomes:?}"
+        );
+        let first = &done.writes[0].as_ref().expect("rows")[0];
+        assert_eq!(&*first.names, ["k", "v"]);
+        assert_eq!(int(first, 0).expect("k"), Some(2));
+        assert_eq!(
+            text(&done.writes[1].as_ref().expect("rows")[0], 0).expect("v"),
+            "b"
+        );
+        let keys: Vec<(i64, Option<String>)> = conn
+            .prepare("SELECT k, v FROM t ORDER BY k")
+            .expect("select")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("rows")
+            .collect::<rusqlite::Result<_>>()
+            .expect("keys");
+        assert_eq!(
+            keys,
+            [(1, Some("a".into())), (2, Some("b".into())), (3, None)]
+        );
+    }
+}
