@@ -101,7 +101,7 @@ impl Batches {
                 0 => Some(Vec::new()),
                 room => runner.next_up_to(room),
             };
-            let stopped = more.is_none();
+            let emptied = more.is_none();
             jobs.extend(more.unwrap_or_default());
             let (writes, told): (Vec<Write>, Vec<_>) =
                 jobs.into_iter().map(|j| (j.write, j.told)).unzip();
@@ -121,7 +121,7 @@ impl Batches {
                     }
                 }
             }
-            if stopped {
+            if emptied {
                 return;
             }
             jobs = match runner.next_up_to(MAX_BATCH) {

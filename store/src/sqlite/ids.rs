@@ -104,11 +104,10 @@ async fn draw_for(db: &Db, tasks: &[usize]) -> Result<Vec<(i32, Vec<i32>)>> {
         .await?;
     let last = |i: usize| -> Result<i64> {
         let row = rows.get(i);
-        let drawn = row.map(|row| crate::sqlite::own_writer::int(row, 0));
-        drawn
-            .transpose()?
-            .flatten()
-            .ok_or_else(|| DbErr::Custom("no ids were drawn".into()))
+        crate::sqlite::own_writer::id(
+            row.ok_or_else(|| DbErr::Custom("no ids were drawn".into()))?,
+            0,
+        )
     };
     share_out(last(0)?, last(1)?, tasks)
 }

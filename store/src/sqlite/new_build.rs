@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use buildhooks_entity::{build, event, task, webhook_delivery};
-use sea_orm::{DbErr, IdenStatic, Iterable, Value};
+use sea_orm::{IdenStatic, Iterable, Value};
 
 use crate::new_build::Drawn;
 use crate::outbox::columns::{delivery_columns, with_ids, ReturnedIds, RETURNED};
@@ -73,11 +73,9 @@ fn ids(returned: &[Row]) -> Result<ReturnedIds> {
     returned
         .iter()
         .map(|r| {
-            let id = own_writer::int(r, 0)?;
-            let id = id.ok_or_else(|| DbErr::Custom("an outbox row has no id".into()))?;
             Ok((
                 own_writer::text(r, 1)?.to_owned(),
-                (id, own_writer::int(r, 2)?),
+                (own_writer::id(r, 0)?, own_writer::int(r, 2)?),
             ))
         })
         .collect()

@@ -266,6 +266,11 @@ pub(crate) fn int(row: &Row, i: usize) -> Result<Option<i64>> {
     }
 }
 
+/// The integer in column `i` of `row`, which must not be NULL (an id).
+pub(crate) fn id(row: &Row, i: usize) -> Result<i64> {
+    int(row, i)?.ok_or_else(|| DbErr::Custom(format!("column {i} is NULL")))
+}
+
 /// The text in column `i` of `row`.
 pub(crate) fn text(row: &Row, i: usize) -> Result<&str> {
     match row.cells.get(i) {
