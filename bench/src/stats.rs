@@ -48,6 +48,35 @@ pub fn round(x: f64) -> f64 {
 /// CPU time spent by every process of the machine so far, in seconds (user, nice, system, irq,
 /// softirq, steal of all cores), or `None` where `/proc/stat` is unreadable.
 pub(crate) fn machine_cpu_seconds() -> Option<f64> {
+    machine_ticks().map(|t| t.busy as f64 / 100.0)
+}
+
+/// The machine's CPU ticks so far (all cores; USER_HZ is 100 on Linux): busy, idle, and idle
+/// with a disk read or write outstanding (iowait).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ticks {
+    pub(crate) busy: u64,
+    pub(crate) idle: u64,
+    pub(crate) iowait: u64,
+}
+
+impl Ticks {
+    /// The shares of the time from `self` to `end` the cores sat idle and waited on the disk,
+    /// in percent of all cores' time.
+    pub(crate) fn idle_iowait_pct(&self, end: &Ticks) -> (f64, f64) {
+        let busy = end.busy.saturating_sub(self.busy);
+        let idle = end.idle.saturating_sub(self.idle);
+        let iowait = end.iowait.saturating_sub(self.iowait);
+        let all = (busy + idle + iowait).max(1) as f64;
+        (
+            round(idle as f64 * 100.0 / all),
+            round(iowait as f64 * 100.0 / all),
+        )
+    }
+}
+
+/// The machine's CPU ticks so far, or `None` where `/proc/stat` is unreadable.
+pub(crate) fn machine_ticks() -> Option<Ticks> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().find(|l| l.starts_with("cpu "))?;
     let fields: Vec<u64> = line
@@ -56,12 +85,12 @@ pub(crate) fn machine_cpu_seconds() -> Option<f64> {
         .filter_map(|f| f.parse().ok())
         .collect();
     // user nice system idle iowait irq softirq steal
-    let busy: u64 = [0, 1, 2, 5, 6, 7]
-        .iter()
-        .filter_map(|i| fields.get(*i))
-        .sum();
-    // USER_HZ is 100 on Linux.
-    Some(busy as f64 / 100.0)
+    let sum = |of: &[usize]| of.iter().filter_map(|i| fields.get(*i)).sum();
+    Some(Ticks {
+        busy: sum(&[0, 1, 2, 5, 6, 7]),
+        idle: sum(&[3]),
+        iowait: sum(&[4]),
+    })
 }
 
 /// CPU time of this process so far (user and system, all threads), in seconds.
@@ -151,6 +180,24 @@ pub(crate) fn rss_in(status: &str) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_and_disk_waits_are_shares_of_all_ticks_between_two_readings() {
+        let a = Ticks {
+            busy: 1_000,
+            idle: 500,
+            iowait: 20,
+        };
+        let b = Ticks {
+            busy: 1_180,
+            idle: 510,
+            iowait: 30,
+        };
+        // 180 busy, 10 idle, 10 waiting on the disk: 200 ticks.
+        assert_eq!(a.idle_iowait_pct(&b), (5.0, 5.0));
+        // The same reading twice: nothing elapsed, no division by zero.
+        assert_eq!(a.idle_iowait_pct(&a), (0.0, 0.0));
+    }
 
     #[test]
     fn percentiles_of_microsecond_samples_are_exact() {

@@ -34,6 +34,7 @@ const PATIENCE: Duration = Duration::from_secs(15);
 /// The CPU seconds each process had used at one moment.
 struct CpuSnapshot {
     machine: Option<f64>,
+    ticks: Option<stats::Ticks>,
     client: Option<f64>,
     server: Option<f64>,
     /// The server's time in the kernel (system calls: sockets, the database file, wake-ups).
@@ -46,6 +47,7 @@ impl CpuSnapshot {
     fn take(server: Option<u32>, receiver: u32) -> Self {
         CpuSnapshot {
             machine: stats::machine_cpu_seconds(),
+            ticks: stats::machine_ticks(),
             client: procs::cpu_of(std::process::id()),
             server: server.and_then(procs::cpu_of),
             server_system: server.and_then(procs::system_cpu_of),
@@ -221,6 +223,7 @@ async fn measure(
     let before = CpuSnapshot::take(server_pid, receiver);
     let start_ns = now_ns();
     let sent = load(measured, args.events).await;
+    let calls_done = stats::machine_ticks();
     let expected = sent.iter().filter(|s| !s.subject.is_empty()).count();
     wait_for(remote, warm + expected, &mut server).await?;
     let after = CpuSnapshot::take(server_pid, receiver);
@@ -235,6 +238,7 @@ async fn measure(
     let delivered = figures::figures(&mut report, &sent, &warmup, &arrivals, start_ns);
     report["cpu_s_per_1000"] = before.report(&after, delivered);
     report["machine_cpu_s_per_1000"] = report["cpu_s_per_1000"]["machine"].clone();
+    report["machine_idle"] = idle_report(before.ticks, calls_done, after.ticks);
     if let Some(pid) = server_pid {
         let (rss, peak) = procs::rss_of(pid);
         report["server_rss_mb"] = json!(rss);
@@ -242,6 +246,23 @@ async fn measure(
     }
     report["receiver_rss_mb"] = json!(procs::rss_of(receiver).0);
     Ok(report)
+}
+
+/// The machine's idle and disk-waiting shares (percent of both cores' time) while the calls
+/// were made (`calls`: from the first call to the last answer) and over the whole run (`run`:
+/// until the last delivery arrived): whether CPU sat idle, and whether the disk was why.
+fn idle_report(
+    before: Option<stats::Ticks>,
+    calls_done: Option<stats::Ticks>,
+    after: Option<stats::Ticks>,
+) -> Value {
+    let shares = |end: Option<stats::Ticks>| {
+        before.zip(end).map(|(a, b)| {
+            let (idle, iowait) = a.idle_iowait_pct(&b);
+            json!({ "idle_pct": idle, "iowait_pct": iowait })
+        })
+    };
+    json!({ "calls": shares(calls_done), "run": shares(after) })
 }
 
 /// Waits until `n` distinct deliveries arrived, or [`PATIENCE`] without progress.

@@ -365,10 +365,13 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> anyhow::Result<Db> 
         // commits checkpoint the WAL only when the checkpointer falls behind (see
         // `sqlite::checkpoint`), which has a connection of its own.
         let base = sqlite_options(url, options)?;
-        let writer = base.clone().pragma(
-            "wal_autocheckpoint",
-            checkpoint::WRITER_AUTOCHECKPOINT.to_string(),
-        );
+        let writer = base
+            .clone()
+            .pragma(
+                "wal_autocheckpoint",
+                checkpoint::WRITER_AUTOCHECKPOINT.to_string(),
+            )
+            .pragma("temp_store", "memory");
         let writer = sqlite_pool(url, writer, 1, options.acquire_timeout).await?;
         let own = sqlite_pool(url, base, 1, options.acquire_timeout).await?;
         let path = hint::file_path(url)

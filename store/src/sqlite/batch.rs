@@ -3,11 +3,11 @@
 //! Whoever finds no batch running starts one in a task of its own (a dropped request never
 //! strands the others'); it takes the write gate alone, takes every write queued by then (up to
 //! `MAX_BATCH`, in order) and hands them to SQLite's writer thread (`own_writer`) as one call:
-//! their statements and the commit. Each write is told its rows once the commit is durable; the
-//! batch goes on while writes are queued.
+//! their statements and the commit. The thread ends the gate's turn right after the commit and
+//! tells each write its rows there (durable by then); meanwhile the task already waits for the
+//! next turn with the writes queued since.
 //!
-//! Each write runs in a savepoint of its own: one that fails is undone alone and gets the error,
-//! the others commit. Writes are taken after the gate, not before: the ones queued while the
+//! A write that fails is undone alone and gets the error, the others commit (`own_writer`). Writes are taken after the gate, not before: the ones queued while the
 //! batch waited for it go in the same call. (The writer thread serving the queue itself, with
 //! no task between two batches, was measured and not kept: it ran smaller batches, back to
 //! back, at more CPU per call and a long tail, README.)
@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use crate::queue::{copy_of, Queue};
 use crate::sqlite::gate;
-use crate::sqlite::own_writer::{stopped, Row, Write};
+use crate::sqlite::own_writer::{stopped, Done, Row, Write};
 use crate::sqlite::typed;
 use crate::{Db, Result};
 
@@ -82,7 +82,9 @@ impl Batches {
         rows.into_iter().map(typed::query_result).collect()
     }
 
-    /// Runs batches until the queue is empty.
+    /// Runs batches until the queue is empty. Each batch goes to the writer thread with the
+    /// gate's writer lock, and the thread drops the lock right after the commit and tells the
+    /// writes there: the next batch's turn does not wait for this task to run again first.
     async fn run(&self, db: &Db) {
         let mut runner = self.queue.runner();
         let Some(mut jobs) = runner.next_up_to(MAX_BATCH) else {
@@ -97,32 +99,32 @@ impl Batches {
         loop {
             let alone = gate::hold_alone(gate).await;
             // The writes queued while the gate was awaited go too.
-            let more = match MAX_BATCH - jobs.len() {
-                0 => Some(Vec::new()),
-                room => runner.next_up_to(room),
-            };
-            let emptied = more.is_none();
-            jobs.extend(more.unwrap_or_default());
+            if let Some(room) = MAX_BATCH.checked_sub(jobs.len()).filter(|r| *r > 0) {
+                jobs.extend(runner.next_up_to(room).unwrap_or_default());
+            }
             let (writes, told): (Vec<Write>, Vec<_>) =
                 jobs.into_iter().map(|j| (j.write, j.told)).unzip();
-            let done = writer.run(writes).await;
-            drop(alone);
-            match done {
-                Ok(done) => {
-                    gate.times.commit_took(done.commit_took);
-                    for (told, rows) in told.into_iter().zip(done.writes) {
-                        let _ = told.send(rows);
+            let held = alone.hand_over();
+            let times = gate.times.clone();
+            let then = Box::new(move |done: Result<Done>| {
+                drop(held);
+                match done {
+                    Ok(done) => {
+                        times.commit_took(done.commit_took);
+                        for (told, rows) in told.into_iter().zip(done.writes) {
+                            let _ = told.send(rows);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "a batch of writes failed");
+                        for told in told {
+                            let _ = told.send(Err(copy_of(&error)));
+                        }
                     }
                 }
-                Err(error) => {
-                    tracing::error!(%error, "a batch of writes failed");
-                    for told in told {
-                        let _ = told.send(Err(copy_of(&error)));
-                    }
-                }
-            }
-            if emptied {
-                return;
+            });
+            if let Err(then) = writer.send(writes, then) {
+                then(Err(stopped()));
             }
             jobs = match runner.next_up_to(MAX_BATCH) {
                 Some(jobs) => jobs,

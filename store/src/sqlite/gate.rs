@@ -432,7 +432,15 @@ impl Drop for WriteTxn<'_> {
 /// one is committed first, so that the writer thread finds the database free.
 pub(crate) struct Alone<'a> {
     _queue: MutexGuard<'a, ()>,
-    _writer: Held,
+    writer: Held,
+}
+
+impl Alone<'_> {
+    /// The writer lock alone, to be dropped by whoever ends the transaction (the writer thread,
+    /// right after its commit); the next ordinary writer may queue for it meanwhile.
+    pub(crate) fn hand_over(self) -> Held {
+        self.writer
+    }
 }
 
 /// Takes the gate alone, in the ordinary writers' queue. This writer is not counted as
@@ -448,6 +456,6 @@ pub(crate) async fn hold_alone(gate: &Arc<WriteGate>) -> Alone<'_> {
     }
     Alone {
         _queue: queue,
-        _writer: writer,
+        writer,
     }
 }
