@@ -7,8 +7,9 @@
 //! tells each write its rows there (durable by then); meanwhile the task already waits for the
 //! next turn with the writes queued since.
 //!
-//! A write that fails is undone alone and gets the error, the others commit (`own_writer`). Writes are taken after the gate, not before: the ones queued while the
-//! batch waited for it go in the same call. (The writer thread serving the queue itself, with
+//! A write that fails is undone alone and gets the error, the others commit (`own_writer`).
+//! Writes are taken after the gate, not before: the ones queued while the batch waited for it
+//! go in the same call. (The writer thread serving the queue itself, with
 //! no task between two batches, was measured and not kept: it ran smaller batches, back to
 //! back, at more CPU per call and a long tail, README.)
 
@@ -19,7 +20,8 @@ use tokio::sync::oneshot;
 
 use crate::queue::{copy_of, Queue};
 use crate::sqlite::gate;
-use crate::sqlite::own_writer::{stopped, Done, Row, Write};
+use crate::sqlite::gate_times::{GateTimes, Held};
+use crate::sqlite::own_writer::{stopped, Done, Row, Then, Write};
 use crate::sqlite::typed;
 use crate::{Db, Result};
 
@@ -104,25 +106,8 @@ impl Batches {
             }
             let (writes, told): (Vec<Write>, Vec<_>) =
                 jobs.into_iter().map(|j| (j.write, j.told)).unzip();
-            let held = alone.hand_over();
-            let times = gate.times.clone();
-            let then = Box::new(move |done: Result<Done>| {
-                drop(held);
-                match done {
-                    Ok(done) => {
-                        times.commit_took(done.commit_took);
-                        for (told, rows) in told.into_iter().zip(done.writes) {
-                            let _ = told.send(rows);
-                        }
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, "a batch of writes failed");
-                        for told in told {
-                            let _ = told.send(Err(copy_of(&error)));
-                        }
-                    }
-                }
-            });
+            let (held, times) = (alone.hand_over(), gate.times.clone());
+            let then: Then = Box::new(move |done| tell(held, &times, told, done));
             if let Err(then) = writer.send(writes, then) {
                 then(Err(stopped()));
             }
@@ -130,6 +115,31 @@ impl Batches {
                 Some(jobs) => jobs,
                 None => return,
             };
+        }
+    }
+}
+
+/// Ends the gate's turn of a batch (`held`), then tells each write its rows, or the batch's
+/// error; on the writer thread, right after the commit.
+fn tell(
+    held: Held,
+    times: &GateTimes,
+    told: Vec<oneshot::Sender<Result<Vec<Row>>>>,
+    done: Result<Done>,
+) {
+    drop(held);
+    match done {
+        Ok(done) => {
+            times.commit_took(done.commit_took);
+            for (told, rows) in told.into_iter().zip(done.writes) {
+                let _ = told.send(rows);
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "a batch of writes failed");
+            for told in told {
+                let _ = told.send(Err(copy_of(&error)));
+            }
         }
     }
 }
