@@ -23,10 +23,14 @@ use crate::text::columns;
 use crate::{Db, Result};
 
 /// Draws the ids of a build with `tasks` tasks (`ids`) and reads `org_id`'s enabled endpoints
-/// (in position order) through the pool.
+/// (in position order) through the pool, both at once: the read runs on a reader connection
+/// while the draw waits for its batch.
 pub(crate) async fn draw(db: &Db, org_id: i32, tasks: usize) -> Result<Drawn> {
-    let (build_id, task_ids) = crate::sqlite::ids::draw(db, tasks).await?;
-    let endpoints = crate::endpoints::of_org(db.conn(), org_id, true).await?;
+    let (ids, endpoints) = tokio::join!(
+        crate::sqlite::ids::draw(db, tasks),
+        crate::endpoints::of_org(db.conn(), org_id, true)
+    );
+    let ((build_id, task_ids), endpoints) = (ids?, endpoints?);
     Ok(Drawn {
         build_id,
         task_ids,
