@@ -9,9 +9,9 @@
 //!
 //! A write that fails is undone alone and gets the error, the others commit (`own_writer`).
 //! Writes are taken after the gate, not before: the ones queued while the batch waited for it
-//! go in the same call. (The writer thread serving the queue itself, with
-//! no task between two batches, was measured and not kept: it ran smaller batches, back to
-//! back, at more CPU per call and a long tail, README.)
+//! go in the same call. (The writer thread serving the queue itself, with no task between two
+//! batches, was measured and not kept: it ran smaller batches, back to back, at more CPU per
+//! call and a long tail, README.)
 
 use std::sync::Arc;
 
@@ -99,14 +99,14 @@ impl Batches {
             return;
         };
         loop {
-            let alone = gate::hold_alone(gate).await;
+            let held = gate::hold_alone(gate).await;
             // The writes queued while the gate was awaited go too.
             if let Some(room) = MAX_BATCH.checked_sub(jobs.len()).filter(|r| *r > 0) {
                 jobs.extend(runner.next_up_to(room).unwrap_or_default());
             }
             let (writes, told): (Vec<Write>, Vec<_>) =
                 jobs.into_iter().map(|j| (j.write, j.told)).unzip();
-            let (held, times) = (alone.hand_over(), gate.times.clone());
+            let times = gate.times.clone();
             let then: Then = Box::new(move |done| tell(held, &times, told, done));
             if let Err(then) = writer.send(writes, then) {
                 then(Err(stopped()));

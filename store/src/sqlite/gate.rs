@@ -427,35 +427,21 @@ impl Drop for WriteTxn<'_> {
     }
 }
 
-/// The gate held by one writer alone whose transaction runs elsewhere (SQLite's writer thread,
-/// `own_writer`): no group is opened, joined or parked. A group parked for a writer behind this
-/// one is committed first, so that the writer thread finds the database free.
-pub(crate) struct Alone<'a> {
-    _queue: MutexGuard<'a, ()>,
-    writer: Held,
-}
-
-impl Alone<'_> {
-    /// The writer lock alone, to be dropped by whoever ends the transaction (the writer thread,
-    /// right after its commit); the next ordinary writer may queue for it meanwhile.
-    pub(crate) fn hand_over(self) -> Held {
-        self.writer
-    }
-}
-
-/// Takes the gate alone, in the ordinary writers' queue. This writer is not counted as
-/// waiting: the writer ahead of it commits its group instead of parking it.
-pub(crate) async fn hold_alone(gate: &Arc<WriteGate>) -> Alone<'_> {
+/// Takes the gate alone, in the ordinary writers' queue, for a writer whose transaction runs
+/// elsewhere (SQLite's writer thread, `own_writer`): no group is opened, joined or parked. A
+/// group parked for a writer behind this one is committed first, so that the writer thread
+/// finds the database free. Returns the writer lock, to be dropped by whoever ends the
+/// transaction (the writer thread, right after its commit); the next ordinary writer may queue
+/// for it meanwhile. This writer is not counted as waiting: the writer ahead of it commits its
+/// group instead of parking it.
+pub(crate) async fn hold_alone(gate: &Arc<WriteGate>) -> Held {
     let asked = Instant::now();
-    let queue = gate.queue.lock().await;
+    let _queue = gate.queue.lock().await;
     let writer = Held::new(gate.writer.clone().lock_owned().await, false, &gate.times);
     gate.times.waited(asked);
     let parked = gate.parked.lock().ok().and_then(|mut p| p.take());
     if let Some(group) = parked {
         group.commit(&gate.times).await;
     }
-    Alone {
-        _queue: queue,
-        writer,
-    }
+    writer
 }
