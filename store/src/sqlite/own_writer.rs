@@ -11,7 +11,9 @@
 //! commit together; a write that fails (or returns a wrong number of rows) is undone alone and
 //! gets its error: the batch is then run again with each write in a savepoint of its own.
 //! Statements are prepared once per text and kept (each statement of a write on its own, never
-//! a batch's join). The thread ends the gate's turn itself, right after the commit (`send`).
+//! a batch's join). The thread ends the gate's turn itself, right after the commit (`send`),
+//! never with a transaction left open: one a failed batch's ROLLBACK could not end is rolled
+//! back again, or the connection is opened anew (`settle`).
 
 use std::path::Path;
 use std::sync::{mpsc, Arc};
@@ -65,6 +67,7 @@ pub(crate) struct OwnWriter {
 }
 
 /// The connection's settings, as the pool's (`connect::sqlite_options`).
+#[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) synchronous: &'static str,
     pub(crate) wal_autocheckpoint: u32,
@@ -73,29 +76,21 @@ pub(crate) struct Settings {
 impl OwnWriter {
     /// Opens the database file at `path` (it exists: migrations ran) and starts the thread.
     pub(crate) fn open(path: &Path, settings: &Settings) -> anyhow::Result<OwnWriter> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "synchronous", settings.synchronous)?;
-        conn.pragma_update(None, "wal_autocheckpoint", settings.wal_autocheckpoint)?;
-        // A batch's savepoints journal the pages they change again: kept in memory, not spilled
-        // to a temporary file created and deleted by each batch past 64 KiB.
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        let mut conn = connection(path, settings)?;
         let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
         anyhow::ensure!(
             mode.eq_ignore_ascii_case("wal"),
             "the database is not in WAL mode"
         );
-        conn.set_prepared_statement_cache_capacity(CACHED_STATEMENTS);
+        let (path, settings) = (path.to_owned(), settings.clone());
         let (work, inbox) = mpsc::channel::<Work>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
                 for Work { writes, then } in inbox {
-                    then(run(&conn, writes));
+                    let done = run(&conn, writes);
+                    settle(&mut conn, || connection(&path, &settings));
+                    then(done);
                 }
             })?;
         Ok(OwnWriter { work })
@@ -108,6 +103,47 @@ impl OwnWriter {
         self.work
             .send(Work { writes, then })
             .map_err(|mpsc::SendError(work)| work.then)
+    }
+}
+
+/// The thread's connection to the file at `path`, with `settings`.
+fn connection(path: &Path, settings: &Settings) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", settings.synchronous)?;
+    conn.pragma_update(None, "wal_autocheckpoint", settings.wal_autocheckpoint)?;
+    // A batch's savepoints journal the pages they change again: kept in memory, not spilled
+    // to a temporary file created and deleted by each batch past 64 KiB.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(CACHED_STATEMENTS);
+    Ok(conn)
+}
+
+/// Ends a transaction a failed batch left open (its ROLLBACK failed too), before the batch's
+/// outcome ends the gate's turn: rolled back once more or, if the connection still holds it,
+/// the connection is replaced by a fresh one (`reopen`; closing the old one rolls it back).
+/// Otherwise the write lock would stay taken and every later batch's BEGIN would fail.
+fn settle(conn: &mut Connection, reopen: impl FnOnce() -> rusqlite::Result<Connection>) {
+    if conn.is_autocommit() {
+        return;
+    }
+    let _ = conn.execute_batch("ROLLBACK");
+    if conn.is_autocommit() {
+        tracing::warn!("SQLite's writer rolled back a transaction a failed batch left open");
+        return;
+    }
+    match reopen() {
+        Ok(fresh) => {
+            tracing::error!(
+                "SQLite's writer could not end a failed batch's transaction; opened again"
+            );
+            *conn = fresh;
+        }
+        Err(error) => tracing::error!(%error, "SQLite's writer could not be opened again"),
     }
 }
 
@@ -363,6 +399,31 @@ mod tests {
             .expect("count");
         assert_eq!(count, 4);
         assert!(conn.is_autocommit(), "no transaction left open");
+    }
+
+    /// A transaction a failed batch left open is rolled back before the next batch, which
+    /// then commits.
+    #[test]
+    fn a_transaction_left_open_is_ended_before_the_next_batch() {
+        let mut conn = Connection::open_in_memory().expect("conn");
+        conn.execute_batch(
+            "CREATE TABLE t (k INTEGER PRIMARY KEY); BEGIN; INSERT INTO t VALUES (9)",
+        )
+        .expect("left open");
+        assert!(!conn.is_autocommit());
+        settle(&mut conn, || panic!("rolled back: no need to open again"));
+        assert!(conn.is_autocommit(), "no transaction left open");
+        let insert = write("INSERT INTO t (k) VALUES (?)", vec![1.into()], Some(0));
+        let done = run(&conn, vec![insert]).expect("the next batch commits");
+        assert!(done.writes[0].is_ok());
+        let keys: Vec<i64> = conn
+            .prepare("SELECT k FROM t")
+            .expect("select")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<rusqlite::Result<_>>()
+            .expect("keys");
+        assert_eq!(keys, [1], "the open transaction's write was undone");
     }
 
     /// Plain parameters take the values in order across statements, numbered ones by number
