@@ -24,8 +24,9 @@ pub const DEFAULT_RETRY_DELAY_MS: u64 = 5_000;
 /// outcome's record commits, so the slots needed are the delivery rate times that whole cycle
 /// (Little's law), not times the HTTP attempt alone. With 64, at saturation on this 2-core host
 /// the slots ran out and the dispatcher fell behind the API for good (its new rows then wait for
-/// claims, which cost more per delivery): PostgreSQL 2,366-2,420 deliveries/s with a p50 of 1.5
-/// s from send to receipt, against 4,085-4,347/s and 15 ms with 128 (README, Benchmark).
+/// claims, which cost more per delivery): on the production database 2,288-2,369 deliveries/s
+/// with a p50 of 1.5 s from send to receipt, against 3,960-4,336/s and 15 ms with 128 (README,
+/// Benchmark).
 pub const DEFAULT_DELIVERY_CONCURRENCY: usize = 128;
 /// `BUILDHOOKS_SLOW_AFTER_MS`.
 pub const DEFAULT_SLOW_AFTER_MS: u64 = 1_000;

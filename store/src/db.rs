@@ -11,6 +11,7 @@ use crate::sqlite::batch::Batches;
 use crate::sqlite::checkpoint::{Checkpointer, CheckpointsNow};
 use crate::sqlite::gate::{self, WriteGate};
 use crate::sqlite::gate_times::GateTimesNow;
+use crate::sqlite::own_reader::OwnReader;
 use crate::sqlite::own_writer::OwnWriter;
 use crate::Result;
 
@@ -36,6 +37,8 @@ pub struct Db {
     checkpointer: Option<Arc<Checkpointer>>,
     /// SQLite: the writer thread that runs batches of writes, stopped with the last clone.
     own_writer: Option<Arc<OwnWriter>>,
+    /// SQLite: the reader thread for new builds' endpoints, stopped with the last clone.
+    own_reader: Option<Arc<OwnReader>>,
     dialect: Dialect,
 }
 
@@ -54,6 +57,7 @@ impl Db {
             draws: (dialect == Dialect::Postgres).then(Arc::default),
             checkpointer: None,
             own_writer: None,
+            own_reader: None,
             dialect,
         }
     }
@@ -84,6 +88,12 @@ impl Db {
         self
     }
 
+    /// The same database with new builds' endpoints read by `reader` (SQLite).
+    pub(crate) fn with_own_reader(mut self, reader: OwnReader) -> Db {
+        self.own_reader = Some(Arc::new(reader));
+        self
+    }
+
     /// The pool.
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
@@ -108,6 +118,11 @@ impl Db {
     /// SQLite: the writer thread that runs batches of writes (opened by `connect`).
     pub(crate) fn own_writer(&self) -> Option<&OwnWriter> {
         self.own_writer.as_deref()
+    }
+
+    /// SQLite: the reader thread for new builds' endpoints (opened by `connect`).
+    pub(crate) fn own_reader(&self) -> Option<&OwnReader> {
+        self.own_reader.as_deref()
     }
 
     /// SQLite: the write gate.

@@ -20,6 +20,7 @@ use sea_orm::{
 
 use crate::dialect::Dialect;
 use crate::sqlite::checkpoint;
+use crate::sqlite::own_reader::OwnReader;
 use crate::sqlite::own_writer::{self, OwnWriter};
 use crate::Db;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -386,9 +387,12 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> anyhow::Result<Db> 
         };
         let thread = OwnWriter::open(&path, &settings)
             .with_context(|| format!("cannot open {} for writing", path.display()))?;
+        let reader = OwnReader::open(&path)
+            .with_context(|| format!("cannot open {} for reading", path.display()))?;
         return Ok(db
             .with_writer(writer)
             .with_own_writer(thread)
+            .with_own_reader(reader)
             .with_checkpointer(checkpoint::spawn(own)));
     }
     Ok(db)

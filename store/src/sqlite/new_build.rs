@@ -1,8 +1,8 @@
 //! SQLite: a new build drawn and written as on PostgreSQL (see `crate::new_build`), so the
 //! single-writer gate is not held while its payloads are rendered. The build's and tasks' ids
-//! are drawn (`ids`) and the endpoints read from a reader connection first; then the build, its
-//! tasks, its events and their outbox rows are statements alone, sent with other writes in one
-//! round trip through the gate (`batch`).
+//! are drawn (`ids`) and the endpoints read on the reader thread (`own_reader`) meanwhile; then
+//! the build, its tasks, its events and their outbox rows are statements alone, sent with other
+//! writes in one round trip through the gate (`batch`).
 //!
 //! The endpoints are read before the gate instead of inside the transaction: the reader sees
 //! every commit made before it started, and a write transaction returns only once its group's
@@ -26,10 +26,12 @@ use crate::{Db, Result};
 /// (in position order) through the pool, both at once: the read runs on a reader connection
 /// while the draw waits for its batch.
 pub(crate) async fn draw(db: &Db, org_id: i32, tasks: usize) -> Result<Drawn> {
-    let (ids, endpoints) = tokio::join!(
-        crate::sqlite::ids::draw(db, tasks),
-        crate::endpoints::of_org(db.conn(), org_id, true)
-    );
+    let (ids, endpoints) = tokio::join!(crate::sqlite::ids::draw(db, tasks), async {
+        match db.own_reader() {
+            Some(reader) => reader.endpoints(org_id, true).await,
+            None => crate::endpoints::of_org(db.conn(), org_id, true).await,
+        }
+    });
     let ((build_id, task_ids), endpoints) = (ids?, endpoints?);
     Ok(Drawn {
         build_id,

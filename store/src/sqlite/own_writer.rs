@@ -233,7 +233,7 @@ fn in_savepoint(
 }
 
 /// One write's rows, or its error: a wrong number of rows is one.
-fn rows_of(conn: &Connection, write: &Write) -> std::result::Result<Vec<Row>, DbErr> {
+pub(crate) fn rows_of(conn: &Connection, write: &Write) -> std::result::Result<Vec<Row>, DbErr> {
     statements(conn, write).and_then(|rows| match write.returns {
         Some(n) if n != rows.len() => Err(DbErr::Custom(
             "a write returned a wrong number of rows".into(),
