@@ -10,12 +10,12 @@
 //! next, one after the other (each is tens of microseconds).
 
 use std::path::Path;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, LazyLock};
 use std::time::Duration;
 
 use buildhooks_entity::webhook_endpoint;
 use rusqlite::{Connection, OpenFlags};
-use sea_orm::{DbBackend, DbErr, FromQueryResult, RuntimeErr, Value};
+use sea_orm::{DbBackend, DbErr, FromQueryResult, IdenStatic, Iterable, RuntimeErr, Value};
 use tokio::sync::oneshot;
 
 use crate::sqlite::own_writer::{rows_of, Row, Write};
@@ -24,6 +24,15 @@ use crate::Result;
 
 /// Prepared statements kept: the endpoints' two texts.
 const CACHED_STATEMENTS: usize = 8;
+
+/// An endpoint's columns, in order, and as typed rows name them.
+static UNPREFIXED: LazyLock<Vec<String>> = LazyLock::new(|| {
+    webhook_endpoint::Column::iter()
+        .map(|c| c.as_str().to_owned())
+        .collect()
+});
+static PREFIXED: LazyLock<Arc<[String]>> =
+    LazyLock::new(|| UNPREFIXED.iter().map(|n| format!("e_{n}")).collect());
 
 /// The reader thread; it ends when the last handle is dropped (with the last `Db` clone).
 pub(crate) struct OwnReader {
@@ -65,11 +74,15 @@ impl OwnReader {
         let statement = crate::built::endpoints(DbBackend::Sqlite, org_id, enabled_only);
         let values = statement.values.map(|v| v.0).unwrap_or_default();
         let rows = self.read(statement.sql.into(), values).await?;
-        // The writer thread's rows carry an endpoint's columns as `e_`-prefixed names.
         let Some(first) = rows.first() else {
             return Ok(Vec::new());
         };
-        let names: Arc<[String]> = first.names.iter().map(|n| format!("e_{n}")).collect();
+        // Rows are typed by their columns' names, an endpoint's `e_`-prefixed (as the writer
+        // thread's record cycle returns them); the statement selects every column in order.
+        let names = match first.names.iter().eq(UNPREFIXED.iter()) {
+            true => PREFIXED.clone(),
+            false => first.names.iter().map(|n| format!("e_{n}")).collect(),
+        };
         rows.into_iter()
             .map(|row| {
                 let row = Row {
@@ -162,5 +175,13 @@ mod tests {
             assert_eq!(own.len(), if enabled_only { 2 } else { 3 });
             assert_eq!(own[0].position, 0, "in position order");
         }
+        // The statement names every column in order: its rows take the names made once.
+        let statement = crate::built::endpoints(sea_orm::DbBackend::Sqlite, org.id, false);
+        let values = statement.values.map(|v| v.0).unwrap_or_default();
+        let rows = reader
+            .read(statement.sql.into(), values)
+            .await
+            .expect("rows");
+        assert!(rows[0].names.iter().eq(super::UNPREFIXED.iter()));
     }
 }
