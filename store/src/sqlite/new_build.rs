@@ -23,8 +23,8 @@ use crate::text::columns;
 use crate::{Db, Result};
 
 /// Draws the ids of a build with `tasks` tasks (`ids`) and reads `org_id`'s enabled endpoints
-/// (in position order) through the pool, both at once: the read runs on a reader connection
-/// while the draw waits for its batch.
+/// (in position order), both at once: the read runs on the reader thread (`own_reader`; the
+/// pool when there is none) while the draw waits for its batch.
 pub(crate) async fn draw(db: &Db, org_id: i32, tasks: usize) -> Result<Drawn> {
     let (ids, endpoints) = tokio::join!(crate::sqlite::ids::draw(db, tasks), async {
         match db.own_reader() {
