@@ -7,32 +7,31 @@
 //! The thread has its own read-only connection (`rusqlite`, on the same bundled SQLite as
 //! sqlx). In WAL mode each read sees every commit made before it started, as a pool
 //! connection's would; it takes no lock a writer waits for. Reads queued while one runs run
-//! next, one after the other (each is tens of microseconds).
+//! next, one after the other (each is tens of microseconds). Rows are decoded into the model
+//! from their cells in place (`endpoint`), not looked up by name through sea-orm's rows.
 
 use std::path::Path;
 use std::sync::{mpsc, Arc, LazyLock};
 use std::time::Duration;
 
 use buildhooks_entity::webhook_endpoint;
+use rusqlite::types::Value as Cell;
 use rusqlite::{Connection, OpenFlags};
-use sea_orm::{DbBackend, DbErr, FromQueryResult, IdenStatic, Iterable, RuntimeErr, Value};
+use sea_orm::{DbBackend, DbErr, IdenStatic, Iterable, RuntimeErr, Value};
 use tokio::sync::oneshot;
 
 use crate::sqlite::own_writer::{rows_of, Row, Write};
-use crate::sqlite::typed;
 use crate::Result;
 
 /// Prepared statements kept: the endpoints' two texts.
 const CACHED_STATEMENTS: usize = 8;
 
-/// An endpoint's columns, in order, and as typed rows name them.
+/// An endpoint's columns, in the model's order.
 static UNPREFIXED: LazyLock<Vec<String>> = LazyLock::new(|| {
     webhook_endpoint::Column::iter()
         .map(|c| c.as_str().to_owned())
         .collect()
 });
-static PREFIXED: LazyLock<Arc<[String]>> =
-    LazyLock::new(|| UNPREFIXED.iter().map(|n| format!("e_{n}")).collect());
 
 /// The reader thread; it ends when the last handle is dropped (with the last `Db` clone).
 pub(crate) struct OwnReader {
@@ -77,21 +76,14 @@ impl OwnReader {
         let Some(first) = rows.first() else {
             return Ok(Vec::new());
         };
-        // Rows are typed by their columns' names, an endpoint's `e_`-prefixed (as the writer
-        // thread's record cycle returns them); the statement selects every column in order.
-        let names = match first.names.iter().eq(UNPREFIXED.iter()) {
-            true => PREFIXED.clone(),
-            false => first.names.iter().map(|n| format!("e_{n}")).collect(),
-        };
-        rows.into_iter()
-            .map(|row| {
-                let row = Row {
-                    names: names.clone(),
-                    cells: row.cells,
-                };
-                webhook_endpoint::Model::from_query_result(&typed::query_result(row)?, "e_")
-            })
-            .collect()
+        // The statement selects every column in the model's order (a test holds it): each
+        // row is decoded from its cells in place.
+        if !first.names.iter().eq(UNPREFIXED.iter()) {
+            return Err(DbErr::Custom(
+                "the endpoints' statement no longer selects the model's columns in order".into(),
+            ));
+        }
+        rows.into_iter().map(|row| endpoint(row.cells)).collect()
     }
 
     /// Runs `sql` with `values` on the thread; its rows.
@@ -106,6 +98,71 @@ impl OwnReader {
             .send(Read { statement, told })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// An endpoint row whose cells are its columns in the model's order, decoded as sqlx decodes
+/// them (a field added to the model fails to compile here until it is read).
+fn endpoint(cells: Vec<Cell>) -> Result<webhook_endpoint::Model> {
+    let mut cells = cells.into_iter();
+    let mut next = || cells.next().unwrap_or(Cell::Null);
+    Ok(webhook_endpoint::Model {
+        id: int(next())?,
+        org_id: int(next())?,
+        position: int(next())?,
+        url: text(next())?,
+        secret: maybe(next(), text)?,
+        events: text(next())?,
+        repository_id: maybe(next(), int)?,
+        query: maybe(next(), text)?,
+        enabled: int(next())? != 0,
+        deleted: int(next())? != 0,
+        created_at: big(next())?,
+        max_in_flight: int(next())?,
+        kind: text(next())?,
+        template: maybe(next(), text)?,
+        ordering: text(next())?,
+        digest: int(next())? != 0,
+        options: maybe(next(), text)?,
+        send_after: big(next())?,
+        payload_format: text(next())?,
+        retry_schedule: maybe(next(), text)?,
+        disabled_reason: maybe(next(), text)?,
+        disabled_at: maybe(next(), big)?,
+        failing_since: maybe(next(), big)?,
+        failed_deliveries: int(next())?,
+        previous_secret: maybe(next(), text)?,
+        previous_secret_until: maybe(next(), big)?,
+    })
+}
+
+fn wrong() -> DbErr {
+    DbErr::Custom("an endpoint column holds a value of another type".into())
+}
+
+fn big(cell: Cell) -> Result<i64> {
+    match cell {
+        Cell::Integer(n) => Ok(n),
+        _ => Err(wrong()),
+    }
+}
+
+fn int(cell: Cell) -> Result<i32> {
+    i32::try_from(big(cell)?).map_err(|_| wrong())
+}
+
+fn text(cell: Cell) -> Result<String> {
+    match cell {
+        Cell::Text(s) => Ok(s),
+        _ => Err(wrong()),
+    }
+}
+
+/// A nullable column: `None` for NULL, else `decode`'s value.
+fn maybe<T>(cell: Cell, decode: fn(Cell) -> Result<T>) -> Result<Option<T>> {
+    match cell {
+        Cell::Null => Ok(None),
+        cell => decode(cell).map(Some),
     }
 }
 
@@ -142,24 +199,50 @@ mod tests {
             .await
             .expect("none")
             .is_empty());
+        let repo = crate::orgs::insert_repo(
+            db.conn(),
+            buildhooks_entity::repository::ActiveModel {
+                org_id: Set(org.id),
+                name: Set("r".into()),
+                is_private: Set(false),
+                default_branch: Set("main".into()),
+                created_at: Set(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("repository");
+        // Every column set, nullable ones too, each to a value no other column of its type
+        // holds (the third leaves the nullable ones NULL).
         for (position, enabled) in [(1, true), (0, true), (2, false)] {
+            let some = |s: &str| Set((position != 2).then(|| format!("{s}{position}")));
+            let number = |n: i64| Set((position != 2).then_some(n));
             buildhooks_entity::webhook_endpoint::ActiveModel {
                 org_id: Set(org.id),
                 position: Set(position),
                 url: Set(format!("https://example.com/{position}")),
-                secret: Set(Some("s".into())),
+                secret: some("secret"),
                 events: Set("[\"*\"]".into()),
+                repository_id: Set((position != 2).then_some(repo.id)),
+                query: some("query"),
                 enabled: Set(enabled),
                 deleted: Set(false),
                 created_at: Set(2),
                 max_in_flight: Set(4),
                 kind: Set("webhook".into()),
+                template: some("template"),
                 ordering: Set("NONE".into()),
-                digest: Set(false),
-                send_after: Set(0),
+                digest: Set(position == 1),
+                options: some("options"),
+                send_after: Set(5),
                 payload_format: Set("documented".into()),
-                failed_deliveries: Set(0),
-                previous_secret_until: Set(Some(9)),
+                retry_schedule: some("[6]"),
+                disabled_reason: some("reason"),
+                disabled_at: number(7),
+                failing_since: number(8),
+                failed_deliveries: Set(9),
+                previous_secret: some("previous"),
+                previous_secret_until: number(10),
                 ..Default::default()
             }
             .insert(db.conn())
@@ -175,7 +258,7 @@ mod tests {
             assert_eq!(own.len(), if enabled_only { 2 } else { 3 });
             assert_eq!(own[0].position, 0, "in position order");
         }
-        // The statement names every column in order: its rows take the names made once.
+        // The statement names every column in the model's order.
         let statement = crate::built::endpoints(sea_orm::DbBackend::Sqlite, org.id, false);
         let values = statement.values.map(|v| v.0).unwrap_or_default();
         let rows = reader
