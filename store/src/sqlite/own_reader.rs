@@ -8,16 +8,17 @@
 //! sqlx). In WAL mode each read sees every commit made before it started, as a pool
 //! connection's would; it takes no lock a writer waits for. Reads queued while one runs run
 //! next, one after the other (each is tens of microseconds). Rows are decoded into the model
-//! from their cells in place (`endpoint`), not looked up by name through sea-orm's rows.
+//! from their cells in place (`endpoint`, in the order `COLUMNS` names), not looked up by name
+//! through sea-orm's rows.
 
 use std::path::Path;
-use std::sync::{mpsc, Arc, LazyLock};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use buildhooks_entity::webhook_endpoint;
 use rusqlite::types::Value as Cell;
 use rusqlite::{Connection, OpenFlags};
-use sea_orm::{DbBackend, DbErr, IdenStatic, Iterable, RuntimeErr, Value};
+use sea_orm::{DbBackend, DbErr, RuntimeErr, Value};
 use tokio::sync::oneshot;
 
 use crate::sqlite::own_writer::{rows_of, Row, Write};
@@ -26,12 +27,35 @@ use crate::Result;
 /// Prepared statements kept: the endpoints' two texts.
 const CACHED_STATEMENTS: usize = 8;
 
-/// An endpoint's columns, in the model's order.
-static UNPREFIXED: LazyLock<Vec<String>> = LazyLock::new(|| {
-    webhook_endpoint::Column::iter()
-        .map(|c| c.as_str().to_owned())
-        .collect()
-});
+/// The columns `endpoint` decodes, in its order: the statement's must be these.
+const COLUMNS: [&str; 26] = [
+    "id",
+    "org_id",
+    "position",
+    "url",
+    "secret",
+    "events",
+    "repository_id",
+    "query",
+    "enabled",
+    "deleted",
+    "created_at",
+    "max_in_flight",
+    "kind",
+    "template",
+    "ordering",
+    "digest",
+    "options",
+    "send_after",
+    "payload_format",
+    "retry_schedule",
+    "disabled_reason",
+    "disabled_at",
+    "failing_since",
+    "failed_deliveries",
+    "previous_secret",
+    "previous_secret_until",
+];
 
 /// The reader thread; it ends when the last handle is dropped (with the last `Db` clone).
 pub(crate) struct OwnReader {
@@ -76,11 +100,11 @@ impl OwnReader {
         let Some(first) = rows.first() else {
             return Ok(Vec::new());
         };
-        // The statement selects every column in the model's order (a test holds it): each
-        // row is decoded from its cells in place.
-        if !first.names.iter().eq(UNPREFIXED.iter()) {
+        // Each row is decoded from its cells in place: a statement selecting other columns,
+        // or in another order, is an error, not a misread (a test holds it).
+        if !first.names.iter().eq(COLUMNS.iter()) {
             return Err(DbErr::Custom(
-                "the endpoints' statement no longer selects the model's columns in order".into(),
+                "the endpoints' statement selects other columns than the reader decodes".into(),
             ));
         }
         rows.into_iter().map(|row| endpoint(row.cells)).collect()
@@ -101,8 +125,8 @@ impl OwnReader {
     }
 }
 
-/// An endpoint row whose cells are its columns in the model's order, decoded as sqlx decodes
-/// them (a field added to the model fails to compile here until it is read).
+/// An endpoint row whose cells are `COLUMNS`, in order, decoded as sqlx decodes them (a field
+/// added to the model fails to compile here until it is read).
 fn endpoint(cells: Vec<Cell>) -> Result<webhook_endpoint::Model> {
     let mut cells = cells.into_iter();
     let mut next = || cells.next().unwrap_or(Cell::Null);
@@ -258,13 +282,13 @@ mod tests {
             assert_eq!(own.len(), if enabled_only { 2 } else { 3 });
             assert_eq!(own[0].position, 0, "in position order");
         }
-        // The statement names every column in the model's order.
+        // The statement names the columns the reader decodes, in its order.
         let statement = crate::built::endpoints(sea_orm::DbBackend::Sqlite, org.id, false);
         let values = statement.values.map(|v| v.0).unwrap_or_default();
         let rows = reader
             .read(statement.sql.into(), values)
             .await
             .expect("rows");
-        assert!(rows[0].names.iter().eq(super::UNPREFIXED.iter()));
+        assert!(rows[0].names.iter().eq(super::COLUMNS.iter()));
     }
 }
