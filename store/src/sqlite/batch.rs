@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use crate::queue::{copy_of, Queue};
 use crate::sqlite::gate;
 use crate::sqlite::gate_times::{GateTimes, Held};
-use crate::sqlite::own_writer::{stopped, Done, Row, Then, Write};
+use crate::sqlite::own_writer::{stopped, Done, Early, Row, Then, Write};
 use crate::sqlite::typed;
 use crate::{Db, Result};
 
@@ -41,10 +41,10 @@ impl Default for Batches {
     }
 }
 
-/// One write and where its rows go.
+/// One write and where its rows go (`None`: the write tells them itself, `Write::early`).
 struct Job {
     write: Write,
-    told: oneshot::Sender<Result<Vec<Row>>>,
+    told: Option<oneshot::Sender<Result<Vec<Row>>>>,
 }
 
 impl Batches {
@@ -57,11 +57,45 @@ impl Batches {
         values: Vec<Value>,
         returns: Option<usize>,
     ) -> Result<Vec<Row>> {
+        self.queued(db, sql, values, returns, false).await
+    }
+
+    /// As [`Batches::write`], but first in its batch and told its rows as soon as its
+    /// statements ran, before the batch's commit (`own_writer::Write::early`): the draw of new
+    /// ids, whose callers then render while the rest of the batch runs.
+    pub(crate) async fn write_told_before_commit(
+        self: &Arc<Self>,
+        db: &Db,
+        sql: Arc<str>,
+        values: Vec<Value>,
+        returns: Option<usize>,
+    ) -> Result<Vec<Row>> {
+        self.queued(db, sql, values, returns, true).await
+    }
+
+    async fn queued(
+        self: &Arc<Self>,
+        db: &Db,
+        sql: Arc<str>,
+        values: Vec<Value>,
+        returns: Option<usize>,
+        early: bool,
+    ) -> Result<Vec<Row>> {
         let (told, answer) = oneshot::channel();
+        let (told, early) = match early {
+            true => {
+                let early: Early = Box::new(move |rows| {
+                    let _ = told.send(rows);
+                });
+                (None, Some(early))
+            }
+            false => (Some(told), None),
+        };
         let write = Write {
             sql,
             values,
             returns,
+            early,
         };
         self.queue
             .call(Job { write, told }, answer, || {
@@ -94,7 +128,13 @@ impl Batches {
         };
         let Some((gate, writer)) = db.write_gate().zip(db.own_writer()) else {
             for job in jobs {
-                let _ = job.told.send(Err(stopped()));
+                match (job.told, job.write.early) {
+                    (Some(told), _) => {
+                        let _ = told.send(Err(stopped()));
+                    }
+                    (None, Some(early)) => early(Err(stopped())),
+                    (None, None) => {}
+                }
             }
             return;
         };
@@ -104,6 +144,8 @@ impl Batches {
             if let Some(room) = MAX_BATCH.checked_sub(jobs.len()).filter(|r| *r > 0) {
                 jobs.extend(runner.next_up_to(room).unwrap_or_default());
             }
+            // The writes told early go first, the others keep their order.
+            jobs.sort_by_key(|job| job.write.early.is_none());
             let (writes, told): (Vec<Write>, Vec<_>) =
                 jobs.into_iter().map(|j| (j.write, j.told)).unzip();
             let times = gate.times.clone();
@@ -124,7 +166,7 @@ impl Batches {
 fn tell(
     held: Held,
     times: &GateTimes,
-    told: Vec<oneshot::Sender<Result<Vec<Row>>>>,
+    told: Vec<Option<oneshot::Sender<Result<Vec<Row>>>>>,
     done: Result<Done>,
 ) {
     drop(held);
@@ -132,12 +174,14 @@ fn tell(
         Ok(done) => {
             times.commit_took(done.commit_took);
             for (told, rows) in told.into_iter().zip(done.writes) {
-                let _ = told.send(rows);
+                if let Some(told) = told {
+                    let _ = told.send(rows);
+                }
             }
         }
         Err(error) => {
             tracing::error!(%error, "a batch of writes failed");
-            for told in told {
+            for told in told.into_iter().flatten() {
                 let _ = told.send(Err(copy_of(&error)));
             }
         }

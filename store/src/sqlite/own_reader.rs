@@ -117,6 +117,7 @@ impl OwnReader {
             sql,
             values,
             returns: None,
+            early: None,
         };
         self.work
             .send(Read { statement, told })

@@ -43,7 +43,15 @@ pub(crate) struct Write {
     pub(crate) sql: Arc<str>,
     pub(crate) values: Vec<Value>,
     pub(crate) returns: Option<usize>,
+    /// Told the write's rows as soon as its statements ran, on the writer thread, before the
+    /// batch's commit (its place in the batch's outcome is then not told); told the error if the
+    /// write or the batch fails first. Only for rows that may be used before they are durable:
+    /// the draw of new ids (`ids`).
+    pub(crate) early: Option<Early>,
 }
+
+/// What a write told before its batch's commit does with its rows (see [`Write::early`]).
+pub(crate) type Early = Box<dyn FnOnce(std::result::Result<Vec<Row>, DbErr>) + Send>;
 
 /// What a batch came to: each write's rows (or its error), once the batch's commit is durable,
 /// and how long the commit took.
@@ -87,10 +95,10 @@ impl OwnWriter {
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
-                for Work { writes, then } in inbox {
-                    let done = run(&conn, writes);
+                for Work { mut writes, then } in inbox {
+                    let done = run(&conn, &mut writes);
                     settle(&mut conn, || connection(&path, &settings));
-                    then(done);
+                    then(tell_early(writes, done));
                 }
             })?;
         Ok(OwnWriter { work })
@@ -98,11 +106,15 @@ impl OwnWriter {
 
     /// Runs `writes` in one transaction on the thread, then `then` with the outcome, there
     /// too: what holds the write gate for the batch ends it in `then` without a hop back to
-    /// the runtime. When the thread is gone, `then` is handed back, not run.
+    /// the runtime. When the thread is gone, `then` is handed back, not run (the writes told
+    /// early are told so).
     pub(crate) fn send(&self, writes: Vec<Write>, then: Then) -> std::result::Result<(), Then> {
         self.work
             .send(Work { writes, then })
-            .map_err(|mpsc::SendError(work)| work.then)
+            .map_err(|mpsc::SendError(work)| {
+                let _ = tell_early(work.writes, Err(stopped()));
+                work.then
+            })
     }
 }
 
@@ -171,19 +183,54 @@ fn exec(conn: &Connection, sql: &str) -> std::result::Result<(), DbErr> {
 /// wrong number of rows), the whole transaction is rolled back and the batch runs again with
 /// each write in a savepoint of its own, so that write alone is undone and gets its error. Any
 /// failure outside a write (the savepoints, the commit) rolls the whole batch back.
-fn run(conn: &Connection, writes: Vec<Write>) -> Result<Done> {
+fn run(conn: &Connection, writes: &mut [Write]) -> Result<Done> {
     exec(conn, "BEGIN IMMEDIATE")?;
     let mut done = Vec::with_capacity(writes.len());
-    for write in &writes {
+    for write in writes.iter_mut() {
         match rows_of(conn, write) {
-            Ok(rows) => done.push(Ok(rows)),
+            Ok(rows) => done.push(Ok(told_early(write, rows))),
             Err(_) => {
                 exec(conn, "ROLLBACK")?;
-                return run_in_savepoints(conn, &writes);
+                return run_in_savepoints(conn, writes);
             }
         }
     }
     commit(conn, done)
+}
+
+/// A write's `rows` for the batch's outcome; a write told early (`Write::early`) is told them
+/// now and leaves nothing. Run again in savepoints after a later write failed, it is not told
+/// twice: the ids it drew are drawn again the same (the draw comes first in its batch).
+fn told_early(write: &mut Write, rows: Vec<Row>) -> Vec<Row> {
+    match write.early.take() {
+        Some(early) => {
+            early(Ok(rows));
+            Vec::new()
+        }
+        None => rows,
+    }
+}
+
+/// Tells the writes to be told early that were not (the write failed in the first pass, or
+/// the batch failed) their outcome in `done`, or the batch's error.
+fn tell_early(writes: Vec<Write>, done: Result<Done>) -> Result<Done> {
+    let early = writes.into_iter().map(|w| w.early);
+    match done {
+        Ok(mut done) => {
+            for (early, outcome) in early.zip(done.writes.iter_mut()) {
+                if let Some(early) = early {
+                    early(std::mem::replace(outcome, Ok(Vec::new())));
+                }
+            }
+            Ok(done)
+        }
+        Err(error) => {
+            for early in early.flatten() {
+                early(Err(crate::queue::copy_of(&error)));
+            }
+            Err(error)
+        }
+    }
 }
 
 /// The batch in one transaction, each write in a savepoint of its own.
@@ -358,126 +405,4 @@ pub(crate) fn text(row: &Row, i: usize) -> Result<&str> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn write(sql: &str, values: Vec<Value>, returns: Option<usize>) -> Write {
-        Write {
-            sql: sql.into(),
-            values,
-            returns,
-        }
-    }
-
-    /// A batch whose writes all succeed (no savepoints) commits them, each with its own rows;
-    /// one that fails after others ran is undone alone when the batch runs again.
-    #[test]
-    fn a_failing_write_after_good_ones_leaves_them_committed() {
-        let conn = Connection::open_in_memory().expect("conn");
-        conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY)")
-            .expect("table");
-        let insert = |k: i64| {
-            write(
-                "INSERT INTO t (k) VALUES (?) RETURNING k",
-                vec![k.into()],
-                Some(1),
-            )
-        };
-        let done = run(&conn, vec![insert(1), insert(2)]).expect("committed");
-        let keys: Vec<Option<i64>> = done
-            .writes
-            .iter()
-            .map(|w| int(&w.as_ref().expect("rows")[0], 0).expect("k"))
-            .collect();
-        assert_eq!(keys, [Some(1), Some(2)]);
-        // 3 is written, 1 fails on the key after it, 4 comes after: 3 and 4 commit.
-        let done = run(&conn, vec![insert(3), insert(1), insert(4)]).expect("committed");
-        let failed: Vec<bool> = done.writes.iter().map(|w| w.is_err()).collect();
-        assert_eq!(failed, [false, true, false]);
-        let count: i64 = conn
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(count, 4);
-        assert!(conn.is_autocommit(), "no transaction left open");
-    }
-
-    /// A transaction a failed batch left open is rolled back before the next batch, which
-    /// then commits.
-    #[test]
-    fn a_transaction_left_open_is_ended_before_the_next_batch() {
-        let mut conn = Connection::open_in_memory().expect("conn");
-        conn.execute_batch(
-            "CREATE TABLE t (k INTEGER PRIMARY KEY); BEGIN; INSERT INTO t VALUES (9)",
-        )
-        .expect("left open");
-        assert!(!conn.is_autocommit());
-        settle(&mut conn, || panic!("rolled back: no need to open again"));
-        assert!(conn.is_autocommit(), "no transaction left open");
-        let insert = write("INSERT INTO t (k) VALUES (?)", vec![1.into()], Some(0));
-        let done = run(&conn, vec![insert]).expect("the next batch commits");
-        assert!(done.writes[0].is_ok());
-        let keys: Vec<i64> = conn
-            .prepare("SELECT k FROM t")
-            .expect("select")
-            .query_map([], |r| r.get(0))
-            .expect("rows")
-            .collect::<rusqlite::Result<_>>()
-            .expect("keys");
-        assert_eq!(keys, [1], "the open transaction's write was undone");
-    }
-
-    /// Plain parameters take the values in order across statements, numbered ones by number
-    /// (gaps left unbound); a write returning a wrong number of rows is undone alone.
-    #[test]
-    fn writes_bind_their_values_and_fail_alone() {
-        let conn = Connection::open_in_memory().expect("conn");
-        conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
-            .expect("table");
-        let done =
-            run(
-                &conn,
-                vec![
-                write(
-                    "INSERT INTO t VALUES (?, ?); INSERT INTO t VALUES (?, ?) RETURNING k, v",
-                    vec![1.into(), "a".into(), 2.into(), Value::String(None)],
-                    Some(1),
-                ),
-                write(
-                    "INSERT INTO t (k) VALUES (?1); UPDATE t SET v = ?2 WHERE k = 2 RETURNING v",
-                    vec![3.into(), "b".into()],
-                    None,
-                ),
-                write("INSERT INTO t (k) VALUES (?) RETURNING k", vec![4.into()], Some(2)),
-                write("INSERT INTO t (k) VALUES (?)", vec![5.into(), 6.into()], None),
-            ],
-            )
-            .expect("committed");
-        let outcomes: Vec<_> = done
-            .writes
-            .iter()
-            .map(|w| w.as_ref().map(Vec::len))
-            .collect();
-        assert!(
-            matches!(outcomes[..], [Ok(1), Ok(1), Err(_), Err(_)]),
-            "{outcomes:?}"
-        );
-        let first = &done.writes[0].as_ref().expect("rows")[0];
-        assert_eq!(&*first.names, ["k", "v"]);
-        assert_eq!(int(first, 0).expect("k"), Some(2));
-        assert_eq!(
-            text(&done.writes[1].as_ref().expect("rows")[0], 0).expect("v"),
-            "b"
-        );
-        let keys: Vec<(i64, Option<String>)> = conn
-            .prepare("SELECT k, v FROM t ORDER BY k")
-            .expect("select")
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .expect("rows")
-            .collect::<rusqlite::Result<_>>()
-            .expect("keys");
-        assert_eq!(
-            keys,
-            [(1, Some("a".into())), (2, Some("b".into())), (3, None)]
-        );
-    }
-}
+mod tests;
