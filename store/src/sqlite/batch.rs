@@ -9,7 +9,8 @@
 //!
 //! A write that fails is undone alone and gets the error, the others commit (`own_writer`).
 //! Writes are taken after the gate, not before: the ones queued while the batch waited for it
-//! go in the same call. (The writer thread serving the queue itself, with no task between two
+//! go in the same call. A write told before the commit (`Told::BeforeCommit`: the draw of new
+//! ids) goes first in its batch. (The writer thread serving the queue itself, with no task between two
 //! batches, was measured and not kept: it ran smaller batches, back to back, at more CPU per
 //! call and a long tail, README.)
 
@@ -21,7 +22,7 @@ use tokio::sync::oneshot;
 use crate::queue::{copy_of, Queue};
 use crate::sqlite::gate;
 use crate::sqlite::gate_times::{GateTimes, Held};
-use crate::sqlite::own_writer::{stopped, Done, Early, Row, Then, Write};
+use crate::sqlite::own_writer::{stopped, Done, Row, Then, Write};
 use crate::sqlite::typed;
 use crate::{Db, Result};
 
@@ -41,6 +42,16 @@ impl Default for Batches {
     }
 }
 
+/// When a write is told its rows.
+pub(crate) enum Told {
+    /// Once the batch's commit is durable.
+    AfterCommit,
+    /// As soon as its statements ran, before the batch's commit, first in its batch
+    /// (`own_writer::Write::early`): the draw of new ids, whose callers then render while the
+    /// rest of the batch runs.
+    BeforeCommit,
+}
+
 /// One write and where its rows go (`None`: the write tells them itself, `Write::early`).
 struct Job {
     write: Write,
@@ -57,45 +68,26 @@ impl Batches {
         values: Vec<Value>,
         returns: Option<usize>,
     ) -> Result<Vec<Row>> {
-        self.queued(db, sql, values, returns, false).await
+        self.send(db, Write::new(sql, values, returns), Told::AfterCommit)
+            .await
     }
 
-    /// As [`Batches::write`], but first in its batch and told its rows as soon as its
-    /// statements ran, before the batch's commit (`own_writer::Write::early`): the draw of new
-    /// ids, whose callers then render while the rest of the batch runs.
-    pub(crate) async fn write_told_before_commit(
+    /// Runs `write` in the next batch; returns its rows when `told` says.
+    pub(crate) async fn send(
         self: &Arc<Self>,
         db: &Db,
-        sql: Arc<str>,
-        values: Vec<Value>,
-        returns: Option<usize>,
+        mut write: Write,
+        told: Told,
     ) -> Result<Vec<Row>> {
-        self.queued(db, sql, values, returns, true).await
-    }
-
-    async fn queued(
-        self: &Arc<Self>,
-        db: &Db,
-        sql: Arc<str>,
-        values: Vec<Value>,
-        returns: Option<usize>,
-        early: bool,
-    ) -> Result<Vec<Row>> {
-        let (told, answer) = oneshot::channel();
-        let (told, early) = match early {
-            true => {
-                let early: Early = Box::new(move |rows| {
-                    let _ = told.send(rows);
-                });
-                (None, Some(early))
+        let (sender, answer) = oneshot::channel();
+        let told = match told {
+            Told::AfterCommit => Some(sender),
+            Told::BeforeCommit => {
+                write.early = Some(Box::new(move |rows| {
+                    let _ = sender.send(rows);
+                }));
+                None
             }
-            false => (Some(told), None),
-        };
-        let write = Write {
-            sql,
-            values,
-            returns,
-            early,
         };
         self.queue
             .call(Job { write, told }, answer, || {

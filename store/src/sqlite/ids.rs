@@ -15,7 +15,7 @@
 //! `createBuild` (README, Benchmark).
 //!
 //! A draw goes first in its batch and is told its ids as soon as its statements ran, before
-//! the batch's commit (`batch::Batches::write_told_before_commit`): its calls render their
+//! the batch's commit (`batch::Told::BeforeCommit`): its calls render their
 //! payloads while the rest of the batch runs, instead of leaving the CPU idle until the commit
 //! (README, "Where issue 21's targets stand"). Their writes go in a later batch, which commits
 //! after this one. Should this batch's commit fail (the disk), the ids go back to be drawn
@@ -28,6 +28,8 @@ use sea_orm::{DbErr, Value};
 use tokio::sync::oneshot;
 
 use crate::queue::{tell_each, Queue};
+use crate::sqlite::batch::Told;
+use crate::sqlite::own_writer::Write;
 use crate::{Db, Result};
 
 /// Most calls drawn for in one write.
@@ -103,10 +105,8 @@ async fn draw_for(db: &Db, tasks: &[usize]) -> Result<Vec<(i32, Vec<i32>)>> {
         Value::from(tasks.len() as i64),
         Value::from(all_tasks as i64),
     ];
-    let rows = db
-        .batches()?
-        .write_told_before_commit(db, DRAW.clone(), values, Some(2))
-        .await?;
+    let draw = Write::new(DRAW.clone(), values, Some(2));
+    let rows = db.batches()?.send(db, draw, Told::BeforeCommit).await?;
     let last = |i: usize| -> Result<i64> {
         let row = rows.get(i);
         crate::sqlite::own_writer::id(

@@ -113,12 +113,7 @@ impl OwnReader {
     /// Runs `sql` with `values` on the thread; its rows.
     async fn read(&self, sql: Arc<str>, values: Vec<Value>) -> Result<Vec<Row>> {
         let (told, answer) = oneshot::channel();
-        let statement = Write {
-            sql,
-            values,
-            returns: None,
-            early: None,
-        };
+        let statement = Write::new(sql, values, None);
         self.work
             .send(Read { statement, told })
             .map_err(|_| stopped())?;

@@ -50,6 +50,18 @@ pub(crate) struct Write {
     pub(crate) early: Option<Early>,
 }
 
+impl Write {
+    /// A write told its rows with the batch's outcome.
+    pub(crate) fn new(sql: Arc<str>, values: Vec<Value>, returns: Option<usize>) -> Self {
+        Write {
+            sql,
+            values,
+            returns,
+            early: None,
+        }
+    }
+}
+
 /// What a write told before its batch's commit does with its rows (see [`Write::early`]).
 pub(crate) type Early = Box<dyn FnOnce(std::result::Result<Vec<Row>, DbErr>) + Send>;
 

@@ -3,12 +3,15 @@
 use super::*;
 
 fn write(sql: &str, values: Vec<Value>, returns: Option<usize>) -> Write {
-    Write {
-        sql: sql.into(),
-        values,
-        returns,
-        early: None,
-    }
+    Write::new(sql.into(), values, returns)
+}
+
+/// How many rows each write of `done` returned, or its error.
+fn rows_each(done: &Done) -> Vec<std::result::Result<usize, &DbErr>> {
+    done.writes
+        .iter()
+        .map(|w| w.as_ref().map(Vec::len))
+        .collect()
 }
 
 /// A batch whose writes all succeed (no savepoints) commits them, each with its own rows;
@@ -99,11 +102,7 @@ fn writes_bind_their_values_and_fail_alone() {
         ],
     )
     .expect("committed");
-    let outcomes: Vec<_> = done
-        .writes
-        .iter()
-        .map(|w| w.as_ref().map(Vec::len))
-        .collect();
+    let outcomes = rows_each(&done);
     assert!(
         matches!(outcomes[..], [Ok(1), Ok(1), Err(_), Err(_)]),
         "{outcomes:?}"
@@ -170,11 +169,7 @@ fn a_write_told_early_is_told_before_the_commit_once() {
     let mut writes = vec![early, insert(3), insert(1)];
     let done = run(&conn, &mut writes);
     let done = tell_early(writes, done).expect("committed");
-    let outcomes: Vec<_> = done
-        .writes
-        .iter()
-        .map(|w| w.as_ref().map(Vec::len))
-        .collect();
+    let outcomes = rows_each(&done);
     assert!(
         matches!(outcomes[..], [Ok(_), Ok(1), Err(_)]),
         "{outcomes:?}"
