@@ -10,9 +10,9 @@
 //! A write that fails is undone alone and gets the error, the others commit (`own_writer`).
 //! Writes are taken after the gate, not before: the ones queued while the batch waited for it
 //! go in the same call. A write told before the commit (`Told::BeforeCommit`: the draw of new
-//! ids) goes first in its batch. (The writer thread serving the queue itself, with no task between two
-//! batches, was measured and not kept: it ran smaller batches, back to back, at more CPU per
-//! call and a long tail, README.)
+//! ids) goes first in its batch. (The writer thread serving the queue itself, with no task
+//! between two batches, was measured and not kept: it ran smaller batches, back to back, at
+//! more CPU per call and a long tail, README.)
 
 use std::sync::Arc;
 

@@ -15,10 +15,9 @@
 //! `createBuild` (README, Benchmark).
 //!
 //! A draw goes first in its batch and is told its ids as soon as its statements ran, before
-//! the batch's commit (`batch::Told::BeforeCommit`): its calls render their
-//! payloads while the rest of the batch runs, instead of leaving the CPU idle until the commit
-//! (README, "Where issue 21's targets stand"). Their writes go in a later batch, which commits
-//! after this one. Should this batch's commit fail (the disk), the ids go back to be drawn
+//! the batch's commit (`batch::Told::BeforeCommit`): its calls render their payloads while the
+//! rest of the batch runs, instead of leaving the CPU idle until the commit (README, "Where
+//! issue 21's targets stand"). Their writes go in a later batch, which commits after this one. Should this batch's commit fail (the disk), the ids go back to be drawn
 //! again, and of two calls given the same id the second to write fails on the key: never two
 //! builds with one id, and ids still keep the order of their draws (the draws are serial).
 
