@@ -12,7 +12,7 @@
 //! through sea-orm's rows.
 
 use std::path::Path;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::time::Duration;
 
 use buildhooks_entity::webhook_endpoint;
@@ -21,11 +21,8 @@ use rusqlite::{Connection, OpenFlags};
 use sea_orm::{DbBackend, DbErr, RuntimeErr, Value};
 use tokio::sync::oneshot;
 
-use crate::sqlite::own_writer::{rows_of, Row, Write};
+use crate::sqlite::own_writer::{rows_of, Prepared, Row, Write};
 use crate::Result;
-
-/// Prepared statements kept: the endpoints' two texts.
-const CACHED_STATEMENTS: usize = 8;
 
 /// The columns `endpoint` decodes, in its order: the statement's must be these.
 const COLUMNS: [&str; 26] = [
@@ -76,13 +73,13 @@ impl OwnReader {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        conn.set_prepared_statement_cache_capacity(CACHED_STATEMENTS);
         let (work, inbox) = mpsc::channel::<Read>();
         std::thread::Builder::new()
             .name("sqlite-reader".into())
             .spawn(move || {
+                let mut prepared = Prepared::new(&conn);
                 for Read { statement, told } in inbox {
-                    let _ = told.send(rows_of(&conn, &statement));
+                    let _ = told.send(rows_of(&mut prepared, &statement));
                 }
             })?;
         Ok(OwnReader { work })
@@ -96,7 +93,15 @@ impl OwnReader {
     ) -> Result<Vec<webhook_endpoint::Model>> {
         let statement = crate::built::endpoints(DbBackend::Sqlite, org_id, enabled_only);
         let values = statement.values.map(|v| v.0).unwrap_or_default();
-        let rows = self.read(statement.sql.into(), values).await?;
+        // One shared text per kind of read: the thread keeps statements by their text's
+        // address (`own_writer::Prepared`).
+        static TEXTS: [OnceLock<Arc<str>>; 2] = [OnceLock::new(), OnceLock::new()];
+        let kept = TEXTS[usize::from(enabled_only)].get_or_init(|| statement.sql.as_str().into());
+        let sql = match **kept == *statement.sql {
+            true => kept.clone(),
+            false => statement.sql.into(),
+        };
+        let rows = self.read(sql, values).await?;
         let Some(first) = rows.first() else {
             return Ok(Vec::new());
         };

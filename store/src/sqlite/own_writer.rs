@@ -10,20 +10,24 @@
 //! holds the write gate alone (`gate::hold_alone`), so it never races sqlx's writer. The writes
 //! commit together; a write that fails (or returns a wrong number of rows) is undone alone and
 //! gets its error: the batch is then run again with each write in a savepoint of its own.
-//! Statements are prepared once per text and kept (each statement of a write on its own, never
-//! a batch's join). The thread ends the gate's turn itself, right after the commit (`send`),
-//! never with a transaction left open: one a failed batch's ROLLBACK could not end is rolled
-//! back again, or the connection is opened anew (`settle`).
+//! Statements are prepared once per write text and kept (`prepared`; each statement of a
+//! write on its own, never a batch's join). The thread ends the gate's turn itself, right after
+//! the commit (`send`), never with a transaction left open: one a failed batch's ROLLBACK could
+//! not end is rolled back again, or the connection is opened anew (`settle`).
 
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use rusqlite::types::{ToSqlOutput, Value as Cell, ValueRef};
-use rusqlite::{CachedStatement, Connection, OpenFlags};
+use rusqlite::types::Value as Cell;
+use rusqlite::{Connection, OpenFlags};
 use sea_orm::{DbErr, RuntimeErr, Value};
 
 use crate::Result;
+
+mod prepared;
+
+pub(crate) use prepared::Prepared;
 
 /// A row a statement returned: its columns' names (shared by the statement's rows) and values,
 /// as SQLite gave them.
@@ -33,8 +37,8 @@ pub(crate) struct Row {
     pub(crate) cells: Vec<Cell>,
 }
 
-/// Prepared statements kept: a new build's four per shape, the draw's four, a few shapes.
-const CACHED_STATEMENTS: usize = 256;
+/// Prepared statements kept by rusqlite: the batch's own (begin, savepoints, commit).
+const CACHED_STATEMENTS: usize = 8;
 
 /// One write of a batch: its statements (`;`-separated; no `;` inside a literal), their plain
 /// or numbered parameters (numbered ones counted from each statement's first), and how many
@@ -96,7 +100,7 @@ pub(crate) struct Settings {
 impl OwnWriter {
     /// Opens the database file at `path` (it exists: migrations ran) and starts the thread.
     pub(crate) fn open(path: &Path, settings: &Settings) -> anyhow::Result<OwnWriter> {
-        let mut conn = connection(path, settings)?;
+        let conn = connection(path, settings)?;
         let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
         anyhow::ensure!(
             mode.eq_ignore_ascii_case("wal"),
@@ -106,13 +110,7 @@ impl OwnWriter {
         let (work, inbox) = mpsc::channel::<Work>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || {
-                for Work { mut writes, then } in inbox {
-                    let done = run(&conn, &mut writes);
-                    settle(&mut conn, || connection(&path, &settings));
-                    then(tell_early(writes, done));
-                }
-            })?;
+            .spawn(move || serve(conn, &inbox, || connection(&path, &settings)))?;
         Ok(OwnWriter { work })
     }
 
@@ -147,17 +145,57 @@ fn connection(path: &Path, settings: &Settings) -> rusqlite::Result<Connection> 
     Ok(conn)
 }
 
-/// Ends a transaction a failed batch left open (its ROLLBACK failed too), before the batch's
-/// outcome ends the gate's turn: rolled back once more or, if the connection still holds it,
-/// the connection is replaced by a fresh one (`reopen`; closing the old one rolls it back).
-/// Otherwise the write lock would stay taken and every later batch's BEGIN would fail.
-fn settle(conn: &mut Connection, reopen: impl FnOnce() -> rusqlite::Result<Connection>) {
+/// The thread's loop: each batch runs on `conn` with the statements kept for it (`Prepared`),
+/// and is told its outcome once no transaction is left open. A batch whose transaction stays
+/// open ends the statements kept, then the connection is settled (`settle`) before its outcome
+/// is told, and the loop goes on with fresh statements.
+fn serve(
+    mut conn: Connection,
+    inbox: &mpsc::Receiver<Work>,
+    reopen: impl Fn() -> rusqlite::Result<Connection>,
+) {
+    loop {
+        let left_open = {
+            let mut prepared = Prepared::new(&conn);
+            inbox.iter().find_map(|Work { mut writes, then }| {
+                let done = run(&mut prepared, &mut writes);
+                match ended(&conn) {
+                    true => {
+                        then(tell_early(writes, done));
+                        None
+                    }
+                    false => Some((writes, done, then)),
+                }
+            })
+        };
+        let Some((writes, done, then)) = left_open else {
+            return;
+        };
+        settle(&mut conn, &reopen);
+        then(tell_early(writes, done));
+    }
+}
+
+/// Whether `conn` has no transaction open: one a failed batch left open (its ROLLBACK failed
+/// too) is rolled back once more.
+fn ended(conn: &Connection) -> bool {
     if conn.is_autocommit() {
-        return;
+        return true;
     }
     let _ = conn.execute_batch("ROLLBACK");
-    if conn.is_autocommit() {
+    let ended = conn.is_autocommit();
+    if ended {
         tracing::warn!("SQLite's writer rolled back a transaction a failed batch left open");
+    }
+    ended
+}
+
+/// Ends a transaction a failed batch left open, before the batch's outcome ends the gate's
+/// turn: rolled back once more (`ended`) or, if the connection still holds it, the connection is
+/// replaced by a fresh one (`reopen`; closing the old one rolls it back). Otherwise the write
+/// lock would stay taken and every later batch's BEGIN would fail.
+fn settle(conn: &mut Connection, reopen: impl FnOnce() -> rusqlite::Result<Connection>) {
+    if ended(conn) {
         return;
     }
     match reopen() {
@@ -178,7 +216,7 @@ pub(crate) fn stopped() -> DbErr {
     ))
 }
 
-fn failed(error: rusqlite::Error) -> DbErr {
+pub(crate) fn failed(error: rusqlite::Error) -> DbErr {
     DbErr::Exec(RuntimeErr::Internal(format!("SQLite: {error}")))
 }
 
@@ -195,15 +233,16 @@ fn exec(conn: &Connection, sql: &str) -> std::result::Result<(), DbErr> {
 /// wrong number of rows), the whole transaction is rolled back and the batch runs again with
 /// each write in a savepoint of its own, so that write alone is undone and gets its error. Any
 /// failure outside a write (the savepoints, the commit) rolls the whole batch back.
-fn run(conn: &Connection, writes: &mut [Write]) -> Result<Done> {
+fn run(prepared: &mut Prepared<'_>, writes: &mut [Write]) -> Result<Done> {
+    let conn = prepared.conn();
     exec(conn, "BEGIN IMMEDIATE")?;
     let mut done = Vec::with_capacity(writes.len());
     for write in writes.iter_mut() {
-        match rows_of(conn, write) {
+        match rows_of(prepared, write) {
             Ok(rows) => done.push(Ok(told_early(write, rows))),
             Err(_) => {
                 exec(conn, "ROLLBACK")?;
-                return run_in_savepoints(conn, writes);
+                return run_in_savepoints(prepared, writes);
             }
         }
     }
@@ -246,11 +285,12 @@ fn tell_early(writes: Vec<Write>, done: Result<Done>) -> Result<Done> {
 }
 
 /// The batch in one transaction, each write in a savepoint of its own.
-fn run_in_savepoints(conn: &Connection, writes: &[Write]) -> Result<Done> {
+fn run_in_savepoints(prepared: &mut Prepared<'_>, writes: &[Write]) -> Result<Done> {
+    let conn = prepared.conn();
     exec(conn, "BEGIN IMMEDIATE")?;
     let done = writes
         .iter()
-        .map(|write| in_savepoint(conn, write))
+        .map(|write| in_savepoint(prepared, write))
         .collect::<std::result::Result<Vec<_>, DbErr>>();
     match done {
         Ok(done) => commit(conn, done),
@@ -279,11 +319,12 @@ fn commit(conn: &Connection, writes: Vec<std::result::Result<Vec<Row>, DbErr>>) 
 /// One write in a savepoint: undone alone if it fails or returns a wrong number of rows (its
 /// error is its outcome); `Err` only when the savepoint itself fails.
 fn in_savepoint(
-    conn: &Connection,
+    prepared: &mut Prepared<'_>,
     write: &Write,
 ) -> std::result::Result<std::result::Result<Vec<Row>, DbErr>, DbErr> {
+    let conn = prepared.conn();
     exec(conn, "SAVEPOINT buildhooks_own")?;
-    let rows = rows_of(conn, write);
+    let rows = rows_of(prepared, write);
     if rows.is_err() {
         exec(conn, "ROLLBACK TO buildhooks_own")?;
     }
@@ -292,105 +333,15 @@ fn in_savepoint(
 }
 
 /// One write's rows, or its error: a wrong number of rows is one.
-pub(crate) fn rows_of(conn: &Connection, write: &Write) -> std::result::Result<Vec<Row>, DbErr> {
-    statements(conn, write).and_then(|rows| match write.returns {
+pub(crate) fn rows_of(
+    prepared: &mut Prepared<'_>,
+    write: &Write,
+) -> std::result::Result<Vec<Row>, DbErr> {
+    prepared.run(write).and_then(|rows| match write.returns {
         Some(n) if n != rows.len() => Err(DbErr::Custom(
             "a write returned a wrong number of rows".into(),
         )),
         _ => Ok(rows),
-    })
-}
-
-/// Runs one write's statements; returns the rows they return. A statement's plain `?`
-/// parameters take the write's values in order, its numbered ones (`?N`) the `N`th value
-/// (numbered across the write's statements, as sqlx binds a multi-statement text).
-fn statements(conn: &Connection, write: &Write) -> std::result::Result<Vec<Row>, DbErr> {
-    let mut plain = write.values.iter();
-    let mut numbered = false;
-    let mut rows = Vec::with_capacity(write.returns.unwrap_or(0));
-    for sql in write.sql.split(';').filter(|s| !s.trim().is_empty()) {
-        let mut statement: CachedStatement<'_> = conn.prepare_cached(sql).map_err(failed)?;
-        let count = statement.parameter_count();
-        let named = (1..=count).any(|i| statement.parameter_name(i).is_some());
-        numbered |= named;
-        for i in 1..=count {
-            let value = match statement.parameter_name(i) {
-                Some(name) => name
-                    .strip_prefix('?')
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .and_then(|n| write.values.get(n.checked_sub(1)?)),
-                // A gap in the numbers of a numbered statement: nothing to bind.
-                None if named => continue,
-                None => plain.next(),
-            };
-            let value = value.ok_or_else(|| {
-                DbErr::Custom("a write has fewer values than its parameters".into())
-            })?;
-            statement
-                .raw_bind_parameter(i, bound(value)?)
-                .map_err(failed)?;
-        }
-        let width = statement.column_count();
-        let names: Arc<[String]> = match width {
-            0 => Arc::new([]),
-            _ => statement
-                .column_names()
-                .into_iter()
-                .map(String::from)
-                .collect(),
-        };
-        let mut returned = statement.raw_query();
-        while let Some(row) = returned.next().map_err(failed)? {
-            let cells = (0..width).map(|i| row.get_ref(i).map(Cell::from));
-            rows.push(Row {
-                names: names.clone(),
-                cells: cells.collect::<rusqlite::Result<_>>().map_err(failed)?,
-            });
-        }
-    }
-    match numbered || plain.next().is_none() {
-        true => Ok(rows),
-        false => Err(DbErr::Custom(
-            "a write has more values than parameters".into(),
-        )),
-    }
-}
-
-/// A value as SQLite stores it, as sqlx binds it: booleans and integers as integers, text as
-/// text, JSON as its text.
-fn bound(value: &Value) -> std::result::Result<ToSqlOutput<'_>, DbErr> {
-    use ValueRef::{Integer, Null, Real};
-    let int = |n: Option<i64>| ToSqlOutput::Borrowed(n.map_or(Null, Integer));
-    Ok(match value {
-        Value::Bool(b) => int(b.map(i64::from)),
-        Value::TinyInt(n) => int(n.map(i64::from)),
-        Value::SmallInt(n) => int(n.map(i64::from)),
-        Value::Int(n) => int(n.map(i64::from)),
-        Value::BigInt(n) => int(*n),
-        Value::TinyUnsigned(n) => int(n.map(i64::from)),
-        Value::SmallUnsigned(n) => int(n.map(i64::from)),
-        Value::Unsigned(n) => int(n.map(i64::from)),
-        Value::BigUnsigned(n) => match n {
-            Some(n) => int(Some(i64::try_from(*n).map_err(|_| {
-                DbErr::Custom("an unsigned value does not fit SQLite's integers".into())
-            })?)),
-            None => int(None),
-        },
-        Value::Float(x) => ToSqlOutput::Borrowed(x.map_or(Null, |x| Real(f64::from(x)))),
-        Value::Double(x) => ToSqlOutput::Borrowed(x.map_or(Null, Real)),
-        Value::String(s) => {
-            ToSqlOutput::Borrowed(s.as_deref().map_or(Null, |s| ValueRef::Text(s.as_bytes())))
-        }
-        Value::Bytes(b) => ToSqlOutput::Borrowed(b.as_deref().map_or(Null, |b| ValueRef::Blob(b))),
-        Value::Json(j) => match j {
-            Some(j) => ToSqlOutput::Owned(Cell::Text(j.to_string())),
-            None => ToSqlOutput::Borrowed(Null),
-        },
-        _ => {
-            return Err(DbErr::Custom(
-                "a value of this type is not written by SQLite's writer thread".into(),
-            ))
-        }
     })
 }
 

@@ -28,7 +28,7 @@ fn a_failing_write_after_good_ones_leaves_them_committed() {
             Some(1),
         )
     };
-    let done = run(&conn, &mut [insert(1), insert(2)]).expect("committed");
+    let done = run(&mut Prepared::new(&conn), &mut [insert(1), insert(2)]).expect("committed");
     let keys: Vec<Option<i64>> = done
         .writes
         .iter()
@@ -36,7 +36,11 @@ fn a_failing_write_after_good_ones_leaves_them_committed() {
         .collect();
     assert_eq!(keys, [Some(1), Some(2)]);
     // 3 is written, 1 fails on the key after it, 4 comes after: 3 and 4 commit.
-    let done = run(&conn, &mut [insert(3), insert(1), insert(4)]).expect("committed");
+    let done = run(
+        &mut Prepared::new(&conn),
+        &mut [insert(3), insert(1), insert(4)],
+    )
+    .expect("committed");
     let failed: Vec<bool> = done.writes.iter().map(|w| w.is_err()).collect();
     assert_eq!(failed, [false, true, false]);
     let count: i64 = conn
@@ -57,7 +61,7 @@ fn a_transaction_left_open_is_ended_before_the_next_batch() {
     settle(&mut conn, || panic!("rolled back: no need to open again"));
     assert!(conn.is_autocommit(), "no transaction left open");
     let insert = write("INSERT INTO t (k) VALUES (?)", vec![1.into()], Some(0));
-    let done = run(&conn, &mut [insert]).expect("the next batch commits");
+    let done = run(&mut Prepared::new(&conn), &mut [insert]).expect("the next batch commits");
     assert!(done.writes[0].is_ok());
     let keys: Vec<i64> = conn
         .prepare("SELECT k FROM t")
@@ -77,7 +81,7 @@ fn writes_bind_their_values_and_fail_alone() {
     conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
         .expect("table");
     let done = run(
-        &conn,
+        &mut Prepared::new(&conn),
         &mut [
             write(
                 "INSERT INTO t VALUES (?, ?); INSERT INTO t VALUES (?, ?) RETURNING k, v",
@@ -167,7 +171,7 @@ fn a_write_told_early_is_told_before_the_commit_once() {
     early.early = Some(noting(&told, &path));
     // 1 is told, then the second 1 fails on the key: the batch runs again in savepoints.
     let mut writes = vec![early, insert(3), insert(1)];
-    let done = run(&conn, &mut writes);
+    let done = run(&mut Prepared::new(&conn), &mut writes);
     let done = tell_early(writes, done).expect("committed");
     let outcomes = rows_each(&done);
     assert!(
@@ -180,7 +184,7 @@ fn a_write_told_early_is_told_before_the_commit_once() {
     let mut failing = insert(3);
     failing.early = Some(noting(&told, &path));
     let mut writes = vec![failing, insert(4)];
-    let done = run(&conn, &mut writes);
+    let done = run(&mut Prepared::new(&conn), &mut writes);
     tell_early(writes, done).expect("committed");
     let seen: Vec<_> = told.lock().expect("told").drain(..).collect();
     assert!(matches!(seen[..], [(Err(_), 3)]), "{seen:?}");
