@@ -128,18 +128,43 @@ pub(crate) fn insert_rows(
     sql
 }
 
-/// `sql` with its parameters `{mark}1` to `{mark}5` renumbered to start at `first`, so that a
-/// statement can be appended to another's parameters.
+/// `sql` with its numbered parameters (`{mark}N`) renumbered to start at `first`, so that a
+/// statement can be appended to another's parameters. Each number is read whole and moved
+/// once (replacing `{mark}1` to `{mark}5` in turn, as before, made `?4613` of `?5` moved by
+/// 4,608 and then `?4612613` of its `?4`).
 pub(crate) fn renumber(sql: &str, mark: char, first: usize) -> String {
-    // Highest first, so a renumbered parameter is never renumbered again.
-    (1..=5).rev().fold(sql.to_owned(), |sql, n| {
-        sql.replace(&format!("{mark}{n}"), &format!("{mark}{}", n + first - 1))
-    })
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != mark {
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some(d) = chars.next_if(char::is_ascii_digit) {
+            digits.push(d);
+        }
+        match digits.parse::<usize>() {
+            Ok(n) => out.push_str(&(n + first - 1).to_string()),
+            Err(_) => out.push_str(&digits),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renumbered_parameters_move_once_whatever_their_digits() {
+        assert_eq!(
+            renumber("a = ?1 AND b IN (?2, ?5)", '?', 3),
+            "a = ?3 AND b IN (?4, ?7)"
+        );
+        assert_eq!(renumber("?5, ?4, ?12", '?', 4609), "?4613, ?4612, ?4620");
+        assert_eq!(renumber("$1 || '?'", '$', 1), "$1 || '?'");
+    }
 
     #[test]
     fn placeholders_per_backend_and_numbered_rows() {

@@ -1,8 +1,8 @@
 //! SQLite's outbox statements: the claim, the next due time, giving rows back, and the record
-//! cycle (attempts, outcomes and the next claim as one multi-statement text), the writes each
-//! run by SQLite's writer thread in the next batch (`batch`).
+//! cycle (attempts, outcomes and the next claim as one multi-statement text per size), the
+//! writes each run by SQLite's writer thread in the next batch (`batch`).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use buildhooks_entity::webhook_endpoint;
 
@@ -40,12 +40,6 @@ const CLAIM_TEXT: &str = "UPDATE webhook_delivery SET state = 'IN_FLIGHT', lease
    LIMIT ?4)
  RETURNING *";
 
-/// The claim with its parameters numbered from `?{first}`: the record cycle appends it to its
-/// own statements, so a record-and-claim cycle is one round trip to SQLite's thread.
-fn claim_from(first: usize) -> String {
-    renumber(&CLAIM, '?', first)
-}
-
 /// When the next claimable row becomes due, past the full endpoints and organizations of a
 /// claim filter (`?1`).
 pub(crate) static NEXT_DUE: LazyLock<String> =
@@ -67,42 +61,123 @@ pub(crate) static RELEASE: LazyLock<Arc<str>> = LazyLock::new(|| {
         .into()
 });
 
-/// SQLite: the attempts, then the outcomes, in the caller's transaction. Each batch element is
-/// taken out of its JSON array once (`MATERIALIZED`): read field by field from `json_each`, it
-/// was turned back into text for every field, a third of the dispatcher's instructions.
-const INSERT_ATTEMPTS: &str = "WITH a(v) AS MATERIALIZED (SELECT value FROM json_each(?1)) \
- INSERT INTO webhook_attempt \
- (delivery_id, number, started_at, duration_ms, status, error, response_excerpt, \
- response_headers) \
- SELECT v ->> 'delivery_id', v ->> 'number', v ->> 'started_at', v ->> 'duration_ms', \
- v ->> 'status', v ->> 'error', v ->> 'response_excerpt', v ->> 'response_headers' FROM a";
-const APPLY: &str = "WITH o(v) AS MATERIALIZED (SELECT value FROM json_each(?2)) \
- UPDATE webhook_delivery SET state = u.state, \
- attempt_count = u.attempt_count, round_attempts = u.round_attempts, \
- next_attempt_at = u.next_attempt_at, lease_until = NULL, lease_token = NULL, \
- last_status = u.last_status, last_duration_ms = u.last_duration_ms, \
- last_response = u.last_response, updated_at = u.updated_at \
- FROM (SELECT v ->> 'id' AS id, v ->> 'token' AS token, v ->> 'state' AS state, \
- v ->> 'attempt_count' AS attempt_count, v ->> 'round_attempts' AS round_attempts, \
- v ->> 'next_attempt_at' AS next_attempt_at, v ->> 'last_status' AS last_status, \
- v ->> 'last_duration_ms' AS last_duration_ms, \
- v ->> 'last_response' AS last_response, v ->> 'updated_at' AS updated_at FROM o) AS u \
- WHERE webhook_delivery.id = u.id AND webhook_delivery.lease_token = u.token \
- RETURNING webhook_delivery.id AS applied_id";
+/// Most attempts and outcomes one record write takes; more are written in several
+/// (`outbox::record`). At 18 values a row, 256 rows stay far below SQLite's 32,766 parameters.
+pub(crate) const MOST_RECORDED: usize = 256;
 
-/// SQLite: attempts and outcomes (`?1`, `?2`) as one multi-statement text, one round trip to
-/// SQLite's thread; with the claim appended (`?3` on), the whole cycle is one.
-pub(crate) static RECORD: LazyLock<Arc<str>> =
-    LazyLock::new(|| format!("{INSERT_ATTEMPTS};\n{APPLY}").into());
-pub(crate) static RECORD_AND_CLAIM: LazyLock<Arc<str>> = LazyLock::new(|| {
-    // The claimed rows' endpoints: found through the in-flight rows holding this lease token
-    // (`?4`), a walk of the in-flight index.
-    format!(
-        "{};\n{};\nSELECT {} FROM webhook_endpoint AS e WHERE e.id IN (SELECT endpoint_id \
-         FROM webhook_delivery WHERE state = 'IN_FLIGHT' AND lease_token = ?4)",
-        *RECORD,
-        claim_from(3),
-        aliased::<webhook_endpoint::Column>("e", "e_").join(", ")
-    )
-    .into()
-});
+/// The attempts' columns, in the order their values are bound (`outbox::record`).
+const ATTEMPT_COLUMNS: [&str; 8] = [
+    "delivery_id",
+    "number",
+    "started_at",
+    "duration_ms",
+    "status",
+    "error",
+    "response_excerpt",
+    "response_headers",
+];
+
+/// The outcomes' values after the delivery's id and lease token, in the order bound.
+const OUTCOME_COLUMNS: [&str; 8] = [
+    "state",
+    "attempt_count",
+    "round_attempts",
+    "next_attempt_at",
+    "last_status",
+    "last_duration_ms",
+    "last_response",
+    "updated_at",
+];
+
+/// Values bound per attempt and per outcome (its id and lease token first).
+pub(crate) const ATTEMPT_WIDTH: usize = ATTEMPT_COLUMNS.len();
+pub(crate) const OUTCOME_WIDTH: usize = OUTCOME_COLUMNS.len() + 2;
+
+/// SQLite: `rows` attempts, then `rows` outcomes, as plain `?` values (`rows` a power of two,
+/// the unused rows all NULL and matching nothing), and with `claim` the claim after them
+/// (numbered) and the claimed rows' endpoints: one write of the next batch. The values were
+/// JSON arrays taken apart by SQLite's JSON functions, about a tenth of the writer thread
+/// (README, "SQLite: the records bound as values"); each size's text is made once.
+pub(crate) fn record(rows: usize, claim: bool) -> Arc<str> {
+    const SIZES: usize = MOST_RECORDED.trailing_zeros() as usize + 1;
+    static TEXTS: [[OnceLock<Arc<str>>; 2]; SIZES] =
+        [const { [const { OnceLock::new() }, const { OnceLock::new() }] }; SIZES];
+    let rows = rows.max(1).next_power_of_two().min(MOST_RECORDED);
+    TEXTS[rows.trailing_zeros() as usize][usize::from(claim)]
+        .get_or_init(|| record_text(rows, claim).into())
+        .clone()
+}
+
+fn record_text(rows: usize, claim: bool) -> String {
+    let values = |width: usize| {
+        let row = format!("({})", vec!["?"; width].join(", "));
+        vec![row; rows].join(", ")
+    };
+    let columns = |n: usize| (1..=n).map(|i| format!("column{i}")).collect::<Vec<_>>();
+    let mut sql = format!(
+        "INSERT INTO webhook_attempt ({}) SELECT {} FROM (VALUES {}) WHERE column1 IS NOT NULL;\n",
+        ATTEMPT_COLUMNS.join(", "),
+        columns(ATTEMPT_WIDTH).join(", "),
+        values(ATTEMPT_WIDTH)
+    );
+    let set: Vec<String> = OUTCOME_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = u.column{}", i + 3))
+        .collect();
+    sql.push_str(&format!(
+        "UPDATE webhook_delivery SET {}, lease_until = NULL, lease_token = NULL \
+         FROM (VALUES {}) AS u \
+         WHERE webhook_delivery.id = u.column1 AND webhook_delivery.lease_token = u.column2 \
+         RETURNING webhook_delivery.id AS applied_id",
+        set.join(", "),
+        values(OUTCOME_WIDTH)
+    ));
+    if claim {
+        // The claim's `?1` to `?5` after the records' values; the claimed rows' endpoints
+        // found through the in-flight rows holding its lease token (its `?2`), a walk of the
+        // in-flight index.
+        let before = rows * (ATTEMPT_WIDTH + OUTCOME_WIDTH);
+        sql.push_str(&format!(
+            ";\n{};\nSELECT {} FROM webhook_endpoint AS e WHERE e.id IN (SELECT endpoint_id \
+             FROM webhook_delivery WHERE state = 'IN_FLIGHT' AND lease_token = ?{})",
+            renumber(&CLAIM, '?', before + 1),
+            aliased::<webhook_endpoint::Column>("e", "e_").join(", "),
+            before + 2
+        ));
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_text_binds_its_rows_then_numbers_the_claim_after_them() {
+        let sql = record_text(2, true);
+        let plain = sql.matches("?,").count() + sql.matches("?)").count();
+        assert_eq!(plain, 2 * (ATTEMPT_WIDTH + OUTCOME_WIDTH));
+        let before = 2 * (ATTEMPT_WIDTH + OUTCOME_WIDTH);
+        for n in 1..=5 {
+            assert!(
+                sql.contains(&format!("?{}", before + n)),
+                "?{n} of the claim"
+            );
+        }
+        assert!(!sql.contains(&format!("?{}", before + 6)));
+        assert!(sql.ends_with(&format!("lease_token = ?{})", before + 2)));
+        assert!(!record_text(2, false).contains("webhook_endpoint"));
+    }
+
+    #[test]
+    fn record_texts_are_made_once_per_power_of_two() {
+        assert!(Arc::ptr_eq(&record(3, false), &record(4, false)));
+        assert!(Arc::ptr_eq(&record(0, true), &record(1, true)));
+        assert!(!Arc::ptr_eq(&record(4, false), &record(5, false)));
+        assert!(Arc::ptr_eq(
+            &record(MOST_RECORDED, false),
+            &record(MOST_RECORDED * 4, false)
+        ));
+    }
+}

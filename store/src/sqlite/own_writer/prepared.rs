@@ -59,7 +59,9 @@ enum Bind {
     Plain,
     /// The write's value at this index (`?N` is index `N - 1`).
     Numbered(usize),
-    /// A gap in the numbers of a numbered statement: NULL.
+    /// A gap in the numbers of a numbered statement: never bound, so NULL (a statement starts
+    /// with every parameter NULL, and nothing binds this one). A statement appended to a
+    /// record's values (`sqlite::outbox::record`) has thousands.
     Gap,
 }
 
@@ -103,13 +105,7 @@ impl<'c> Prepared<'c> {
                         numbered = true;
                         write.values.get(n)
                     }
-                    Bind::Gap => {
-                        let null = ToSqlOutput::Borrowed(ValueRef::Null);
-                        one.statement
-                            .raw_bind_parameter(i + 1, null)
-                            .map_err(failed)?;
-                        continue;
-                    }
+                    Bind::Gap => continue,
                 };
                 let value = value.ok_or_else(|| {
                     DbErr::Custom("a write has fewer values than its parameters".into())
