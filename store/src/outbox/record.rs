@@ -228,12 +228,8 @@ fn parts(attempts: usize, outcomes: usize, most: usize) -> Vec<(Range<usize>, Ra
 /// The values of a record write's text (`sqlite::outbox::record`): each attempt's, then each
 /// outcome's, in its columns' order, each list filled with NULLs to the text's rows.
 fn recorded(attempts: &[AttemptRow<'_>], outcomes: &[OutcomeRow<'_>]) -> Vec<Value> {
-    use sqlite::outbox::{ATTEMPT_WIDTH, OUTCOME_WIDTH};
-    let rows = attempts
-        .len()
-        .max(outcomes.len())
-        .max(1)
-        .next_power_of_two();
+    use sqlite::outbox::{padded, ATTEMPT_WIDTH, OUTCOME_WIDTH};
+    let rows = padded(attempts.len().max(outcomes.len()));
     let text = |s: Option<&str>| Value::String(s.map(|s| Box::new(s.to_owned())));
     let status = |s: Option<u16>| Value::Int(s.map(i32::from));
     let mut values = Vec::with_capacity(rows * (ATTEMPT_WIDTH + OUTCOME_WIDTH) + 5);

@@ -102,10 +102,15 @@ pub(crate) fn record(rows: usize, claim: bool) -> Arc<str> {
     const SIZES: usize = MOST_RECORDED.trailing_zeros() as usize + 1;
     static TEXTS: [[OnceLock<Arc<str>>; 2]; SIZES] =
         [const { [const { OnceLock::new() }, const { OnceLock::new() }] }; SIZES];
-    let rows = rows.max(1).next_power_of_two().min(MOST_RECORDED);
+    let rows = padded(rows).min(MOST_RECORDED);
     TEXTS[rows.trailing_zeros() as usize][usize::from(claim)]
         .get_or_init(|| record_text(rows, claim).into())
         .clone()
+}
+
+/// The rows of the record text for `rows` attempts or outcomes (the values padded to it).
+pub(crate) fn padded(rows: usize) -> usize {
+    rows.max(1).next_power_of_two()
 }
 
 fn record_text(rows: usize, claim: bool) -> String {
