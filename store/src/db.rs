@@ -199,7 +199,7 @@ impl Db {
 
     /// SQLite: what the WAL's checkpointer has done since the database was opened.
     pub fn checkpoints(&self) -> Option<CheckpointsNow> {
-        self.checkpointer.as_ref().map(|c| c.counts.now())
+        self.checkpointer.as_ref().map(|c| c.now())
     }
 
     /// Answers when the database does (`SELECT 1`): the health check.

@@ -260,6 +260,11 @@ fn checkpoints(db: &Db, registry: &mut Registry) {
         "Time spent checkpointing, file syncs included",
         seconds(now.seconds),
     );
+    registry.register(
+        "buildhooks_checkpoint_writer_runs",
+        "Checkpoints the writer ran between two batches so that the write-ahead log restarts",
+        count(now.writer_runs),
+    );
     let wal: Gauge = Gauge::default();
     wal.set(i64::try_from(now.wal_pages).unwrap_or(i64::MAX));
     registry.register(

@@ -9,6 +9,7 @@
 mod hint;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -384,6 +385,7 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> anyhow::Result<Db> 
                 Synchronous::Full => "FULL",
             },
             wal_autocheckpoint: checkpoint::WRITER_AUTOCHECKPOINT,
+            restart: Arc::default(),
         };
         let thread = OwnWriter::open(&path, &settings)
             .with_context(|| format!("cannot open {} for writing", path.display()))?;
@@ -393,7 +395,7 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> anyhow::Result<Db> 
             .with_writer(writer)
             .with_own_writer(thread)
             .with_own_reader(reader)
-            .with_checkpointer(checkpoint::spawn(own)));
+            .with_checkpointer(checkpoint::spawn(own, settings.restart)));
     }
     Ok(db)
 }

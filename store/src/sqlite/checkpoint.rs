@@ -3,21 +3,33 @@
 //! file and syncs both files while the write gate is held, a stall of several milliseconds that
 //! every queued writer waits out (about three a second at 500 deliveries/s). Here a connection of
 //! its own checkpoints PASSIVE (never waiting for readers or the writer) a few times a second, on
-//! SQLite's own thread for that connection, so the copy and the syncs run beside the writer. The
-//! writer's own checkpoint stays as the fallback, at a larger WAL (`WRITER_AUTOCHECKPOINT`): it
-//! then finds most pages copied already, and since no frame is added while it runs, the WAL
-//! restarts from its beginning afterwards. When the WAL is all copied at a write's start (the
-//! usual case below saturation), that write restarts it.
+//! SQLite's own thread for that connection, so the copy and the syncs run beside the writer.
+//!
+//! The WAL restarts from its beginning only at a write that finds it all copied back. Below
+//! saturation that is the usual case; at saturation a batch commits every millisecond or so
+//! and the checkpointer, copying while they append, never catches up alone. Once the WAL
+//! reaches `RESTART_PAGES`, the checkpointer asks SQLite's writer thread for the last copy
+//! (`Restart`) and steps aside: the thread checkpoints between two batches, after the first
+//! has been told its outcome and its gate's turn has ended, so no call waits on that copy's
+//! syncs, and the next batch restarts the WAL. (Before, the writer's own checkpoint did it,
+//! inside a commit, holding every call of the batch and the gate through two syncs, six times
+//! a second at saturation: README, Benchmark.) That own checkpoint stays as the fallback at a
+//! larger WAL (`WRITER_AUTOCHECKPOINT`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use tokio::sync::oneshot;
 
-/// WAL pages after which the writer's commit checkpoints itself (SQLite's default is 1,000).
-pub(crate) const WRITER_AUTOCHECKPOINT: u32 = 4_000;
+/// WAL pages after which the writer's commit checkpoints itself (SQLite's default is 1,000): a
+/// fallback, should the thread's checkpoints between batches (`RESTART_PAGES`) not keep up.
+pub(crate) const WRITER_AUTOCHECKPOINT: u32 = 16_000;
+
+/// WAL pages from which the writer thread is asked to checkpoint between two batches, so that
+/// the WAL restarts (16 MiB at 4 KiB pages).
+const RESTART_PAGES: i64 = 4_000;
 
 /// Pause between two checkpoints that each found little to copy.
 const PAUSE: Duration = Duration::from_millis(100);
@@ -25,10 +37,58 @@ const PAUSE: Duration = Duration::from_millis(100);
 /// Pages copied by one checkpoint from which the next runs at once (the WAL grows fast).
 const BUSY_PAGES: i64 = 1_000;
 
+/// How long the checkpointer waits for the writer's checkpoint it asked for (the writer may
+/// have no batch to run: the checkpointer then goes on, and catches up alone).
+const RESTART_WAIT: Duration = Duration::from_millis(100);
+
+/// The checkpoint that lets the WAL restart, asked of the writer thread (`own_writer`).
+#[derive(Default)]
+pub(crate) struct Restart {
+    wanted: AtomicBool,
+    done: tokio::sync::Notify,
+    /// Checkpoints the writer thread ran when asked.
+    runs: AtomicU64,
+}
+
+impl Restart {
+    /// Asks the writer for its checkpoint and waits until it ran (or `RESTART_WAIT`): a
+    /// checkpoint of ours running meanwhile would make the writer's find the WAL busy.
+    pub(crate) async fn ask(&self) {
+        self.wanted.store(true, Ordering::Relaxed);
+        let _ = tokio::time::timeout(RESTART_WAIT, self.done.notified()).await;
+    }
+
+    /// Whether a checkpoint is asked for and not yet run.
+    pub(crate) fn wanted(&self) -> bool {
+        self.wanted.load(Ordering::Relaxed)
+    }
+
+    /// On the writer thread, between two batches: runs `checkpoint` if it was asked for.
+    pub(crate) fn run_if_asked(&self, checkpoint: impl FnOnce()) {
+        if self.wanted() {
+            checkpoint();
+            self.runs.fetch_add(1, Ordering::Relaxed);
+            self.wanted.store(false, Ordering::Relaxed);
+            self.done.notify_one();
+        }
+    }
+}
+
 /// The running checkpointer; dropping the last handle (with the last `Db` clone) stops it.
 pub(crate) struct Checkpointer {
     _stop: oneshot::Sender<()>,
-    pub(crate) counts: Arc<Counts>,
+    counts: Arc<Counts>,
+    restart: Arc<Restart>,
+}
+
+impl Checkpointer {
+    /// What the checkpointer, and the writer thread when asked, have done.
+    pub(crate) fn now(&self) -> CheckpointsNow {
+        CheckpointsNow {
+            writer_runs: self.restart.runs.load(Ordering::Relaxed),
+            ..self.counts.now()
+        }
+    }
 }
 
 /// What the checkpointer has done since the database was opened (`/metrics`).
@@ -51,9 +111,12 @@ pub struct CheckpointsNow {
     pub pages: u64,
     /// Time spent checkpointing, syncs included (beside the writer, not in its way).
     pub seconds: f64,
-    /// The WAL's size in pages after the last checkpoint: it stays below
-    /// `WRITER_AUTOCHECKPOINT` unless a reader holds old pages.
+    /// The WAL's size in pages after the last checkpoint: it stays about `RESTART_PAGES` or
+    /// below unless a reader holds old pages.
     pub wal_pages: u64,
+    /// Checkpoints SQLite's writer thread ran between two batches, asked for so that the WAL
+    /// restarts (`Restart`): at saturation, one per `RESTART_PAGES` of WAL.
+    pub writer_runs: u64,
 }
 
 impl Counts {
@@ -74,18 +137,21 @@ impl Counts {
             pages: self.pages.load(Ordering::Relaxed),
             seconds: self.nanos.load(Ordering::Relaxed) as f64 / 1e9,
             wal_pages: self.wal.load(Ordering::Relaxed),
+            writer_runs: 0,
         }
     }
 }
 
 /// Starts checkpointing the database of `own`, a pool of one connection used for nothing else.
-pub(crate) fn spawn(own: DatabaseConnection) -> Checkpointer {
+pub(crate) fn spawn(own: DatabaseConnection, restart: Arc<Restart>) -> Checkpointer {
     let (stop, mut stopped) = oneshot::channel::<()>();
     let counts = Arc::new(Counts::default());
     let kept = counts.clone();
+    let asks = restart.clone();
     tokio::spawn(async move {
         let mut last = Progress::default();
         let mut failing = false;
+        let mut asked_at = 0;
         loop {
             let started = Instant::now();
             let pause = match checkpoint(&own).await {
@@ -96,6 +162,15 @@ pub(crate) fn spawn(own: DatabaseConnection) -> Checkpointer {
                     }
                     let copied = last.copied_until(now);
                     last = now;
+                    // Once per `RESTART_PAGES` of growth: a reader holding old pages can keep
+                    // the WAL from restarting, and asking at every run would not help it.
+                    if now.wal < asked_at {
+                        asked_at = 0;
+                    }
+                    if now.wal >= asked_at + RESTART_PAGES {
+                        asked_at = now.wal;
+                        asks.ask().await;
+                    }
                     counts.ran(started, copied, now.wal);
                     if copied >= BUSY_PAGES {
                         Duration::ZERO
@@ -124,6 +199,7 @@ pub(crate) fn spawn(own: DatabaseConnection) -> Checkpointer {
     Checkpointer {
         _stop: stop,
         counts: kept,
+        restart,
     }
 }
 

@@ -23,6 +23,7 @@ use rusqlite::types::Value as Cell;
 use rusqlite::{Connection, OpenFlags};
 use sea_orm::{DbErr, RuntimeErr, Value};
 
+use crate::sqlite::checkpoint::Restart;
 use crate::Result;
 
 mod prepared;
@@ -95,6 +96,9 @@ pub(crate) struct OwnWriter {
 pub(crate) struct Settings {
     pub(crate) synchronous: &'static str,
     pub(crate) wal_autocheckpoint: u32,
+    /// Set by the checkpointer when the WAL should restart (`checkpoint`): the thread then
+    /// checkpoints between two batches, after the first has been told.
+    pub(crate) restart: Arc<Restart>,
 }
 
 impl OwnWriter {
@@ -110,7 +114,10 @@ impl OwnWriter {
         let (work, inbox) = mpsc::channel::<Work>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || serve(conn, &inbox, || connection(&path, &settings)))?;
+            .spawn(move || {
+                let restart = settings.restart.clone();
+                serve(conn, &inbox, &restart, || connection(&path, &settings))
+            })?;
         Ok(OwnWriter { work })
     }
 
@@ -152,6 +159,7 @@ fn connection(path: &Path, settings: &Settings) -> rusqlite::Result<Connection> 
 fn serve(
     mut conn: Connection,
     inbox: &mpsc::Receiver<Work>,
+    restart: &Restart,
     reopen: impl Fn() -> rusqlite::Result<Connection>,
 ) {
     loop {
@@ -162,6 +170,7 @@ fn serve(
                 match ended(&conn) {
                     true => {
                         then(tell_early(writes, done));
+                        restart.run_if_asked(|| checkpoint(&conn));
                         None
                     }
                     false => Some((writes, done, then)),
@@ -173,6 +182,14 @@ fn serve(
         };
         settle(&mut conn, &reopen);
         then(tell_early(writes, done));
+    }
+}
+
+/// A PASSIVE checkpoint on the writer's own connection, between two batches: no write of
+/// this thread runs meanwhile, so it copies the WAL to its end and the next batch restarts it.
+fn checkpoint(conn: &Connection) {
+    if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+        tracing::warn!(%error, "SQLite's writer could not checkpoint between batches");
     }
 }
 

@@ -189,3 +189,66 @@ fn a_write_told_early_is_told_before_the_commit_once() {
     let seen: Vec<_> = told.lock().expect("told").drain(..).collect();
     assert!(matches!(seen[..], [(Err(_), 3)]), "{seen:?}");
 }
+
+/// Asked for a checkpoint (`checkpoint::Restart`), the thread runs one once its next batch has
+/// been told, and the batch after that restarts the WAL (new salts in its header). SQLite's own
+/// checkpoint is off and no checkpointer runs: without the thread's, the WAL would never restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asked_for_a_checkpoint_the_thread_lets_the_wal_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("w.db");
+    let setup = Connection::open(&path).expect("file");
+    let mode: String = setup
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .expect("wal");
+    assert_eq!(mode, "wal");
+    setup
+        .execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+        .expect("table");
+    let restart = Arc::new(Restart::default());
+    let settings = Settings {
+        synchronous: "NORMAL",
+        wal_autocheckpoint: 0,
+        restart: restart.clone(),
+    };
+    let writer = OwnWriter::open(&path, &settings).expect("writer");
+    let batch = |k: i64| {
+        let (told, answer) = tokio::sync::oneshot::channel();
+        let insert = write(
+            "INSERT INTO t (k, v) VALUES (?, zeroblob(20000))",
+            vec![k.into()],
+            Some(0),
+        );
+        let then: Then = Box::new(move |done| {
+            let _ = told.send(done.map(|d| d.writes.len()));
+        });
+        assert!(writer.send(vec![insert], then).is_ok(), "sent");
+        async move { answer.await.expect("told").expect("committed") }
+    };
+    let salts = || {
+        let wal = std::fs::read(dir.path().join("w.db-wal")).expect("wal file");
+        wal[16..24].to_vec()
+    };
+    for k in 0..20 {
+        batch(k).await;
+    }
+    let first = salts();
+    batch(20).await;
+    assert_eq!(salts(), first, "not asked: the WAL goes on");
+    let asked = tokio::spawn({
+        let restart = restart.clone();
+        async move { restart.ask().await }
+    });
+    while !restart.wanted() {
+        tokio::task::yield_now().await;
+    }
+    batch(21).await;
+    asked.await.expect("asked");
+    assert!(!restart.wanted(), "the thread checkpointed and said so");
+    batch(22).await;
+    assert_ne!(salts(), first, "the WAL restarted");
+    let count: i64 = setup
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(count, 23);
+}
