@@ -162,6 +162,7 @@ pub(crate) fn spawn(own: DatabaseConnection, restart: Arc<Restart>) -> Checkpoin
                     }
                     let copied = last.copied_until(now);
                     last = now;
+                    counts.ran(started, copied, now.wal);
                     // Once per `RESTART_PAGES` of growth: a reader holding old pages can keep
                     // the WAL from restarting, and asking at every run would not help it.
                     if now.wal < asked_at {
@@ -171,7 +172,6 @@ pub(crate) fn spawn(own: DatabaseConnection, restart: Arc<Restart>) -> Checkpoin
                         asked_at = now.wal;
                         asks.ask().await;
                     }
-                    counts.ran(started, copied, now.wal);
                     if copied >= BUSY_PAGES {
                         Duration::ZERO
                     } else {

@@ -13,7 +13,9 @@
 //! Statements are prepared once per write text and kept (`prepared`; each statement of a
 //! write on its own, never a batch's join). The thread ends the gate's turn itself, right after
 //! the commit (`send`), never with a transaction left open: one a failed batch's ROLLBACK could
-//! not end is rolled back again, or the connection is opened anew (`settle`).
+//! not end is rolled back again, or the connection is opened anew (`settle`). When the
+//! checkpointer asks (`checkpoint::Restart`), the thread checkpoints between two batches, after
+//! the first has been told, so that the WAL restarts without a call waiting on its syncs.
 
 use std::path::Path;
 use std::sync::{mpsc, Arc};
